@@ -1,0 +1,133 @@
+"""What every engine shares: the SQL files, the outputs they produce, and publishing to the lake.
+
+A transform is a list of input tables (Parquet files), named SQL views over them, and outputs.
+Each output is a SELECT projected onto its contract schema (so both engines write identical
+types) and is written partitioned by `date`: one file per day, published atomically, with an
+empty file for a requested day that has no rows (so a re-run never leaves stale rows behind).
+"""
+from __future__ import annotations
+
+import shutil
+import string
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from music_pipeline.storage.lake import Lake, partition_key
+
+PARTITION_COLUMN = "_partition"
+
+_SQL_TYPES = {
+    pa.string(): "STRING",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.date32(): "DATE",
+    pa.timestamp("us"): "TIMESTAMP_NTZ",
+}
+
+
+def load_sql(name: str, **params: object) -> str:
+    """Text of `sql/<name>.sql` with `$param` placeholders filled in."""
+    text = resources.files("music_pipeline").joinpath("sql", f"{name}.sql").read_text()
+    return string.Template(text).substitute({k: str(v) for k, v in params.items()})
+
+
+def project(source: str, schema: pa.Schema, where: str | None = None) -> str:
+    """Spark SQL selecting the contract's columns, cast to the contract's types, from a view."""
+    columns = ",\n  ".join(f"CAST({f.name} AS {_SQL_TYPES[f.type]}) AS {f.name}" for f in schema)
+    return f"SELECT\n  {columns}\nFROM {source}" + (f"\nWHERE {where}" if where else "")
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str  # view name the SQL reads
+    files: list[str]  # local Parquet paths
+    schema: pa.Schema  # used when there are no files
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    sql: str
+    materialize: bool = False  # computed once when several outputs read it
+
+
+@dataclass(frozen=True)
+class Output:
+    table: str  # lake prefix, e.g. "validated/streams"
+    sql: str  # a SELECT over inputs and views (Spark SQL)
+    schema: pa.Schema
+    partitioned: bool = True  # by `date`, one file per day
+
+
+@dataclass
+class Transform:
+    inputs: list[Input]
+    views: list[View]
+    outputs: list[Output]
+    days: list[str] = field(default_factory=list)  # days to (re)publish for partitioned outputs
+
+
+class Engine:
+    """Runs a Transform. Subclasses implement `_write` (stage every output under a folder)."""
+
+    name = "base"
+
+    def run(self, lake: Lake, transform: Transform) -> dict[str, dict[str, int]]:
+        """Run and publish. Returns rows written per output table and day ('' when unpartitioned)."""
+        staging = Path(lake.local_path(".staging")) / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        try:
+            self._write(transform, staging)
+            return {out.table: publish(lake, out, staged_dir(staging, out), transform.days) for out in transform.outputs}
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _write(self, transform: Transform, staging: Path) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def staged_query(out: Output) -> str:
+        """The output's SELECT with the partition column engines partition the files by."""
+        if not out.partitioned:
+            return out.sql
+        return f"SELECT *, CAST(date AS STRING) AS {PARTITION_COLUMN} FROM ({out.sql}) AS staged"
+
+    def close(self) -> None:
+        pass
+
+
+def staged_dir(staging: Path, out: Output) -> Path:
+    """Where an engine writes an output before it is published."""
+    return staging / out.table.replace("/", "__")
+
+
+def publish(lake: Lake, out: Output, staged: Path, days: list[str]) -> dict[str, int]:
+    """Move staged files into the lake, one atomic step per partition file."""
+    written: dict[str, int] = {}
+    if not out.partitioned:
+        files = sorted(staged.glob("*.parquet"))
+        table = pa.concat_tables([pq.read_table(f) for f in files]) if files else out.schema.empty_table()
+        lake.write_parquet(f"{out.table}/data.parquet", table.select(out.schema.names).cast(out.schema))
+        return {"": table.num_rows}
+    produced = {p.name.split("=", 1)[1]: p for p in staged.glob(f"{PARTITION_COLUMN}=*") if p.is_dir()}
+    unexpected = sorted(set(produced) - set(days))
+    if unexpected:
+        raise RuntimeError(f"{out.table}: the transform produced days outside the requested range: {unexpected}")
+    for day in days:
+        files = sorted(produced[day].glob("*.parquet")) if day in produced else []
+        key = partition_key(out.table, day)
+        if len(files) == 1:
+            table = pq.read_table(files[0]).select(out.schema.names)
+            if table.schema.equals(out.schema):
+                lake.put_file(str(files[0]), key)
+                written[day] = table.num_rows
+                continue
+        table = pa.concat_tables([pq.read_table(f).select(out.schema.names) for f in files]) if files else out.schema.empty_table()
+        lake.write_parquet(key, table.cast(out.schema))
+        written[day] = table.num_rows
+    return written

@@ -1,0 +1,349 @@
+"""Deterministic sample-data generator for the lake's raw zone.
+
+Everything is derived from ``numpy.random.default_rng(seed)``: the same seed
+always gives byte-identical files. ``generate_lake`` writes (paths relative to
+the lake root, dates for the default ``start_date=2024-06-01``, day k = start + k):
+
+* ``raw/songs/songs.csv`` - Spotify-style 21-column CSV (RFC 4180, csv module).
+  Names contain commas and doubled quotes, some artists are ``A;B``. Exactly 3
+  track_ids appear twice (the later row has another name and genre) and 1 song
+  has an empty ``track_genre`` (its id is unique and only used by bad listens).
+* ``raw/users/users.csv`` - ``user_id,user_name,user_age,user_country,created_at``;
+  about half of the ``created_at`` values are later than the stream dates.
+* stream files, header ``user_id,track_id,listen_time`` (``YYYY-MM-DD HH:MM:SS``, UTC)
+  unless noted:
+
+  - day 0: ``raw/streams/2024/06/01/streams_part{1,2,3}.csv`` (one day, 3 files)
+  - day 1, 2: ``raw/streams/2024/06/0X/streams_part1.csv``
+  - ``raw/streams/sessions/night_2024-06-02_2024-06-03.csv``: day 1 20:00 .. day 2 04:00
+  - day 3: ``raw/streams/mobile_export/listens_20240604.csv`` with the alias header
+    ``user_id,song_id,timestamp,duration``, ISO-8601 times with ``Z`` / offsets and
+    a listening ``duration`` in seconds (``187`` or ``187.5``). Some rows are late
+    day-2 UTC listens written as e.g. ``2024-06-04T00:30:00+02:00``.
+  - day 4: ``raw/streams/2024/06/05/streams.csv.gz`` (gzip, mtime 0)
+  - day 5: ``raw/streams/events/2024-06-06.jsonl`` (keys user_id, track_id, listen_time)
+  - day 6+: alternating ``raw/streams/YYYY/MM/DD/streams_part1.csv`` and
+    ``raw/streams/streams_YYYY-MM-DD.csv``
+
+Bad rows (one defect each, only in the plain CSV stream files, written as raw
+lines; counted in ``GenerationSummary.injected_bad_rows``):
+``missing_user_id`` (empty/blank), ``missing_track_id`` (empty/blank),
+``unparseable_listen_time`` (``not-a-time``, ``2024-13-45 99:00:00``, empty),
+``unknown_track_id`` (random ids and the no-genre song's id), ``unknown_user_id``,
+``malformed_line`` (too many / too few fields), ``bad_encoding`` (``\\xff\\xfe``
+bytes inside the user_id) and ``duplicate_listen`` (exact copy of a clean day-0
+line, mostly in another day-0 file). Clean listens are globally unique on
+(user_id, track_id, UTC listen_time).
+
+``write_stream_csv`` is the vectorized bulk writer for benchmarks (no bad rows).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+SONG_COLUMNS = (
+    "id,track_id,artists,album_name,track_name,popularity,duration_ms,explicit,danceability,"
+    "energy,key,loudness,mode,speechiness,acousticness,instrumentalness,liveness,valence,tempo,"
+    "time_signature,track_genre"
+).split(",")
+USER_COLUMNS = ["user_id", "user_name", "user_age", "user_country", "created_at"]
+STREAM_HEADER = "user_id,track_id,listen_time"
+ALIAS_HEADER = "user_id,song_id,timestamp,duration"
+GENRES = ["pop", "rock", "hip-hop", "jazz", "classical", "edm", "country", "latin",
+          "k-pop", "metal", "blues", "reggae", "indie", "r-n-b"]
+GENRE_WEIGHTS = np.array([20, 14, 13, 5, 3, 9, 6, 8, 7, 4, 2, 2, 5, 8], dtype=float)
+BAD_COUNTS = {"missing_user_id": 4, "missing_track_id": 4, "unparseable_listen_time": 3,
+              "unknown_track_id": 5, "unknown_user_id": 4, "malformed_line": 4,
+              "bad_encoding": 3, "duplicate_listen": 4}
+# Relative listen volume per UTC hour: quiet at 4am, peak in the evening.
+HOUR_WEIGHTS = np.array([3, 2, 1.5, 1, .6, .8, 1.5, 3, 4, 4.5, 5, 5.5,
+                         6, 6, 5.5, 5.5, 6, 7, 8.5, 10, 10.5, 9.5, 7.5, 5])
+_BASE62 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+_WORDS = ["Love", "Night", "Fire", "Dream", "City", "Heart", "Summer", "Rain", "Gold",
+          "Shadow", "Dance", "River", "Light", "Wild", "Blue", "Echo", "Storm", "Home"]
+_NAMES = ["Ava", "Leo", "Mia", "Noah", "Zoe", "Kai", "Ines", "Omar", "Yuki", "Lena", "Raj", "Sofia"]
+_COUNTRIES = ["US", "GB", "DE", "FR", "BR", "MX", "JP", "KR", "IN", "SE", "ES", "CA"]
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    files: list[str]
+    stream_rows: int
+    injected_bad_rows: dict[str, int]
+    days: list[str]
+
+
+# ----------------------------------------------------------------- songs / users
+def _random_ids(rng: np.random.Generator, n: int, length: int = 22) -> list[str]:
+    return ["".join(r) for r in _BASE62[rng.integers(0, 62, size=(n, length))]]
+
+
+def _title(rng: np.random.Generator) -> str:
+    words = rng.choice(_WORDS, size=int(rng.integers(1, 4)), replace=False)
+    title = " ".join(words)
+    roll = rng.random()
+    if roll < 0.08:
+        return f"{title}, Pt. {int(rng.integers(2, 4))}"
+    if roll < 0.14:
+        return f'{words[0]} "{" ".join(words[1:]) or "Live"}"'
+    return title
+
+
+def _unit(rng: np.random.Generator) -> float:
+    return round(float(rng.random()), 3)
+
+
+def _song_row(rng: np.random.Generator, track_id: str, name: str, genre: str) -> list:
+    """One songs.csv row (without the leading `id`)."""
+    pairs = zip(rng.choice(_NAMES, size=2), rng.choice(_WORDS, size=2))
+    artists = [f"{a} {w}" for a, w in pairs]
+    artists = ";".join(artists) if rng.random() < 0.15 else artists[0]
+    album = f"{_title(rng)}, Vol. {int(rng.integers(1, 4))}" if rng.random() < 0.1 else _title(rng)
+    return [track_id, artists, album, name, int(rng.integers(0, 101)), int(rng.integers(90_000, 420_001)),
+            bool(rng.random() < 0.2), _unit(rng), _unit(rng), int(rng.integers(0, 12)),
+            round(float(rng.uniform(-30, 0)), 3), int(rng.integers(0, 2)), _unit(rng), _unit(rng),
+            _unit(rng), _unit(rng), _unit(rng), round(float(rng.uniform(60, 200)), 3),
+            int(rng.choice([3, 4, 4, 4, 5])), genre]
+
+
+def _build_songs(seed: int, n_tracks: int) -> tuple[list[list], list[str], str]:
+    """Return (csv rows without header, valid track_ids, id of the no-genre song)."""
+    if n_tracks < 10:
+        raise ValueError("n_tracks must be >= 10")
+    rng = np.random.default_rng([seed, 1])
+    ids = _random_ids(rng, n_tracks)
+    while len(set(ids)) < n_tracks:  # practically never; keeps ids unique anyway
+        ids = _random_ids(rng, n_tracks)
+    genres = rng.choice(GENRES, size=n_tracks, p=GENRE_WEIGHTS / GENRE_WEIGHTS.sum())
+    names = [_title(rng) for _ in range(n_tracks)]
+    names[1], names[2] = 'Don\'t Stop "Believin"', "Hello, World"
+    no_genre = n_tracks - 2
+    genres[no_genre] = ""
+    rows = [_song_row(rng, i, n, str(g)) for i, n, g in zip(ids, names, genres)]
+    for orig in (0, 3, 5):  # three later rows repeating an earlier track_id
+        other = next(g for g in GENRES if g != genres[orig])
+        dup = _song_row(rng, ids[orig], f"{names[orig]} (Remastered)", other)
+        pos = next(k for k, r in enumerate(rows) if r[0] == ids[orig])
+        rows.insert(int(rng.integers(pos + 1, len(rows) + 1)), dup)
+    valid = [i for k, i in enumerate(ids) if k != no_genre]
+    return [[k, *row] for k, row in enumerate(rows)], valid, ids[no_genre]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_songs_csv(path: str | Path, *, seed: int, n_tracks: int) -> list[str]:
+    """Write songs.csv; return the valid track_ids (first occurrence has a genre)."""
+    rows, valid, _ = _build_songs(seed, n_tracks)
+    _write_csv(Path(path), SONG_COLUMNS, rows)
+    return valid
+
+
+def write_users_csv(path: str | Path, *, seed: int, n_users: int,
+                    start_date: dt.date = dt.date(2024, 6, 1)) -> list[str]:
+    """Write users.csv; about half the users are created after start_date + 30 days."""
+    rng = np.random.default_rng([seed, 2])
+    base = dt.datetime.combine(start_date, dt.time())
+    rows = []
+    for k in range(n_users):
+        if rng.random() < 0.5:
+            created = base - dt.timedelta(seconds=int(rng.integers(DAY, 5 * 365 * DAY)))
+        else:
+            created = base + dt.timedelta(seconds=int(rng.integers(30 * DAY, 400 * DAY)))
+        name = f"{rng.choice(_NAMES)}_{rng.choice(_WORDS).lower()}{k}"
+        rows.append([f"u{k:05d}", name, int(rng.integers(13, 80)), str(rng.choice(_COUNTRIES)),
+                     created.strftime("%Y-%m-%d %H:%M:%S")])
+    _write_csv(Path(path), USER_COLUMNS, rows)
+    return [r[0] for r in rows]
+
+
+# ----------------------------------------------------------------- listens
+def _power_law(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
+    """Probabilities ~ 1/rank**exponent over a random permutation of 0..n-1."""
+    p = 1.0 / np.arange(1, n + 1) ** exponent
+    return rng.permutation(p / p.sum())
+
+
+def _sample(rng, n, day, p_user, p_track):
+    """n listens on day offset `day`: (user idx, track idx, seconds since start)."""
+    users = rng.choice(len(p_user), size=n, p=p_user)
+    tracks = rng.choice(len(p_track), size=n, p=p_track)
+    hours = rng.choice(24, size=n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
+    secs = day * DAY + hours * 3600 + rng.integers(0, 3600, size=n)
+    return users, tracks, secs
+
+
+def _fmt(start: dt.datetime, secs: int, iso_offset_min: int | None = None) -> str:
+    t = start + dt.timedelta(seconds=int(secs))
+    if iso_offset_min is None:
+        return t.strftime("%Y-%m-%d %H:%M:%S")
+    if iso_offset_min == 0:
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    tz = dt.timezone(dt.timedelta(minutes=iso_offset_min))
+    return t.replace(tzinfo=dt.timezone.utc).astimezone(tz).isoformat()
+
+
+def write_stream_csv(path: str | Path, *, seed: int, start_date: dt.date, days: int,
+                     listens_per_day: int, track_ids: list[str], user_ids: list[str],
+                     with_duration: bool = False, chunk_rows: int = 1_000_000) -> int:
+    """Bulk, vectorized, clean stream CSV (pyarrow writer, ~1M-row chunks). Returns rows written."""
+    rng = np.random.default_rng([seed, 3])
+    p_user, p_track = _power_law(rng, len(user_ids), 0.9), _power_law(rng, len(track_ids), 1.1)
+    users_arr, tracks_arr = pa.array(user_ids), pa.array(track_ids)
+    epoch0 = int(dt.datetime.combine(start_date, dt.time(), dt.timezone.utc).timestamp())
+    opts = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with open(path, "wb") as fh:
+        fh.write(((STREAM_HEADER + ",duration") if with_duration else STREAM_HEADER).encode() + b"\n")
+        for day in range(days):
+            for lo in range(0, listens_per_day, chunk_rows):
+                n = min(chunk_rows, listens_per_day - lo)
+                u, t, s = _sample(rng, n, day, p_user, p_track)
+                cols = {"user_id": users_arr.take(u), "track_id": tracks_arr.take(t),
+                        "listen_time": pa.array(epoch0 + s, pa.timestamp("s"))}
+                if with_duration:
+                    cols["duration"] = pa.array(rng.integers(20, 400, size=n))
+                pacsv.write_csv(pa.table(cols), fh, opts)
+                written += n
+    return written
+
+
+# ----------------------------------------------------------------- lake layout
+def _route(k: int, sec: int, roll: float, dates: list[dt.date]) -> tuple[str, str]:
+    """(relative path, format) of the file holding a listen on day k at second `sec` of that day."""
+    days, d = len(dates), dates[k]
+    folder = f"raw/streams/{d:%Y/%m/%d}"
+    if days >= 4 and k == 2 and sec >= 22 * 3600 and roll < 0.35:
+        return f"raw/streams/mobile_export/listens_{dates[3]:%Y%m%d}.csv", "alias"
+    if days >= 3 and ((k == 1 and sec >= 20 * 3600) or (k == 2 and sec < 4 * 3600)):
+        return f"raw/streams/sessions/night_{dates[1]}_{dates[2]}.csv", "csv"
+    if k == 0:
+        return f"{folder}/streams_part{1 if roll < 0.4 else 2 if roll < 0.75 else 3}.csv", "csv"
+    special = {3: (f"raw/streams/mobile_export/listens_{d:%Y%m%d}.csv", "alias"),
+               4: (f"{folder}/streams.csv.gz", "gzip"), 5: (f"raw/streams/events/{d}.jsonl", "jsonl")}
+    if k in special:
+        return special[k]
+    if k >= 6 and k % 2 == 1:
+        return f"raw/streams/streams_{d}.csv", "csv"
+    return f"{folder}/streams_part1.csv", "csv"
+
+
+def _bad_line(kind: str, i: int, user: str, track: str, ts: str, rng, orphan: str, n_users: int) -> bytes:
+    """One raw CSV line with exactly one defect of `kind` (i picks the variant)."""
+    blank = ("", "   ")[i % 2]
+    if kind == "missing_user_id":
+        return f"{blank},{track},{ts}".encode()
+    if kind == "missing_track_id":
+        return f"{user},{blank},{ts}".encode()
+    if kind == "unparseable_listen_time":
+        return f"{user},{track},{('not-a-time', '2024-13-45 99:00:00', '')[i % 3]}".encode()
+    if kind == "unknown_track_id":
+        return f"{user},{orphan if i < 2 else _random_ids(rng, 1)[0]},{ts}".encode()
+    if kind == "unknown_user_id":
+        return f"u{n_users + 1000 + i:05d},{track},{ts}".encode()
+    if kind == "malformed_line":
+        return (f"{user},{track},{ts},web" if i % 2 else f"{user},{track}").encode()
+    if kind == "bad_encoding":
+        return user[:3].encode() + b"\xff\xfe" + f"{user[3:]},{track},{ts}".encode()
+    raise ValueError(kind)
+
+
+def _render(fmt: str, rows: list[tuple], start: dt.datetime, uids, tids, rng) -> list[bytes]:
+    """Clean lines (header included, except jsonl) for one file, rows sorted by time."""
+    if fmt == "jsonl":
+        return [json.dumps({"user_id": uids[u], "track_id": tids[t], "listen_time": _fmt(start, s)}).encode()
+                for u, t, s, _ in rows]
+    if fmt != "alias":
+        return [STREAM_HEADER.encode()] + [f"{uids[u]},{tids[t]},{_fmt(start, s)}".encode() for u, t, s, _ in rows]
+    lines = [ALIAS_HEADER.encode()]
+    for u, t, s, prev_day in rows:
+        offset = int(rng.choice([120, 180])) if prev_day else int(rng.choice([0, 0, 120, -300, 330]))
+        dur = int(rng.integers(30, 400)) + (0.5 if rng.random() < 0.4 else 0)
+        lines.append(f"{uids[u]},{tids[t]},{_fmt(start, s, offset)},{dur}".encode())
+    return lines
+
+
+def generate_lake(lake_root: str | Path, *, seed: int = 42, start_date: dt.date = dt.date(2024, 6, 1),
+                  days: int = 7, listens_per_day: int = 3000, n_tracks: int = 400,
+                  n_users: int = 250) -> GenerationSummary:
+    """Write songs, users and a mixed bag of stream files (with bad rows) under lake_root."""
+    root = Path(lake_root)
+    song_rows, tids, orphan = _build_songs(seed, n_tracks)
+    _write_csv(root / "raw/songs/songs.csv", SONG_COLUMNS, song_rows)
+    uids = write_users_csv(root / "raw/users/users.csv", seed=seed, n_users=n_users, start_date=start_date)
+    rng = np.random.default_rng([seed, 4])
+    p_user, p_track = _power_law(rng, n_users, 0.9), _power_law(rng, len(tids), 1.1)
+    reserve = sum(BAD_COUNTS.values())
+    parts = [_sample(rng, listens_per_day + reserve, k, p_user, p_track) for k in range(days)]
+    listens = np.stack([np.concatenate(c) for c in zip(*parts)], axis=1)
+    _, first = np.unique(listens, axis=0, return_index=True)  # clean listens globally unique
+    keep = np.zeros(len(listens), bool)
+    keep[first] = True
+    is_reserve = np.concatenate([np.arange(listens_per_day + reserve) >= listens_per_day] * days)
+    dates = [start_date + dt.timedelta(days=k) for k in range(days)]
+    start = dt.datetime.combine(start_date, dt.time())
+    rolls = rng.random(len(listens))
+
+    files: dict[str, tuple[str, list]] = {}
+    bad_bases: list[tuple[str, tuple]] = []
+    for (u, t, s), ok, res, roll in zip(listens.tolist(), keep, is_reserve, rolls):
+        if not ok:
+            continue
+        key, fmt = _route(s // DAY, s % DAY, roll, dates)
+        files.setdefault(key, (fmt, []))
+        if not res:
+            files[key][1].append((u, t, s, s // DAY == 2 and fmt == "alias"))
+        elif fmt == "csv":
+            bad_bases.append((key, (u, t, s)))
+
+    extra: dict[str, list[bytes]] = {k: [] for k in files}
+    kinds = [k for k, n in BAD_COUNTS.items() if k != "duplicate_listen" for _ in range(n)]
+    if len(bad_bases) < len(kinds):  # day 0 always routes to plain CSV, so this cannot happen
+        raise RuntimeError("not enough spare listens for the bad rows")
+    order = rng.permutation(len(bad_bases))[: len(kinds)]
+    injected = dict.fromkeys(BAD_COUNTS, 0)
+    for kind, j in zip(kinds, order):
+        key, (u, t, s) = bad_bases[j]
+        line = _bad_line(kind, injected[kind], uids[u], tids[t], _fmt(start, s), rng, orphan, n_users)
+        extra[key].append(line)
+        injected[kind] += 1
+    day0 = [f"raw/streams/{start_date:%Y/%m/%d}/streams_part{p}.csv" for p in (1, 2, 3)]
+    originals = {0: rng.choice(len(files[day0[0]][1]), 2, replace=False).tolist(),
+                 1: [int(rng.integers(len(files[day0[1]][1])))], 2: [int(rng.integers(len(files[day0[2]][1])))]}
+    for src, dst in ((0, 1), (0, 2), (1, 1), (2, 0)):  # mostly into another file of the same day
+        u, t, s, _ = files[day0[src]][1][originals[src].pop()]
+        extra[day0[dst]].append(f"{uids[u]},{tids[t]},{_fmt(start, s)}".encode())
+        injected["duplicate_listen"] += 1
+
+    stream_rows = 0
+    for key in sorted(files):
+        fmt, rows = files[key]
+        rows.sort(key=lambda r: r[2])
+        lines = _render(fmt, rows, start, uids, tids, rng)
+        for line in extra[key]:
+            lines.insert(int(rng.integers(1, len(lines) + 1)), line)
+        data = b"\n".join(lines) + b"\n"
+        stream_rows += len(lines) - (fmt != "jsonl")
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(gzip.compress(data, mtime=0) if fmt == "gzip" else data)
+    return GenerationSummary(files=["raw/songs/songs.csv", "raw/users/users.csv", *sorted(files)],
+                             stream_rows=stream_rows, injected_bad_rows=injected,
+                             days=[d.isoformat() for d in dates])

@@ -1,0 +1,10 @@
+-- Daily KPIs per genre over validated listens.
+SELECT
+  date,
+  genre,
+  COUNT(*) AS listen_count,
+  COUNT(DISTINCT user_id) AS unique_listeners,
+  SUM(listening_time_ms) AS total_listening_time_ms,
+  SUM(listening_time_ms) / COUNT(DISTINCT user_id) AS avg_listening_time_per_user_ms
+FROM validated_streams
+GROUP BY date, genre

@@ -1,0 +1,39 @@
+-- Classify every row of songs.csv (bronze_songs: text columns + source_line).
+-- `reason` is NULL for the one row kept per track_id. Among rows that pass the row rules, the
+-- first in file order (lowest source_line) is kept; later ones are `duplicate_track_id`.
+WITH typed AS (
+  SELECT
+    NULLIF(TRIM(track_id), '') AS track_id,
+    TRIM(track_id) AS id,
+    track_name,
+    artists,
+    album_name,
+    NULLIF(TRIM(track_genre), '') AS genre,
+    TRY_CAST(TRIM(duration_ms) AS BIGINT) AS duration_ms,
+    TRY_CAST(TRIM(popularity) AS BIGINT) AS popularity,
+    source_line,
+    ingest_reason,
+    record
+  FROM bronze_songs
+),
+checked AS (
+  SELECT
+    *,
+    CASE
+      WHEN ingest_reason IS NOT NULL THEN ingest_reason
+      WHEN track_id IS NULL THEN 'missing_track_id'
+      WHEN genre IS NULL THEN 'missing_genre'
+      WHEN duration_ms IS NULL OR duration_ms <= 0 THEN 'invalid_duration_ms'
+    END AS rule_failure
+  FROM typed
+)
+SELECT
+  track_id, id, track_name, artists, album_name, genre, duration_ms, popularity, source_line, record,
+  COALESCE(
+    rule_failure,
+    CASE
+      WHEN ROW_NUMBER() OVER (PARTITION BY track_id, rule_failure IS NULL ORDER BY source_line) > 1
+      THEN 'duplicate_track_id'
+    END
+  ) AS reason
+FROM checked

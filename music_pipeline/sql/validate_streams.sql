@@ -1,0 +1,43 @@
+-- Classify every bronze listen of the requested days against the validated reference tables.
+-- `reason` is NULL for a valid listen. The first failing rule, in this order, is the reason.
+-- Exact duplicates of (user_id, track_id, listen_time) beyond the first (in source_file,
+-- source_line order) are rejected, across all files of the day.
+WITH listens AS (
+  SELECT
+    date,
+    TRIM(user_id) AS user_id,
+    TRIM(track_id) AS track_id,
+    listen_time,
+    listen_duration_ms,
+    source_file,
+    source_line
+  FROM bronze_streams
+),
+numbered AS (
+  SELECT
+    l.*,
+    ROW_NUMBER() OVER (
+      PARTITION BY l.user_id, l.track_id, l.listen_time
+      ORDER BY l.source_file, l.source_line
+    ) AS occurrence
+  FROM listens AS l
+)
+SELECT
+  n.date,
+  n.user_id,
+  n.track_id,
+  n.listen_time,
+  s.genre,
+  COALESCE(n.listen_duration_ms, s.duration_ms) AS listening_time_ms,
+  n.source_file,
+  n.source_line,
+  CASE
+    WHEN n.user_id IS NULL OR n.user_id = '' THEN 'missing_user_id'
+    WHEN n.track_id IS NULL OR n.track_id = '' THEN 'missing_track_id'
+    WHEN s.track_id IS NULL THEN 'unknown_track_id'
+    WHEN u.user_id IS NULL THEN 'unknown_user_id'
+    WHEN n.occurrence > 1 THEN 'duplicate_listen'
+  END AS reason
+FROM numbered AS n
+LEFT JOIN songs AS s ON n.track_id = s.track_id
+LEFT JOIN users AS u ON n.user_id = u.user_id

@@ -1,0 +1,162 @@
+"""The lake: one URI root, a local folder or s3://bucket/prefix, behind one interface.
+
+Keys are '/'-separated paths relative to the root (`raw/streams/x.csv`). Every write of a file is
+atomic for readers: locally a temporary file renamed into place, on S3 a single PUT. Each
+partition of a table is one file, so publishing a partition is one atomic step.
+"""
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    key: str
+    size: int
+    modified: float  # seconds since epoch
+
+
+def partition_key(table: str, day: str, name: str = "data.parquet") -> str:
+    """Key of one day's file of a table: `<table>/date=<day>/<name>`."""
+    return f"{table}/date={day}/{name}"
+
+
+class Lake:
+    def __init__(self, uri: str, s3_endpoint: str | None = None):
+        self.uri = uri.rstrip("/")
+        if self.uri.startswith("s3://"):
+            bucket_and_prefix = self.uri[len("s3://"):]
+            kwargs = {"region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
+            if s3_endpoint:
+                kwargs["endpoint_override"] = s3_endpoint
+                kwargs["scheme"] = "https" if s3_endpoint.startswith("https") else "http"
+            self.fs: pafs.FileSystem = pafs.S3FileSystem(**kwargs)
+            self._base = bucket_and_prefix
+            self.is_local = False
+        else:
+            self._base = str(Path(self.uri).expanduser().resolve())
+            self.fs = pafs.LocalFileSystem()
+            self.is_local = True
+
+    # --- naming ---------------------------------------------------------------------------
+    def path(self, key: str) -> str:
+        """Filesystem path of a key, for this lake's pyarrow filesystem."""
+        return f"{self._base}/{key.lstrip('/')}"
+
+    def local_path(self, key: str = "") -> str:
+        """Local path of a key; the in-process engines (duckdb, spark) need a folder lake."""
+        if not self.is_local:
+            raise RuntimeError(
+                f"The lake {self.uri} is on S3: the duckdb and spark engines read a local folder lake. "
+                "Use MUSIC_PIPELINE_ENGINE=glue with an S3 lake."
+            )
+        return self.path(key) if key else self._base
+
+    # --- reading ----------------------------------------------------------------------------
+    def list(self, prefix: str, include_hidden: bool = False) -> list[LakeFile]:
+        """Every file below a prefix, sorted by key; files under `.`/`_` names excluded unless asked."""
+        selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
+        files = []
+        for info in self.fs.get_file_info(selector):
+            if info.type != pafs.FileType.File:
+                continue
+            key = info.path[len(self._base) + 1:]
+            if key.rsplit("/", 1)[-1].startswith("."):
+                continue  # temporary files of writes in progress
+            if not include_hidden and any(part.startswith((".", "_")) for part in key[len(prefix):].split("/")):
+                continue
+            mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
+            files.append(LakeFile(key=key, size=info.size, modified=mtime))
+        return sorted(files, key=lambda f: f.key)
+
+    def exists(self, key: str) -> bool:
+        return self.fs.get_file_info(self.path(key)).type == pafs.FileType.File
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.fs.open_input_stream(self.path(key)) as stream:
+            return stream.read()
+
+    def open_input(self, key: str, decompress: bool = True):
+        """A sequential stream; `.gz` files are decompressed on the fly."""
+        return self.fs.open_input_stream(self.path(key), compression="detect" if decompress else None)
+
+    def read_parquet(self, keys: list[str], schema: pa.Schema | None = None) -> pa.Table:
+        tables = [pq.read_table(self.path(k), filesystem=self.fs, schema=schema) for k in keys]
+        if not tables:
+            if schema is None:
+                raise ValueError("no files to read and no schema given")
+            return schema.empty_table()
+        return pa.concat_tables(tables)
+
+    def parquet_rows(self, key: str) -> int:
+        with self.fs.open_input_file(self.path(key)) as f:
+            return pq.ParquetFile(f).metadata.num_rows
+
+    # --- writing ----------------------------------------------------------------------------
+    @contextmanager
+    def atomic_path(self, key: str) -> Iterator[str]:
+        """Yield a filesystem path to write to; it becomes `key` at once when the block ends."""
+        final = self.path(key)
+        parent = final.rsplit("/", 1)[0]
+        self.fs.create_dir(parent, recursive=True)
+        if not self.is_local:  # a single S3 PUT is already atomic
+            yield final
+            return
+        tmp = f"{parent}/.{final.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
+        try:
+            yield tmp
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self.atomic_path(key) as path, self.fs.open_output_stream(path) as out:
+            out.write(data)
+
+    def write_parquet(self, key: str, table: pa.Table) -> None:
+        with self.atomic_path(key) as path:
+            pq.write_table(table, path, filesystem=self.fs, compression="snappy")
+
+    def put_file(self, local_file: str, key: str) -> None:
+        """Publish a finished local file under `key` (rename locally, upload to S3)."""
+        if self.is_local:
+            final = self.path(key)
+            Path(final).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(local_file, final)
+        else:
+            with open(local_file, "rb") as src, self.fs.open_output_stream(self.path(key)) as out:
+                while chunk := src.read(8 << 20):
+                    out.write(chunk)
+            os.remove(local_file)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.fs.delete_file(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def move(self, src_key: str, dst_key: str) -> None:
+        """Copy, verify the size, then delete the source."""
+        self.fs.create_dir(self.path(dst_key).rsplit("/", 1)[0], recursive=True)
+        self.fs.copy_file(self.path(src_key), self.path(dst_key))
+        src, dst = self.fs.get_file_info([self.path(src_key), self.path(dst_key)])
+        if dst.size != src.size:
+            raise OSError(f"copy of {src_key} to {dst_key} is {dst.size} bytes, expected {src.size}")
+        self.fs.delete_file(self.path(src_key))
+
+
+def empty_parquet_bytes(schema: pa.Schema) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(schema.empty_table(), sink, compression="snappy")
+    return sink.getvalue()
