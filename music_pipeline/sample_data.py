@@ -22,8 +22,8 @@ the lake root, dates for the default ``start_date=2024-06-01``, day k = start + 
     day-2 UTC listens written as e.g. ``2024-06-04T00:30:00+02:00``.
   - day 4: ``raw/streams/2024/06/05/streams.csv.gz`` (gzip, mtime 0)
   - day 5: ``raw/streams/events/2024-06-06.jsonl`` (keys user_id, track_id, listen_time)
-  - day 6+: alternating ``raw/streams/YYYY/MM/DD/streams_part1.csv`` and
-    ``raw/streams/streams_YYYY-MM-DD.csv``
+  - day 6+: alternating flat ``raw/streams/streams_2024-06-07.csv`` (even days) and
+    ``raw/streams/YYYY/MM/DD/streams_part1.csv`` (odd days)
 
 Bad rows (one defect each, only in the plain CSV stream files, written as raw
 lines; counted in ``GenerationSummary.injected_bad_rows``):
@@ -241,7 +241,7 @@ def _route(k: int, sec: int, roll: float, dates: list[dt.date]) -> tuple[str, st
                4: (f"{folder}/streams.csv.gz", "gzip"), 5: (f"raw/streams/events/{d}.jsonl", "jsonl")}
     if k in special:
         return special[k]
-    if k >= 6 and k % 2 == 1:
+    if k >= 6 and k % 2 == 0:
         return f"raw/streams/streams_{d}.csv", "csv"
     return f"{folder}/streams_part1.csv", "csv"
 
@@ -272,7 +272,8 @@ def _render(fmt: str, rows: list[tuple], start: dt.datetime, uids, tids, rng) ->
         return [json.dumps({"user_id": uids[u], "track_id": tids[t], "listen_time": _fmt(start, s)}).encode()
                 for u, t, s, _ in rows]
     if fmt != "alias":
-        return [STREAM_HEADER.encode()] + [f"{uids[u]},{tids[t]},{_fmt(start, s)}".encode() for u, t, s, _ in rows]
+        lines = [f"{uids[u]},{tids[t]},{_fmt(start, s)}".encode() for u, t, s, _ in rows]
+        return [STREAM_HEADER.encode(), *lines]
     lines = [ALIAS_HEADER.encode()]
     for u, t, s, prev_day in rows:
         offset = int(rng.choice([120, 180])) if prev_day else int(rng.choice([0, 0, 120, -300, 330]))
@@ -281,63 +282,76 @@ def _render(fmt: str, rows: list[tuple], start: dt.datetime, uids, tids, rng) ->
     return lines
 
 
+def _route_listens(rng, listens: np.ndarray, n_clean: int, dates: list[dt.date]):
+    """Drop repeated listens, route each to its file.
+
+    Returns ({path: (format, [(u, t, secs, is_previous_utc_day)])}, [(path, (u, t, secs))])
+    where the second list holds spare listens (in plain CSV files) used as bases for bad rows.
+    """
+    _, first = np.unique(listens, axis=0, return_index=True)  # clean listens globally unique
+    keep = np.zeros(len(listens), bool)
+    keep[first] = True
+    per_day = len(listens) // len(dates)
+    is_spare = np.tile(np.arange(per_day) >= n_clean, len(dates))
+    files: dict[str, tuple[str, list]] = {}
+    spares: list[tuple[str, tuple]] = []
+    for (u, t, s), ok, spare, roll in zip(listens.tolist(), keep, is_spare, rng.random(len(listens))):
+        if not ok:
+            continue
+        key, fmt = _route(s // DAY, s % DAY, roll, dates)
+        files.setdefault(key, (fmt, []))
+        if not spare:
+            files[key][1].append((u, t, s, s // DAY == 2 and fmt == "alias"))
+        elif fmt == "csv":
+            spares.append((key, (u, t, s)))
+    return files, spares
+
+
+def _inject_bad_rows(rng, files, spares, start, uids, tids, orphan) -> tuple[dict, dict[str, int]]:
+    """Bad raw lines per file path, and how many of each kind were made."""
+    extra: dict[str, list[bytes]] = {k: [] for k in files}
+    kinds = [k for k, n in BAD_COUNTS.items() if k != "duplicate_listen" for _ in range(n)]
+    if len(spares) < len(kinds):  # day 0 always routes to plain CSV, so this cannot happen
+        raise RuntimeError("not enough spare listens for the bad rows")
+    injected = dict.fromkeys(BAD_COUNTS, 0)
+    for kind, j in zip(kinds, rng.permutation(len(spares))):
+        key, (u, t, s) = spares[j]
+        line = _bad_line(kind, injected[kind], uids[u], tids[t], _fmt(start, s), rng, orphan, len(uids))
+        extra[key].append(line)
+        injected[kind] += 1
+    day0 = [f"raw/streams/{start:%Y/%m/%d}/streams_part{p}.csv" for p in (1, 2, 3)]
+    originals = [rng.choice(len(files[f][1]), 2, replace=False).tolist() for f in day0]
+    for src, dst in ((0, 1), (0, 2), (1, 1), (2, 0)):  # mostly into another file of the same day
+        u, t, s, _ = files[day0[src]][1][originals[src].pop()]
+        extra[day0[dst]].append(f"{uids[u]},{tids[t]},{_fmt(start, s)}".encode())
+        injected["duplicate_listen"] += 1
+    return extra, injected
+
+
 def generate_lake(lake_root: str | Path, *, seed: int = 42, start_date: dt.date = dt.date(2024, 6, 1),
                   days: int = 7, listens_per_day: int = 3000, n_tracks: int = 400,
                   n_users: int = 250) -> GenerationSummary:
     """Write songs, users and a mixed bag of stream files (with bad rows) under lake_root."""
+    if days < 1 or listens_per_day < 50 or n_users < 5:
+        raise ValueError("need days >= 1, listens_per_day >= 50 and n_users >= 5")
     root = Path(lake_root)
     song_rows, tids, orphan = _build_songs(seed, n_tracks)
     _write_csv(root / "raw/songs/songs.csv", SONG_COLUMNS, song_rows)
     uids = write_users_csv(root / "raw/users/users.csv", seed=seed, n_users=n_users, start_date=start_date)
     rng = np.random.default_rng([seed, 4])
     p_user, p_track = _power_law(rng, n_users, 0.9), _power_law(rng, len(tids), 1.1)
-    reserve = sum(BAD_COUNTS.values())
-    parts = [_sample(rng, listens_per_day + reserve, k, p_user, p_track) for k in range(days)]
+    per_day = listens_per_day + sum(BAD_COUNTS.values())  # spare listens become bad-row bases
+    parts = [_sample(rng, per_day, k, p_user, p_track) for k in range(days)]
     listens = np.stack([np.concatenate(c) for c in zip(*parts)], axis=1)
-    _, first = np.unique(listens, axis=0, return_index=True)  # clean listens globally unique
-    keep = np.zeros(len(listens), bool)
-    keep[first] = True
-    is_reserve = np.concatenate([np.arange(listens_per_day + reserve) >= listens_per_day] * days)
     dates = [start_date + dt.timedelta(days=k) for k in range(days)]
     start = dt.datetime.combine(start_date, dt.time())
-    rolls = rng.random(len(listens))
-
-    files: dict[str, tuple[str, list]] = {}
-    bad_bases: list[tuple[str, tuple]] = []
-    for (u, t, s), ok, res, roll in zip(listens.tolist(), keep, is_reserve, rolls):
-        if not ok:
-            continue
-        key, fmt = _route(s // DAY, s % DAY, roll, dates)
-        files.setdefault(key, (fmt, []))
-        if not res:
-            files[key][1].append((u, t, s, s // DAY == 2 and fmt == "alias"))
-        elif fmt == "csv":
-            bad_bases.append((key, (u, t, s)))
-
-    extra: dict[str, list[bytes]] = {k: [] for k in files}
-    kinds = [k for k, n in BAD_COUNTS.items() if k != "duplicate_listen" for _ in range(n)]
-    if len(bad_bases) < len(kinds):  # day 0 always routes to plain CSV, so this cannot happen
-        raise RuntimeError("not enough spare listens for the bad rows")
-    order = rng.permutation(len(bad_bases))[: len(kinds)]
-    injected = dict.fromkeys(BAD_COUNTS, 0)
-    for kind, j in zip(kinds, order):
-        key, (u, t, s) = bad_bases[j]
-        line = _bad_line(kind, injected[kind], uids[u], tids[t], _fmt(start, s), rng, orphan, n_users)
-        extra[key].append(line)
-        injected[kind] += 1
-    day0 = [f"raw/streams/{start_date:%Y/%m/%d}/streams_part{p}.csv" for p in (1, 2, 3)]
-    originals = {0: rng.choice(len(files[day0[0]][1]), 2, replace=False).tolist(),
-                 1: [int(rng.integers(len(files[day0[1]][1])))], 2: [int(rng.integers(len(files[day0[2]][1])))]}
-    for src, dst in ((0, 1), (0, 2), (1, 1), (2, 0)):  # mostly into another file of the same day
-        u, t, s, _ = files[day0[src]][1][originals[src].pop()]
-        extra[day0[dst]].append(f"{uids[u]},{tids[t]},{_fmt(start, s)}".encode())
-        injected["duplicate_listen"] += 1
+    files, spares = _route_listens(rng, listens, listens_per_day, dates)
+    extra, injected = _inject_bad_rows(rng, files, spares, start, uids, tids, orphan)
 
     stream_rows = 0
     for key in sorted(files):
         fmt, rows = files[key]
-        rows.sort(key=lambda r: r[2])
-        lines = _render(fmt, rows, start, uids, tids, rng)
+        lines = _render(fmt, sorted(rows, key=lambda r: r[2]), start, uids, tids, rng)
         for line in extra[key]:
             lines.insert(int(rng.integers(1, len(lines) + 1)), line)
         data = b"\n".join(lines) + b"\n"

@@ -36,9 +36,18 @@ def load_sql(name: str, **params: object) -> str:
     return string.Template(text).substitute({k: str(v) for k, v in params.items()})
 
 
+def sql_type(arrow_type: pa.DataType) -> str:
+    return _SQL_TYPES[arrow_type]
+
+
+def ddl(schema: pa.Schema) -> str:
+    """Spark DDL of a contract schema, e.g. `date DATE, user_id STRING`."""
+    return ", ".join(f"{f.name} {sql_type(f.type)}" for f in schema)
+
+
 def project(source: str, schema: pa.Schema, where: str | None = None) -> str:
     """Spark SQL selecting the contract's columns, cast to the contract's types, from a view."""
-    columns = ",\n  ".join(f"CAST({f.name} AS {_SQL_TYPES[f.type]}) AS {f.name}" for f in schema)
+    columns = ",\n  ".join(f"CAST({f.name} AS {sql_type(f.type)}) AS {f.name}" for f in schema)
     return f"SELECT\n  {columns}\nFROM {source}" + (f"\nWHERE {where}" if where else "")
 
 
