@@ -114,6 +114,24 @@ def compute_gold(engine: Engine, lake: Lake, table: str, days: list[str]) -> dic
     return written[table]
 
 
+# Every engine-backed step of the asset graph, by name. The local engines run them in-process;
+# the Glue job script runs the same functions on Glue's Spark with `--step NAME --days ...`.
+STEPS = {
+    "songs": lambda engine, lake, days: validate_reference(engine, lake, "songs"),
+    "users": lambda engine, lake, days: validate_reference(engine, lake, "users"),
+    "validated_streams": validate_streams,
+    "genre_daily_kpis": lambda engine, lake, days: compute_gold(engine, lake, layout.GENRE_DAILY_KPIS, days),
+    "top_songs_per_genre": lambda engine, lake, days: compute_gold(engine, lake, layout.TOP_SONGS_PER_GENRE, days),
+    "top_genres_daily": lambda engine, lake, days: compute_gold(engine, lake, layout.TOP_GENRES_DAILY, days),
+}
+
+
+def run_step(engine: Engine, lake: Lake, step: str, days: list[str]):
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
+    return STEPS[step](engine, lake, days)
+
+
 def day_rows(lake: Lake, table: str, days: list[str]) -> dict[str, int]:
     """Rows of each day's file of a partitioned table (from Parquet footers; 0 when absent)."""
     return {d: (lake.parquet_rows(partition_key(table, d)) if lake.exists(partition_key(table, d)) else 0) for d in days}

@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` (pipeline end to end on sample data) and
+# `make test` (the test suite). Both create .venv and install what they need first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test dev check bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v java >/dev/null 2>&1 || bash .ci/install-java
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## generate sample data, materialize every layer, print top lists read back from DynamoDB
+	$(BIN)/music-pipeline demo
+
+test: $(STAMP)  ## the whole test suite (real Parquet, DuckDB, Spark, moto)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+dev: $(STAMP)  ## the Dagster UI against the local stack
+	$(BIN)/music-pipeline dev
+
+clean:
+	rm -rf .data .dagster_home
