@@ -122,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
 
     dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
-    dev.add_argument("dagster_args", nargs=argparse.REMAINDER)
     dev.set_defaults(func=_dev)
 
     query = sub.add_parser("query", help="read DailyGenreKPIs: all genres of a day, or one genre over a range")
@@ -131,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--until")
     query.set_defaults(func=_query)
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "dev":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.dagster_args = extra
     return args.func(args)
 
 
