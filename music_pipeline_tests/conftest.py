@@ -1,0 +1,189 @@
+"""Shared fixtures: small hand-built lakes, the generated sample lake, moto DynamoDB, one Spark engine,
+and helpers that run the real pipeline (engines in-process, or Dagster's `materialize`)."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from music_pipeline import layout
+from music_pipeline.engines.duckdb import DuckDBEngine
+from music_pipeline.ingest import sync_landed_streams
+from music_pipeline.sample_data import SONG_COLUMNS, generate_lake
+from music_pipeline.storage.lake import Lake, partition_key
+from music_pipeline.transforms import run_step
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+AWS_ENDPOINT_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3")
+SMALL_SAMPLE = dict(seed=7, listens_per_day=400, n_tracks=120, n_users=60)
+
+
+# ------------------------------------------------------------------------------- hand-built lakes
+def song_row(track_id: str, genre: str, duration_ms: int | str = 200_000, name: str | None = None,
+             artists: str = "Some Artist", index: int = 0) -> dict:
+    """A songs.csv row with all 21 Spotify columns."""
+    row = dict.fromkeys(SONG_COLUMNS, "0")
+    row.update(id=str(index), track_id=track_id, artists=artists, album_name="Album", track_name=name or f"Song {track_id}",
+               popularity="50", duration_ms=str(duration_ms), explicit="False", track_genre=genre)
+    return row
+
+
+def write_songs(root: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SONG_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    land(root, layout.RAW_SONGS, buf.getvalue())
+
+
+def write_users(root: Path, user_ids: list[str]) -> None:
+    lines = ["user_id,user_name,user_age,user_country,created_at"]
+    lines += [f"{u},name_{u},30,US,2023-01-01 00:00:00" for u in user_ids]
+    land(root, layout.RAW_USERS, "\n".join(lines) + "\n")
+
+
+def land(root: Path, key: str, content: str | bytes) -> Path:
+    """Write a file into the lake (a landed stream file or a reference CSV)."""
+    path = Path(root) / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+def stream_csv(rows: list[tuple], header: str = "user_id,track_id,listen_time") -> str:
+    return header + "\n" + "".join(",".join(str(v) for v in r) + "\n" for r in rows)
+
+
+# ------------------------------------------------------------------------------- running the engine
+def validate(root: Path, days: list[str], engine=None) -> Lake:
+    """Ingest every landed file, validate songs, users and the days' streams (no Dagster)."""
+    lake = Lake(str(root))
+    engine = engine or DuckDBEngine()
+    sync_landed_streams(lake)
+    for step in ("songs", "users"):
+        run_step(engine, lake, step, [])
+    run_step(engine, lake, "validated_streams", days)
+    return lake
+
+
+def run_all_steps(root: Path, days: list[str], engine=None) -> Lake:
+    engine = engine or DuckDBEngine()
+    lake = validate(root, days, engine)
+    for step in ("genre_daily_kpis", "top_songs_per_genre", "top_genres_daily"):
+        run_step(engine, lake, step, days)
+    return lake
+
+
+def read_day(root: Path, table: str, day: str) -> pa.Table:
+    return Lake(str(root)).read_parquet([partition_key(table, day)])
+
+
+def read_all(root: Path, table: str) -> pa.Table:
+    lake = Lake(str(root))
+    keys = [f.key for f in lake.list(table) if f.key.endswith(".parquet")]
+    return lake.read_parquet(keys)
+
+
+def rows(table: pa.Table, *columns: str) -> list[tuple]:
+    """Rows of a table as sorted tuples of the given columns (all columns when none given)."""
+    columns = columns or tuple(table.column_names)
+    data = table.select(list(columns)).to_pylist()
+    return sorted((tuple(r[c] for c in columns) for r in data), key=lambda t: tuple((v is None, v) for v in t))
+
+
+def lake_digest(root: Path, prefixes=("bronze", "validated", "bad-records", "processed")) -> dict[str, str]:
+    """sha256 of every file under the given folders of a lake, by relative path."""
+    root = Path(root)
+    out = {}
+    for prefix in prefixes:
+        for path in sorted((root / prefix).rglob("*")):
+            if path.is_file():
+                out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+# ------------------------------------------------------------------------------- generated sample lakes
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory):
+    """(root, summary) of a small generated lake; read-only: copy it with `copy_lake` to mutate."""
+    root = tmp_path_factory.mktemp("small_sample")
+    return root, generate_lake(root, **SMALL_SAMPLE)
+
+
+@pytest.fixture
+def copy_lake(tmp_path):
+    """Copy a (pristine, session-scoped) lake folder into this test's tmp folder."""
+    def _copy(src: Path, name: str = "lake") -> Path:
+        dst = tmp_path / name
+        shutil.copytree(src, dst)
+        return dst
+    return _copy
+
+
+# ------------------------------------------------------------------------------- AWS over moto
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Fake credentials and no endpoint overrides (moto intercepts botocore in-process)."""
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in AWS_ENDPOINT_VARS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("MUSIC_PIPELINE_TABLE_PREFIX", raising=False)
+
+
+@pytest.fixture
+def mocked_aws(aws_env):
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+# ------------------------------------------------------------------------------- Spark
+@pytest.fixture(scope="session")
+def spark_engine():
+    """One local Spark session for the whole test session (small shuffle, little memory)."""
+    from music_pipeline.engines.spark import SparkEngine
+
+    engine = SparkEngine(conf={"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2",
+                               "spark.driver.memory": "1g", "spark.default.parallelism": "2"})
+    yield engine
+    engine.close()
+
+
+# ------------------------------------------------------------------------------- Dagster in-process
+def dagster_resources(root: Path, engine: str = "duckdb") -> dict:
+    from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
+
+    return {"lake": LakeResource(uri=str(root)), "engine": EngineResource(kind=engine),
+            "dynamodb_tables": DynamoDBResource()}
+
+
+def materialize_days(root: Path, first: str, last: str | None = None, selection=None):
+    """A real Dagster run of the code location's assets over one day or a range (one run, single_run
+    backfill policy), with the lake at `root` and DynamoDB from the environment (moto in tests)."""
+    from dagster import materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from music_pipeline.definitions import defs
+
+    assets = list(defs.assets)
+    if last is None or last == first:
+        return materialize(assets, resources=dagster_resources(root), partition_key=first, selection=selection)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return materialize(assets, resources=dagster_resources(root), tags=tags, selection=selection)
+
+
+def materializations(result) -> dict[tuple[str, str | None], dict]:
+    """{(asset, partition): metadata values} of a run's materializations."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        m = event.materialization
+        out[(m.asset_key.to_user_string(), m.partition)] = {k: v.value for k, v in m.metadata.items()}
+    return out
