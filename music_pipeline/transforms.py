@@ -51,7 +51,7 @@ def validate_reference(engine: Engine, lake: Lake, dataset: str) -> dict[str, in
     rows_read = stage_reference_csv(lake, dataset)
     classified = f"classified_{dataset}"
     written = engine.run(lake, Transform(
-        inputs=[Input(f"bronze_{dataset}", [lake.local_path(f"{bronze}/data.parquet")], c.bronze_reference_schema(required))],
+        inputs=[Input(f"bronze_{dataset}", [lake.engine_uri(f"{bronze}/data.parquet")], c.bronze_reference_schema(required))],
         views=[View(classified, load_sql(f"validate_{dataset}"), materialize=True)],
         outputs=[
             Output(validated, project(classified, contract, "reason IS NULL"), contract, partitioned=False),
@@ -64,7 +64,7 @@ def validate_reference(engine: Engine, lake: Lake, dataset: str) -> dict[str, in
 
 def _day_files(lake: Lake, table: str, days: list[str]) -> list[str]:
     keys = [partition_key(table, d) for d in days]
-    return [lake.local_path(k) for k in keys if lake.exists(k)]
+    return [lake.engine_uri(k) for k in keys if lake.exists(k)]
 
 
 def _reference_input(lake: Lake, dataset: str) -> Input:
@@ -73,12 +73,12 @@ def _reference_input(lake: Lake, dataset: str) -> Input:
     if not lake.exists(key):
         raise FileNotFoundError(f"{dataset} has not been validated yet ({lake.uri}/{key} is missing): "
                                 f"materialize the `{dataset}` asset first")
-    return Input(dataset, [lake.local_path(key)], contract)
+    return Input(dataset, [lake.engine_uri(key)], contract)
 
 
 def validate_streams(engine: Engine, lake: Lake, days: list[str]) -> dict[str, dict[str, int]]:
     """Bronze slices of the days + songs + users -> validated streams and rejected listens."""
-    slices = [lake.local_path(f.key) for d in days for f in lake.list(f"{layout.BRONZE_STREAMS}/date={d}")]
+    slices = [lake.engine_uri(f.key) for d in days for f in lake.list(f"{layout.BRONZE_STREAMS}/date={d}")]
     classified = "classified_streams"
     return engine.run(lake, Transform(
         inputs=[Input("bronze_streams", slices, c.BRONZE_STREAMS), _reference_input(lake, "songs"),

@@ -7,19 +7,19 @@ empty file for a requested day that has no rows (so a re-run never leaves stale 
 """
 from __future__ import annotations
 
-import shutil
 import string
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from music_pipeline.storage.lake import Lake, partition_key
 
 PARTITION_COLUMN = "_partition"
+STAGING = ".staging"  # lake prefix where engines write outputs before they are published
 
 _SQL_TYPES = {
     pa.string(): "STRING",
@@ -54,7 +54,7 @@ def project(source: str, schema: pa.Schema, where: str | None = None) -> str:
 @dataclass(frozen=True)
 class Input:
     name: str  # view name the SQL reads
-    files: list[str]  # local Parquet paths
+    files: list[str]  # Parquet files, as `Lake.engine_uri` gives them (local paths, or s3:// on Glue)
     schema: pa.Schema  # used when there are no files
 
 
@@ -85,18 +85,23 @@ class Engine:
     """Runs a Transform. Subclasses implement `_write` (stage every output under a folder)."""
 
     name = "base"
+    reads_s3 = False  # whether the engine reads and writes s3:// URIs itself (Spark on Glue does)
 
     def run(self, lake: Lake, transform: Transform) -> dict[str, dict[str, int]]:
         """Run and publish. Returns rows written per output table and day ('' when unpartitioned)."""
-        staging = Path(lake.local_path(".staging")) / uuid.uuid4().hex
-        staging.mkdir(parents=True)
+        if not (lake.is_local or self.reads_s3):
+            lake.local_path()  # raises: this engine needs a folder lake
+        staging = f"{STAGING}/{uuid.uuid4().hex}"
+        if lake.is_local:
+            Path(lake.local_path(staging)).mkdir(parents=True)
         try:
-            self._write(transform, staging)
+            self._write(transform, lake.engine_uri(staging))
             return {out.table: publish(lake, out, staged_dir(staging, out), transform.days) for out in transform.outputs}
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            lake.delete_dir(staging)
 
-    def _write(self, transform: Transform, staging: Path) -> None:
+    def _write(self, transform: Transform, staging: str) -> None:
+        """Write every output under `staging/` (see `staged_dir`), a local path or an s3:// URI."""
         raise NotImplementedError
 
     @staticmethod
@@ -110,33 +115,38 @@ class Engine:
         pass
 
 
-def staged_dir(staging: Path, out: Output) -> Path:
-    """Where an engine writes an output before it is published."""
-    return staging / out.table.replace("/", "__")
+def staged_dir(staging: str, out: Output) -> str:
+    """Where an engine writes an output before it is published (below an engine URI or a lake key)."""
+    return f"{staging}/{out.table.replace('/', '__')}"
 
 
-def publish(lake: Lake, out: Output, staged: Path, days: list[str]) -> dict[str, int]:
-    """Move staged files into the lake, one atomic step per partition file."""
+def publish(lake: Lake, out: Output, staged: str, days: list[str]) -> dict[str, int]:
+    """Move the Parquet files staged under the lake key `staged` into place, one atomic step per
+    partition file (a rename locally, one server-side copy on S3)."""
+    staged_files = [f.key for f in lake.list(staged, include_hidden=True) if f.key.endswith(".parquet")]
     written: dict[str, int] = {}
     if not out.partitioned:
-        files = sorted(staged.glob("*.parquet"))
-        table = pa.concat_tables([pq.read_table(f) for f in files]) if files else out.schema.empty_table()
+        table = lake.read_parquet(staged_files) if staged_files else out.schema.empty_table()
         lake.write_parquet(f"{out.table}/data.parquet", table.select(out.schema.names).cast(out.schema))
         return {"": table.num_rows}
-    produced = {p.name.split("=", 1)[1]: p for p in staged.glob(f"{PARTITION_COLUMN}=*") if p.is_dir()}
+    produced: dict[str, list[str]] = defaultdict(list)
+    for key in staged_files:
+        folder = key[len(staged) + 1:].split("/", 1)[0]
+        if folder.startswith(f"{PARTITION_COLUMN}="):
+            produced[folder.split("=", 1)[1]].append(key)
     unexpected = sorted(set(produced) - set(days))
     if unexpected:
         raise RuntimeError(f"{out.table}: the transform produced days outside the requested range: {unexpected}")
     for day in days:
-        files = sorted(produced[day].glob("*.parquet")) if day in produced else []
+        files = produced.get(day, [])
         key = partition_key(out.table, day)
         if len(files) == 1:
-            table = pq.read_table(files[0]).select(out.schema.names)
+            table = lake.read_parquet(files).select(out.schema.names)
             if table.schema.equals(out.schema):
-                lake.put_file(str(files[0]), key)
+                lake.rename(files[0], key)
                 written[day] = table.num_rows
                 continue
-        table = pa.concat_tables([pq.read_table(f).select(out.schema.names) for f in files]) if files else out.schema.empty_table()
+        table = pa.concat_tables([lake.read_parquet([f]).select(out.schema.names) for f in files]) if files else out.schema.empty_table()
         lake.write_parquet(key, table.cast(out.schema))
         written[day] = table.num_rows
     return written

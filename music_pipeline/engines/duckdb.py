@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import os
 
 import duckdb
 import sqlglot
@@ -26,11 +26,11 @@ class DuckDBEngine(Engine):
         self.memory_limit = memory_limit
         self.threads = threads
 
-    def _write(self, transform: Transform, staging: Path) -> None:
+    def _write(self, transform: Transform, staging: str) -> None:
         con = duckdb.connect(config={"preserve_insertion_order": False})
         try:
             con.execute("SET TimeZone = 'UTC'")
-            con.execute(f"SET temp_directory = {_quote(str(staging / '.spill'))}")
+            con.execute(f"SET temp_directory = {_quote(staging + '/.spill')}")
             if self.memory_limit:
                 con.execute(f"SET memory_limit = {_quote(self.memory_limit)}")
             if self.threads:
@@ -49,10 +49,10 @@ class DuckDBEngine(Engine):
                 target = staged_dir(staging, out)
                 query = to_duckdb(self.staged_query(out))
                 if out.partitioned:
-                    con.execute(f"COPY ({query}) TO {_quote(str(target))} "
+                    con.execute(f"COPY ({query}) TO {_quote(target)} "
                                 f"(FORMAT parquet, COMPRESSION snappy, PARTITION_BY ({PARTITION_COLUMN}))")
                 else:
-                    target.mkdir(parents=True, exist_ok=True)
-                    con.execute(f"COPY ({query}) TO {_quote(str(target / 'data.parquet'))} (FORMAT parquet, COMPRESSION snappy)")
+                    os.makedirs(target, exist_ok=True)
+                    con.execute(f"COPY ({query}) TO {_quote(f'{target}/data.parquet')} (FORMAT parquet, COMPRESSION snappy)")
         finally:
             con.close()

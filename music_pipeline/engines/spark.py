@@ -5,8 +5,6 @@ pyspark is imported only when this engine runs, so loading the code location sta
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from music_pipeline.engines.base import PARTITION_COLUMN, Engine, Transform, ddl, staged_dir
 
 LOCAL_SPARK_CONF = {
@@ -26,6 +24,7 @@ LOCAL_SPARK_CONF = {
 
 class SparkEngine(Engine):
     name = "spark"
+    reads_s3 = True  # on Glue (EMRFS); a local session needs a folder lake or hadoop-aws
 
     def __init__(self, session=None, conf: dict[str, str] | None = None):
         self._session = session
@@ -40,7 +39,7 @@ class SparkEngine(Engine):
             self._session.sparkContext.setLogLevel("WARN")
         return self._session
 
-    def _write(self, transform: Transform, staging: Path) -> None:
+    def _write(self, transform: Transform, staging: str) -> None:
         from pyspark import StorageLevel
 
         spark = self.session
@@ -57,7 +56,7 @@ class SparkEngine(Engine):
                     cached.append(df)
                 df.createOrReplaceTempView(view.name)
             for out in transform.outputs:
-                target = str(staged_dir(staging, out))
+                target = staged_dir(staging, out)
                 df = spark.sql(self.staged_query(out))
                 if out.partitioned:
                     df.repartition(PARTITION_COLUMN).write.partitionBy(PARTITION_COLUMN).parquet(target, compression="snappy")

@@ -62,6 +62,13 @@ class Lake:
             )
         return self.path(key) if key else self._base
 
+    def engine_uri(self, key: str = "") -> str:
+        """Where a Spark/DuckDB engine reads or writes a key: a local path, or `s3://bucket/prefix/key`
+        (Spark on Glue reads S3 directly)."""
+        if self.is_local:
+            return self.local_path(key)
+        return f"{self.uri}/{key.lstrip('/')}" if key else self.uri
+
     # --- reading ----------------------------------------------------------------------------
     def list(self, prefix: str, include_hidden: bool = False) -> list[LakeFile]:
         """Every file below a prefix, sorted by key; files under `.`/`_` names excluded unless asked."""
@@ -139,6 +146,23 @@ class Lake:
                 while chunk := src.read(8 << 20):
                     out.write(chunk)
             os.remove(local_file)
+
+    def rename(self, src_key: str, dst_key: str) -> None:
+        """Publish a finished file of the lake under another key in one atomic step for readers:
+        a rename locally, one server-side copy on S3 (then the source is deleted)."""
+        self.fs.create_dir(self.path(dst_key).rsplit("/", 1)[0], recursive=True)
+        if self.is_local:
+            os.replace(self.path(src_key), self.path(dst_key))
+        else:
+            self.fs.copy_file(self.path(src_key), self.path(dst_key))
+            self.fs.delete_file(self.path(src_key))
+
+    def delete_dir(self, key: str) -> None:
+        """Delete everything below a prefix (no error when there is nothing)."""
+        try:
+            self.fs.delete_dir(self.path(key))
+        except FileNotFoundError:
+            pass
 
     def delete(self, key: str) -> None:
         try:
