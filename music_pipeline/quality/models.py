@@ -1,0 +1,198 @@
+"""pandera DataFrameModels: the row-level contracts of every lake table.
+
+Each model is derived from the Arrow schema of the same table in `music_pipeline.contracts`
+(column names, order and exact Arrow types: frames are read with `types_mapper=pd.ArrowDtype`),
+and adds what a schema cannot say: nullability, value ranges, row rules and the table's key
+(`Config.unique`). The SQL row rules and these models are kept from drifting by
+`SQL_RULE_COVERAGE` below, which music_pipeline_tests/test_contracts.py enforces by feeding the
+same bad rows through the SQL and through the checks.
+"""
+from typing import Annotated
+
+import pandas as pd
+import pandera.pandas as pdr
+import pyarrow as pa
+from pandera.typing import Series
+
+from music_pipeline import contracts as c
+from music_pipeline.contracts import Reason
+
+CONTRACT_VERSION = c.CONTRACT_VERSION
+AVG_RELATIVE_TOLERANCE = 1e-9
+
+
+def arrow(schema: pa.Schema, column: str):
+    """The pandas dtype of a contract column: its exact Arrow type."""
+    return Annotated[pd.ArrowDtype, schema.field(column).type]
+
+
+def _non_blank(**kwargs):
+    return pdr.Field(str_length={"min_value": 1}, **kwargs)
+
+
+class _Strict:
+    strict = True  # no missing or extra columns
+    ordered = True  # in the contract's order
+    coerce = False  # types must already be right
+
+
+class BronzeStreams(pdr.DataFrameModel):
+    """bronze/streams: every readable landed row; ids may still be blank (validation rejects them)."""
+
+    date: Series[arrow(c.BRONZE_STREAMS, "date")]
+    user_id: Series[arrow(c.BRONZE_STREAMS, "user_id")] = pdr.Field(nullable=True)
+    track_id: Series[arrow(c.BRONZE_STREAMS, "track_id")] = pdr.Field(nullable=True)
+    listen_time: Series[arrow(c.BRONZE_STREAMS, "listen_time")]
+    listen_duration_ms: Series[arrow(c.BRONZE_STREAMS, "listen_duration_ms")] = pdr.Field(ge=0, nullable=True)
+    source_file: Series[arrow(c.BRONZE_STREAMS, "source_file")] = _non_blank()
+    source_line: Series[arrow(c.BRONZE_STREAMS, "source_line")] = pdr.Field(ge=1)
+
+    class Config(_Strict):
+        unique = ["source_file", "source_line"]
+
+    @pdr.dataframe_check(error="date is not the UTC day of listen_time")
+    def date_is_day_of_listen(cls, df: pd.DataFrame) -> Series[bool]:
+        return _day_of(df["listen_time"]) == df["date"]
+
+
+class ValidatedStreams(pdr.DataFrameModel):
+    """validated/streams: typed, reference-checked, de-duplicated listens."""
+
+    date: Series[arrow(c.VALIDATED_STREAMS, "date")]
+    user_id: Series[arrow(c.VALIDATED_STREAMS, "user_id")] = _non_blank()
+    track_id: Series[arrow(c.VALIDATED_STREAMS, "track_id")] = _non_blank()
+    listen_time: Series[arrow(c.VALIDATED_STREAMS, "listen_time")]
+    genre: Series[arrow(c.VALIDATED_STREAMS, "genre")] = _non_blank()
+    listening_time_ms: Series[arrow(c.VALIDATED_STREAMS, "listening_time_ms")] = pdr.Field(ge=0)
+    source_file: Series[arrow(c.VALIDATED_STREAMS, "source_file")] = _non_blank()
+    source_line: Series[arrow(c.VALIDATED_STREAMS, "source_line")] = pdr.Field(ge=1)
+
+    class Config(_Strict):
+        unique = ["user_id", "track_id", "listen_time"]  # exact duplicates are rejected
+
+    @pdr.dataframe_check(error="date is not the UTC day of listen_time")
+    def date_is_day_of_listen(cls, df: pd.DataFrame) -> Series[bool]:
+        return _day_of(df["listen_time"]) == df["date"]
+
+
+class Songs(pdr.DataFrameModel):
+    """validated/songs: one row per track_id, every song with a genre and a positive duration."""
+
+    track_id: Series[arrow(c.VALIDATED_SONGS, "track_id")] = _non_blank()
+    track_name: Series[arrow(c.VALIDATED_SONGS, "track_name")] = pdr.Field(nullable=True)
+    artists: Series[arrow(c.VALIDATED_SONGS, "artists")] = pdr.Field(nullable=True)
+    album_name: Series[arrow(c.VALIDATED_SONGS, "album_name")] = pdr.Field(nullable=True)
+    genre: Series[arrow(c.VALIDATED_SONGS, "genre")] = _non_blank()
+    duration_ms: Series[arrow(c.VALIDATED_SONGS, "duration_ms")] = pdr.Field(gt=0)
+    popularity: Series[arrow(c.VALIDATED_SONGS, "popularity")] = pdr.Field(nullable=True)
+    source_line: Series[arrow(c.VALIDATED_SONGS, "source_line")] = pdr.Field(ge=1)
+
+    class Config(_Strict):
+        unique = ["track_id"]
+
+
+class Users(pdr.DataFrameModel):
+    """validated/users: one row per user_id (created_at may be null or after a listen)."""
+
+    user_id: Series[arrow(c.VALIDATED_USERS, "user_id")] = _non_blank()
+    user_name: Series[arrow(c.VALIDATED_USERS, "user_name")] = pdr.Field(nullable=True)
+    user_age: Series[arrow(c.VALIDATED_USERS, "user_age")] = pdr.Field(nullable=True)
+    user_country: Series[arrow(c.VALIDATED_USERS, "user_country")] = pdr.Field(nullable=True)
+    created_at: Series[arrow(c.VALIDATED_USERS, "created_at")] = pdr.Field(nullable=True)
+    source_line: Series[arrow(c.VALIDATED_USERS, "source_line")] = pdr.Field(ge=1)
+
+    class Config(_Strict):
+        unique = ["user_id"]
+
+
+class GenreDailyKpis(pdr.DataFrameModel):
+    """processed/genre_daily_kpis: one row per (date, genre); avg = total / unique listeners."""
+
+    date: Series[arrow(c.GENRE_DAILY_KPIS, "date")]
+    genre: Series[arrow(c.GENRE_DAILY_KPIS, "genre")] = _non_blank()
+    listen_count: Series[arrow(c.GENRE_DAILY_KPIS, "listen_count")] = pdr.Field(ge=1)
+    unique_listeners: Series[arrow(c.GENRE_DAILY_KPIS, "unique_listeners")] = pdr.Field(ge=1)
+    total_listening_time_ms: Series[arrow(c.GENRE_DAILY_KPIS, "total_listening_time_ms")] = pdr.Field(ge=0)
+    avg_listening_time_per_user_ms: Series[arrow(c.GENRE_DAILY_KPIS, "avg_listening_time_per_user_ms")] = pdr.Field(ge=0)
+
+    class Config(_Strict):
+        unique = ["date", "genre"]
+
+    @pdr.dataframe_check(error="unique_listeners > listen_count")
+    def listeners_at_most_listens(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["unique_listeners"] <= df["listen_count"]
+
+    @pdr.dataframe_check(error="avg_listening_time_per_user_ms != total_listening_time_ms / unique_listeners")
+    def average_is_total_per_listener(cls, df: pd.DataFrame) -> Series[bool]:
+        expected = df["total_listening_time_ms"] / df["unique_listeners"]
+        return (df["avg_listening_time_per_user_ms"] - expected).abs() <= AVG_RELATIVE_TOLERANCE * expected.abs().clip(lower=1)
+
+
+class TopSongsPerGenre(pdr.DataFrameModel):
+    """processed/top_songs_per_genre: ranks 1..n (n <= 3) per (date, genre)."""
+
+    date: Series[arrow(c.TOP_SONGS_PER_GENRE, "date")]
+    genre: Series[arrow(c.TOP_SONGS_PER_GENRE, "genre")] = _non_blank()
+    rank: Series[arrow(c.TOP_SONGS_PER_GENRE, "rank")] = pdr.Field(ge=1, le=c.TOP_SONGS_N)
+    track_id: Series[arrow(c.TOP_SONGS_PER_GENRE, "track_id")] = _non_blank()
+    track_name: Series[arrow(c.TOP_SONGS_PER_GENRE, "track_name")] = pdr.Field(nullable=True)
+    artists: Series[arrow(c.TOP_SONGS_PER_GENRE, "artists")] = pdr.Field(nullable=True)
+    play_count: Series[arrow(c.TOP_SONGS_PER_GENRE, "play_count")] = pdr.Field(ge=1)
+
+    class Config(_Strict):
+        unique = ["date", "genre", "rank"]
+
+
+class TopGenresDaily(pdr.DataFrameModel):
+    """processed/top_genres_daily: ranks 1..n (n <= 5) per date."""
+
+    date: Series[arrow(c.TOP_GENRES_DAILY, "date")]
+    rank: Series[arrow(c.TOP_GENRES_DAILY, "rank")] = pdr.Field(ge=1, le=c.TOP_GENRES_N)
+    genre: Series[arrow(c.TOP_GENRES_DAILY, "genre")] = _non_blank()
+    listen_count: Series[arrow(c.TOP_GENRES_DAILY, "listen_count")] = pdr.Field(ge=1)
+    unique_listeners: Series[arrow(c.TOP_GENRES_DAILY, "unique_listeners")] = pdr.Field(ge=1)
+    total_listening_time_ms: Series[arrow(c.TOP_GENRES_DAILY, "total_listening_time_ms")] = pdr.Field(ge=0)
+
+    class Config(_Strict):
+        unique = ["date", "rank"]
+
+
+def _day_of(timestamps: pd.Series) -> pd.Series:
+    """The UTC calendar day of naive UTC timestamps, as Arrow date32 (comparable with `date`)."""
+    return timestamps.astype(pd.ArrowDtype(pa.date32()))
+
+
+# Model of each contract schema (the same Arrow schema object as the engines write).
+MODELS = {
+    "bronze_streams": (BronzeStreams, c.BRONZE_STREAMS),
+    "validated_streams": (ValidatedStreams, c.VALIDATED_STREAMS),
+    "songs": (Songs, c.VALIDATED_SONGS),
+    "users": (Users, c.VALIDATED_USERS),
+    "genre_daily_kpis": (GenreDailyKpis, c.GENRE_DAILY_KPIS),
+    "top_songs_per_genre": (TopSongsPerGenre, c.TOP_SONGS_PER_GENRE),
+    "top_genres_daily": (TopGenresDaily, c.TOP_GENRES_DAILY),
+}
+
+# Which check catches a row that the SQL rejects with each reason, had it slipped into the
+# validated table: `contract` (this module's field rules), `unique_keys` (Config.unique) or
+# `known_references` (a validated listen's track and user exist in songs / users). A reason the
+# SQL can produce that is missing here fails test_contracts.
+SQL_RULE_COVERAGE = {
+    "validate_streams": {
+        Reason.MISSING_USER_ID: "contract",
+        Reason.MISSING_TRACK_ID: "contract",
+        Reason.UNKNOWN_TRACK_ID: "contract",  # no genre / duration without a song; also known_references
+        Reason.UNKNOWN_USER_ID: "known_references",
+        Reason.DUPLICATE_LISTEN: "unique_keys",
+    },
+    "validate_songs": {
+        Reason.MISSING_TRACK_ID: "contract",
+        Reason.MISSING_GENRE: "contract",
+        Reason.INVALID_DURATION_MS: "contract",
+        Reason.DUPLICATE_TRACK_ID: "unique_keys",
+    },
+    "validate_users": {
+        Reason.MISSING_USER_ID: "contract",
+        Reason.DUPLICATE_USER_ID: "unique_keys",
+    },
+}

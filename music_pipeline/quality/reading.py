@@ -1,0 +1,90 @@
+"""Bounded-memory access to lake partitions for the checks.
+
+Row-level contracts read a day in record batches (`iter_batches`), so a 10M-row day never sits
+in pandas at once. Cross-row rules (keys, joins, windows) run in DuckDB over the same Parquet
+files registered as pyarrow datasets (streamed, projected), with a memory limit and a spill
+folder, so they too stay within a bounded budget.
+"""
+from __future__ import annotations
+
+import shutil
+import string
+import tempfile
+from collections.abc import Iterator
+from importlib import resources
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from music_pipeline.storage.lake import Lake, partition_key
+
+BATCH_ROWS = 250_000
+DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def day_keys(lake: Lake, table: str, day: str) -> list[str]:
+    """Every Parquet file of a table's day: `data.parquet`, or one slice per source file."""
+    return [f.key for f in lake.list(f"{table}/date={day}") if f.key.endswith(".parquet")]
+
+
+def existing(lake: Lake, keys: list[str]) -> list[str]:
+    return [k for k in keys if lake.exists(k)]
+
+
+def partition_file(lake: Lake, table: str, day: str) -> list[str]:
+    return existing(lake, [partition_key(table, day)])
+
+
+def count_rows(lake: Lake, keys: list[str]) -> int:
+    """Rows of Parquet files, from their footers (no data read)."""
+    return sum(lake.parquet_rows(k) for k in keys)
+
+
+def iter_batches(lake: Lake, keys: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    for key in keys:
+        with lake.fs.open_input_file(lake.path(key)) as f:
+            yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows)
+
+
+def load_sql(name: str, **params: object) -> str:
+    text = resources.files("music_pipeline.quality").joinpath("sql", f"{name}.sql").read_text()
+    return string.Template(text).substitute({k: str(v) for k, v in params.items()})
+
+
+class Sql:
+    """A DuckDB session over lake files, with a memory limit and a private spill folder."""
+
+    def __init__(self, lake: Lake, memory_limit: str = DUCKDB_MEMORY_LIMIT, threads: int = 2):
+        self.lake = lake
+        self._spill = tempfile.mkdtemp(prefix="music-pipeline-checks-")
+        self.con = duckdb.connect(config={"preserve_insertion_order": False})
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute(f"SET temp_directory = '{self._spill}'")
+
+    def view(self, name: str, keys: list[str], schema: pa.Schema) -> None:
+        """Register Parquet files (or an empty table of `schema`) under `name`."""
+        if keys:
+            data = ds.dataset([self.lake.path(k) for k in keys], filesystem=self.lake.fs, format="parquet")
+        else:
+            data = schema.empty_table()
+        self.con.register(name, data)
+
+    def table(self, name: str, table: pa.Table) -> None:
+        self.con.register(name, table)
+
+    def query(self, sql: str) -> pa.Table:
+        return self.con.execute(sql).to_arrow_table()
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
+
+    def __enter__(self) -> "Sql":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
