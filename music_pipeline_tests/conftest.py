@@ -173,11 +173,20 @@ def materialize_days(root: Path, first: str, last: str | None = None, selection=
 
     from music_pipeline.definitions import defs
 
-    assets = list(defs.assets)
+    assets = [*defs.assets, *(defs.asset_checks or [])]  # checks run with their assets, as in the UI/CLI
     if last is None or last == first:
         return materialize(assets, resources=dagster_resources(root), partition_key=first, selection=selection)
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     return materialize(assets, resources=dagster_resources(root), tags=tags, selection=selection)
+
+
+def check_results(result) -> dict[tuple[str, str, str | None], bool]:
+    """{(asset, check, partition): passed} of a run's ERROR-severity asset check evaluations (the ones CI
+    fails on; WARN checks may flag oddities of random sample data, e.g. near-duplicate listens)."""
+    from dagster import AssetCheckSeverity
+
+    return {(e.asset_key.to_user_string(), e.check_name, e.partition): e.passed
+            for e in result.get_asset_check_evaluations() if e.severity == AssetCheckSeverity.ERROR}
 
 
 def materializations(result) -> dict[tuple[str, str | None], dict]:

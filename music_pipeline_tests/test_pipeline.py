@@ -11,7 +11,7 @@ from music_pipeline import layout
 from music_pipeline.storage import dynamodb
 from music_pipeline.storage.dynamodb import ServingTables, rows_to_items
 from music_pipeline_tests.conftest import (
-    land, lake_digest, materializations, materialize_days, read_all, read_day, rows, song_row, stream_csv, write_songs,
+    check_results, land, lake_digest, materializations, materialize_days, read_all, read_day, rows, song_row, stream_csv, write_songs,
     write_users,
 )
 
@@ -80,6 +80,9 @@ def test_materialize_one_day(small_sample, copy_lake, mocked_aws):
         assert meta[(asset, day)]["dagster/row_count"] == n
         assert meta[(gold.rsplit("/", 1)[-1], day)]["dagster/row_count"] == n
     assert meta[("top_genres_daily", day)]["dagster/row_count"] == 5
+    checks = check_results(result)
+    assert {asset for asset, _, _ in checks} >= {"validated_streams", "genre_daily_kpis"}  # checks ran with the assets
+    assert [k for k, passed in checks.items() if not passed] == []
 
 
 def test_rerunning_a_day_changes_nothing(small_sample, copy_lake, mocked_aws):
@@ -159,7 +162,10 @@ def test_a_partition_range_is_one_run(small_sample, copy_lake, mocked_aws):
     result = materialize_days(root, days[0], days[-1])
     assert result.success
     steps = collections.Counter(e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS")
-    assert steps == {a: 1 for a in ASSETS}  # each asset once, for the whole range
+    assert {s: n for s, n in steps.items() if s in ASSETS} == {a: 1 for a in ASSETS}  # each asset once, for the range
+    assert all(n == 1 for n in steps.values())
+    checks = check_results(result)
+    assert {p for _, _, p in checks if p} >= set(days) and all(checks.values())
     meta = materializations(result)
     for asset in ASSETS[2:]:
         assert {p for a, p in meta if a == asset} == set(days), asset

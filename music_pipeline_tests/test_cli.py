@@ -1,0 +1,50 @@
+"""The real command lines in subprocesses: `music-pipeline generate`, then `dagster asset materialize`
+of one day against a local DynamoDB endpoint (moto server over HTTP), configured only by environment."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from music_pipeline import layout
+from music_pipeline.local_stack import local_dynamodb
+from music_pipeline.storage import dynamodb
+from music_pipeline.storage.dynamodb import ServingTables, rows_to_items
+from music_pipeline_tests.conftest import AWS_ENDPOINT_VARS, read_day
+
+BIN = Path(sys.executable).parent
+DAY = "2024-06-02"
+SERVING = ((layout.GENRE_DAILY_KPIS, dynamodb.DAILY_GENRE_KPIS), (layout.TOP_SONGS_PER_GENRE, dynamodb.TOP_SONGS_PER_GENRE),
+           (layout.TOP_GENRES_DAILY, dynamodb.TOP_GENRES_DAILY))
+
+
+def test_generate_then_materialize_a_day_with_the_dagster_cli(tmp_path, aws_env):
+    lake = tmp_path / "lake"
+    (tmp_path / "dagster_home").mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in (*AWS_ENDPOINT_VARS, "MUSIC_PIPELINE_ENGINE", "MUSIC_PIPELINE_TABLE_PREFIX", "MUSIC_PIPELINE_START_DATE")}
+    env.update(MUSIC_PIPELINE_LAKE=str(lake), DAGSTER_HOME=str(tmp_path / "dagster_home"))
+
+    gen = subprocess.run([str(BIN / "music-pipeline"), "generate", "--listens-per-day", "300"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert gen.returncode == 0, gen.stderr
+    assert "2024-06-01...2024-06-07" in gen.stdout and str(lake) in gen.stdout
+    landed = sorted(str(p.relative_to(lake)) for p in (lake / "raw/streams").rglob("*") if p.is_file())
+    assert (lake / layout.RAW_SONGS).is_file() and (lake / layout.RAW_USERS).is_file()
+    assert any(k.endswith(".csv.gz") for k in landed) and any(k.endswith(".jsonl") for k in landed) and len(landed) >= 8
+
+    with local_dynamodb(verbose=False) as url:
+        run = subprocess.run(
+            [str(BIN / "dagster"), "asset", "materialize", "-m", "music_pipeline.definitions", "--select", "*",
+             "--partition", DAY],
+            env={**env, "AWS_ENDPOINT_URL_DYNAMODB": url}, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        tables = ServingTables(endpoint_url=url)
+        for gold, spec in SERVING:
+            expected = rows_to_items(spec, read_day(lake, gold, DAY))
+            items = tables.table(spec).scan()["Items"]
+            assert len(items) == len(expected) > 0, spec.name
+            key = lambda i: (i[spec.pk], i[spec.sk])  # noqa: E731
+            assert sorted(items, key=key) == sorted(expected, key=key)
+    assert not (lake / layout.VALIDATED_STREAMS / "date=2024-06-03").exists()
