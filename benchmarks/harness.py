@@ -1,0 +1,251 @@
+"""`make bench` / `python -m benchmarks [--quick]`: generate data, run every stage in its own process,
+print the report and write it to benchmarks/RESULTS.md.
+
+Each stage runs in a child process (benchmarks/stages.py) while this process samples the resident
+memory of the child and all its descendants (the Spark JVM included) from /proc every 0.1 s: the
+peak of that sum is the stage's peak RSS. Ratios compare two stages measured in this same run on
+the same files.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.stages import RESULT_PREFIX, sensor_available
+
+REPO = Path(__file__).resolve().parents[1]
+FIRST_DAY = "2024-06-01"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    n_tracks: int
+    n_users: int
+    day_sizes: tuple[int, ...]  # listens per day of the one-day lakes (ingestion, duckdb engine cost)
+    spark_day_sizes: tuple[int, ...]  # one-day lakes the spark engines also run on
+    backfill_days: int
+    backfill_per_day: int  # duckdb backfill (and the 30-day ingestion)
+    spark_backfill_days: int
+    spark_backfill_per_day: int
+    sensor_processed: int
+    sensor_new: tuple[int, ...]
+    engines: tuple[str, ...] = ("duckdb", "spark")
+
+
+PRESETS = {
+    # The documented default: fits in 30 minutes on a 2-core machine (see README "Benchmarks").
+    "full": Sizes("full", 10_000, 50_000, (1_000_000, 10_000_000), (1_000_000,), 30, 1_000_000, 30, 20_000,
+                  100_000, (0, 10, 1000)),
+    "quick": Sizes("quick", 2_000, 5_000, (50_000, 200_000), (50_000,), 30, 20_000, 5, 5_000, 10_000, (0, 10, 1000)),
+    "tiny": Sizes("tiny", 200, 500, (5_000,), (5_000,), 3, 2_000, 2, 1_000, 300, (0, 2, 20)),
+}
+
+
+@dataclass
+class Stage:
+    section: str
+    name: str
+    label: str
+    wall_seconds: float
+    peak_rss_mb: float
+    result: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------- memory sampling
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_rss(root_pid: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        todo.extend(parents.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * _PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+class Runner:
+    def __init__(self, work: Path):
+        self.work = work
+        self.logs = work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.stages: list[Stage] = []
+
+    def run(self, section: str, name: str, label: str, **args) -> dict:
+        """Run one stage in a child process; return its result (also recorded with wall time and peak RSS)."""
+        log = self.logs / f"{len(self.stages):02d}-{name}.log"
+        print(f"[bench] {section}: {label} ...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, "-m", "benchmarks.stages", name, json.dumps(args)]
+        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               "DAGSTER_HOME": str(self.work / "dagster_home")}
+        (self.work / "dagster_home").mkdir(exist_ok=True)
+        t0 = time.perf_counter()
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
+            peak = [0]
+
+            def sample() -> None:
+                while proc.poll() is None:
+                    peak[0] = max(peak[0], tree_rss(proc.pid))
+                    time.sleep(0.1)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            code = proc.wait()
+            sampler.join()
+        wall = time.perf_counter() - t0
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith(RESULT_PREFIX)]
+        if code != 0 or not lines:
+            raise RuntimeError(f"stage {name} ({label}) failed with exit code {code}; see {log}:\n"
+                               + log.read_text(errors="replace")[-3000:])
+        result = json.loads(lines[-1][len(RESULT_PREFIX):])
+        self.stages.append(Stage(section, name, label, wall, peak[0] / 2**20, result))
+        print(f"[bench]   {wall:.1f} s, peak {peak[0] / 2**20:.0f} MB", file=sys.stderr, flush=True)
+        return result
+
+
+# ---------------------------------------------------------------------------------------- machine
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor() or "unknown")
+    mem = next(int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    import duckdb
+    import pyarrow
+
+    from importlib.metadata import version
+
+    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cores": os.cpu_count(),
+            "ram_gb": round(mem / 2**20, 1), "cpu": cpu, "os": platform.platform(),
+            "python": platform.python_version(), "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__,
+            "pyspark": version("pyspark"), "dagster": version("dagster")}
+
+
+# ------------------------------------------------------------------------------------------- plan
+def run_all(sizes: Sizes, work: Path) -> dict:
+    runner = Runner(work)
+    lakes = work / "lakes"
+    started = time.perf_counter()
+    ref = {"n_tracks": sizes.n_tracks, "n_users": sizes.n_users}
+
+    def lake(name: str, days: int, per_day: int) -> str:
+        root = str(lakes / name)
+        runner.run("data", "generate", f"{name}: {days} day(s) x {per_day:,} listens", root=root, first=FIRST_DAY,
+                   days=days, listens_per_day=per_day, **ref)
+        return root
+
+    results: dict = {"ingest": [], "engine": [], "backfill": [], "publish": None, "sensor": None, "load": {}}
+    # 1 + 2: one-day lakes: ingestion (project vs bare pyarrow), then each engine vs its hand-written script
+    for per_day in sizes.day_sizes:
+        root = lake(f"day_{per_day}", 1, per_day)
+        project = runner.run("ingestion", "ingest_project", f"{per_day:,} listens: project", root=root)
+        bare = runner.run("ingestion", "ingest_bare", f"{per_day:,} listens: bare pyarrow", root=root,
+                          out=str(work / "scratch" / "bare"))
+        results["ingest"].append({"listens": per_day, "project": project, "bare": bare,
+                                  "project_rss": runner.stages[-2].peak_rss_mb, "bare_rss": runner.stages[-1].peak_rss_mb})
+        runner.run("data", "reference", f"day_{per_day}: songs, users", root=root)
+        for engine in sizes.engines:
+            if engine == "spark" and per_day not in sizes.spark_day_sizes:
+                continue
+            args = dict(root=root, engine=engine, first=FIRST_DAY, days=1)
+            out = str(work / "scratch" / f"hand_{engine}")
+            project = runner.run("engine", "engine_project", f"{engine} {per_day:,}: project", **args)
+            hand = runner.run("engine", "engine_handwritten", f"{engine} {per_day:,}: hand-written", out=out, **args)
+            same = runner.run("engine", "compare", f"{engine} {per_day:,}: outputs compared", root=root, out=out,
+                              first=FIRST_DAY, days=1)
+            results["engine"].append({"engine": engine, "listens": per_day, "project": project, "hand": hand,
+                                      "compare": same, "project_rss": runner.stages[-3].peak_rss_mb,
+                                      "hand_rss": runner.stages[-2].peak_rss_mb})
+    # 3: backfill, one run for the range vs one run per day, per engine
+    backfills = {"duckdb": (sizes.backfill_days, sizes.backfill_per_day),
+                 "spark": (sizes.spark_backfill_days, sizes.spark_backfill_per_day)}
+    range_lakes: dict[tuple[int, int], str] = {}
+    for engine in sizes.engines:
+        days, per_day = backfills[engine]
+        if (days, per_day) not in range_lakes:
+            root = lake(f"range_{days}x{per_day}", days, per_day)
+            ingested = runner.run("ingestion", "ingest_project", f"{days} days x {per_day:,} listens: project", root=root)
+            results["ingest"].append({"listens": days * per_day, "days": days, "project": ingested,
+                                      "project_rss": runner.stages[-1].peak_rss_mb})
+            runner.run("data", "reference", f"range {days}x{per_day}: songs, users", root=root)
+            range_lakes[(days, per_day)] = root
+        root = range_lakes[(days, per_day)]
+        one = runner.run("backfill", "backfill", f"{engine} {days}x{per_day:,}: one run", root=root, engine=engine,
+                         first=FIRST_DAY, days=days, mode="range")
+        many = runner.run("backfill", "backfill", f"{engine} {days}x{per_day:,}: {days} runs", root=root, engine=engine,
+                          first=FIRST_DAY, days=days, mode="daily")
+        results["backfill"].append({"engine": engine, "days": days, "per_day": per_day, "range": one, "daily": many,
+                                    "range_rss": runner.stages[-2].peak_rss_mb, "daily_rss": runner.stages[-1].peak_rss_mb})
+    # 5: publish the largest range's gold tables to DynamoDB (moto server)
+    days, per_day = backfills["duckdb"] if "duckdb" in sizes.engines else backfills[sizes.engines[0]]
+    results["publish"] = runner.run("serving", "publish", f"{days} days of gold tables -> DynamoDB (moto server)",
+                                    root=range_lakes[(days, per_day)], first=FIRST_DAY, days=days)
+    results["publish"]["peak_rss_mb"] = runner.stages[-1].peak_rss_mb
+    # 4: the sensor
+    if sensor_available():
+        results["sensor"] = runner.run("sensor", "sensor", f"{sizes.sensor_processed:,} processed files",
+                                       root=str(lakes / "sensor"), processed=sizes.sensor_processed,
+                                       new_counts=list(sizes.sensor_new))
+        results["sensor"]["peak_rss_mb"] = runner.stages[-1].peak_rss_mb
+    # 6: code location load
+    imports = [runner.run("load", "load_import", f"import music_pipeline.definitions #{k + 1}") for k in range(3)]
+    validate = runner.run("load", "load_validate", "dagster definitions validate")
+    results["load"] = {"imports": imports, "validate": validate,
+                       "import_rss": max(s.peak_rss_mb for s in runner.stages if s.name == "load_import"),
+                       "validate_rss": runner.stages[-1].peak_rss_mb}
+    return {"sizes": asdict(sizes), "machine": machine(), "results": results,
+            "stages": [asdict(s) for s in runner.stages], "total_seconds": time.perf_counter() - started}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", dest="preset", const="quick", help="small sizes (minutes)")
+    size.add_argument("--tiny", action="store_const", dest="preset", const="tiny", help="smoke-test sizes (CI)")
+    parser.add_argument("--engines", default="duckdb,spark", help="comma-separated: duckdb, spark")
+    parser.add_argument("--work", default=str(REPO / "benchmarks" / ".work"), help="scratch folder (deleted data)")
+    parser.add_argument("--out", default=None, help="markdown report (default benchmarks/RESULTS.md for the full "
+                        "sizes, <work>/RESULTS-<preset>.md otherwise)")
+    args = parser.parse_args(argv)
+    preset = args.preset or "full"
+    sizes = PRESETS[preset]
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    if not engines or set(engines) - {"duckdb", "spark"}:
+        parser.error("--engines: expected duckdb and/or spark")
+    sizes = Sizes(**{**asdict(sizes), "engines": engines})
+    work = Path(args.work) / preset
+    data = run_all(sizes, work)
+    text = report.render(data)
+    out = Path(args.out) if args.out else (REPO / "benchmarks" / "RESULTS.md" if preset == "full"
+                                           else work / f"RESULTS-{preset}.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    (out.with_suffix(".json")).write_text(json.dumps(data, indent=1, default=str))
+    print(text)
+    print(f"[bench] report written to {out} ({data['total_seconds'] / 60:.1f} min)", file=sys.stderr)
+    return 0
