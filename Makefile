@@ -25,5 +25,8 @@ test: $(STAMP)  ## the whole test suite (real Parquet, DuckDB, Spark, moto)
 dev: $(STAMP)  ## the Dagster UI against the local stack
 	$(BIN)/music-pipeline dev
 
+bench: $(STAMP)  ## benchmarks at the documented sizes (<30 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
+	$(BIN)/python -m benchmarks $(ARGS)
+
 clean:
 	rm -rf .data .dagster_home
