@@ -28,6 +28,7 @@ from music_pipeline import contracts as c
 from music_pipeline.contracts import Reason
 from music_pipeline.csv_reader import TextBatch, UnreadableFile, iter_text_batches
 from music_pipeline.storage.lake import Lake, LakeFile, partition_key
+from music_pipeline.storage.landing import stat
 
 from music_pipeline.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.layout import BRONZE_MANIFESTS as MANIFESTS
@@ -152,7 +153,7 @@ def type_stream_batch(batch: TextBatch, source_file: str) -> tuple[pa.Table, lis
     table = pa.table({
         "date": dates, "user_id": cols["user_id"], "track_id": cols["track_id"], "listen_time": listen_time,
         "listen_duration_ms": duration_ms,
-        "source_file": pa.array(np.full(n, source_file, dtype=object), pa.string()),
+        "source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
         "source_line": pa.array(batch.lines, pa.int64()),
     }, schema=c.BRONZE_STREAMS)
     return table.filter(pa.array(keep)), rejects
@@ -180,9 +181,11 @@ def ingest_file(lake: Lake, landed: LakeFile, digest: str, previous: Manifest | 
             rows_read += batch.num_rows + len(batch.rejects)
             good, batch_rejects = type_stream_batch(batch, landed.key)
             rejects.extend(batch_rejects)
-            for day_value in pc.unique(good["date"]).to_pylist():
+            batch_days = pc.unique(good["date"]).to_pylist()
+            for day_value in batch_days:
                 day = day_value.isoformat()
-                part = good.filter(pc.equal(good["date"], pa.scalar(day_value, pa.date32())))
+                # most batches hold one day: no copy then
+                part = good if len(batch_days) == 1 else good.filter(pc.equal(good["date"], pa.scalar(day_value, pa.date32())))
                 if day not in writers:
                     path = stack.enter_context(lake.atomic_path(partition_key(BRONZE_STREAMS, day, slice_file)))
                     writers[day] = stack.enter_context(
@@ -285,10 +288,7 @@ class SyncReport:
 def sync_landed_streams(lake: Lake, keys: list[str] | None = None) -> SyncReport:
     """Ingest every landed file (or the given keys) that bronze does not hold yet."""
     report = SyncReport()
-    landed = lake.list(RAW_STREAMS)
-    if keys is not None:
-        wanted = set(keys)
-        landed = [f for f in landed if f.key in wanted]
+    landed = lake.list(RAW_STREAMS) if keys is None else sorted(stat(lake, keys).values(), key=lambda f: f.key)
     for f in landed:
         outcome, manifest = ingest_landed_file(lake, f)
         report.add(outcome, manifest)

@@ -34,6 +34,7 @@ def partition_key(table: str, day: str, name: str = "data.parquet") -> str:
 class Lake:
     def __init__(self, uri: str, s3_endpoint: str | None = None):
         self.uri = uri.rstrip("/")
+        self.s3_endpoint = s3_endpoint
         if self.uri.startswith("s3://"):
             bucket_and_prefix = self.uri[len("s3://"):]
             kwargs = {"region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}

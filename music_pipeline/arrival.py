@@ -1,0 +1,93 @@
+"""Arrival-driven ingestion: the files a sensor claimed -> bronze, with the outcome in the ledger.
+
+For each claimed delivery (key, version) the file is ingested with the same code as a manual sync
+(`ingest.ingest_landed_file`), then the ledger moves it from `discovered` to `ingested` (with the
+days whose partitions must be recomputed) or to `failed` (with the reason). One file failing does
+not stop the others.
+
+Days to recompute for a delivery:
+- new content: the days it touches, plus the days its key's previous content touched (replaced
+  slices, including days the new content no longer has);
+- the same content again (re-sent under the same key, or already in bronze from a manual sync):
+  none if the ledger already saw this content published for the key, else the days it touches;
+- the same content under another key (`duplicate`): none.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from music_pipeline import ingest
+from music_pipeline.storage import landing
+from music_pipeline.storage.lake import Lake
+from music_pipeline.storage.ledger import Ledger
+
+
+@dataclass
+class ArrivalReport:
+    outcomes: dict[str, str] = field(default_factory=dict)  # key -> outcome
+    days: dict[str, list[str]] = field(default_factory=dict)  # key -> days to recompute
+    errors: dict[str, str] = field(default_factory=dict)
+    not_recorded: list[str] = field(default_factory=list)  # the ledger had moved on (claimed again)
+
+    @property
+    def all_days(self) -> list[str]:
+        return sorted({d for days in self.days.values() for d in days})
+
+
+def is_day(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+        return True
+    except ValueError:
+        return False
+
+
+def ingest_claimed(lake: Lake, ledger: Ledger, claimed: dict[str, str], run_id: str) -> ArrivalReport:
+    """Ingest the claimed deliveries {key: version}; record each outcome in the ledger."""
+    report = ArrivalReport()
+    current = landing.stat(lake, list(claimed))
+    before = ledger.get_many(list(claimed))
+    for key, version in sorted(claimed.items()):
+        landed = current.get(key)
+        if landed is None:
+            report.outcomes[key], report.errors[key] = "failed", "the file is gone from the landing zone"
+            if not ledger.failed(key, version, run_id=run_id, reason=report.errors[key]):
+                report.not_recorded.append(key)
+            continue
+        previous = ingest.read_manifest(lake, key)
+        try:
+            outcome, manifest = ingest.ingest_landed_file(lake, landed)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is recorded, the others go on
+            outcome, manifest = "failed", None
+            report.errors[key] = f"{type(exc).__name__}: {exc}"
+        if manifest is not None and manifest.status == "failed":  # failed now, or unchanged since it failed
+            outcome, report.errors[key] = "failed", manifest.error or "unreadable"
+        report.outcomes[key] = outcome
+        if outcome == "failed":
+            reason = report.errors.setdefault(key, manifest.error if manifest else "unreadable")
+            recorded = ledger.failed(key, version, run_id=run_id, reason=reason,
+                                     content_hash=manifest.content_hash if manifest else None)
+        else:
+            days = _days_to_recompute(outcome, manifest, previous, before.get(key))
+            report.days[key] = days
+            recorded = ledger.ingested(
+                key, version, run_id=run_id, content_hash=manifest.content_hash, rows=manifest.rows_read, days=days,
+                outcome=outcome, duplicate_of=manifest.duplicate_of)
+        if not recorded:
+            report.not_recorded.append(key)
+    return report
+
+
+def _days_to_recompute(outcome: str, manifest: ingest.Manifest, previous: ingest.Manifest | None,
+                       ledger_item: dict | None) -> list[str]:
+    if outcome == "duplicate":
+        days = set()
+    elif outcome == "unchanged":
+        seen_published = ledger_item is not None and ledger_item.get("published_hash") == manifest.content_hash
+        days = set() if seen_published or manifest.status == "duplicate" else set(manifest.days)
+    else:
+        days = set(manifest.days)
+    if previous is not None and previous.status == "ingested" and outcome in ("ingested", "replaced", "duplicate"):
+        days |= previous.days
+    return sorted(d for d in days if is_day(d))

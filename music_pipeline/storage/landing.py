@@ -1,0 +1,115 @@
+"""Listing the landing zone at O(new files) cost: keys after a cursor, never the whole history.
+
+Keys sort the same way on S3 and locally (byte order of the full key). `list_new(lake, prefix,
+start_after)` returns the files whose key sorts after `start_after`:
+- on S3 one ListObjectsV2 call with `StartAfter` per 1,000 new keys (boto3, so
+  AWS_ENDPOINT_URL_S3 / the lake's endpoint are honoured);
+- locally a walk that skips every folder whose whole subtree sorts before the cursor, so it
+  only opens the folders on the path to the cursor and the folders holding new files.
+Keys landing *behind* the cursor (a name that sorts earlier, or new bytes under an old key) are
+found by `list_all`, which the sensor runs only every few minutes (see defs/sensors.py); the
+landing zone stays small because published files move to the archive.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import boto3
+
+from music_pipeline.storage.lake import Lake, LakeFile
+
+S3_PAGE = 1000
+
+
+def version(f: LakeFile) -> str:
+    """What identifies one delivery of a key cheaply (before hashing): size and modification time."""
+    return f"{f.size}:{int(round(f.modified * 1000))}"
+
+
+def _hidden(relative: str) -> bool:
+    return any(part.startswith((".", "_")) for part in relative.split("/"))
+
+
+def list_new(lake: Lake, prefix: str, start_after: str = "", limit: int | None = None) -> list[LakeFile]:
+    """Files under `prefix` whose key sorts after `start_after`, in key order (at most `limit`)."""
+    prefix = prefix.rstrip("/") + "/"
+    files = _list_s3(lake, prefix, start_after, limit) if not lake.is_local else _list_local(lake, prefix, start_after, limit)
+    return [f for f in files if not _hidden(f.key[len(prefix):])]
+
+
+def list_all(lake: Lake, prefix: str) -> list[LakeFile]:
+    """Every file under the prefix (the periodic rescan)."""
+    return list_new(lake, prefix, "")
+
+
+def stat(lake: Lake, keys: list[str]) -> dict[str, LakeFile]:
+    """Current size and modification time of the given keys (absent keys are left out)."""
+    import pyarrow.fs as pafs
+
+    infos = lake.fs.get_file_info([lake.path(k) for k in keys]) if keys else []
+    return {k: LakeFile(key=k, size=i.size, modified=i.mtime.timestamp() if i.mtime else 0.0)
+            for k, i in zip(keys, infos) if i.type == pafs.FileType.File}
+
+
+# --- S3 -------------------------------------------------------------------------------------
+def _bucket_and_prefix(lake: Lake) -> tuple[str, str]:
+    bucket, _, root = lake.uri[len("s3://"):].partition("/")
+    return bucket, (root.strip("/") + "/") if root.strip("/") else ""
+
+
+@lru_cache(maxsize=8)
+def _s3_client(endpoint: str | None):
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region)
+
+
+def s3_client(lake: Lake):
+    return _s3_client(getattr(lake, "s3_endpoint", None) or os.environ.get("AWS_ENDPOINT_URL_S3"))
+
+
+def _list_s3(lake: Lake, prefix: str, start_after: str, limit: int | None) -> list[LakeFile]:
+    bucket, root = _bucket_and_prefix(lake)
+    kwargs = {"Bucket": bucket, "Prefix": root + prefix, "MaxKeys": S3_PAGE}
+    if start_after > prefix:
+        kwargs["StartAfter"] = root + start_after
+    client, files = s3_client(lake), []
+    while True:
+        page = client.list_objects_v2(**kwargs)
+        for obj in page.get("Contents", []):
+            files.append(LakeFile(key=obj["Key"][len(root):], size=obj["Size"], modified=obj["LastModified"].timestamp()))
+            if limit is not None and len(files) >= limit:
+                return files
+        if not page.get("IsTruncated"):
+            return files
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+
+# --- local folder ---------------------------------------------------------------------------
+def _list_local(lake: Lake, prefix: str, start_after: str, limit: int | None) -> list[LakeFile]:
+    files: list[LakeFile] = []
+    base = lake.local_path()
+
+    def walk(folder_key: str) -> bool:  # folder_key ends with "/"; returns False once `limit` is reached
+        try:
+            entries = list(os.scandir(os.path.join(base, folder_key)))
+        except FileNotFoundError:
+            return True
+        # sort as full keys sort: a folder "a" holds keys "a/...", which sort after a file "a.csv"
+        for entry in sorted(entries, key=lambda e: e.name + ("/" if e.is_dir() else "")):
+            key = folder_key + entry.name
+            if entry.is_dir():
+                sub = key + "/"
+                if sub < start_after and not start_after.startswith(sub):
+                    continue  # the whole subtree sorts before the cursor
+                if not walk(sub):
+                    return False
+            elif key > start_after and entry.is_file() and not entry.name.startswith("."):
+                st = entry.stat()
+                files.append(LakeFile(key=key, size=st.st_size, modified=st.st_mtime))
+                if limit is not None and len(files) >= limit:
+                    return False
+        return True
+
+    walk(prefix)
+    return files
