@@ -22,6 +22,9 @@ demo: $(STAMP)  ## generate sample data, materialize every layer, print top list
 test: $(STAMP)  ## the whole test suite (real Parquet, DuckDB, Spark, moto)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
+check: $(STAMP)  ## CI: sample days through the whole graph with every asset check; fails on any ERROR check
+	$(BIN)/music-pipeline check
+
 dev: $(STAMP)  ## the Dagster UI against the local stack
 	$(BIN)/music-pipeline dev
 

@@ -12,6 +12,7 @@ from music_pipeline.settings import PROJECT_ROOT, Settings
 
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
+IN_PROCESS = '{"execution": {"config": {"in_process": {}}}}'
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -26,10 +27,10 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _materialize(select: str, first: str, last: str) -> int:
+def _materialize(select: str, first: str, last: str, *extra: str) -> int:
     """Run the real Dagster CLI, as a user would, over a partition range (one run)."""
     command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "music_pipeline.definitions",
-               "--select", select, "--partition-range", f"{first}...{last}"]
+               "--select", select, "--partition-range", f"{first}...{last}", *extra]
     print("$ " + " ".join(command[2:]), flush=True)
     return subprocess.call(command, cwd=PROJECT_ROOT)
 
@@ -48,6 +49,101 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"materialization failed (exit {code})", file=sys.stderr)
             return code
         print_top_lists(settings, summary.days)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """CI: the whole graph with every asset check over the sample days, in a fresh lake and a
+    fresh Dagster instance; exits 1 on any ERROR-severity check failure (printing check, day, why)."""
+    import shutil
+    import tempfile
+
+    from dagster import DagsterInstance
+
+    from music_pipeline.local_stack import local_dynamodb
+    from music_pipeline.quality import report
+    from music_pipeline.sample_data import generate_lake
+
+    lake = args.lake or str(PROJECT_ROOT / ".data" / "check" / "lake")
+    if not args.lake:
+        shutil.rmtree(lake, ignore_errors=True)
+    summary = generate_lake(lake, seed=args.seed, start_date=SAMPLE_START, days=SAMPLE_DAYS)
+    print(f"sample lake: {lake} ({summary.stream_rows} stream rows in {len(summary.files)} files)")
+    home = tempfile.mkdtemp(prefix="music-pipeline-check-")  # the instance the results are read from
+    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "MUSIC_PIPELINE_LAKE")}
+    os.environ.update(DAGSTER_HOME=home, MUSIC_PIPELINE_LAKE=lake)
+    try:
+        with local_dynamodb():
+            # in-process executor: ~20 steps, each a fresh Python process otherwise
+            code = _materialize("*", summary.days[0], summary.days[-1], "--config-json", IN_PROCESS)
+        with DagsterInstance.from_config(home) as instance:
+            result = report.collect(instance)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(home, ignore_errors=True)
+    print("\n".join(result.lines()))
+    if not result.ok or code != 0:
+        print(f"check FAILED (dagster exit code {code})", file=sys.stderr)
+        return 1
+    print("check passed: no ERROR-severity check failed")
+    return 0
+
+
+def print_top_lists(settings: Settings, days: list[str]) -> None:
+    """Read the top genres and top songs of each day back from DynamoDB and print them."""
+    from music_pipeline.storage import dynamodb
+
+    tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"))
+    for day in days:
+        genres = sorted(tables.day_items(dynamodb.TOP_GENRES_DAILY, day), key=lambda i: i["rank"])
+        songs = tables.day_items(dynamodb.TOP_SONGS_PER_GENRE, day)
+        print(f"\n== {day}: top genres (from {tables.name(dynamodb.TOP_GENRES_DAILY)}) ==")
+        for g in genres:
+            print(f"  {int(g['rank'])}. {g['genre']:<12} listens={int(g['listen_count']):>6} "
+                  f"listeners={int(g['unique_listeners']):>5}")
+            for s in sorted((s for s in songs if s["genre"] == g["genre"]), key=lambda s: s["rank"]):
+                print(f"       #{int(s['rank'])} {s.get('track_name', '')[:40]:<40} {s['track_id']}  plays={int(s['play_count'])}")
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from music_pipeline.local_stack import local_dynamodb
+
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
+    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    with local_dynamodb():
+        command = [sys.executable, "-m", "dagster", "dev", "-m", "music_pipeline.definitions", *args.dagster_args]
+        # dagster dev started from a background job ignores SIGINT unless default handlers are back
+        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, preexec_fn=_default_signals)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            return proc.wait()
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _query(args: argparse.Namespace) -> int:
+    from music_pipeline.storage import dynamodb
+    from boto3.dynamodb.conditions import Key
+
+    settings = Settings.from_env()
+    tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint)
+    if args.genre:
+        table = tables.table(dynamodb.DAILY_GENRE_KPIS)
+        items = table.query(IndexName=dynamodb.GENRE_INDEX,
+                            KeyConditionExpression=Key("genre").eq(args.genre) & Key("date").between(args.date, args.until or args.date))["Items"]
+    else:
+        items = tables.day_items(dynamodb.DAILY_GENRE_KPIS, args.date)
+    for item in items:
+        print({k: (float(v) if hasattr(v, "as_tuple") else v) for k, v in sorted(item.items())})
     return 0
 
 
@@ -120,6 +216,20 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="generate sample data, materialize every layer, print the top lists")
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=_demo)
+
+    chk = sub.add_parser("check", help="CI: materialize the sample days with every asset check; exit 1 on any ERROR")
+    chk.add_argument("--seed", type=int, default=42)
+    chk.add_argument("--lake", help="lake folder (default: a fresh .data/check/lake)")
+    chk.set_defaults(func=_check)
+
+    dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
+    dev.set_defaults(func=_dev)
+
+    query = sub.add_parser("query", help="read DailyGenreKPIs: all genres of a day, or one genre over a range")
+    query.add_argument("--date", required=True)
+    query.add_argument("--genre")
+    query.add_argument("--until")
+    query.set_defaults(func=_query)
 
     dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
     dev.set_defaults(func=_dev)

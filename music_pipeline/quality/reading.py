@@ -77,7 +77,7 @@ class Sql:
         self.con.register(name, table)
 
     def query(self, sql: str) -> pa.Table:
-        return self.con.execute(sql).to_arrow_table()
+        return self.con.sql(sql).to_arrow_table()
 
     def close(self) -> None:
         self.con.close()
