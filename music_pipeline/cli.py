@@ -147,60 +147,6 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_top_lists(settings: Settings, days: list[str]) -> None:
-    """Read the top genres and top songs of each day back from DynamoDB and print them."""
-    from music_pipeline.storage import dynamodb
-
-    tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"))
-    for day in days:
-        genres = sorted(tables.day_items(dynamodb.TOP_GENRES_DAILY, day), key=lambda i: i["rank"])
-        songs = tables.day_items(dynamodb.TOP_SONGS_PER_GENRE, day)
-        print(f"\n== {day}: top genres (from {tables.name(dynamodb.TOP_GENRES_DAILY)}) ==")
-        for g in genres:
-            print(f"  {int(g['rank'])}. {g['genre']:<12} listens={int(g['listen_count']):>6} "
-                  f"listeners={int(g['unique_listeners']):>5}")
-            for s in sorted((s for s in songs if s["genre"] == g["genre"]), key=lambda s: s["rank"]):
-                print(f"       #{int(s['rank'])} {s.get('track_name', '')[:40]:<40} {s['track_id']}  plays={int(s['play_count'])}")
-
-
-def _dev(args: argparse.Namespace) -> int:
-    from music_pipeline.local_stack import local_dynamodb
-
-    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
-    with local_dynamodb():
-        command = [sys.executable, "-m", "dagster", "dev", "-m", "music_pipeline.definitions", *args.dagster_args]
-        # dagster dev started from a background job ignores SIGINT unless default handlers are back
-        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, preexec_fn=_default_signals)
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            return proc.wait()
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _query(args: argparse.Namespace) -> int:
-    from music_pipeline.storage import dynamodb
-    from boto3.dynamodb.conditions import Key
-
-    settings = Settings.from_env()
-    tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint)
-    if args.genre:
-        table = tables.table(dynamodb.DAILY_GENRE_KPIS)
-        items = table.query(IndexName=dynamodb.GENRE_INDEX,
-                            KeyConditionExpression=Key("genre").eq(args.genre) & Key("date").between(args.date, args.until or args.date))["Items"]
-    else:
-        items = tables.day_items(dynamodb.DAILY_GENRE_KPIS, args.date)
-    for item in items:
-        print({k: (float(v) if hasattr(v, "as_tuple") else v) for k, v in sorted(item.items())})
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="music-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -221,15 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--seed", type=int, default=42)
     chk.add_argument("--lake", help="lake folder (default: a fresh .data/check/lake)")
     chk.set_defaults(func=_check)
-
-    dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
-    dev.set_defaults(func=_dev)
-
-    query = sub.add_parser("query", help="read DailyGenreKPIs: all genres of a day, or one genre over a range")
-    query.add_argument("--date", required=True)
-    query.add_argument("--genre")
-    query.add_argument("--until")
-    query.set_defaults(func=_query)
 
     dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
     dev.set_defaults(func=_dev)
