@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from music_pipeline.storage.lake import Lake, partition_key
 
@@ -120,6 +121,13 @@ def staged_dir(staging: str, out: Output) -> str:
     return f"{staging}/{out.table.replace('/', '__')}"
 
 
+def _footer(lake: Lake, key: str) -> tuple[pa.Schema, int]:
+    """Arrow schema and row count of a Parquet file, from its footer."""
+    with lake.fs.open_input_file(lake.path(key)) as f:
+        parquet = pq.ParquetFile(f)
+        return parquet.schema_arrow, parquet.metadata.num_rows
+
+
 def publish(lake: Lake, out: Output, staged: str, days: list[str]) -> dict[str, int]:
     """Move the Parquet files staged under the lake key `staged` into place, one atomic step per
     partition file (a rename locally, one server-side copy on S3)."""
@@ -141,10 +149,10 @@ def publish(lake: Lake, out: Output, staged: str, days: list[str]) -> dict[str, 
         files = produced.get(day, [])
         key = partition_key(out.table, day)
         if len(files) == 1:
-            table = lake.read_parquet(files).select(out.schema.names)
-            if table.schema.equals(out.schema):
+            schema, rows = _footer(lake, files[0])  # the footer is enough to decide; no need to read the rows
+            if pa.schema([schema.field(name) for name in out.schema.names]).equals(out.schema):
                 lake.rename(files[0], key)
-                written[day] = table.num_rows
+                written[day] = rows
                 continue
         table = pa.concat_tables([lake.read_parquet([f]).select(out.schema.names) for f in files]) if files else out.schema.empty_table()
         lake.write_parquet(key, table.cast(out.schema))
