@@ -35,4 +35,4 @@ SELECT t.genre, t.rank, t.track_id,
        'play_count ' || CAST(t.play_count AS VARCHAR) || ', validated listens ' || CAST(COALESCE(p.plays, 0) AS VARCHAR)
 FROM top_songs_per_genre AS t LEFT JOIN plays AS p ON t.genre = p.genre AND t.track_id = p.track_id
 WHERE p.plays IS DISTINCT FROM t.play_count
-ORDER BY 1, 2
+ORDER BY 1, 2 NULLS FIRST
