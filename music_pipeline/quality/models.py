@@ -4,7 +4,7 @@ Each model is derived from the Arrow schema of the same table in `music_pipeline
 (column names, order and exact Arrow types: frames are read with `types_mapper=pd.ArrowDtype`),
 and adds what a schema cannot say: nullability, value ranges, row rules and the table's key
 (`Config.unique`). The SQL row rules and these models are kept from drifting by
-`SQL_RULE_COVERAGE` below, which music_pipeline_tests/test_contracts.py enforces by feeding the
+`SQL_RULE_COVERAGE` below, which music_pipeline_tests/test_checks.py enforces by feeding the
 same bad rows through the SQL and through the checks.
 """
 from typing import Annotated
@@ -176,7 +176,7 @@ MODELS = {
 # Which check catches a row that the SQL rejects with each reason, had it slipped into the
 # validated table: `contract` (this module's field rules), `unique_keys` (Config.unique) or
 # `known_references` (a validated listen's track and user exist in songs / users). A reason the
-# SQL can produce that is missing here fails test_contracts.
+# SQL can produce that is missing here fails test_checks.py.
 SQL_RULE_COVERAGE = {
     "validate_streams": {
         Reason.MISSING_USER_ID: "contract",

@@ -55,6 +55,26 @@ def _failed_rows(check: str, day: str | None, rows: pa.Table, what: str, total: 
                    counts={"failing_rows": n, **counts}, sample=rows.slice(0, SAMPLE_ROWS))
 
 
+def _failing_query(sql: Sql, check: str, day: str | None, query: str, what: str, severity: str = ERROR,
+                   totals: dict[str, str] | None = None, breakdown_by: str | None = None, **counts) -> Outcome:
+    """An outcome from a query of offending rows, in bounded memory: DuckDB counts them (and `totals`,
+    name -> aggregate over the rows), and only the first SAMPLE_ROWS of them are fetched."""
+    breakdown = {}
+    if breakdown_by:  # the counts per group also give the total: one pass
+        groups = sql.query(f"SELECT {breakdown_by} AS k, COUNT(*) AS n FROM ({query}) AS failing GROUP BY 1 ORDER BY 2 DESC, 1")
+        breakdown = dict(zip(groups["k"].to_pylist(), groups["n"].to_pylist()))
+    aggregates = {"n": "COUNT(*)", **(totals or {})}
+    found = {"n": sum(breakdown.values())} if breakdown_by and not totals else sql.query(
+        "SELECT " + ", ".join(f"CAST({expr} AS BIGINT) AS {name}" for name, expr in aggregates.items())
+        + f" FROM ({query}) AS failing").to_pylist()[0]
+    n = found.pop("n")
+    sample = sql.query(f"{query}\nLIMIT {SAMPLE_ROWS}") if n else pa.table({})
+    result = _failed_rows(check, day, sample, what, total=n, severity=severity, **counts,
+                          **{k: v or 0 for k, v in found.items()})
+    result.breakdown = breakdown
+    return result
+
+
 def _describe_row(row: dict) -> str:
     return ", ".join(f"{k}={_text(v)}" for k, v in row.items() if v is not None)
 
@@ -158,9 +178,8 @@ def in_day_outcome(scan: _Scan, day: str) -> Outcome:
 
 
 def unique_keys_outcome(sql: Sql, key: list[str], day: str | None) -> Outcome:
-    dups = sql.query(load_sql("unique_keys", key=", ".join(key)))
-    extra = pc.sum(pc.subtract(dups["copies"], 1)).as_py() if dups.num_rows else 0
-    return _failed_rows("unique_keys", day, dups, f"duplicated keys ({', '.join(key)})", duplicate_rows=extra)
+    return _failing_query(sql, "unique_keys", day, load_sql("unique_keys", key=", ".join(key)),
+                          f"duplicated keys ({', '.join(key)})", totals={"duplicate_rows": "SUM(copies - 1)"})
 
 
 Checks = dict[str, Callable[[], Outcome]]
@@ -265,10 +284,8 @@ def _validated_streams(lake: Lake, sql: Sql, day: str, thresholds: catalog.Thres
         sql.view("validated_streams", keys, c.VALIDATED_STREAMS)
         sql.view("songs", [f"{layout.VALIDATED_SONGS}/data.parquet"], c.VALIDATED_SONGS)
         sql.view("users", [f"{layout.VALIDATED_USERS}/data.parquet"], c.VALIDATED_USERS)
-        bad = sql.query(load_sql("known_references"))
-        result = _failed_rows("known_references", day, bad, "listens with unknown references")
-        result.breakdown = dict(Counter(bad["problem"].to_pylist()))
-        return result
+        return _failing_query(sql, "known_references", day, load_sql("known_references"),
+                              "listens with unknown references", breakdown_by="problem")
 
     def rejected_share() -> Outcome:
         ingest_reject_keys = day_keys(lake, layout.INGEST_REJECTS, day)
@@ -291,10 +308,10 @@ def _validated_streams(lake: Lake, sql: Sql, day: str, thresholds: catalog.Thres
 
     def near_duplicates() -> Outcome:
         sql.view("validated_streams", keys, c.VALIDATED_STREAMS)
-        rows = sql.query(load_sql("near_duplicates", seconds=thresholds.near_duplicate_seconds))
-        return _failed_rows("near_duplicates", day, rows,
-                            f"listens repeating the same user and track within {thresholds.near_duplicate_seconds} s",
-                            severity=WARN, window_seconds=thresholds.near_duplicate_seconds)
+        return _failing_query(sql, "near_duplicates", day,
+                              load_sql("near_duplicates", seconds=thresholds.near_duplicate_seconds),
+                              f"listens repeating the same user and track within {thresholds.near_duplicate_seconds} s",
+                              severity=WARN, window_seconds=thresholds.near_duplicate_seconds)
 
     return {**_table_checks(lake, sql, "validated_streams", keys, day), "rows_conserved": conserved,
             "known_references": references, "rejected_share": rejected_share, "near_duplicates": near_duplicates}
@@ -307,11 +324,11 @@ def _genre_daily_kpis(lake: Lake, sql: Sql, day: str) -> Checks:
     def matches() -> Outcome:
         sql.view("validated_streams", validated, c.VALIDATED_STREAMS)
         sql.view("genre_daily_kpis", keys, c.GENRE_DAILY_KPIS)
-        rows = sql.query(load_sql("genre_kpis_match_validated"))
         total = sql.query("SELECT (SELECT CAST(COALESCE(SUM(listen_count), 0) AS BIGINT) FROM genre_daily_kpis) AS kpi_listens, "
                           "(SELECT COUNT(*) FROM validated_streams) AS validated_rows").to_pylist()[0]
-        result = _failed_rows("matches_validated_streams", day, rows, "genres whose KPIs differ from validated listens",
-                              sum_listen_count=total["kpi_listens"], validated_rows=total["validated_rows"])
+        result = _failing_query(sql, "matches_validated_streams", day, load_sql("genre_kpis_match_validated"),
+                                "genres whose KPIs differ from validated listens",
+                                sum_listen_count=total["kpi_listens"], validated_rows=total["validated_rows"])
         conserved = total["kpi_listens"] == total["validated_rows"]
         result.passed = result.passed and conserved
         result.description = (f"sum of listen_count {total['kpi_listens']} {'=' if conserved else '!='} "
@@ -327,8 +344,8 @@ def _top_songs(lake: Lake, sql: Sql, day: str) -> Checks:
     def ranks() -> Outcome:
         sql.view("validated_streams", partition_file(lake, layout.VALIDATED_STREAMS, day), c.VALIDATED_STREAMS)
         sql.view("top_songs_per_genre", keys, c.TOP_SONGS_PER_GENRE)
-        rows = sql.query(load_sql("top_songs_ranks", top_n=c.TOP_SONGS_N))
-        return _failed_rows("top_n_ranks", day, rows, "top-song problems")
+        return _failing_query(sql, "top_n_ranks", day, load_sql("top_songs_ranks", top_n=c.TOP_SONGS_N),
+                              "top-song problems")
 
     return {**_table_checks(lake, sql, "top_songs_per_genre", keys, day), "top_n_ranks": ranks}
 
@@ -339,8 +356,8 @@ def _top_genres(lake: Lake, sql: Sql, day: str) -> Checks:
     def ranks() -> Outcome:
         sql.view("genre_daily_kpis", partition_file(lake, layout.GENRE_DAILY_KPIS, day), c.GENRE_DAILY_KPIS)
         sql.view("top_genres_daily", keys, c.TOP_GENRES_DAILY)
-        rows = sql.query(load_sql("top_genres_ranks", top_n=c.TOP_GENRES_N))
-        return _failed_rows("top_n_ranks", day, rows, "top-genre problems")
+        return _failing_query(sql, "top_n_ranks", day, load_sql("top_genres_ranks", top_n=c.TOP_GENRES_N),
+                              "top-genre problems")
 
     return {**_table_checks(lake, sql, "top_genres_daily", keys, day), "top_n_ranks": ranks}
 
