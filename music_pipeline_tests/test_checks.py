@@ -271,6 +271,15 @@ def test_dynamodb_items_edited_by_hand_fail_matches_gold(gold_lake, mocked_aws):
     assert "DailyGenreKPIs" in kpis.description and "TopGenresDaily" in genres.description
 
 
+def test_a_file_that_cannot_be_read_fails_every_check_with_the_reason(gold_lake, copy_lake):
+    root = copy_lake(gold_lake)
+    (root / partition_key(layout.TOP_GENRES_DAILY, DAY)).write_bytes(b"not parquet at all")
+    outcomes = evaluate(root, "top_genres_daily")
+    assert failed(outcomes) == dict.fromkeys(outcomes, rules.ERROR)
+    assert all(o.description.startswith("could not be evaluated: ") for o in outcomes.values())
+    assert "Parquet" in outcomes["contract"].description
+
+
 # ------------------------------------------------------------------------------- a hand-built day
 T = {"t_pop1": "pop", "t_pop2": "pop", "t_rock": "rock"}
 VALID = [("u1", "t_pop1", f"{DAY} 10:00:00"), ("u2", "t_pop1", f"{DAY} 10:05:00"), ("u1", "t_rock", f"{DAY} 11:00:00"),
