@@ -147,6 +147,12 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy(args: argparse.Namespace) -> int:
+    from music_pipeline.deploy import run_cli
+
+    return run_cli(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="music-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--genre")
     query.add_argument("--until")
     query.set_defaults(func=_query)
+
+    dep = sub.add_parser("deploy", help="AWS: upload the Glue job script + library to <lake>/scripts, create/update the Glue jobs")
+    dep.add_argument("--role", help="IAM role ARN of the jobs (default: MUSIC_PIPELINE_GLUE_ROLE)")
+    dep.add_argument("--workers", type=int, default=2)
+    dep.add_argument("--worker-type", default="G.1X")
+    dep.add_argument("--scripts-uri", help="s3:// folder for the script and library (default: <lake>/scripts)")
+    dep.add_argument("--skip-tables", action="store_true", help="do not create missing DynamoDB tables")
+    dep.set_defaults(func=_deploy)
 
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "dev":

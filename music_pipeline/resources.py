@@ -1,7 +1,7 @@
 """Dagster resources wiring the settings (DESIGN.md section 7) to the lake, engines and DynamoDB."""
-from __future__ import annotations
+from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
 from pydantic import PrivateAttr
 
 from music_pipeline.engines.base import Engine
@@ -25,6 +25,11 @@ class EngineResource(ConfigurableResource):
 
     kind: str = "duckdb"
     duckdb_memory_limit: str | None = None
+    # glue: job name prefix and s3:// URI for Pipes messages (default: env, see engines/glue.py);
+    # glue_client replaces boto3's Glue client (tests run the job script locally with it)
+    glue_job_prefix: str | None = None
+    glue_pipes_uri: str | None = None
+    glue_client: ResourceDependency[Any | None] = None
     _engine: Engine | None = PrivateAttr(default=None)
 
     def get(self) -> Engine:
@@ -35,6 +40,11 @@ class EngineResource(ConfigurableResource):
     def run_step(self, context, lake: Lake, step: str, days: list[str]):
         """Run one step of the graph (see transforms.STEPS) for the days. `context` is the asset's
         execution context: remote engines (glue) report back through it over Dagster Pipes."""
+        if self.kind == "glue":
+            from music_pipeline.engines.glue import engine_from_env
+
+            glue = engine_from_env(job_prefix=self.glue_job_prefix, pipes_uri=self.glue_pipes_uri, glue_client=self.glue_client)
+            return glue.run_step(context, lake, step, days)
         from music_pipeline.transforms import run_step
 
         return run_step(self.get(), lake, step, days)

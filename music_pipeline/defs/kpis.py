@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 from music_pipeline import layout
 from music_pipeline.defs.metadata import markdown_table, per_day
 from music_pipeline.defs.partitions import daily_partitions, days_of, single_run
+from music_pipeline.defs.policies import engine_retry_policy
 from music_pipeline.defs.reference import songs
 from music_pipeline.defs.streams import validated_streams
 from music_pipeline.resources import EngineResource, LakeResource
@@ -13,7 +14,8 @@ from music_pipeline.storage.lake import partition_key
 
 def gold_asset(name: str, table: str, deps: list, description: str) -> AssetsDefinition:
     @asset(name=name, partitions_def=daily_partitions, backfill_policy=single_run, group_name="kpis",
-           kinds={"sql", "parquet"}, deps=deps, code_version="1", description=description)
+           kinds={"sql", "parquet"}, deps=deps, code_version="1", description=description,
+           retry_policy=engine_retry_policy())
     def _asset(context: AssetExecutionContext, lake: LakeResource, engine: EngineResource) -> MaterializeResult:
         the_lake = lake.get()
         days = days_of(context)

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, Materi
 from music_pipeline import transforms
 from music_pipeline.defs.metadata import markdown_table, reasons
 from music_pipeline.defs.partitions import single_run
+from music_pipeline.defs.policies import engine_retry_policy
 from music_pipeline.resources import EngineResource, LakeResource
 
 
@@ -14,7 +15,7 @@ def reference_asset(dataset: str, description: str) -> AssetsDefinition:
     raw_key, _, validated, rejects, _, _ = transforms.REFERENCE[dataset]
 
     @asset(name=dataset, group_name="reference", code_version="1", kinds={"parquet"}, description=description,
-           backfill_policy=single_run)  # lets `--select "*" --partition-range` run as one run
+           retry_policy=engine_retry_policy(), backfill_policy=single_run)  # lets `--select "*" --partition-range` run as one run
     def _asset(context: AssetExecutionContext, lake: LakeResource, engine: EngineResource) -> MaterializeResult:
         the_lake = lake.get()
         counts = engine.run_step(context, the_lake, dataset, [])

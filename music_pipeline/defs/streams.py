@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from music_pipeline import ingest, layout
 from music_pipeline.defs.metadata import per_day, reasons
 from music_pipeline.defs.partitions import daily_partitions, days_of, single_run
+from music_pipeline.defs.policies import engine_retry_policy
 from music_pipeline.defs.reference import songs, users
 from music_pipeline.resources import EngineResource, LakeResource
 from music_pipeline.storage.lake import partition_key
@@ -45,7 +46,7 @@ def raw_streams(context: AssetExecutionContext, lake: LakeResource) -> Materiali
 
 @asset(
     partitions_def=daily_partitions, backfill_policy=single_run, group_name="validation", kinds={"sql", "parquet"},
-    deps=[raw_streams, songs, users], code_version="1",
+    deps=[raw_streams, songs, users], code_version="1", retry_policy=engine_retry_policy(),
     description="Typed, de-duplicated, reference-checked listens of the day (validate_streams.sql); "
     "every other bronze row is in bad-records/validated_streams with its reason.",
 )

@@ -1,0 +1,165 @@
+"""The `glue` engine: each step of the graph is one AWS Glue job run, launched from the asset with
+dagster-aws `PipesGlueClient`.
+
+The job script (`engines/glue_job.py`) runs `transforms.run_step` on Glue's Spark over the lake
+(S3), so the lake outputs are the local engines'. The day range goes in as job arguments; logs,
+the step's counts (the same dict `transforms.run_step` returns) and materialization metadata
+come back over Dagster Pipes through S3 (context and messages under `<pipes uri>/`). A run that
+ends FAILED, TIMEOUT, STOPPED or ERROR fails the step with Glue's error message; interrupting the
+Dagster run stops the Glue job run (PipesGlueClient's `forward_termination`).
+
+Transient failures (throttling, too many concurrent runs, Glue capacity or internal errors) are
+left to the assets' RetryPolicy (`glue_retry_policy`, exponential backoff); every other failure
+is a `Failure(allow_retries=False)`, so a broken step is not paid for several times.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from dagster import Backoff, Failure, Jitter, MaterializeResult, RetryPolicy
+
+from music_pipeline.engines.glue_job import COUNTS_MESSAGE, format_days
+from music_pipeline.storage.lake import Lake
+
+# The Glue jobs (name suffix -> steps they run). Both run the same script; two jobs keep the
+# validation and KPI runs apart in the Glue console and in their concurrency limits.
+JOBS = {
+    "validation": ("songs", "users", "validated_streams"),
+    "kpis": ("genre_daily_kpis", "top_songs_per_genre", "top_genres_daily"),
+}
+DEFAULT_JOB_PREFIX = "music-pipeline-"
+
+TRANSIENT_ERROR_CODES = {
+    "ThrottlingException", "ConcurrentRunsExceededException", "InternalServiceException",
+    "OperationTimeoutException", "ResourceNumberLimitExceededException", "ServiceUnavailableException",
+}
+TRANSIENT_RUN_MESSAGE = re.compile(
+    r"resource.{0,20}unavailable|insufficient capacity|internal (service )?(error|exception)|throttl|"
+    r"slow ?down|service unavailable|connection reset|could not (start|launch)|failed to (start|launch)",
+    re.IGNORECASE,
+)
+
+
+def glue_retry_policy() -> RetryPolicy:
+    """Retries of an engine-backed asset on Glue: 3, after ~30 s, 60 s, 120 s (+/- jitter)."""
+    return RetryPolicy(max_retries=3, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+
+def job_suffix(step: str) -> str:
+    for suffix, steps in JOBS.items():
+        if step in steps:
+            return suffix
+    raise ValueError(f"no Glue job runs step {step!r}")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> (`bucket`, `some/prefix`)."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"{uri!r} is not an s3:// URI")
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    return bucket, prefix.strip("/")
+
+
+def default_pipes_uri(lake_uri: str) -> str:
+    """Pipes context and messages live in the lake bucket, under `_pipes/` (hidden from lake listings)."""
+    if not lake_uri.startswith("s3://"):
+        raise ValueError(f"the glue engine needs an S3 location for Dagster Pipes messages: the lake {lake_uri} is "
+                         "a folder, so set MUSIC_PIPELINE_GLUE_PIPES_URI=s3://bucket/prefix")
+    return f"{lake_uri.rstrip('/')}/_pipes"
+
+
+def _prefixed_s3_message_reader(bucket: str, prefix: str, client, interval: float):
+    """PipesS3MessageReader writes at the bucket root; this one keeps its chunks under a prefix."""
+    from dagster_aws.pipes import PipesS3MessageReader
+
+    class PrefixedS3MessageReader(PipesS3MessageReader):
+        @contextmanager
+        def get_params(self) -> Iterator[dict]:
+            with super().get_params() as params:
+                yield {**params, "key_prefix": f"{prefix}/{params['key_prefix']}" if prefix else params["key_prefix"]}
+
+    return PrefixedS3MessageReader(bucket=bucket, client=client, interval=interval)
+
+
+@dataclass
+class GlueEngine:
+    """Launches steps as Glue job runs. `glue_client`/`s3_client` default to boto3's (endpoints from
+    AWS_ENDPOINT_URL_*); tests hand in a Glue client that runs the job script locally."""
+
+    job_prefix: str = DEFAULT_JOB_PREFIX
+    pipes_uri: str | None = None
+    glue_client: object | None = None
+    s3_client: object | None = None
+    pipes_interval: float = 1.0
+
+    name = "glue"
+
+    def job_name(self, step: str) -> str:
+        return f"{self.job_prefix}{job_suffix(step)}"
+
+    def pipes_client(self, lake: Lake):
+        import boto3
+        from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector
+
+        s3 = self.s3_client or boto3.client("s3")
+        bucket, prefix = split_s3_uri(self.pipes_uri or default_pipes_uri(lake.uri))
+        return PipesGlueClient(
+            client=self.glue_client or boto3.client("glue"),
+            context_injector=PipesS3ContextInjector(bucket=bucket, client=s3, key_prefix=f"{prefix}/" if prefix else None),
+            message_reader=_prefixed_s3_message_reader(bucket, prefix, s3, self.pipes_interval),
+            forward_termination=True,
+        )
+
+    def start_job_run_params(self, lake: Lake, step: str, days: list[str]) -> dict:
+        return {"JobName": self.job_name(step),
+                "Arguments": {"--step": step, "--days": format_days(days), "--lake": lake.uri}}
+
+    def run_step(self, context, lake: Lake, step: str, days: list[str]):
+        """Run one step as a Glue job run; returns what `transforms.run_step` returns."""
+        from botocore.exceptions import ClientError
+
+        params = self.start_job_run_params(lake, step, days)
+        try:
+            invocation = self.pipes_client(lake).run(context=context, start_job_run_params=params)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES:
+                raise  # left to the RetryPolicy
+            raise Failure(f"Glue job {params['JobName']} could not be started: {error}", allow_retries=False) from error
+        except RuntimeError as error:
+            state = re.search(r"completed with status (\w+)", str(error))
+            if state and (state.group(1) == "ERROR" or (state.group(1) == "FAILED" and TRANSIENT_RUN_MESSAGE.search(str(error)))):
+                raise  # left to the RetryPolicy
+            if not state:
+                raise
+            raise Failure(str(error), metadata={"glue_job_run_state": state.group(1), "glue_job": params["JobName"]},
+                          allow_retries=False) from error
+        counts = [m["counts"] for m in invocation.get_custom_messages()
+                  if isinstance(m, Mapping) and m.get("kind") == COUNTS_MESSAGE]
+        if not counts:
+            raise Failure(f"Glue job {params['JobName']} succeeded but reported no counts over Dagster Pipes "
+                          "(is the deployed script this version's glue_job.py? run `music-pipeline deploy`)",
+                          allow_retries=False)
+        context.add_asset_metadata(glue_metadata(invocation.get_results()))
+        return counts[-1]
+
+
+def glue_metadata(results) -> dict:
+    """The metadata the job reported with its materialization, plus the Glue job run id and link."""
+    metadata: dict = {}
+    for result in results:
+        if isinstance(result, MaterializeResult) and result.metadata:
+            metadata.update(result.metadata)
+    return metadata
+
+
+def engine_from_env(environ: Mapping[str, str] | None = None, **overrides) -> GlueEngine:
+    """The glue engine configured by MUSIC_PIPELINE_GLUE_JOB_PREFIX and MUSIC_PIPELINE_GLUE_PIPES_URI."""
+    env = os.environ if environ is None else environ
+    config = {"job_prefix": env.get("MUSIC_PIPELINE_GLUE_JOB_PREFIX") or DEFAULT_JOB_PREFIX,
+              "pipes_uri": env.get("MUSIC_PIPELINE_GLUE_PIPES_URI") or None}
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    return GlueEngine(**config)

@@ -1,0 +1,129 @@
+"""The Glue job entry point: one step of the graph (transforms.STEPS) on the job's Spark session.
+
+Uploaded as the job's script; the package itself comes from the job's `--extra-py-files` zip, so
+the job runs exactly the SQL files and library code of the local engines. It also runs unchanged
+under a local spark-submit:
+
+    spark-submit --py-files dist/music_pipeline.zip music_pipeline/engines/glue_job.py \\
+        --step genre_daily_kpis --days 2024-06-01...2024-06-07 --lake .data/lake
+
+When launched by Dagster (PipesGlueClient adds `--dagster-pipes-*` arguments) it logs, and
+reports the counts and the materialization metadata back over Dagster Pipes (S3 messages).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+
+from music_pipeline.engines.spark import LOCAL_SPARK_CONF, SparkEngine
+from music_pipeline.storage.lake import Lake
+from music_pipeline.transforms import STEPS, run_step
+
+COUNTS_MESSAGE = "music_pipeline.counts"  # custom Pipes message carrying transforms.run_step's result
+PIPES_INTERVAL_SECONDS = 1.0  # how often buffered Pipes messages are uploaded to S3
+
+
+def format_days(days: list[str]) -> str:
+    """Days as a compact job argument: consecutive runs become `first...last`, joined by commas."""
+    parts: list[str] = []
+    ordered = sorted(set(days))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and dt.date.fromisoformat(ordered[j + 1]) - dt.date.fromisoformat(ordered[j]) == dt.timedelta(days=1):
+            j += 1
+        parts.append(ordered[i] if i == j else f"{ordered[i]}...{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def parse_days(text: str) -> list[str]:
+    """Inverse of `format_days`; an empty text is no days (the reference steps)."""
+    days: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("...")
+        start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last or first)
+        if end < start:
+            raise ValueError(f"--days: {part!r} ends before it starts")
+        days.extend((start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1))
+    return days
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run one music_pipeline step on Spark (AWS Glue or spark-submit).")
+    parser.add_argument("--step", required=True, choices=sorted(STEPS))
+    parser.add_argument("--days", default="", help="YYYY-MM-DD, first...last, comma-separated (empty for songs/users)")
+    parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a folder")
+    # Glue adds its own arguments (--JOB_ID, --JOB_RUN_ID, --job-bookmark-option, ...) and Pipes
+    # adds --dagster-pipes-*: they are not ours to parse.
+    args, _ = parser.parse_known_args(argv)
+    return args
+
+
+class GlueSparkEngine(SparkEngine):
+    """The Spark engine on the session Glue (or spark-submit) provides, started only when a step
+    reaches Spark, with the project's SQL settings applied at runtime."""
+
+    @property
+    def session(self):
+        if self._session is None:
+            from pyspark.sql import SparkSession
+
+            self._session = SparkSession.builder.appName("music_pipeline").getOrCreate()
+            for key, value in LOCAL_SPARK_CONF.items():
+                if key.startswith("spark.sql."):
+                    self._session.conf.set(key, value)
+        return self._session
+
+
+def run(args: argparse.Namespace, log=print) -> tuple[object, dict]:
+    """Run the step; returns its counts (as transforms.run_step) and metadata for Dagster."""
+    import music_pipeline
+
+    days = parse_days(args.days)
+    lake = Lake(args.lake, s3_endpoint=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+    engine = GlueSparkEngine()
+    log(f"step {args.step} over {args.days or 'the reference data'} on lake {lake.uri}")
+    started = time.monotonic()
+    counts = run_step(engine, lake, args.step, days)
+    seconds = round(time.monotonic() - started, 1)
+    log(f"step {args.step} done in {seconds} s: {json.dumps(counts, sort_keys=True)}")
+    metadata = {
+        "glue/step": args.step,
+        "glue/days": args.days,
+        "glue/step_seconds": seconds,
+        "glue/spark_version": engine.session.version if engine._session is not None else "",
+        "glue/library": os.path.dirname(music_pipeline.__file__),
+    }
+    return counts, metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    from dagster_pipes import PipesCliArgsParamsLoader
+
+    params_loader = PipesCliArgsParamsLoader()
+    if not params_loader.is_dagster_pipes_process():  # spark-submit by hand: print the counts
+        counts, _ = run(args)
+        print(json.dumps(counts, sort_keys=True))
+        return 0
+
+    import boto3
+    from dagster_pipes import PipesS3ContextLoader, PipesS3MessageWriter, open_dagster_pipes
+
+    s3 = boto3.client("s3")  # honours AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL
+    with open_dagster_pipes(context_loader=PipesS3ContextLoader(client=s3), params_loader=params_loader,
+                            message_writer=PipesS3MessageWriter(s3, interval=PIPES_INTERVAL_SECONDS)) as pipes:
+        counts, metadata = run(args, log=pipes.log.info)
+        pipes.report_custom_message({"kind": COUNTS_MESSAGE, "counts": counts})
+        pipes.report_asset_materialization(metadata=metadata)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
