@@ -185,14 +185,7 @@ def records(df: pd.DataFrame, columns: list[str]) -> list[dict]:
 
 
 def scan(spec: dynamodb.TableSpec) -> list[dict]:
-    table = ServingTables().table(spec)
-    items, kwargs = [], {}
-    while True:
-        page = table.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return ServingTables().all_items(spec)
 
 
 def plain(item: dict) -> dict:

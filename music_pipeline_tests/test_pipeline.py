@@ -25,14 +25,7 @@ ASSETS = ["songs", "users", "raw_streams", "validated_streams", "genre_daily_kpi
 
 
 def all_items(spec: dynamodb.TableSpec) -> list[dict]:
-    table = ServingTables().table(spec)
-    items, kwargs = [], {}
-    while True:
-        page = table.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return ServingTables().all_items(spec)
 
 
 def item_key(spec, item) -> tuple:

@@ -101,28 +101,15 @@ class ServingTables:
 
     def day_keys(self, spec: TableSpec, day: str) -> list[dict]:
         """Primary keys of every item of a day."""
-        keys, kwargs = [], {
-            "KeyConditionExpression": Key(spec.pk).eq(day),
-            "ProjectionExpression": "#pk, #sk",
-            "ExpressionAttributeNames": {"#pk": spec.pk, "#sk": spec.sk},
-        }
-        table = self.table(spec)
-        while True:
-            page = table.query(**kwargs)
-            keys.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return keys
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return _all_pages(self.table(spec).query, KeyConditionExpression=Key(spec.pk).eq(day),
+                          ProjectionExpression="#pk, #sk", ExpressionAttributeNames={"#pk": spec.pk, "#sk": spec.sk})
 
     def day_items(self, spec: TableSpec, day: str) -> list[dict]:
-        items, kwargs = [], {"KeyConditionExpression": Key(spec.pk).eq(day)}
-        table = self.table(spec)
-        while True:
-            page = table.query(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return _all_pages(self.table(spec).query, KeyConditionExpression=Key(spec.pk).eq(day))
+
+    def all_items(self, spec: TableSpec) -> list[dict]:
+        """Every item of a table (a full scan: for tests, checks of small tables and debugging)."""
+        return _all_pages(self.table(spec).scan)
 
     def replace_day(self, spec: TableSpec, day: str, items: list[dict]) -> dict[str, int]:
         """Make the day's items exactly `items`: put them all, then delete the stale ones."""
@@ -162,3 +149,14 @@ def create_table_args(spec: TableSpec, name: str) -> dict:
         }]
     args["AttributeDefinitions"] = [{"AttributeName": k, "AttributeType": t} for k, t in attributes.items()]
     return args
+
+
+def _all_pages(operation, **kwargs) -> list[dict]:
+    """The items of every page of a query or scan."""
+    items: list[dict] = []
+    while True:
+        page = operation(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
