@@ -37,6 +37,7 @@ from dagster import (
     SensorResult,
     SkipReason,
     define_asset_job,
+    in_process_executor,
     job,
     op,
     sensor,
@@ -126,18 +127,19 @@ def archive_published_files(context: OpExecutionContext, config: StreamFiles, la
                                      "left_in_place": sum(not r.startswith("archived") for r in results.values())})
 
 
-@job(name="ingest_stream_files", tags={SENSOR_TAG: "ingest"})
+@job(name="ingest_stream_files", tags={SENSOR_TAG: "ingest"}, executor_def=in_process_executor)
 def ingest_stream_files():
     ingest_claimed_files()
 
 
-@job(name="archive_stream_files", tags={SENSOR_TAG: "archive"})
+@job(name="archive_stream_files", tags={SENSOR_TAG: "archive"}, executor_def=in_process_executor)
 def archive_stream_files():
     archive_published_files()
 
 
 stream_days_job = define_asset_job(
     "stream_days_job", selection=AssetSelection.assets("raw_streams"), partitions_def=daily_partitions,
+    executor_def=in_process_executor,  # one step: a step subprocess would only add start-up time
     description="raw_streams for the days newly ingested files touch (a contiguous range per run).")
 
 

@@ -1,0 +1,321 @@
+"""Latency from a stream file landing to its KPIs being in DynamoDB, on a real local `dagster dev`.
+
+    .venv/bin/python -m benchmarks.arrival_latency [--landings 3] [--behind-cursor] [--port 3344]
+
+What it does, as a user would, with no clicks:
+1. generates the sample lake in a fresh work folder and starts `music-pipeline dev -p PORT` (the same
+   as `make dev`: a moto DynamoDB endpoint plus `dagster dev`) in its own process group, with
+   MUSIC_PIPELINE_LAKE and DAGSTER_HOME pointing into the work folder;
+2. waits until the UI answers and checks that `stream_files_sensor` and `stream_automation_sensor`
+   are RUNNING by default; waits until the sensors have ingested, published and archived every
+   sample file (the "bootstrap");
+3. per landing: writes a CSV of valid listens for existing days into a staging folder, moves it into
+   `raw/streams/` (one rename), and polls DynamoDB until `DailyGenreKPIs` of each of its days equals
+   the values before plus an independent count of the file's rows per genre (listen_count and
+   total_listening_time_ms from raw/songs.csv), and the ledger until the file is archived;
+4. prints the latencies (min/median) and stops the whole process group.
+
+Sensor interval: MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS as in the environment (default 30).
+Landed names sort after the sensor's cursor (`raw/streams/uploads/<time>_...`), as with a producer
+naming files in arrival order; `--behind-cursor` adds one landing whose name sorts before the
+cursor, which only the periodic rescan (MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS, default 300) finds.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from music_pipeline.settings import PROJECT_ROOT
+
+SENSORS = ("stream_files_sensor", "stream_automation_sensor")
+ENDPOINT_LINE = re.compile(r"local DynamoDB endpoint \(moto, in memory\): (http://\S+)")
+SENSORS_QUERY = """{ sensorsOrError(repositorySelector: {repositoryLocationName: "music_pipeline.definitions",
+  repositoryName: "__repository__"}) { ... on Sensors { results { name sensorState { status } } } } }"""
+# what each landing holds: the days of its listens (existing sample days), named by kind
+PLAN = [("new file for the latest day", ["2024-06-07"]), ("late file for an earlier day", ["2024-06-01"]),
+        ("file touching two earlier days", ["2024-06-03", "2024-06-05"])]
+
+
+def log(message: str) -> None:
+    print(f"[{dt.datetime.now(dt.timezone.utc):%H:%M:%S}] {message}", flush=True)
+
+
+# --- the dev stack --------------------------------------------------------------------------
+class DevStack:
+    """`music-pipeline dev -p PORT` in its own process group (dagster dev ignores SIGINT in the background)."""
+
+    def __init__(self, workdir: Path, port: int):
+        self.workdir, self.port = workdir, port
+        self.lake, self.home, self.log_path = workdir / "lake", workdir / "dagster_home", workdir / "dev.log"
+        self.proc: subprocess.Popen | None = None
+        self.endpoint: str | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        return {**env, "MUSIC_PIPELINE_LAKE": str(self.lake), "DAGSTER_HOME": str(self.home)}
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        command = [str(Path(sys.executable).parent / "music-pipeline"), "dev", "-p", str(self.port)]
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def graphql(self, query: str) -> dict:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/graphql", json.dumps({"query": query}).encode(),
+                                         {"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())["data"]
+
+    def wait_ready(self, timeout: float = 180) -> dict[str, str]:
+        """The DynamoDB endpoint from the log, then the sensors' states from the UI's GraphQL API."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"music-pipeline dev exited with {self.proc.returncode}; see {self.log_path}")
+            if self.endpoint is None:
+                found = ENDPOINT_LINE.search(self.log_path.read_text(errors="replace"))
+                self.endpoint = found.group(1) if found else None
+            try:
+                results = self.graphql(SENSORS_QUERY)["sensorsOrError"]["results"]
+                states = {s["name"]: s["sensorState"]["status"] for s in results}
+                if self.endpoint and set(SENSORS) <= set(states):
+                    return states
+            except (OSError, KeyError, TypeError):
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"dagster dev not ready after {timeout:.0f} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        time.sleep(2)
+        try:  # children that outlived the leader (run workers) are still in the group
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# --- the lake's reference data, read independently of the pipeline ---------------------------
+@dataclass
+class Reference:
+    tracks: dict[str, tuple[str, int]]  # track_id -> (genre, duration_ms), tracks listed once with a genre
+    users: list[str]
+
+
+def read_reference(lake: Path) -> Reference:
+    with open(lake / "raw/songs/songs.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    counts = Counter(r["track_id"] for r in rows)
+    tracks = {r["track_id"]: (r["track_genre"].strip(), int(r["duration_ms"])) for r in rows
+              if counts[r["track_id"]] == 1 and r["track_id"].strip() and r["track_genre"].strip()
+              and r["duration_ms"].strip().isdigit()}
+    with open(lake / "raw/users/users.csv", newline="", encoding="utf-8") as f:
+        users_rows = list(csv.DictReader(f))
+    user_counts = Counter(r["user_id"] for r in users_rows)
+    users = sorted(u for u, n in user_counts.items() if n == 1 and re.fullmatch(r"u\d+", u or ""))
+    return Reference(tracks=tracks, users=users)
+
+
+@dataclass
+class Landing:
+    kind: str
+    key: str
+    days: list[str]
+    rows: int
+    expected_delta: dict[str, dict[str, Counter]]  # day -> {"listen_count"|"total_listening_time_ms": Counter(genre)}
+    before: dict[str, dict[str, dict]] = field(default_factory=dict)  # day -> genre -> kpis
+    landed_at: float = 0.0
+    seen: dict[str, float] = field(default_factory=dict)  # event -> seconds after landing
+
+
+def make_file(path: Path, reference: Reference, days: list[str], rows_per_day: int, seed: int) -> dict:
+    """Valid listens (known track and user, unique (user, track, time)); returns the expected deltas."""
+    rnd = random.Random(seed)
+    tracks = sorted(reference.tracks)
+    delta: dict[str, dict[str, Counter]] = defaultdict(lambda: {"listen_count": Counter(), "total_listening_time_ms": Counter()})
+    lines = ["user_id,track_id,listen_time"]
+    for day in days:
+        seconds = rnd.sample(range(86_400), rows_per_day)  # distinct times: no duplicate listens
+        for second in seconds:
+            track, user = rnd.choice(tracks), rnd.choice(reference.users)
+            genre, duration_ms = reference.tracks[track]
+            stamp = dt.datetime.fromisoformat(day) + dt.timedelta(seconds=second)
+            lines.append(f"{user},{track},{stamp:%Y-%m-%d %H:%M:%S}")
+            delta[day]["listen_count"][genre] += 1
+            delta[day]["total_listening_time_ms"][genre] += duration_ms
+    path.write_text("\n".join(lines) + "\n")
+    return dict(delta)
+
+
+# --- polling DynamoDB -------------------------------------------------------------------------
+def day_kpis(tables, day: str) -> dict[str, dict]:
+    from music_pipeline.storage.dynamodb import DAILY_GENRE_KPIS
+
+    return {i["genre"]: {k: int(i[k]) for k in ("listen_count", "total_listening_time_ms")}
+            for i in tables.day_items(DAILY_GENRE_KPIS, day)}
+
+
+def kpis_landed(tables, landing: Landing) -> bool:
+    for day in landing.days:
+        now = day_kpis(tables, day)
+        before = landing.before[day]
+        for genre in set(now) | set(before) | set(landing.expected_delta[day]["listen_count"]):
+            for metric in ("listen_count", "total_listening_time_ms"):
+                expected = before.get(genre, {}).get(metric, 0) + landing.expected_delta[day][metric][genre]
+                if now.get(genre, {}).get(metric, 0) != expected:
+                    return False
+    return True
+
+
+def wait_for(landing: Landing, tables, ledger, timeout: float) -> None:
+    deadline = landing.landed_at + timeout
+    while time.time() < deadline:
+        elapsed = time.time() - landing.landed_at
+        item = ledger.get(landing.key)
+        if item is not None:
+            for status in ("discovered", "ingested", "published", "archived", "failed"):
+                if item["status"] == status:
+                    landing.seen.setdefault(status, elapsed)
+            if item["status"] == "failed":
+                raise RuntimeError(f"{landing.key} failed: {item.get('reason')}")
+        if "kpis" not in landing.seen and kpis_landed(tables, landing):
+            landing.seen["kpis"] = elapsed
+            log(f"  KPIs of {', '.join(landing.days)} in DynamoDB after {elapsed:.1f} s")
+        if "kpis" in landing.seen and "archived" in landing.seen:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{landing.key}: not published and archived after {timeout:.0f} s (seen: {landing.seen})")
+
+
+def wait_for_bootstrap(stack: DevStack, ledger, sample_keys: list[str], timeout: float) -> float:
+    started = time.time()
+    while time.time() - started < timeout:
+        items = ledger.get_many(sample_keys)
+        statuses = Counter(i["status"] for i in items.values())
+        if statuses.get("failed"):
+            raise RuntimeError(f"sample files failed: {[k for k, i in items.items() if i['status'] == 'failed']}")
+        if statuses.get("archived", 0) == len(sample_keys):
+            return time.time() - started
+        time.sleep(2)
+    raise TimeoutError(f"bootstrap not done after {timeout:.0f} s: {dict(statuses)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--landings", type=int, default=3, help="files landed one after another (default 3)")
+    parser.add_argument("--rows-per-day", type=int, default=200)
+    parser.add_argument("--behind-cursor", action="store_true", help="add a landing whose name sorts before the cursor")
+    parser.add_argument("--port", type=int, default=3344)
+    parser.add_argument("--workdir", help="work folder (default: a fresh temporary folder, removed unless --keep)")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per landing and for the bootstrap")
+    parser.add_argument("--json", help="write the measurements to this file")
+    args = parser.parse_args(argv)
+
+    from music_pipeline.local_stack import LOCAL_CREDENTIALS
+    from music_pipeline.sample_data import generate_lake
+    from music_pipeline.storage.dynamodb import ServingTables
+    from music_pipeline.storage.ledger import Ledger
+
+    for key, value in LOCAL_CREDENTIALS.items():  # the local endpoint needs some credentials, never real ones
+        os.environ.setdefault(key, value)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="arrival-latency-"))
+    stack = DevStack(workdir, args.port)
+    interval = os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30 (default)")
+    summary = generate_lake(stack.lake)
+    sample_keys = sorted(str(p.relative_to(stack.lake)) for p in (stack.lake / "raw/streams").rglob("*") if p.is_file())
+    reference = read_reference(stack.lake)
+    log(f"work folder {workdir}; sample lake: {len(sample_keys)} stream files, {summary.stream_rows} rows; "
+        f"sensor interval {interval} s")
+    landings: list[Landing] = []
+    try:
+        t0 = time.time()
+        stack.start()
+        states = stack.wait_ready()
+        log(f"dagster dev ready after {time.time() - t0:.1f} s at http://127.0.0.1:{args.port}; "
+            f"DynamoDB {stack.endpoint}; sensors: {states}")
+        if any(states[s] != "RUNNING" for s in SENSORS):
+            raise RuntimeError(f"sensors not running by default: {states}")
+        tables = ServingTables(endpoint_url=stack.endpoint)
+        ledger = Ledger(tables)
+        ledger_ready = time.time() + 120
+        while True:  # the sensor's first tick creates the ledger table
+            try:
+                ledger.get("none")
+                break
+            except Exception:  # noqa: BLE001 - ResourceNotFoundException until the first tick
+                if time.time() > ledger_ready:
+                    raise
+                time.sleep(1)
+        boot = wait_for_bootstrap(stack, ledger, sample_keys, args.timeout)
+        log(f"bootstrap: every sample file ingested, published and archived {time.time() - t0:.1f} s after start "
+            f"({boot:.1f} s after the ledger appeared)")
+        staging = workdir / "staging"
+        staging.mkdir()
+        plan = [PLAN[i % len(PLAN)] for i in range(args.landings)]
+        if args.behind_cursor:
+            plan.append(("name sorting before the cursor", ["2024-06-02"]))
+        for i, (kind, days) in enumerate(plan):
+            if kind.startswith("name sorting before"):
+                key = f"raw/streams/2024/06/02/streams_part9_{i}.csv"
+            else:
+                key = f"raw/streams/uploads/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}_{i}.csv"
+            staged = staging / f"{i}.csv"
+            delta = make_file(staged, reference, days, args.rows_per_day, seed=1000 + i)
+            landing = Landing(kind=kind, key=key, days=days, rows=args.rows_per_day * len(days), expected_delta=delta)
+            landing.before = {day: day_kpis(tables, day) for day in days}
+            target = stack.lake / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            log(f"landing {i + 1}/{len(plan)}: {kind}: {key} ({landing.rows} rows, days {', '.join(days)})")
+            os.replace(staged, target)
+            landing.landed_at = time.time()
+            landings.append(landing)
+            wait_for(landing, tables, ledger, args.timeout)
+            if target.exists() or not (stack.lake / "archive/streams" / key[len("raw/streams/"):]).exists():
+                raise AssertionError(f"{key}: archived in the ledger but not moved to archive/streams")
+            log("  " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(landing.seen.items(), key=lambda kv: kv[1])))
+    finally:
+        stack.stop()
+        if not args.keep and not args.workdir:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    measured = [l for l in landings if not l.kind.startswith("name sorting before")]
+    latencies = [l.seen["kpis"] for l in measured]
+    print(f"\nlatency from landing to KPIs in DynamoDB (sensor interval {interval} s), {len(latencies)} landings:")
+    for l in landings:
+        print(f"  {l.kind:<32} {l.seen['kpis']:6.1f} s to KPIs, {l.seen['archived']:6.1f} s to archived")
+    if latencies:
+        print(f"  min {min(latencies):.1f} s, median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"kind": l.kind, "key": l.key, "days": l.days, "rows": l.rows, **l.seen}
+                                               for l in landings], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
