@@ -86,11 +86,11 @@ def _check(args: argparse.Namespace) -> int:
                 os.environ[key] = value
         shutil.rmtree(home, ignore_errors=True)
     print("\n".join(result.lines()))
-    if code != 0:
-        print(f"check FAILED: the run failed (dagster exit code {code})", file=sys.stderr)
-        return 1
     if not result.ok:
         print("check FAILED: an ERROR-severity check failed or did not run (lines above)", file=sys.stderr)
+        return 1
+    if code != 0:
+        print(f"check FAILED: the run failed (dagster exit code {code}) though no check did", file=sys.stderr)
         return 1
     print("check passed: no ERROR-severity check failed")
     return 0
