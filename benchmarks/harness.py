@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks import report
-from benchmarks.stages import RESULT_PREFIX, sensor_available
+from benchmarks.stages import LAKE_CHECKED_ASSETS, RESULT_PREFIX, sensor_available
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_DAY = "2024-06-01"
@@ -45,8 +45,10 @@ class Sizes:
 
 PRESETS = {
     # The documented default: fits in 30 minutes on a 2-core machine (see README "Benchmarks").
-    "full": Sizes("full", 10_000, 50_000, (1_000_000, 10_000_000), (1_000_000,), 30, 1_000_000, 30, 20_000,
-                  100_000, (0, 10, 1000)),
+    # ~22 min on the shared 2-core machine, ~6 of them Spark on the 10M day (`--spark-sizes 1000000` skips it).
+    # Spark backfills 10 days: each Spark run pays ~15 s of session start, so 30 one-day runs would add ~7 min.
+    "full": Sizes("full", 10_000, 50_000, (1_000_000, 10_000_000), (1_000_000, 10_000_000), 30, 1_000_000, 10,
+                  100_000, 100_000, (0, 10, 1000)),
     "quick": Sizes("quick", 2_000, 5_000, (50_000, 200_000), (50_000,), 30, 20_000, 5, 5_000, 10_000, (0, 10, 1000)),
     "tiny": Sizes("tiny", 200, 500, (5_000,), (5_000,), 3, 2_000, 2, 1_000, 300, (0, 2, 20)),
 }
@@ -159,7 +161,7 @@ def run_all(sizes: Sizes, work: Path) -> dict:
                    days=days, listens_per_day=per_day, **ref)
         return root
 
-    results: dict = {"ingest": [], "engine": [], "backfill": [], "publish": None, "sensor": None, "load": {}}
+    results: dict = {"ingest": [], "engine": [], "checks": [], "backfill": [], "publish": None, "sensor": None, "load": {}}
     # 1 + 2: one-day lakes: ingestion (project vs bare pyarrow), then each engine vs its hand-written script
     for per_day in sizes.day_sizes:
         root = lake(f"day_{per_day}", 1, per_day)
@@ -181,6 +183,11 @@ def run_all(sizes: Sizes, work: Path) -> dict:
             results["engine"].append({"engine": engine, "listens": per_day, "project": project, "hand": hand,
                                       "compare": same, "project_rss": runner.stages[-3].peak_rss_mb,
                                       "hand_rss": runner.stages[-2].peak_rss_mb})
+        # the asset checks of every lake asset on this day's outputs, one process per asset (its own peak RSS)
+        for asset in LAKE_CHECKED_ASSETS:
+            done = runner.run("checks", "checks", f"{per_day:,} listens: {asset} checks", root=root, asset=asset,
+                              day=FIRST_DAY)
+            results["checks"].append({"listens": per_day, "asset": asset, **done, "peak_rss_mb": runner.stages[-1].peak_rss_mb})
     # 3: backfill, one run for the range vs one run per day, per engine
     backfills = {"duckdb": (sizes.backfill_days, sizes.backfill_per_day),
                  "spark": (sizes.spark_backfill_days, sizes.spark_backfill_per_day)}
@@ -228,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_const", dest="preset", const="quick", help="small sizes (minutes)")
     size.add_argument("--tiny", action="store_const", dest="preset", const="tiny", help="smoke-test sizes (CI)")
     parser.add_argument("--engines", default="duckdb,spark", help="comma-separated: duckdb, spark")
+    parser.add_argument("--spark-sizes", default=None,
+                        help="comma-separated listens/day of the one-day lakes spark also runs on (default: the preset's)")
     parser.add_argument("--work", default=str(REPO / "benchmarks" / ".work"), help="scratch folder (deleted data)")
     parser.add_argument("--out", default=None, help="markdown report (default benchmarks/RESULTS.md for the full "
                         "sizes, <work>/RESULTS-<preset>.md otherwise)")
@@ -237,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
     if not engines or set(engines) - {"duckdb", "spark"}:
         parser.error("--engines: expected duckdb and/or spark")
-    sizes = Sizes(**{**asdict(sizes), "engines": engines})
+    spark_sizes = sizes.spark_day_sizes
+    if args.spark_sizes:
+        spark_sizes = tuple(int(x) for x in args.spark_sizes.split(",") if x.strip())
+        if set(spark_sizes) - set(sizes.day_sizes):
+            parser.error(f"--spark-sizes: expected some of {', '.join(map(str, sizes.day_sizes))}")
+    sizes = Sizes(**{**asdict(sizes), "engines": engines, "spark_day_sizes": spark_sizes})
     work = Path(args.work) / preset
     data = run_all(sizes, work)
     text = report.render(data)

@@ -30,6 +30,11 @@ def render(data: dict) -> str:
         f"{m['ram_gb']} GB RAM, {m['cpu']}; {m['os']}; Python {m['python']}, DuckDB {m['duckdb']}, "
         f"pyarrow {m['pyarrow']}, PySpark {m['pyspark']}, Dagster {m['dagster']}. "
         f"Whole run: {data['total_seconds'] / 60:.1f} min.", "",
+        f"Sizes: one-day lakes of {', '.join(_n(d) for d in s['day_sizes'])} listens (spark on "
+        f"{', '.join(_n(d) for d in s['spark_day_sizes'])}); backfill {s['backfill_days']} days x "
+        f"{_n(s['backfill_per_day'])} listens (duckdb), {s['spark_backfill_days']} days x "
+        f"{_n(s['spark_backfill_per_day'])} (spark); sensor {_n(s['sensor_processed'])} processed files. "
+        "Why these sizes, the profiler findings and what was done about them: `benchmarks/FINDINGS.md`.", "",
         f"Reference data: {_n(s['n_tracks'])} songs, {_n(s['n_users'])} users. Stream files: "
         "`sample_data.write_stream_csv` (clean, skewed popularity, one CSV per day). Every stage runs in its own "
         "process; peak RSS is the sampled peak of that process and its children (the Spark JVM included). "
@@ -115,4 +120,13 @@ def render(data: dict) -> str:
     ])
     lines += _table(["section", "stage", "wall s", "peak RSS MB"],
                     [[st["section"], st["label"], _s(st["wall_seconds"]), f"{st['peak_rss_mb']:.0f}"] for st in data["stages"]])
+    lines += ["## 7. Asset checks: time and peak memory per asset and day", "",
+              "`quality.rules.evaluate(asset, lake, [day])`, as the asset checks in `defs/checks.py` run it, on the "
+              "one-day lakes after the engines ran: every check of the asset (pandera contract in record batches, "
+              "DuckDB SQL with a memory limit for keys, joins and windows). One process per asset, so the peak RSS is "
+              "that asset's; the import of the check code (pandera, which imports pyspark) is timed apart.", ""]
+    lines += _table(["listens", "asset", "checks", "rows checked", "seconds", "import s", "peak RSS MB", "failed"],
+                    [[_n(k["listens"]), k["asset"], k["checks"], _n(k["rows_checked"]), _s(k["seconds"]),
+                      _s(k["import_seconds"]), f"{k['peak_rss_mb']:.0f}",
+                      "none" if not k["failed"] else "; ".join(k["failed"])[:200]] for k in r.get("checks", [])])
     return "\n".join(lines)

@@ -34,9 +34,16 @@ def test_tiny_benchmark_reports_every_section(tmp_path):
     assert backfill["range"]["runs"] == 1 and backfill["daily"]["runs"] == 3
     assert data["publish"]["items"] == data["publish"]["expected_items"] > 0 and data["publish"]["missing_items"] == 0
     assert data["load"]["imports"][0]["pyspark_imported"] is False and data["load"]["validate"]["seconds"] > 0
+    checks = {k["asset"]: k for k in data["checks"]}
+    assert set(checks) == {"songs", "users", "raw_streams", "validated_streams", "genre_daily_kpis",
+                           "top_songs_per_genre", "top_genres_daily"}
+    assert all(k["checks"] >= 2 and k["peak_rss_mb"] > 0 for k in checks.values())
+    assert checks["raw_streams"]["rows_checked"] == 5000  # the day's bronze rows, read by the contract check
+    # the generated data is clean: no blocking (ERROR) check may fail on it
+    assert not [f for k in checks.values() for f in k["failed"] if "(ERROR)" in f], checks
 
     sections = re.split(r"^## ", text, flags=re.M)[1:]
-    assert [s.split(".", 1)[0] for s in sections] == ["1", "2", "3", "4", "5", "6"]
+    assert [s.split(".", 1)[0] for s in sections] == ["1", "2", "3", "4", "5", "6", "7"]
     for section in sections:
         title = section.splitlines()[0]
         if title.startswith("4.") and data["sensor"] is None:
