@@ -95,6 +95,8 @@ def parse_listen_time(text: pa.Array) -> pa.Array:
     """ISO-8601 text -> naive UTC timestamp[us]; null where unparseable. Offsets are applied."""
     text = pc.utf8_trim_whitespace(text)
     fast = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+    if fast.null_count == text.null_count:  # every present value parsed (the common case): nothing to retry
+        return fast
     retry = np.flatnonzero(fast.is_null().to_numpy(zero_copy_only=False) & text.is_valid().to_numpy(zero_copy_only=False))
     if len(retry) == 0:
         return fast
@@ -134,7 +136,8 @@ def type_stream_batch(batch: TextBatch, source_file: str) -> tuple[pa.Table, lis
     n = batch.num_rows
     cols = batch.columns
     listen_time = parse_listen_time(cols["listen_time"]) if n else pa.array([], pa.timestamp("us"))
-    bad_time = listen_time.is_null().to_numpy(zero_copy_only=False)
+    bad_time = (listen_time.is_null().to_numpy(zero_copy_only=False) if listen_time.null_count
+                else np.zeros(n, dtype=bool))
     if c.STREAM_DURATION_COLUMN in cols and n:
         duration_ms, bad_duration = parse_duration_ms(cols[c.STREAM_DURATION_COLUMN])
     else:
@@ -156,7 +159,7 @@ def type_stream_batch(batch: TextBatch, source_file: str) -> tuple[pa.Table, lis
         "source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
         "source_line": pa.array(batch.lines, pa.int64()),
     }, schema=c.BRONZE_STREAMS)
-    return table.filter(pa.array(keep)), rejects
+    return (table if keep.all() else table.filter(pa.array(keep))), rejects
 
 
 def rejects_table(rejects: list[dict], source_file: str) -> pa.Table:
