@@ -8,18 +8,41 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
+import urllib.request
 from collections.abc import Iterator
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1",
                      "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on a free loopback port, empty when it starts and emptied when it stops.
+
+    moto keeps its data in process-wide backends, shared by every moto server and `mock_aws` of the
+    process; without the resets a second server in the same process would serve the first one's tables.
+    """
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    _reset(url)
+    try:
+        yield url
+    finally:
+        _reset(url)
+        server.stop()
+
+
+def _reset(url: str) -> None:
+    """moto's documented reset endpoint: drops every resource of every service."""
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
 
 
 @contextlib.contextmanager
@@ -28,28 +51,18 @@ def local_dynamodb(verbose: bool = True) -> Iterator[str]:
     if existing:
         yield existing
         return
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_DYNAMODB", *LOCAL_CREDENTIALS)}
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url
-    for key, value in LOCAL_CREDENTIALS.items():
-        os.environ.setdefault(key, value)  # a local endpoint needs some credentials, never real ones
-    if verbose:
-        print(f"local DynamoDB endpoint (moto, in memory): {url}", file=sys.stderr, flush=True)
-    try:
-        yield url
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with moto_server() as url:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url
+        for key, value in LOCAL_CREDENTIALS.items():
+            os.environ.setdefault(key, value)  # a local endpoint needs some credentials, never real ones
+        if verbose:
+            print(f"local DynamoDB endpoint (moto, in memory): {url}", file=sys.stderr, flush=True)
+        try:
+            yield url
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

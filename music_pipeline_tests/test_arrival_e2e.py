@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from music_pipeline import layout
+from music_pipeline import layout, local_stack
 from music_pipeline.storage.dynamodb import DAILY_GENRE_KPIS, TOP_GENRES_DAILY, ServingTables
 from music_pipeline.storage.ledger import Ledger
 from music_pipeline_tests.arrival_harness import Harness, build_defs
@@ -75,15 +75,10 @@ def expected_top_genres(kpis: dict[str, dict]) -> list[str]:
 
 @pytest.fixture
 def moto_server(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
     for key, value in AWS_ENV.items():
         monkeypatch.setenv(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with local_stack.moto_server() as url:
+        yield url
 
 
 def status(ledger: Ledger, key: str) -> str:

@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from dagster import (AssetExecutionContext, AssetSelection, DagsterEventType, Da
                      asset, materialize)
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from music_pipeline import deploy, layout
+from music_pipeline import deploy, layout, local_stack
 from music_pipeline.defs.partitions import daily_partitions, single_run
 from music_pipeline.engines.glue import JOBS, glue_retry_policy
 from music_pipeline.engines.glue_job import format_days, parse_days
@@ -149,30 +148,16 @@ class LocalGlue:
 
 
 # ------------------------------------------------------------------------------- fixtures
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def moto_endpoint():
     """A moto server (HTTP, so the job's own process reaches it too) and the environment pointing at it."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    patch = pytest.MonkeyPatch()
-    for key, value in AWS_ENV.items():
-        patch.setenv(key, value)
-    patch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    patch.delenv("AWS_ENDPOINT_URL", raising=False)
-    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    yield endpoint
-    patch.undo()
-    server.stop()
+    with local_stack.moto_server() as endpoint, pytest.MonkeyPatch.context() as patch:
+        for key, value in AWS_ENV.items():
+            patch.setenv(key, value)
+        patch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        yield endpoint
 
 
 @pytest.fixture(scope="module")
