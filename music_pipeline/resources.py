@@ -80,6 +80,6 @@ class DynamoDBResource(ConfigurableResource):
 def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResource]:
     return {
         "lake": LakeResource(uri=settings.lake, s3_endpoint=settings.s3_endpoint),
-        "engine": EngineResource(kind=settings.engine),
+        "engine": EngineResource(kind=settings.engine, duckdb_memory_limit=settings.duckdb_memory_limit),
         "dynamodb_tables": DynamoDBResource(table_prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint),
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class Settings:
     start_date: dt.date
     dynamodb_endpoint: str | None
     s3_endpoint: str | None
+    duckdb_memory_limit: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -41,4 +43,12 @@ class Settings:
             start_date=start_date,
             dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
             s3_endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+            duckdb_memory_limit=_memory_size(env.get("MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT", "").strip()) or None,
         )
+
+
+def _memory_size(value: str) -> str:
+    """'' (DuckDB's default, 80% of RAM) or a DuckDB size such as '4GB' / '512MiB'."""
+    if value and not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", value, flags=re.IGNORECASE):
+        raise ValueError(f"MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT={value!r}: expected a size such as 4GB or 512MiB")
+    return value

@@ -141,3 +141,29 @@ def test_a_requested_day_without_listens_is_published_empty(tmp_path):
     for table in (layout.VALIDATED_STREAMS, layout.GENRE_DAILY_KPIS, layout.TOP_SONGS_PER_GENRE, layout.TOP_GENRES_DAILY):
         assert read_day(root, table, D2).num_rows == 0
         assert read_day(root, table, D1).num_rows == 1
+
+
+def test_the_duckdb_memory_limit_of_the_environment_bounds_the_engine(tmp_path):
+    """MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT reaches DuckDB: far too small a limit fails the step with DuckDB's
+    out-of-memory error (and leaves the published day untouched); a sane one gives the same KPIs."""
+    import duckdb
+
+    from music_pipeline.resources import resources_from_settings
+    from music_pipeline.settings import Settings
+
+    root = tmp_path / "lake"
+    write_songs(root, [song_row("T1", "pop"), song_row("T2", "rock")])
+    write_users(root, ["u1", "u2"])
+    land(root, "raw/streams/d1.csv", stream_csv([("u1", "T1", "2024-06-01 08:00:00"), ("u2", "T2", "2024-06-01 09:00:00")]))
+
+    def engine(limit: str):
+        settings = Settings.from_env({"MUSIC_PIPELINE_LAKE": str(root), "MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT": limit})
+        return resources_from_settings(settings)["engine"].get()
+
+    with pytest.raises(duckdb.OutOfMemoryException, match="Out of Memory"):
+        run_all_steps(root, [D1], engine("1MB"))
+    assert not (root / layout.GENRE_DAILY_KPIS).exists()
+    run_all_steps(root, [D1], engine("512MB"))
+    assert rows(read_day(root, layout.GENRE_DAILY_KPIS, D1), "genre", "listen_count") == [("pop", 1), ("rock", 1)]
+    with pytest.raises(ValueError, match="MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT='lots'"):
+        engine("lots")
