@@ -67,7 +67,7 @@ def _check(args: argparse.Namespace) -> int:
     lake = args.lake or str(PROJECT_ROOT / ".data" / "check" / "lake")
     if not args.lake:
         shutil.rmtree(lake, ignore_errors=True)
-    summary = generate_lake(lake, seed=args.seed, start_date=SAMPLE_START, days=SAMPLE_DAYS)
+    summary = generate_lake(lake, seed=args.seed, start_date=SAMPLE_START, days=args.days)
     print(f"sample lake: {lake} ({summary.stream_rows} stream rows in {len(summary.files)} files)")
     home = tempfile.mkdtemp(prefix="music-pipeline-check-")  # the instance the results are read from
     saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "MUSIC_PIPELINE_LAKE")}
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     chk = sub.add_parser("check", help="CI: materialize the sample days with every asset check; exit 1 on any ERROR")
     chk.add_argument("--seed", type=int, default=42)
     chk.add_argument("--lake", help="lake folder (default: a fresh .data/check/lake)")
+    chk.add_argument("--days", type=int, default=SAMPLE_DAYS, help="sample days to generate and check")
     chk.set_defaults(func=_check)
 
     dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")

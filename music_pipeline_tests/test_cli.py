@@ -1,8 +1,9 @@
-"""The real command lines in subprocesses: `music-pipeline generate`, then `dagster asset materialize`
-of one day against a local DynamoDB endpoint (moto server over HTTP), configured only by environment."""
+"""The real command lines in subprocesses: `music-pipeline generate` then `dagster asset materialize` of one
+day against a local DynamoDB endpoint (moto server over HTTP), configured only by environment; `music-pipeline check`."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,18 @@ def test_generate_then_materialize_a_day_with_the_dagster_cli(tmp_path, aws_env)
             key = lambda i: (i[spec.pk], i[spec.sk])  # noqa: E731
             assert sorted(items, key=key) == sorted(expected, key=key)
     assert not (lake / layout.VALIDATED_STREAMS / "date=2024-06-03").exists()
+
+
+def test_check_command_exits_1_and_names_the_failed_check_day_and_reason(tmp_path, aws_env):
+    """`music-pipeline check` (what `make check` and CI run) with a rejected-rows limit the sample data exceeds."""
+    env = {k: v for k, v in os.environ.items() if k not in (*AWS_ENDPOINT_VARS, "MUSIC_PIPELINE_LAKE", "DAGSTER_HOME")}
+    env["MUSIC_PIPELINE_MAX_REJECTED_SHARE"] = "0.002"
+    run = subprocess.run([str(BIN / "music-pipeline"), "check", "--days", "2", "--lake", str(tmp_path / "lake")],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    failed = re.findall(r"ERROR validated_streams\.rejected_share \[(\S+)\]: ([\d.]+)% of (\d+) rows rejected, "
+                        r"above the limit 0\.20%", run.stdout)
+    assert sorted(day for day, _, _ in failed) == ["2024-06-01", "2024-06-02"], run.stdout[-3000:]
+    assert all(float(share) > 0.2 and int(rows) > 0 for _, share, rows in failed)
+    assert "check FAILED: an ERROR-severity check failed" in run.stderr
+    assert not (tmp_path / "lake" / layout.VALIDATED_STREAMS / "date=2024-06-03").exists()
