@@ -7,9 +7,8 @@ the ledger moves to `archived`. Bronze keeps the file's rows, so backfills of it
 """
 from __future__ import annotations
 
-import hashlib
-
 from music_pipeline import layout
+from music_pipeline.ingest import content_hash
 from music_pipeline.storage import landing
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import PUBLISHED, Ledger
@@ -18,14 +17,6 @@ from music_pipeline.storage.ledger import PUBLISHED, Ledger
 def archive_key(key: str) -> str:
     relative = key[len(layout.RAW_STREAMS) + 1:] if key.startswith(layout.RAW_STREAMS + "/") else key
     return f"{layout.ARCHIVE_STREAMS}/{relative}"
-
-
-def sha256(lake: Lake, key: str) -> str:
-    digest = hashlib.sha256()
-    with lake.open_input(key, decompress=False) as stream:
-        while chunk := stream.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def archive_file(lake: Lake, ledger: Ledger, key: str, version: str) -> str:
@@ -42,7 +33,7 @@ def archive_file(lake: Lake, ledger: Ledger, key: str, version: str) -> str:
     lake.fs.create_dir(lake.path(target).rsplit("/", 1)[0], recursive=True)
     lake.fs.copy_file(lake.path(key), lake.path(target))
     copied = landing.stat(lake, [target]).get(target)
-    if copied is None or copied.size != current.size or sha256(lake, target) != item["content_hash"]:
+    if copied is None or copied.size != current.size or content_hash(lake, target) != item["content_hash"]:
         raise OSError(f"archive copy of {key} at {target} does not match the landed file; the landed file is kept")
     lake.delete(key)
     if not ledger.archived(key, version, target):
