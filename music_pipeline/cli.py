@@ -12,7 +12,6 @@ from music_pipeline.settings import PROJECT_ROOT, Settings
 
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
-IN_PROCESS = '{"execution": {"config": {"in_process": {}}}}'
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -74,8 +73,7 @@ def _check(args: argparse.Namespace) -> int:
     os.environ.update(DAGSTER_HOME=home, MUSIC_PIPELINE_LAKE=lake)
     try:
         with local_dynamodb():
-            # in-process executor: ~20 steps, each a fresh Python process otherwise
-            code = _materialize("*", summary.days[0], summary.days[-1], "--config-json", IN_PROCESS)
+            code = _materialize("*", summary.days[0], summary.days[-1])
         with DagsterInstance.from_config(home) as instance:
             result = report.collect(instance)
     finally:
