@@ -48,12 +48,13 @@ def write_users(root: Path, user_ids: list[str]) -> None:
     land(root, layout.RAW_USERS, "\n".join(lines) + "\n")
 
 
-def land(root: Path, key: str, content: str | bytes) -> Path:
-    """Write a file into the lake (a landed stream file or a reference CSV)."""
-    path = Path(root) / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode() if isinstance(content, str) else content)
-    return path
+def land(root: Path | Lake, key: str, content: str | bytes) -> None:
+    """Write a file into the lake (a landed stream file or a reference CSV); `root` is a folder or a Lake."""
+    as_lake(root).write_bytes(key, content.encode() if isinstance(content, str) else content)
+
+
+def as_lake(root: Path | Lake) -> Lake:
+    return root if isinstance(root, Lake) else Lake(str(root))
 
 
 def stream_csv(rows: list[tuple], header: str = "user_id,track_id,listen_time") -> str:
@@ -61,9 +62,9 @@ def stream_csv(rows: list[tuple], header: str = "user_id,track_id,listen_time") 
 
 
 # ------------------------------------------------------------------------------- running the engine
-def validate(root: Path, days: list[str], engine=None) -> Lake:
+def validate(root: Path | Lake, days: list[str], engine=None) -> Lake:
     """Ingest every landed file, validate songs, users and the days' streams (no Dagster)."""
-    lake = Lake(str(root))
+    lake = as_lake(root)
     engine = engine or DuckDBEngine()
     sync_landed_streams(lake)
     for step in ("songs", "users"):
@@ -72,7 +73,7 @@ def validate(root: Path, days: list[str], engine=None) -> Lake:
     return lake
 
 
-def run_all_steps(root: Path, days: list[str], engine=None) -> Lake:
+def run_all_steps(root: Path | Lake, days: list[str], engine=None) -> Lake:
     engine = engine or DuckDBEngine()
     lake = validate(root, days, engine)
     for step in ("genre_daily_kpis", "top_songs_per_genre", "top_genres_daily"):
@@ -80,12 +81,12 @@ def run_all_steps(root: Path, days: list[str], engine=None) -> Lake:
     return lake
 
 
-def read_day(root: Path, table: str, day: str) -> pa.Table:
-    return Lake(str(root)).read_parquet([partition_key(table, day)])
+def read_day(root: Path | Lake, table: str, day: str) -> pa.Table:
+    return as_lake(root).read_parquet([partition_key(table, day)])
 
 
-def read_all(root: Path, table: str) -> pa.Table:
-    lake = Lake(str(root))
+def read_all(root: Path | Lake, table: str) -> pa.Table:
+    lake = as_lake(root)
     keys = [f.key for f in lake.list(table) if f.key.endswith(".parquet")]
     return lake.read_parquet(keys)
 

@@ -7,21 +7,21 @@ real instance), the automation conditions are evaluated, and every requested run
 in-process; the DynamoDB items must equal an independent computation of the KPIs from the
 hand-made listens, and the ledger and archive must say what happened to each file.
 
-The duckdb engine reads a folder lake, so this flow runs on a folder lake; the same sensor,
-ledger and archive over an S3 lake are tested against the moto server in test_sensor.py.
+It runs twice: on a folder lake, and on an S3 lake served by the same moto server (S3 and
+DynamoDB over HTTP), where the duckdb engine reads through pyarrow's S3 filesystem.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
-from pathlib import Path
 
+import boto3
 import pytest
 from dagster import DagsterInstance
 
 from music_pipeline import layout, local_stack
 from music_pipeline.storage.dynamodb import DAILY_GENRE_KPIS, TOP_GENRES_DAILY, ServingTables
+from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
 from music_pipeline_tests.arrival_harness import Harness, build_defs
 from music_pipeline_tests.conftest import AWS_ENV, land, song_row, stream_csv, write_songs, write_users
@@ -81,16 +81,27 @@ def moto_server(monkeypatch):
         yield url
 
 
+@pytest.fixture(params=["folder", "s3"])
+def lake(request, tmp_path, moto_server) -> Lake:
+    if request.param == "folder":
+        return Lake(str(tmp_path / "lake"))
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket="music-lake")
+    return Lake("s3://music-lake/lake", s3_endpoint=moto_server)
+
+
+def archived(key: str) -> str:
+    return f"{layout.ARCHIVE_STREAMS}/{key[len(layout.RAW_STREAMS) + 1:]}"
+
+
 def status(ledger: Ledger, key: str) -> str:
     return ledger.get(key)["status"]
 
 
-def test_files_arriving_end_to_end(tmp_path: Path, moto_server: str, monkeypatch):
-    root = tmp_path / "lake"
-    write_songs(root, [song_row(t, g, d, index=i) for i, (t, (g, d)) in enumerate(SONGS.items())])
-    write_users(root, USERS)
+def test_files_arriving_end_to_end(lake: Lake, moto_server: str, monkeypatch):
+    write_songs(lake, [song_row(t, g, d, index=i) for i, (t, (g, d)) in enumerate(SONGS.items())])
+    write_users(lake, USERS)
     monkeypatch.setenv("MUSIC_PIPELINE_MAX_FILES_PER_RUN", "2")
-    h = Harness(build_defs(str(root), moto_server), DagsterInstance.ephemeral())
+    h = Harness(build_defs(lake.uri, moto_server, s3_endpoint=lake.s3_endpoint), DagsterInstance.ephemeral())
     tables = ServingTables(endpoint_url=moto_server)
     ledger = Ledger(tables)
 
@@ -101,17 +112,17 @@ def test_files_arriving_end_to_end(tmp_path: Path, moto_server: str, monkeypatch
             assert served_top_genres(tables, day) == expected_top_genres(want.get(day, {})), day
 
     # 1. the first file of the day: ingested, its day computed and published, then archived
-    land(root, KEY_A, stream_csv(A))
+    land(lake, KEY_A, stream_csv(A))
     h.settle()
     check_served([A])
     item = ledger.get(KEY_A)
     assert (item["status"], item["days"], item["rows"], item["outcome"]) == ("archived", [D2], 3, "ingested")
-    assert not (root / KEY_A).exists() and (root / layout.ARCHIVE_STREAMS / "2024/06/02/a.csv").read_text() == stream_csv(A)
+    assert not lake.exists(KEY_A) and lake.read_bytes(archived(KEY_A)) == stream_csv(A).encode()
 
     # 2. two more files for the same day, landing together: one ingestion run (max 2 files per run)
     time.sleep(0.01)
-    land(root, KEY_B, stream_csv(B))
-    land(root, KEY_C, stream_csv(C))
+    land(lake, KEY_B, stream_csv(B))
+    land(lake, KEY_C, stream_csv(C))
     before = len(h.launched)
     h.settle()
     ingest_runs = [r for kind, r in h.launched[before:] if r.job_name == "ingest_stream_files"]
@@ -120,20 +131,20 @@ def test_files_arriving_end_to_end(tmp_path: Path, moto_server: str, monkeypatch
     assert {status(ledger, k) for k in (KEY_B, KEY_C)} == {"archived"}
 
     # 3. a late file for an earlier day (and one that cannot be read at all): D1 computed, the bad file failed
-    land(root, KEY_LATE, stream_csv(LATE))
-    land(root, KEY_BAD, "this is not,a stream file\n1,2\n")
+    land(lake, KEY_LATE, stream_csv(LATE))
+    land(lake, KEY_BAD, "this is not,a stream file\n1,2\n")
     h.settle()
     check_served([A, B, C, LATE])
     assert ledger.get(KEY_LATE)["days"] == [D1] and status(ledger, KEY_LATE) == "archived"
     bad = ledger.get(KEY_BAD)
     assert bad["status"] == "failed" and "missing required column" in bad["reason"]
-    assert (root / KEY_BAD).exists()  # a failed file stays where it landed
+    assert lake.exists(KEY_BAD)  # a failed file stays where it landed
     days_runs = [r.tags for kind, r in h.launched if r.job_name == "stream_days_job"]
     assert days_runs[-1]["dagster/asset_partition_range_start"] == D1 == days_runs[-1]["dagster/asset_partition_range_end"]
 
     # 4. the same content again, under another key: nothing changes, the copy is archived
     items_before = {d: tables.day_items(DAILY_GENRE_KPIS, d) for d in (D1, D2)}
-    land(root, KEY_B_AGAIN, stream_csv(B))
+    land(lake, KEY_B_AGAIN, stream_csv(B))
     before = len(h.launched)
     h.settle()
     again = ledger.get(KEY_B_AGAIN)
@@ -143,7 +154,8 @@ def test_files_arriving_end_to_end(tmp_path: Path, moto_server: str, monkeypatch
 
     # 5. the same bytes re-delivered under their own (archived) key: found by the periodic rescan,
     #    recognised as already published, archived again, nothing recomputed
-    land(root, KEY_B, stream_csv(B))
+    time.sleep(1.0)  # a new delivery: S3 keeps modification times to the second
+    land(lake, KEY_B, stream_csv(B))
     h.tick()
     assert status(ledger, KEY_B) == "archived"  # behind the cursor: not seen until the rescan is due
     monkeypatch.setenv("MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS", "0")
@@ -154,13 +166,13 @@ def test_files_arriving_end_to_end(tmp_path: Path, moto_server: str, monkeypatch
     check_served([A, B, C, LATE])
 
     # 6. changed content under a known key: replaces that file's contribution, never adds to it
-    land(root, KEY_A, stream_csv(A_CHANGED))
+    land(lake, KEY_A, stream_csv(A_CHANGED))
     h.settle()
     check_served([A_CHANGED, B, C, LATE])
     item = ledger.get(KEY_A)
     assert (item["status"], item["outcome"], item["days"]) == ("archived", "replaced", [D2])
-    assert (root / layout.ARCHIVE_STREAMS / "2024/06/02/a.csv").read_text() == stream_csv(A_CHANGED)
-    assert sorted(os.listdir(root / layout.RAW_STREAMS / "2024/06/03")) == ["broken.csv"]
+    assert lake.read_bytes(archived(KEY_A)) == stream_csv(A_CHANGED).encode()
+    assert [f.key for f in lake.list(f"{layout.RAW_STREAMS}/2024/06/03")] == [KEY_BAD]
 
     # 7. a backfill of the archived days still reads their rows from bronze
     from dagster import materialize

@@ -418,9 +418,9 @@ class ArrowStagingEngine:
         from music_pipeline.engines.base import PARTITION_COLUMN, Engine, staged_dir
 
         class _Engine(Engine):
-            reads_s3 = True
+            writes_s3 = True
 
-            def _write(self, transform, staging):
+            def _write(self, transform, staging, lake):
                 assert staging.startswith("s3://")
                 for out in transform.outputs:
                     target = staged_dir(staging, out)[len("s3://"):]
@@ -438,12 +438,11 @@ class ArrowStagingEngine:
 
 def test_engines_stage_and_publish_through_an_s3_lake(moto_endpoint):
     """Engine.run on an S3 lake: staging under <lake>/.staging, one file per requested day (an empty
-    one for a day without rows), published by server-side copy, staging removed; duckdb refuses."""
+    one for a day without rows), published by server-side copy, staging removed."""
     import datetime as dt
 
     from music_pipeline import contracts as c
     from music_pipeline.engines.base import Output, Transform
-    from music_pipeline.engines.duckdb import DuckDBEngine
 
     lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint=moto_endpoint)
     kpis = pa.table({"date": [dt.date(2024, 6, 1)] * 2, "genre": ["pop", "rock"], "listen_count": [3, 1],
@@ -458,5 +457,3 @@ def test_engines_stage_and_publish_through_an_s3_lake(moto_endpoint):
     assert [f.key for f in lake.list("", include_hidden=True) if f.key.startswith(".staging")] == []
     assert lake.engine_uri("validated/streams/date=2024-06-01/data.parquet") == \
         f"s3://{BUCKET}/lake/validated/streams/date=2024-06-01/data.parquet"
-    with pytest.raises(RuntimeError, match="is on S3: the duckdb and spark engines read a local folder lake"):
-        DuckDBEngine().run(lake, transform)

@@ -284,7 +284,8 @@ def test_redelivering_identical_content_changes_nothing(base):
     before = lake_digest(base)
     valid_before = {d: rows(read_day(base, layout.VALIDATED_STREAMS, d)) for d in (D1, D2)}
 
-    path = land(base, key, content)  # same key, same bytes, new modification time
+    land(base, key, content)  # same key, same bytes, new modification time
+    path = base / key
     os.utime(path, (path.stat().st_atime + 10, path.stat().st_mtime + 10))
     land(base, "raw/streams/resent/a-copy.csv", content)  # same content under another key
     lake = Lake(str(base))

@@ -7,7 +7,9 @@ empty file for a requested day that has no rows (so a re-run never leaves stale 
 """
 from __future__ import annotations
 
+import shutil
 import string
+import tempfile
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -86,23 +88,30 @@ class Engine:
     """Runs a Transform. Subclasses implement `_write` (stage every output under a folder)."""
 
     name = "base"
-    reads_s3 = False  # whether the engine reads and writes s3:// URIs itself (Spark on Glue does)
+    writes_s3 = False  # whether the engine writes s3:// URIs itself (Spark on Glue does)
 
     def run(self, lake: Lake, transform: Transform) -> dict[str, dict[str, int]]:
-        """Run and publish. Returns rows written per output table and day ('' when unpartitioned)."""
-        if not (lake.is_local or self.reads_s3):
-            lake.local_path()  # raises: this engine needs a folder lake
-        staging = f"{STAGING}/{uuid.uuid4().hex}"
-        if lake.is_local:
-            Path(lake.local_path(staging)).mkdir(parents=True)
-        try:
-            self._write(transform, lake.engine_uri(staging))
-            return {out.table: publish(lake, out, staged_dir(staging, out), transform.days) for out in transform.outputs}
-        finally:
-            lake.delete_dir(staging)
+        """Run and publish. Returns rows written per output table and day ('' when unpartitioned).
 
-    def _write(self, transform: Transform, staging: str) -> None:
-        """Write every output under `staging/` (see `staged_dir`), a local path or an s3:// URI."""
+        Outputs are staged under the lake's `.staging/` when the engine writes where the lake is (a folder
+        lake, or Spark on S3); an engine that writes local files only (duckdb) on an S3 lake stages in a
+        local temporary folder, and publishing uploads each day file in one PUT."""
+        staging_lake = lake if (lake.is_local or self.writes_s3) else Lake(tempfile.mkdtemp(prefix="music-pipeline-"))
+        staging = f"{STAGING}/{uuid.uuid4().hex}"
+        if staging_lake.is_local:
+            Path(staging_lake.local_path(staging)).mkdir(parents=True)
+        try:
+            self._write(transform, staging_lake.engine_uri(staging), lake)
+            return {out.table: publish(lake, out, staged_dir(staging, out), transform.days, staged_in=staging_lake)
+                    for out in transform.outputs}
+        finally:
+            staging_lake.delete_dir(staging)
+            if staging_lake is not lake:
+                shutil.rmtree(staging_lake.local_path(), ignore_errors=True)
+
+    def _write(self, transform: Transform, staging: str, lake: Lake) -> None:
+        """Write every output under `staging/` (see `staged_dir`), a local path or an s3:// URI. Inputs
+        are `lake`'s files, as `Lake.engine_uri` names them."""
         raise NotImplementedError
 
     @staticmethod
@@ -128,13 +137,14 @@ def _footer(lake: Lake, key: str) -> tuple[pa.Schema, int]:
         return parquet.schema_arrow, parquet.metadata.num_rows
 
 
-def publish(lake: Lake, out: Output, staged: str, days: list[str]) -> dict[str, int]:
-    """Move the Parquet files staged under the lake key `staged` into place, one atomic step per
-    partition file (a rename locally, one server-side copy on S3)."""
-    staged_files = [f.key for f in lake.list(staged, include_hidden=True) if f.key.endswith(".parquet")]
+def publish(lake: Lake, out: Output, staged: str, days: list[str], staged_in: Lake | None = None) -> dict[str, int]:
+    """Move the Parquet files staged under the key `staged` (of `staged_in`, default the lake itself) into
+    place, one atomic step per partition file (a rename locally, one server-side copy or one upload on S3)."""
+    staged_in = staged_in or lake
+    staged_files = [f.key for f in staged_in.list(staged, include_hidden=True) if f.key.endswith(".parquet")]
     written: dict[str, int] = {}
     if not out.partitioned:
-        table = lake.read_parquet(staged_files) if staged_files else out.schema.empty_table()
+        table = staged_in.read_parquet(staged_files) if staged_files else out.schema.empty_table()
         lake.write_parquet(f"{out.table}/data.parquet", table.select(out.schema.names).cast(out.schema))
         return {"": table.num_rows}
     produced: dict[str, list[str]] = defaultdict(list)
@@ -149,12 +159,16 @@ def publish(lake: Lake, out: Output, staged: str, days: list[str]) -> dict[str, 
         files = produced.get(day, [])
         key = partition_key(out.table, day)
         if len(files) == 1:
-            schema, rows = _footer(lake, files[0])  # the footer is enough to decide; no need to read the rows
+            schema, rows = _footer(staged_in, files[0])  # the footer is enough to decide; no need to read the rows
             if pa.schema([schema.field(name) for name in out.schema.names]).equals(out.schema):
-                lake.rename(files[0], key)
+                if staged_in is lake:
+                    lake.rename(files[0], key)
+                else:
+                    lake.put_file(staged_in.local_path(files[0]), key)
                 written[day] = rows
                 continue
-        table = pa.concat_tables([lake.read_parquet([f]).select(out.schema.names) for f in files]) if files else out.schema.empty_table()
+        table = pa.concat_tables([staged_in.read_parquet([f]).select(out.schema.names) for f in files]) if files \
+            else out.schema.empty_table()
         lake.write_parquet(key, table.cast(out.schema))
         written[day] = table.num_rows
     return written

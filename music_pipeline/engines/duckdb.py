@@ -1,13 +1,20 @@
-"""The default engine: the package's Spark SQL, transpiled by sqlglot, run in-process by DuckDB."""
+"""The default engine: the package's Spark SQL, transpiled by sqlglot, run in-process by DuckDB.
+
+On a folder lake DuckDB reads and writes the lake's files; on an S3 lake it reads through pyarrow's S3
+filesystem and writes to a local staging folder that `Engine.run` uploads (DuckDB's httpfs is not used).
+"""
 from __future__ import annotations
 
 import functools
 import os
 
 import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
 import sqlglot
 
 from music_pipeline.engines.base import PARTITION_COLUMN, Engine, Transform, staged_dir
+from music_pipeline.storage.lake import Lake
 
 
 @functools.lru_cache(maxsize=256)
@@ -19,6 +26,20 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def register_parquet(con: duckdb.DuckDBPyConnection, name: str, lake: Lake, files: list[str], schema: pa.Schema) -> None:
+    """Make `name` a relation over Parquet files of the lake (`Lake.engine_uri`s): DuckDB's own reader on a
+    folder lake (its buffers count against the memory limit), a pyarrow dataset over the lake's filesystem
+    on S3 (DuckDB has no S3 access of its own here), an empty table of `schema` when there are no files."""
+    if files and lake.is_local:
+        paths = ", ".join(_quote(f) for f in files)
+        con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet([{paths}], hive_partitioning = false)')
+        return
+    con.execute(f'DROP VIEW IF EXISTS "{name}"')
+    data = ds.dataset([lake.fs_path(f) for f in files], schema=schema, filesystem=lake.fs, format="parquet") if files \
+        else schema.empty_table()
+    con.register(name, data)
+
+
 class DuckDBEngine(Engine):
     name = "duckdb"
 
@@ -26,7 +47,7 @@ class DuckDBEngine(Engine):
         self.memory_limit = memory_limit
         self.threads = threads
 
-    def _write(self, transform: Transform, staging: str) -> None:
+    def _write(self, transform: Transform, staging: str, lake: Lake) -> None:
         con = duckdb.connect(config={"preserve_insertion_order": False})
         try:
             con.execute("SET TimeZone = 'UTC'")
@@ -36,12 +57,7 @@ class DuckDBEngine(Engine):
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
             for table in transform.inputs:
-                if table.files:
-                    files = ", ".join(_quote(f) for f in table.files)
-                    con.execute(f"CREATE VIEW {table.name} AS SELECT * FROM read_parquet([{files}], hive_partitioning = false)")
-                else:
-                    empty = table.schema.empty_table()  # noqa: F841  (read by DuckDB's replacement scan)
-                    con.execute(f"CREATE TABLE {table.name} AS SELECT * FROM empty")
+                register_parquet(con, table.name, lake, table.files, table.schema)
             for view in transform.views:
                 kind = "TEMP TABLE" if view.materialize else "VIEW"
                 con.execute(f"CREATE {kind} {view.name} AS {to_duckdb(view.sql)}")

@@ -6,6 +6,7 @@ pyspark is imported only when this engine runs, so loading the code location sta
 from __future__ import annotations
 
 from music_pipeline.engines.base import PARTITION_COLUMN, Engine, Transform, ddl, staged_dir
+from music_pipeline.storage.lake import Lake
 
 LOCAL_SPARK_CONF = {
     "spark.master": "local[*]",
@@ -24,7 +25,7 @@ LOCAL_SPARK_CONF = {
 
 class SparkEngine(Engine):
     name = "spark"
-    reads_s3 = True  # on Glue (EMRFS); a local session needs a folder lake or hadoop-aws
+    writes_s3 = True  # on Glue (EMRFS); a local session needs a folder lake or hadoop-aws
 
     def __init__(self, session=None, conf: dict[str, str] | None = None):
         self._session = session
@@ -39,7 +40,7 @@ class SparkEngine(Engine):
             self._session.sparkContext.setLogLevel("WARN")
         return self._session
 
-    def _write(self, transform: Transform, staging: str) -> None:
+    def _write(self, transform: Transform, staging: str, lake: Lake) -> None:
         from pyspark import StorageLevel
 
         spark = self.session

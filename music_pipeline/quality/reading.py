@@ -15,9 +15,9 @@ from importlib import resources
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from music_pipeline.engines.duckdb import register_parquet
 from music_pipeline.storage.lake import Lake, partition_key
 
 BATCH_ROWS = 100_000  # 10M-row day: contract scan ~650 MB peak (933 MB at 250,000, same speed)
@@ -66,17 +66,8 @@ class Sql:
         self.con.execute(f"SET temp_directory = '{self._spill}'")
 
     def view(self, name: str, keys: list[str], schema: pa.Schema) -> None:
-        """Register Parquet files (or an empty table of `schema`) under `name`. A folder lake is read by
-        DuckDB's own Parquet reader (its buffers count against the memory limit); an S3 lake through pyarrow."""
-        if keys and self.lake.is_local:
-            files = ", ".join("'" + self.lake.local_path(k).replace("'", "''") + "'" for k in keys)
-            self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS '
-                             f"SELECT * FROM read_parquet([{files}], hive_partitioning = false)")
-            return
-        self.con.execute(f'DROP VIEW IF EXISTS "{name}"')
-        data = ds.dataset([self.lake.path(k) for k in keys], filesystem=self.lake.fs, format="parquet") if keys \
-            else schema.empty_table()
-        self.con.register(name, data)
+        """Register Parquet files (or an empty table of `schema`) under `name` (see `register_parquet`)."""
+        register_parquet(self.con, name, self.lake, [self.lake.engine_uri(k) for k in keys], schema)
 
     def table(self, name: str, table: pa.Table) -> None:
         self.con.register(name, table)

@@ -55,12 +55,9 @@ class Lake:
         return f"{self._base}/{key.lstrip('/')}"
 
     def local_path(self, key: str = "") -> str:
-        """Local path of a key; the in-process engines (duckdb, spark) need a folder lake."""
+        """Local path of a key of a folder lake."""
         if not self.is_local:
-            raise RuntimeError(
-                f"The lake {self.uri} is on S3: the duckdb and spark engines read a local folder lake. "
-                "Use MUSIC_PIPELINE_ENGINE=glue with an S3 lake."
-            )
+            raise RuntimeError(f"The lake {self.uri} is on S3: it has no local path")
         return self.path(key) if key else self._base
 
     def engine_uri(self, key: str = "") -> str:
@@ -69,6 +66,10 @@ class Lake:
         if self.is_local:
             return self.local_path(key)
         return f"{self.uri}/{key.lstrip('/')}" if key else self.uri
+
+    def fs_path(self, engine_uri: str) -> str:
+        """The path on this lake's pyarrow filesystem of what `engine_uri` returned."""
+        return engine_uri[len("s3://"):] if engine_uri.startswith("s3://") else engine_uri
 
     # --- reading ----------------------------------------------------------------------------
     def list(self, prefix: str, include_hidden: bool = False) -> list[LakeFile]:
@@ -91,7 +92,7 @@ class Lake:
         return self.fs.get_file_info(self.path(key)).type == pafs.FileType.File
 
     def read_bytes(self, key: str) -> bytes:
-        with self.fs.open_input_stream(self.path(key)) as stream:
+        with self.fs.open_input_stream(self.path(key), compression=None) as stream:
             return stream.read()
 
     def open_input(self, key: str, decompress: bool = True):
@@ -129,7 +130,8 @@ class Lake:
                 os.remove(tmp)
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        with self.atomic_path(key) as path, self.fs.open_output_stream(path) as out:
+        """Store the bytes as given (pyarrow would otherwise gzip them again under a .gz key)."""
+        with self.atomic_path(key) as path, self.fs.open_output_stream(path, compression=None) as out:
             out.write(data)
 
     def write_parquet(self, key: str, table: pa.Table) -> None:
@@ -143,7 +145,7 @@ class Lake:
             Path(final).parent.mkdir(parents=True, exist_ok=True)
             os.replace(local_file, final)
         else:
-            with open(local_file, "rb") as src, self.fs.open_output_stream(self.path(key)) as out:
+            with open(local_file, "rb") as src, self.fs.open_output_stream(self.path(key), compression=None) as out:
                 while chunk := src.read(8 << 20):
                     out.write(chunk)
             os.remove(local_file)
