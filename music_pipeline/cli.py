@@ -59,7 +59,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from dagster import DagsterInstance
 
-    from music_pipeline.local_stack import local_dynamodb
+    from music_pipeline.local_stack import environment, local_dynamodb
     from music_pipeline.quality import report
     from music_pipeline.sample_data import generate_lake
 
@@ -69,19 +69,13 @@ def _check(args: argparse.Namespace) -> int:
     summary = generate_lake(lake, seed=args.seed, start_date=SAMPLE_START, days=args.days)
     print(f"sample lake: {lake} ({summary.stream_rows} stream rows in {len(summary.files)} files)")
     home = tempfile.mkdtemp(prefix="music-pipeline-check-")  # the instance the results are read from
-    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "MUSIC_PIPELINE_LAKE")}
-    os.environ.update(DAGSTER_HOME=home, MUSIC_PIPELINE_LAKE=lake)
     try:
-        with local_dynamodb():
-            code = _materialize("*", summary.days[0], summary.days[-1])
-        with DagsterInstance.from_config(home) as instance:
-            result = report.collect(instance)
+        with environment({"DAGSTER_HOME": home, "MUSIC_PIPELINE_LAKE": lake}):
+            with local_dynamodb():
+                code = _materialize("*", summary.days[0], summary.days[-1])
+            with DagsterInstance.from_config(home) as instance:
+                result = report.collect(instance)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         shutil.rmtree(home, ignore_errors=True)
     print("\n".join(result.lines()))
     if not result.ok:

@@ -46,23 +46,30 @@ def _reset(url: str) -> None:
 
 
 @contextlib.contextmanager
+def environment(values: dict[str, str], defaults: dict[str, str] | None = None) -> Iterator[None]:
+    """Set environment variables for the block (`defaults` only where unset), restore them afterwards."""
+    saved = {k: os.environ.get(k) for k in (*values, *(defaults or {}))}
+    os.environ.update(values)
+    for key, value in (defaults or {}).items():
+        os.environ.setdefault(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
 def local_dynamodb(verbose: bool = True) -> Iterator[str]:
     existing = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     if existing:
         yield existing
         return
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_DYNAMODB", *LOCAL_CREDENTIALS)}
-    with moto_server() as url:
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = url
-        for key, value in LOCAL_CREDENTIALS.items():
-            os.environ.setdefault(key, value)  # a local endpoint needs some credentials, never real ones
+    # a local endpoint needs some credentials, never real ones
+    with moto_server() as url, environment({"AWS_ENDPOINT_URL_DYNAMODB": url}, defaults=LOCAL_CREDENTIALS):
         if verbose:
             print(f"local DynamoDB endpoint (moto, in memory): {url}", file=sys.stderr, flush=True)
-        try:
-            yield url
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        yield url

@@ -12,7 +12,6 @@ import datetime as dt
 import gzip
 import json
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -203,22 +202,15 @@ def published(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("oracle") / "lake"
     summary = generate_lake(root)
-    saved = {k: os.environ.get(k) for k in (*AWS_ENV, *AWS_ENDPOINT_VARS, "MUSIC_PIPELINE_TABLE_PREFIX")}
-    os.environ.update(AWS_ENV)
-    for k in (*AWS_ENDPOINT_VARS, "MUSIC_PIPELINE_TABLE_PREFIX"):
-        os.environ.pop(k, None)
-    try:
-        with mock_aws():
-            result = materialize_days(root, summary.days[0], summary.days[-1])
-            assert result.success
-            items = {spec.name: [plain(i) for i in scan(spec)] for spec in
-                     (dynamodb.DAILY_GENRE_KPIS, dynamodb.TOP_SONGS_PER_GENRE, dynamodb.TOP_GENRES_DAILY)}
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        for key, value in AWS_ENV.items():
+            patch.setenv(key, value)
+        for key in (*AWS_ENDPOINT_VARS, "MUSIC_PIPELINE_TABLE_PREFIX"):
+            patch.delenv(key, raising=False)
+        result = materialize_days(root, summary.days[0], summary.days[-1])
+        assert result.success
+        items = {spec.name: [plain(i) for i in scan(spec)] for spec in
+                 (dynamodb.DAILY_GENRE_KPIS, dynamodb.TOP_SONGS_PER_GENRE, dynamodb.TOP_GENRES_DAILY)}
     return root, summary, items
 
 
