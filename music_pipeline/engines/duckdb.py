@@ -29,13 +29,14 @@ def _quote(value: str) -> str:
 def register_parquet(con: duckdb.DuckDBPyConnection, name: str, lake: Lake, files: list[str], schema: pa.Schema) -> None:
     """Make `name` a relation over Parquet files of the lake (`Lake.engine_uri`s): DuckDB's own reader on a
     folder lake (its buffers count against the memory limit), a pyarrow dataset over the lake's filesystem
-    on S3 (DuckDB has no S3 access of its own here), an empty table of `schema` when there are no files."""
+    on S3 (DuckDB has no S3 access of its own here), an empty table of `schema` when there are no files. As
+    with DuckDB's reader, the files' own schema is used (the first file's), so checks still see a wrong one."""
     if files and lake.is_local:
         paths = ", ".join(_quote(f) for f in files)
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet([{paths}], hive_partitioning = false)')
         return
     con.execute(f'DROP VIEW IF EXISTS "{name}"')
-    data = ds.dataset([lake.fs_path(f) for f in files], schema=schema, filesystem=lake.fs, format="parquet") if files \
+    data = ds.dataset([lake.fs_path(f) for f in files], filesystem=lake.fs, format="parquet") if files \
         else schema.empty_table()
     con.register(name, data)
 
