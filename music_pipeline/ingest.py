@@ -98,8 +98,6 @@ def parse_listen_time(text: pa.Array) -> pa.Array:
     if fast.null_count == text.null_count:  # every present value parsed (the common case): nothing to retry
         return fast
     retry = np.flatnonzero(fast.is_null().to_numpy(zero_copy_only=False) & text.is_valid().to_numpy(zero_copy_only=False))
-    if len(retry) == 0:
-        return fast
     values = fast.cast(pa.int64()).fill_null(0).to_numpy().copy()
     valid = fast.is_valid().to_numpy(zero_copy_only=False).copy()
     parsed = pd.to_datetime(pd.Series(text.take(pa.array(retry)).to_pylist(), dtype=object),

@@ -31,7 +31,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from music_pipeline import deploy, layout, local_stack
 from music_pipeline.defs.partitions import daily_partitions, single_run
 from music_pipeline.engines.glue import JOBS, glue_retry_policy
-from music_pipeline.engines.glue_job import format_days, parse_days
+from music_pipeline.days import format_days, parse_days
 from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
 from music_pipeline.storage.lake import Lake, partition_key
 from music_pipeline_tests.conftest import AWS_ENV, materializations, rows, validate

@@ -45,6 +45,7 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from music_pipeline import archive, arrival, layout
+from music_pipeline.days import contiguous_ranges
 from music_pipeline.defs.partitions import daily_partitions
 from music_pipeline.resources import DynamoDBResource, LakeResource
 from music_pipeline.settings import Settings
@@ -166,16 +167,6 @@ def _digest(*parts: str) -> str:
 
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def contiguous_ranges(days: list[str]) -> list[tuple[str, str]]:
-    ranges: list[list[str]] = []
-    for day in sorted(set(days)):
-        if ranges and dt.date.fromisoformat(day) - dt.date.fromisoformat(ranges[-1][1]) == dt.timedelta(days=1):
-            ranges[-1][1] = day
-        else:
-            ranges.append([day, day])
-    return [(a, b) for a, b in ranges]
 
 
 def partition_days(days: list[str], now: dt.datetime) -> tuple[list[str], list[str]]:

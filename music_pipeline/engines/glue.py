@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from dagster import Backoff, Failure, Jitter, MaterializeResult, RetryPolicy
 
-from music_pipeline.engines.glue_job import COUNTS_MESSAGE, format_days
+from music_pipeline.days import format_days
+from music_pipeline.engines.glue_job import COUNTS_MESSAGE
 from music_pipeline.storage.lake import Lake
 
 # The Glue jobs (name suffix -> steps they run). Both run the same script; two jobs keep the

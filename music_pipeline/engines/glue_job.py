@@ -13,44 +13,18 @@ reports the counts and the materialization metadata back over Dagster Pipes (S3 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
 import time
 
+from music_pipeline.days import parse_days
 from music_pipeline.engines.spark import LOCAL_SPARK_CONF, SparkEngine
 from music_pipeline.storage.lake import Lake
 from music_pipeline.transforms import STEPS, run_step
 
 COUNTS_MESSAGE = "music_pipeline.counts"  # custom Pipes message carrying transforms.run_step's result
 PIPES_INTERVAL_SECONDS = 1.0  # how often buffered Pipes messages are uploaded to S3
-
-
-def format_days(days: list[str]) -> str:
-    """Days as a compact job argument: consecutive runs become `first...last`, joined by commas."""
-    parts: list[str] = []
-    ordered = sorted(set(days))
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and dt.date.fromisoformat(ordered[j + 1]) - dt.date.fromisoformat(ordered[j]) == dt.timedelta(days=1):
-            j += 1
-        parts.append(ordered[i] if i == j else f"{ordered[i]}...{ordered[j]}")
-        i = j + 1
-    return ",".join(parts)
-
-
-def parse_days(text: str) -> list[str]:
-    """Inverse of `format_days`; an empty text is no days (the reference steps)."""
-    days: list[str] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        first, _, last = part.partition("...")
-        start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last or first)
-        if end < start:
-            raise ValueError(f"--days: {part!r} ends before it starts")
-        days.extend((start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1))
-    return days
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -1,0 +1,33 @@
+"""Lists of days (ISO dates) as contiguous ranges, and the compact text form `first...last,day,...`
+that carries a partition range as a Glue job argument. Standard library only (it runs on Glue)."""
+from __future__ import annotations
+
+import datetime as dt
+
+
+def contiguous_ranges(days: list[str]) -> list[tuple[str, str]]:
+    """The distinct days as (first, last) runs of consecutive days, in order."""
+    ranges: list[list[str]] = []
+    for day in sorted(set(days)):
+        if ranges and dt.date.fromisoformat(day) - dt.date.fromisoformat(ranges[-1][1]) == dt.timedelta(days=1):
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    return [(first, last) for first, last in ranges]
+
+
+def format_days(days: list[str]) -> str:
+    """Days as a compact job argument: consecutive runs become `first...last`, joined by commas."""
+    return ",".join(first if first == last else f"{first}...{last}" for first, last in contiguous_ranges(days))
+
+
+def parse_days(text: str) -> list[str]:
+    """Inverse of `format_days`; an empty text is no days (the reference steps)."""
+    days: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("...")
+        start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last or first)
+        if end < start:
+            raise ValueError(f"--days: {part!r} ends before it starts")
+        days.extend((start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1))
+    return days
