@@ -32,7 +32,11 @@ from music_pipeline.storage.landing import stat
 
 from music_pipeline.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.layout import BRONZE_MANIFESTS as MANIFESTS
-from music_pipeline.layout import BRONZE_STREAMS, INGEST_REJECTS, RAW_STREAMS, UNKNOWN_DAY
+from music_pipeline.layout import RAW_STREAMS, UNKNOWN_DAY
+from music_pipeline.tables import INGEST_REJECTS as _INGEST_REJECTS
+from music_pipeline.tables import RAW_STREAMS as _BRONZE
+
+BRONZE_STREAMS, INGEST_REJECTS = _BRONZE.prefix, _INGEST_REJECTS.prefix
 
 
 def file_id(key: str) -> str:
@@ -154,6 +158,10 @@ def type_stream_batch(batch: TextBatch, source_file: str) -> tuple[pa.Table, lis
     table = pa.table({
         "date": dates, "user_id": cols["user_id"], "track_id": cols["track_id"], "listen_time": listen_time,
         "listen_duration_ms": duration_ms,
+        "stream_id": cols["stream_id"] if "stream_id" in cols else pa.nulls(n, pa.string()),
+        "completed": pa.nulls(n, pa.bool_()),
+        "device_type": (pc.utf8_lower(pc.utf8_trim_whitespace(cols["device_type"])).fill_null("unknown")
+                        if "device_type" in cols else pa.repeat(pa.scalar("unknown"), n)),
         "source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
         "source_line": pa.array(batch.lines, pa.int64()),
     }, schema=c.BRONZE_STREAMS)
