@@ -23,12 +23,16 @@ class TableSpec:
     sk: str | None = None
     sk_type: str = "S"
     genre_index: bool = False  # GSI genre + date
+    date_index: bool = False  # GSI date + metric_key (DailyMetrics)
 
 
 DAILY_GENRE_KPIS = TableSpec("DailyGenreKPIs", pk="date", sk="genre", genre_index=True)
 TOP_SONGS_PER_GENRE = TableSpec("TopSongsPerGenre", pk="date", sk="genre_rank")
 TOP_GENRES_DAILY = TableSpec("TopGenresDaily", pk="date", sk="rank", sk_type="N")
 PROCESSED_STREAMS = TableSpec("ProcessedStreams", pk="file_key")
+# DESIGN section 6; not yet in ALL_TABLES (its publishing asset comes with the lead's refactoring)
+DAILY_METRICS = TableSpec("DailyMetrics", pk="metric_type", sk="metric_key", date_index=True)
+DATE_INDEX = "date-index"
 ALL_TABLES = (DAILY_GENRE_KPIS, TOP_SONGS_PER_GENRE, TOP_GENRES_DAILY, PROCESSED_STREAMS)
 GENRE_INDEX = "genre-date-index"
 RANK_WIDTH = 3  # TopSongsPerGenre sort key: "<genre>#<rank zero-padded>", e.g. "pop#001"
@@ -107,6 +111,15 @@ class ServingTables:
     def day_items(self, spec: TableSpec, day: str) -> list[dict]:
         return _all_pages(self.table(spec).query, KeyConditionExpression=Key(spec.pk).eq(day))
 
+    def query_items(self, spec: TableSpec, key_condition, index: str | None = None, filter_expression=None) -> list[dict]:
+        """Every item (all pages) of a query of the table or one of its indexes."""
+        kwargs = {"KeyConditionExpression": key_condition}
+        if index:
+            kwargs["IndexName"] = index
+        if filter_expression is not None:
+            kwargs["FilterExpression"] = filter_expression
+        return _all_pages(self.table(spec).query, **kwargs)
+
     def all_items(self, spec: TableSpec) -> list[dict]:
         """Every item of a table (a full scan: for tests, checks of small tables and debugging)."""
         return _all_pages(self.table(spec).scan)
@@ -147,6 +160,13 @@ def create_table_args(spec: TableSpec, name: str) -> dict:
             "KeySchema": [{"AttributeName": "genre", "KeyType": "HASH"}, {"AttributeName": "date", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
         }]
+    if spec.date_index:
+        attributes["date"] = "S"
+        args.setdefault("GlobalSecondaryIndexes", []).append({
+            "IndexName": DATE_INDEX,
+            "KeySchema": [{"AttributeName": "date", "KeyType": "HASH"}, {"AttributeName": spec.sk, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        })
     args["AttributeDefinitions"] = [{"AttributeName": k, "AttributeType": t} for k, t in attributes.items()]
     return args
 
