@@ -17,7 +17,7 @@ from music_pipeline.settings import PROJECT_ROOT, Settings
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
 # INFO, not DEBUG, on the console of the runs the commands launch (one line per step event otherwise)
-# `dagster asset materialize` warns it is superseded by `dg launch` (not installed here): noise for the demo
+# `dagster asset materialize` / `dagster dev` warn they are superseded by `dg` (not installed here): noise
 SUPERSEDED = "Function `asset_materialize_command` is superseded"
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -182,7 +182,8 @@ def _dev(args: argparse.Namespace) -> int:
     state = _state(args)
     state.activate()
     with _endpoint(state):
-        command = [sys.executable, "-m", "dagster", "dev", "-m", "music_pipeline.definitions", *args.dagster_args]
+        command = [sys.executable, "-W", "ignore:Function `dev_command` is superseded", "-m", "dagster", "dev",
+                   "-m", "music_pipeline.definitions", *args.dagster_args]
         # dagster dev started from a background job ignores SIGINT unless default handlers are back;
         # its working directory is the state's folder, whose .env it reads
         proc = subprocess.Popen(command, cwd=state.root, preexec_fn=_default_signals)

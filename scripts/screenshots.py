@@ -21,10 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # (file name, UI path, what it shows)
 PAGES = [
-    ("asset-graph.png", "/asset-groups", "the asset graph: every layer from the landed files to DynamoDB"),
-    ("partitions.png", "/assets/genre_daily_kpis?view=partitions",
-     "genre_daily_kpis by day: the sample's days materialized, the partitions starting at 2024-06-01"),
-    ("events.png", "/assets/genre_daily_kpis?view=events", "one day's materialization and its metadata"),
+    ("lineage.png", "/assets/dynamodb_daily_genre_kpis?view=lineage&lineageScope=upstream&lineageDepth=6",
+     "the asset graph by group, from the landed files to a DynamoDB table, with kinds, checks and partitions"),
+    ("partitions.png", "/assets/genre_daily_kpis?view=partitions&partition=2024-06-03",
+     "genre_daily_kpis by day from 2024-06-01: the sample's days materialized, one day's metadata"),
+    ("checks.png", "/assets/validated_streams?view=checks", "the asset checks of validated_streams and their results"),
 ]
 
 
