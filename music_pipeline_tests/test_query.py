@@ -1,12 +1,13 @@
 """`music-pipeline query`: input validation (one line, exit 2), every access pattern of DailyGenreKPIs,
-TopGenresDaily and DailyMetrics (DESIGN section 6) over a moto server with items written by hand,
-"no items", aligned tables and JSON with integers as integers."""
+TopGenresDaily and DailyMetrics (DESIGN section 6) over a moto server and the local dynalite endpoint with
+items written by hand, results beyond one page, "no items", aligned tables and JSON with integers as integers."""
 from __future__ import annotations
 
 import json
 from decimal import Decimal
 
 import pytest
+from boto3.dynamodb.conditions import Key
 
 from music_pipeline import cli
 from music_pipeline.local_stack import moto_server, persistent_dynamodb
@@ -178,3 +179,23 @@ def test_a_missing_table_is_one_line_and_exit_1(aws_env, capsys, tmp_path, monke
         code, out, err = run(capsys, tmp_path, "--metrics", "--date", "2024-06-01")
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and "does not exist" in err and "music-pipeline demo" in err
+
+
+def test_results_beyond_one_page_are_all_read(tmp_path, aws_env, monkeypatch, capsys):
+    """DynamoDB returns at most 1 MB per query page (dynalite enforces it as AWS does): 600 items of ~3 KB
+    are two pages, and every item is printed."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    with persistent_dynamodb(tmp_path / "dynalite", verbose=False) as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        tables = ServingTables(endpoint_url=url)
+        tables.ensure([dynamodb.DAILY_METRICS])
+        countries = [f"C{n:03d}" for n in range(600)]
+        put(tables, dynamodb.DAILY_METRICS, [
+            {**metric("listens_by_country", "2024-06-01", n, share=0.001, dimensions={"country": c}), "note": "x" * 3000}
+            for n, c in enumerate(countries)])
+        first_page = tables.table(dynamodb.DAILY_METRICS).query(
+            KeyConditionExpression=Key("metric_type").eq("listens_by_country"))
+        assert "LastEvaluatedKey" in first_page and len(first_page["Items"]) < 600  # really more than one page
+        code, out, _ = run(capsys, tmp_path, "--metric", "listens_by_country", "--date", "2024-06-01", "--json")
+    assert code == 0
+    assert sorted(i["dimensions"]["country"] for i in json.loads(out)) == countries
