@@ -16,9 +16,9 @@ from music_pipeline.settings import PROJECT_ROOT, Settings
 
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
-# INFO, not DEBUG, on the console of the runs the commands launch (one line per step event otherwise)
 # `dagster asset materialize` / `dagster dev` warn they are superseded by `dg` (not installed here): noise
 SUPERSEDED = "Function `asset_materialize_command` is superseded"
+# INFO, not DEBUG, on the console of the runs the commands launch (one line per step event otherwise)
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
@@ -52,15 +52,16 @@ class LocalState:
     def dagster_home(self) -> Path:
         return self.root / ".dagster_home"
 
-    def activate(self) -> None:
+    def activate(self, dagster_home: bool = True) -> None:
         """Read the project's `.env` (the environment wins, as in `dagster dev`), then default the
         lake and the Dagster home to this state's and give the home the quiet dagster.yaml."""
         from music_pipeline.local_stack import load_env_file, prepare_dagster_home
 
         load_env_file(self.env_file)
         os.environ.setdefault("MUSIC_PIPELINE_LAKE", str(self.lake))
-        os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))
-        prepare_dagster_home(os.environ["DAGSTER_HOME"])
+        if dagster_home:
+            os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))
+            prepare_dagster_home(os.environ["DAGSTER_HOME"])
 
 
 def _state(args: argparse.Namespace) -> LocalState:
@@ -213,7 +214,7 @@ def _query(args: argparse.Namespace) -> int:
         print(f"music-pipeline query: error: {exc}", file=sys.stderr)
         return 2
     state = _state(args)
-    state.activate()
+    state.activate(dagster_home=False)  # a query reads DynamoDB only
     settings = Settings.from_env()
     with _endpoint(state, verbose=False) as url:
         tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=url or settings.dynamodb_endpoint)
