@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
 .PHONY: install demo test dev check bench clean
 
@@ -14,22 +15,28 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# the local DynamoDB endpoint (dynalite) of demo/dev/query; prebuilt LevelDB binaries ship in the package
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm (Node >= 20) is required for the local DynamoDB endpoint" >&2; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
-demo: $(STAMP)  ## generate sample data, materialize every layer, print top lists read back from DynamoDB
+install: $(STAMP) $(NODE_STAMP)
+
+demo: $(STAMP) $(NODE_STAMP)  ## generate sample data, materialize every layer, print top lists read back from DynamoDB
 	$(BIN)/music-pipeline demo
 
-test: $(STAMP)  ## the whole test suite (real Parquet, DuckDB, Spark, moto)
+test: $(STAMP) $(NODE_STAMP)  ## the whole test suite (real Parquet, DuckDB, Spark, moto)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
-check: $(STAMP)  ## CI: sample days through the whole graph with every asset check; fails on any ERROR check
+check: $(STAMP) $(NODE_STAMP)  ## CI: sample days through the whole graph with every asset check; fails on any ERROR check
 	$(BIN)/music-pipeline check
 
-dev: $(STAMP)  ## the Dagster UI against the local stack
+dev: $(STAMP) $(NODE_STAMP)  ## the Dagster UI against the local stack
 	$(BIN)/music-pipeline dev
 
-bench: $(STAMP)  ## benchmarks at the documented sizes (<30 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
+bench: $(STAMP) $(NODE_STAMP)  ## benchmarks at the documented sizes (<30 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
 	$(BIN)/python -m benchmarks $(ARGS)
 
-clean:
+clean:  ## the local state: lake, DynamoDB tables, Dagster instance
 	rm -rf .data .dagster_home

@@ -2,16 +2,81 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
+from music_pipeline import tables as registry
 from music_pipeline.settings import PROJECT_ROOT, Settings
 
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
+# `dagster asset materialize` / `dagster dev` warn they are superseded by `dg` (not installed here): noise
+SUPERSEDED = "Function `asset_materialize_command` is superseded"
+# INFO, not DEBUG, on the console of the runs the commands launch (one line per step event otherwise)
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (`music-pipeline query: error: ...`), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@dataclass(frozen=True)
+class LocalState:
+    """Where the local stack keeps its state (DESIGN section 7): under the project folder unless
+    `--project-dir` says otherwise. The environment's DAGSTER_HOME / MUSIC_PIPELINE_LAKE win."""
+
+    root: Path
+
+    @property
+    def env_file(self) -> Path:
+        return self.root / ".env"
+
+    @property
+    def dynamodb(self) -> Path:
+        return self.root / ".data" / "dynamodb"
+
+    @property
+    def lake(self) -> Path:
+        return self.root / ".data" / "lake"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / ".dagster_home"
+
+    def activate(self, dagster_home: bool = True) -> None:
+        """Read the project's `.env` (the environment wins, as in `dagster dev`), then default the
+        lake and the Dagster home to this state's and give the home the quiet dagster.yaml."""
+        from music_pipeline.local_stack import load_env_file, prepare_dagster_home
+
+        load_env_file(self.env_file)
+        os.environ.setdefault("MUSIC_PIPELINE_LAKE", str(self.lake))
+        if dagster_home:
+            os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))
+            prepare_dagster_home(os.environ["DAGSTER_HOME"])
+
+
+def _state(args: argparse.Namespace) -> LocalState:
+    return LocalState(Path(args.project_dir).resolve() if args.project_dir else PROJECT_ROOT)
+
+
+def _endpoint(state: LocalState, verbose: bool = True):
+    """The DynamoDB endpoint of a local command: the configured one, AWS itself for an S3 lake,
+    else the persistent local endpoint on the state's tables (started when none runs)."""
+    from music_pipeline.local_stack import configured_endpoint, persistent_dynamodb
+
+    if not configured_endpoint() and Settings.from_env().lake.startswith("s3://"):
+        return contextlib.nullcontext(None)
+    return persistent_dynamodb(state.dynamodb, verbose=verbose)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -28,26 +93,35 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _materialize(select: str, first: str, last: str, *extra: str) -> int:
     """Run the real Dagster CLI, as a user would, over a partition range (one run)."""
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "music_pipeline.definitions",
-               "--select", select, "--partition-range", f"{first}...{last}", *extra]
-    print("$ " + " ".join(command[2:]), flush=True)
+    command = [sys.executable, "-W", f"ignore:{SUPERSEDED}", "-m", "dagster", "asset", "materialize", "-m", "music_pipeline.definitions",
+               "--select", select, "--partition-range", f"{first}...{last}",
+               "--config-json", json.dumps(QUIET_RUN_CONFIG), *extra]
+    print("$ " + " ".join(command[4:]), flush=True)
     return subprocess.call(command, cwd=PROJECT_ROOT)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from music_pipeline.local_stack import local_dynamodb
+    """Sample lake -> every layer -> DynamoDB, recorded in the Dagster instance `dev` uses, on the
+    persistent local tables; writes a `.env` starting the partitions at the sample's first day."""
+    from music_pipeline.local_stack import ensure_env_file
     from music_pipeline.sample_data import generate_lake
 
+    state = _state(args)
+    if ensure_env_file(state.env_file, {"MUSIC_PIPELINE_START_DATE": SAMPLE_START.isoformat()}):
+        print(f"wrote {state.env_file} (MUSIC_PIPELINE_START_DATE={SAMPLE_START}: the UI opens on the sample's days)")
+    state.activate()
     settings = Settings.from_env()
-    summary = generate_lake(settings.lake, seed=args.seed, start_date=SAMPLE_START, days=SAMPLE_DAYS)
+    summary = generate_lake(settings.lake, seed=args.seed, start_date=SAMPLE_START, days=args.days)
     print(f"sample lake: {settings.lake} ({summary.stream_rows} stream rows in {len(summary.files)} files)")
+    print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (the one `music-pipeline dev` shows)")
     first, last = summary.days[0], summary.days[-1]
-    with local_dynamodb():
+    with _endpoint(state):
         code = _materialize("*", first, last)
         if code != 0:
             print(f"materialization failed (exit {code})", file=sys.stderr)
             return code
-        print_top_lists(settings, summary.days)
+        print_top_lists(Settings.from_env(), summary.days)
+    print(f"\nnext: music-pipeline query --top-genres --date {first}   |   make dev (the UI, http://127.0.0.1:3000)")
     return 0
 
 
@@ -59,7 +133,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from dagster import DagsterInstance
 
-    from music_pipeline.local_stack import environment, local_dynamodb
+    from music_pipeline.local_stack import environment, local_dynamodb, prepare_dagster_home
     from music_pipeline.quality import report
     from music_pipeline.sample_data import generate_lake
 
@@ -68,7 +142,7 @@ def _check(args: argparse.Namespace) -> int:
         shutil.rmtree(lake, ignore_errors=True)
     summary = generate_lake(lake, seed=args.seed, start_date=SAMPLE_START, days=args.days)
     print(f"sample lake: {lake} ({summary.stream_rows} stream rows in {len(summary.files)} files)")
-    home = tempfile.mkdtemp(prefix="music-pipeline-check-")  # the instance the results are read from
+    home = str(prepare_dagster_home(tempfile.mkdtemp(prefix="music-pipeline-check-")))  # the instance the results are read from
     try:
         with environment({"DAGSTER_HOME": home, "MUSIC_PIPELINE_LAKE": lake}):
             with local_dynamodb():
@@ -94,25 +168,46 @@ def print_top_lists(settings: Settings, days: list[str]) -> None:
 
     tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"))
     for day in days:
-        genres = sorted(tables.day_items(dynamodb.TOP_GENRES_DAILY, day), key=lambda i: i["rank"])
-        songs = tables.day_items(dynamodb.TOP_SONGS_PER_GENRE, day)
-        print(f"\n== {day}: top genres (from {tables.name(dynamodb.TOP_GENRES_DAILY)}) ==")
+        genres = sorted(tables.day_items(registry.TOP_GENRES_DAILY.serving.table, day), key=lambda i: i["rank"])
+        songs = tables.day_items(registry.TOP_SONGS_PER_GENRE.serving.table, day)
+        print(f"\n== {day}: top genres (from {tables.name(registry.TOP_GENRES_DAILY.serving.table)}) ==")
         for g in genres:
             print(f"  {int(g['rank'])}. {g['genre']:<12} listens={int(g['listen_count']):>6} "
                   f"listeners={int(g['unique_listeners']):>5}")
             for s in sorted((s for s in songs if s["genre"] == g["genre"]), key=lambda s: s["rank"]):
                 print(f"       #{int(s['rank'])} {s.get('track_name', '')[:40]:<40} {s['track_id']}  plays={int(s['play_count'])}")
+        print_engagement(tables, day)
+
+
+def print_engagement(tables, day: str) -> None:
+    """The day's engagement, top artists and device split, read back from DailyMetrics (date-index)."""
+    metrics = tables.day_items(registry.DAILY_METRICS.table, day)
+    one = {m["metric_type"]: m["value"] for m in metrics if not m["dimensions"]}
+    if not one:
+        return
+    completion = f"{float(one['completion_rate']):.1%}" if "completion_rate" in one else "unknown"
+    print(f"  engagement (from {tables.name(registry.DAILY_METRICS.table)}): "
+          f"DAU={int(one['daily_active_users'])} sessions={int(one['sessions'])} "
+          f"avg session={float(one['avg_session_duration_ms']) / 60000:.1f} min completion={completion} "
+          f"peak hour={int(one['peak_hour']):02d}:00 UTC")
+    artists = sorted((m for m in metrics if m["metric_type"] == "top_artists"), key=lambda m: m["rank"])[:3]
+    print("  top artists: " + ", ".join(f"{int(m['rank'])}. {m['dimensions']['artist']} ({int(m['value'])})"
+                                        for m in artists))
+    devices = sorted((m for m in metrics if m["metric_type"] == "listens_by_device_type"), key=lambda m: -m["value"])
+    print("  devices: " + ", ".join(f"{m['dimensions']['device_type']} {float(m['share']):.0%}" for m in devices))
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from music_pipeline.local_stack import local_dynamodb
-
-    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
-    with local_dynamodb():
-        command = [sys.executable, "-m", "dagster", "dev", "-m", "music_pipeline.definitions", *args.dagster_args]
-        # dagster dev started from a background job ignores SIGINT unless default handlers are back
-        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, preexec_fn=_default_signals)
+    """dagster dev on the project's instance, lake and persistent local tables (a second `dev`
+    shares the running endpoint instead of opening the same files again)."""
+    state = _state(args)
+    state.activate()
+    with _endpoint(state):
+        command = [sys.executable, "-W", "ignore:Function `dev_command` is superseded", "-m", "dagster", "dev",
+                   "-m", "music_pipeline.definitions", *args.dagster_args]
+        # dagster dev started from a background job ignores SIGINT unless default handlers are back;
+        # its working directory is the state's folder, whose .env it reads
+        proc = subprocess.Popen(command, cwd=state.root, preexec_fn=_default_signals)
         try:
             return proc.wait()
         except KeyboardInterrupt:
@@ -126,31 +221,53 @@ def _default_signals() -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from music_pipeline.storage import dynamodb
-    from boto3.dynamodb.conditions import Key
+    from botocore.exceptions import ClientError, NoCredentialsError
 
+    from music_pipeline import query
+    from music_pipeline.storage import dynamodb
+
+    try:
+        request = query.validate(query.Request(date=args.date, until=args.until, genre=args.genre,
+                                               top_genres=args.top_genres, metric=args.metric, metrics=args.metrics,
+                                               dimension=args.dimension))
+    except query.QueryError as exc:
+        print(f"music-pipeline query: error: {exc}", file=sys.stderr)
+        return 2
+    state = _state(args)
+    state.activate(dagster_home=False)  # a query reads DynamoDB only
     settings = Settings.from_env()
-    tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint)
-    if args.genre:
-        table = tables.table(dynamodb.DAILY_GENRE_KPIS)
-        items = table.query(IndexName=dynamodb.GENRE_INDEX,
-                            KeyConditionExpression=Key("genre").eq(args.genre) & Key("date").between(args.date, args.until or args.date))["Items"]
-    else:
-        items = tables.day_items(dynamodb.DAILY_GENRE_KPIS, args.date)
-    for item in items:
-        print({k: (float(v) if hasattr(v, "as_tuple") else v) for k, v in sorted(item.items())})
+    with _endpoint(state, verbose=False) as url:
+        tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=url or settings.dynamodb_endpoint)
+        try:
+            spec, items = query.run(tables, request)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "ResourceNotFoundException":
+                print(f"music-pipeline query: error: a table or index of this query does not exist at "
+                      f"{url or 'AWS'} ({exc.response['Error'].get('Message', '')}); run `music-pipeline demo` "
+                      "or materialize the serving assets first", file=sys.stderr)
+            else:
+                print(f"music-pipeline query: error: DynamoDB {code}: {exc.response['Error'].get('Message', '')}",
+                      file=sys.stderr)
+            return 1
+        except NoCredentialsError:
+            print("music-pipeline query: error: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)", file=sys.stderr)
+            return 1
+    print(query.to_json(items) if args.json else query.to_table(spec, items))
     return 0
 
 
 def _deploy(args: argparse.Namespace) -> int:
     from music_pipeline.deploy import run_cli
 
-    return run_cli(args)
+    return run_cli(args, Settings.from_env())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="music-pipeline", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="music-pipeline", description=__doc__)
+    parser.add_argument("--project-dir", help="folder of the local state: .data/ (lake, DynamoDB tables), "
+                        ".dagster_home/, .env (default: the project's checkout)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     gen = sub.add_parser("generate", help="write deterministic sample raw data into a lake folder")
     gen.add_argument("--lake", help="lake folder (default: MUSIC_PIPELINE_LAKE or .data/lake)")
@@ -162,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = sub.add_parser("demo", help="generate sample data, materialize every layer, print the top lists")
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--days", type=int, default=SAMPLE_DAYS, help="sample days from 2024-06-01")
     demo.set_defaults(func=_demo)
 
     chk = sub.add_parser("check", help="CI: materialize the sample days with every asset check; exit 1 on any ERROR")
@@ -173,10 +291,20 @@ def main(argv: list[str] | None = None) -> int:
     dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
     dev.set_defaults(func=_dev)
 
-    query = sub.add_parser("query", help="read DailyGenreKPIs: all genres of a day, or one genre over a range")
-    query.add_argument("--date", required=True)
-    query.add_argument("--genre")
-    query.add_argument("--until")
+    query = sub.add_parser(
+        "query", help="read the serving tables: genre KPIs, top genres, daily metrics",
+        description="Read the serving tables. Default: DailyGenreKPIs (every genre of each day; --genre: one genre "
+        "over the range, GSI genre-date-index). --top-genres: TopGenresDaily. --metric NAME: one DailyMetrics metric "
+        "over the range (--dimension NAME=VALUE filters a listens_by_* or top_artists metric). --metrics: every "
+        "metric of one day (GSI date-index). Reads the local endpoint, started on the persisted tables when none runs.")
+    query.add_argument("--date", required=True, help="day YYYY-MM-DD (first day of a range)")
+    query.add_argument("--until", help="last day of the range (YYYY-MM-DD, inclusive; default: --date)")
+    query.add_argument("--genre", help="one genre of DailyGenreKPIs over the range")
+    query.add_argument("--top-genres", action="store_true", help="the top genres of each day (TopGenresDaily)")
+    query.add_argument("--metric", help="one DailyMetrics metric type over the range")
+    query.add_argument("--metrics", action="store_true", help="every DailyMetrics metric of the day")
+    query.add_argument("--dimension", help="with --metric: NAME=VALUE, e.g. device_type=mobile")
+    query.add_argument("--json", action="store_true", help="print JSON instead of a table")
     query.set_defaults(func=_query)
 
     dep = sub.add_parser("deploy", help="AWS: upload the Glue job script + library to <lake>/scripts, create/update the Glue jobs")
@@ -191,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "dev":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.dagster_args = extra
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `music-pipeline query ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

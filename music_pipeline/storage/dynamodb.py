@@ -13,10 +13,14 @@ from decimal import Decimal
 
 import pyarrow as pa
 from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
 
 from music_pipeline import tables
 from music_pipeline.storage.aws import client_config, session
 from music_pipeline.tables import DynamoTable, Serving
+
+
+UNSUPPORTED = {"UnknownOperationException"}  # what a local endpoint answers to an API it does not implement
 
 
 def to_dynamodb_value(value):
@@ -94,12 +98,19 @@ class ServingTables:
         return created
 
     def _protect(self, spec: DynamoTable) -> None:
-        """TTL on the table's expiry attribute and point-in-time recovery (the template declares the same)."""
+        """TTL on the table's expiry attribute and point-in-time recovery (the template declares the same).
+        A local endpoint that does not implement these calls (dynalite) keeps its tables without them."""
+        calls = [(self.client.update_continuous_backups, {"PointInTimeRecoverySpecification": {
+            "PointInTimeRecoveryEnabled": True}})]
         if spec.ttl_attribute:
-            self.client.update_time_to_live(TableName=self.name(spec), TimeToLiveSpecification={
-                "Enabled": True, "AttributeName": spec.ttl_attribute})
-        self.client.update_continuous_backups(TableName=self.name(spec), PointInTimeRecoverySpecification={
-            "PointInTimeRecoveryEnabled": True})
+            calls.insert(0, (self.client.update_time_to_live, {"TimeToLiveSpecification": {
+                "Enabled": True, "AttributeName": spec.ttl_attribute}}))
+        for call, kwargs in calls:
+            try:
+                call(TableName=self.name(spec), **kwargs)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in UNSUPPORTED:
+                    raise
 
     def _by_day(self, spec: DynamoTable) -> dict:
         """Query arguments that select one day's items: the key itself when it starts with `date`, else the
@@ -119,6 +130,15 @@ class ServingTables:
 
     def day_items(self, spec: DynamoTable, day: str) -> list[dict]:
         return all_pages(self.table(spec).query, KeyConditionExpression=Key("date").eq(day), **self._by_day(spec))
+
+    def query_items(self, spec: DynamoTable, key_condition, index: str | None = None, filter_expression=None) -> list[dict]:
+        """Every item (all pages) of a query of the table or one of its indexes."""
+        kwargs = {"KeyConditionExpression": key_condition}
+        if index:
+            kwargs["IndexName"] = index
+        if filter_expression is not None:
+            kwargs["FilterExpression"] = filter_expression
+        return all_pages(self.table(spec).query, **kwargs)
 
     def all_items(self, spec: DynamoTable) -> list[dict]:
         """Every item of a table (a full scan: for tests, checks of small tables and debugging)."""
