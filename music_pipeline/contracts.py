@@ -205,6 +205,19 @@ PLATFORM_USAGE_DAILY = pa.schema([
     ("listen_share", pa.float64()),
 ])
 PLATFORM_DIMENSIONS = ("device_type", "hour", "country", "subscription_type")
+
+# rows of daily_metrics_items.sql: one per DailyMetrics item (dimension, dimension_value -> `dimensions`)
+DAILY_METRICS_ITEMS = pa.schema([
+    ("metric_type", pa.string()),
+    ("metric_key", pa.string()),
+    ("date", pa.string()),
+    ("value", pa.float64()),
+    ("unit", pa.string()),
+    ("share", pa.float64()),
+    ("rank", pa.int64()),
+    ("dimension", pa.string()),
+    ("dimension_value", pa.string()),
+])
 UNKNOWN = "unknown"  # a missing device type, country, subscription type or artist in the KPIs
 
 TOP_SONGS_N = 3

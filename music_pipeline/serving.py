@@ -7,6 +7,8 @@ day's files of its sources), each turned into an item by `storage/dynamodb.rows_
 """
 from __future__ import annotations
 
+import pyarrow as pa
+
 from music_pipeline import tables
 from music_pipeline.engines.base import load_sql
 from music_pipeline.engines.duckdb import query
@@ -23,5 +25,16 @@ def day_items(lake: Lake, serving: Serving, day: str, params: Params, retention_
         rows = lake.read_parquet(present[source.name], schema=source.contract)
     else:
         views = {t.name: (present[t.name], t.contract) for t in sources}
-        rows = query(lake, views, load_sql(serving.items_sql, **params.as_dict()))
+        rows = query(lake, views, load_sql(serving.items_sql, **params.as_dict())).cast(serving.items_contract)
     return rows_to_items(serving, rows, retention_days)
+
+
+def item_attributes(serving: Serving) -> pa.Schema:
+    """The attributes of the serving table's items, for `dagster/column_schema` of the serving asset."""
+    columns = serving.items_contract or tables.table(serving.sources[0]).contract
+    extra = [pa.field(serving.table.sk, pa.string())] if serving.table.sk not in columns.names else []
+    if "dimension" in columns.names:
+        extra.append(pa.field("dimensions", pa.map_(pa.string(), pa.string())))
+    ttl = [pa.field(serving.table.ttl_attribute, pa.int64())] if serving.table.ttl_attribute else []
+    fields = [f for f in columns if f.name not in ("dimension", "dimension_value")]
+    return pa.schema([*fields, *extra, *ttl])

@@ -60,6 +60,7 @@ class Serving:
     sources: tuple[str, ...]
     items_sql: str | None = None
     to_item: Callable[[dict], dict] | None = None
+    items_contract: pa.Schema | None = None  # the columns of `items_sql` (default: the source's contract)
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,7 @@ DAILY_METRICS = Serving(
     DynamoTable("DailyMetrics", pk="metric_type", sk="metric_key", indexes=(Index("date-index", "date", "metric_key"),),
                 ttl_attribute="expires_at", stream=True),
     sources=("daily_user_engagement", "platform_usage_daily", "artist_daily_popularity", "genre_daily_kpis"),
-    items_sql="daily_metrics_items", to_item=lambda row: metric_item(row),
+    items_sql="daily_metrics_items", to_item=lambda row: metric_item(row), items_contract=c.DAILY_METRICS_ITEMS,
 )
 
 # The ledger of landed files: a DynamoDB table with no lake table behind it.

@@ -12,9 +12,8 @@ from music_pipeline import layout
 from music_pipeline.engines.duckdb import DuckDBEngine
 from music_pipeline_tests.helpers import read_all, run_all_steps
 
-TABLES = (registry.SONGS.prefix, registry.SONG_REJECTS.prefix, registry.USERS.prefix, registry.USER_REJECTS.prefix,
-          registry.VALIDATED_STREAMS.prefix, registry.STREAM_REJECTS.prefix,
-          registry.GENRE_DAILY_KPIS.prefix, registry.TOP_SONGS_PER_GENRE.prefix, registry.TOP_GENRES_DAILY.prefix)
+# every table an engine writes: each step's table and its rejects (the engagement, artist and platform KPIs included)
+TABLES = tuple(t.prefix for step in registry.steps().values() for t in (step, step.rejects) if t is not None)
 
 
 @pytest.fixture(scope="module")

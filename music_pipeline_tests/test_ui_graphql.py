@@ -43,11 +43,7 @@ START_TIMEOUT, BACKFILL_TIMEOUT = 240, 900
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 # the lake folder of each asset's Parquet table (the DynamoDB assets are checked against DynamoDB)
-LAKE_TABLES = {
-    "songs": layout.VALIDATED_SONGS, "users": layout.VALIDATED_USERS, "raw_streams": layout.BRONZE_STREAMS,
-    "validated_streams": layout.VALIDATED_STREAMS, "genre_daily_kpis": registry.GENRE_DAILY_KPIS.prefix,
-    "top_songs_per_genre": registry.TOP_SONGS_PER_GENRE.prefix, "top_genres_daily": registry.TOP_GENRES_DAILY.prefix,
-}
+LAKE_TABLES = {t.name: t.prefix for t in registry.ASSETS}
 
 
 def lead(item: str, ok: bool, detail: str) -> None:
@@ -206,7 +202,7 @@ def test_the_backfill_of_every_asset_is_one_run(backfill):
 
 
 @pytest.mark.parametrize("asset, table", [("genre_daily_kpis", registry.GENRE_DAILY_KPIS.prefix),
-                                          ("raw_streams", layout.BRONZE_STREAMS)])
+                                          ("raw_streams", registry.RAW_STREAMS.prefix)])
 def test_each_partitions_row_count_is_its_own_days_rows(ui, backfill, asset, table):
     run_ids = {r["id"] for r in backfill["runs"]}
     wrong = {}

@@ -3,7 +3,7 @@
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
 from music_pipeline import serving, tables
-from music_pipeline.defs.metadata import OWNERS
+from music_pipeline.defs.metadata import OWNERS, column_schema
 from music_pipeline.defs.partitions import daily_partitions, days_of, single_run
 from music_pipeline.resources import DynamoDBResource, LakeResource
 from music_pipeline.settings import Settings
@@ -16,7 +16,8 @@ def serving_asset(spec: Serving, settings: Settings) -> AssetsDefinition:
 
     @asset(name=spec.asset, partitions_def=daily_partitions(settings.start_date), backfill_policy=single_run,
            group_name="serving", kinds={"dynamodb"}, deps=list(spec.sources), code_version="1", owners=OWNERS,
-           metadata={"dagster/table_name": f"{settings.table_prefix}{spec.table.name}"},
+           metadata={"dagster/table_name": f"{settings.table_prefix}{spec.table.name}",
+                     "dagster/column_schema": column_schema(serving.item_attributes(spec))},
            description=f"The day's items of the DynamoDB table {spec.table.name} (key {key}), made from the day's "
            f"{', '.join(spec.sources)} rows; stale items of the day are deleted.")
     def _asset(context: AssetExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource) -> MaterializeResult:
