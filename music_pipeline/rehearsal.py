@@ -151,7 +151,7 @@ class Postgres:
         import psycopg2
 
         return psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, password=self.password, dbname=db,
-                                connect_timeout=5)
+                                connect_timeout=5, sslmode="require")
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
@@ -194,8 +194,11 @@ def start_postgres(logs: Path, timeout: float = 60) -> Postgres:
     pwfile.unlink()
     if code != 0:
         raise RuntimeError(f"initdb failed (exit {code}): {(logs / 'initdb.log').read_text(errors='replace')[-2000:]}")
+    cert, key = _self_signed_certificate(folder, logs, as_user)
     command = [str(bindir / "postgres"), "-D", str(folder / "data"), "-p", str(pg.port),
                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
+               # TLS as on RDS, so the instance config keeps `sslmode: require`
+               "-c", "ssl=on", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}",
                # a rehearsal's database is thrown away: no need to wait for the disk
                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     pg.child = _spawn("postgres", command, logs, os.environ.copy(), stop_signal=signal.SIGINT, **as_user)  # SIGINT: fast shutdown
@@ -210,6 +213,19 @@ def start_postgres(logs: Path, timeout: float = 60) -> Postgres:
             time.sleep(0.2)
     pg.create_database(DB_NAME)
     return pg
+
+
+def _self_signed_certificate(folder: Path, logs: Path, as_user: dict) -> tuple[Path, Path]:
+    """A one-day certificate for the server (PostgreSQL wants its key private to its owner)."""
+    cert, key = folder / "server.crt", folder / "server.key"
+    with open(logs / "openssl.log", "wb") as out:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-keyout", str(key), "-out", str(cert)], stdout=out, stderr=subprocess.STDOUT, check=True)
+    key.chmod(0o600)
+    if as_user:
+        for path in (cert, key):
+            os.chown(path, as_user["user"], as_user["group"])
+    return cert, key
 
 
 def _spawn(name: str, command: list[str], logs: Path, env: dict[str, str], cwd: Path | None = None,
@@ -328,6 +344,17 @@ class Rehearsal:
         query = ('{ sensorsOrError(repositorySelector: {repositoryLocationName: "%s", repositoryName: "__repository__"})'
                  ' { ... on Sensors { results { name sensorState { status } } } } }' % LOCATION)
         return {s["name"]: s["sensorState"]["status"] for s in self.graphql(query)["sensorsOrError"]["results"]}
+
+    def serving_tables(self, prefix: str = ""):
+        """The DynamoDB tables of the rehearsal's endpoint, with its local credentials."""
+        import boto3
+
+        from music_pipeline.storage.dynamodb import ServingTables
+
+        session = boto3.session.Session(aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
+                                        aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
+                                        region_name=LOCAL_AWS["AWS_REGION"])
+        return ServingTables(prefix=prefix, endpoint_url=self.dynamodb_url, session=session)
 
     def runs_in_flight(self) -> int:
         return self.postgres.query("SELECT count(*) FROM runs WHERE status = ANY(%s)", (list(IN_FLIGHT),))[0][0]
