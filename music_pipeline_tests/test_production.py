@@ -150,12 +150,14 @@ def test_production_instance_loads_on_postgresql_with_the_ecs_run_launcher(tmp_p
         for key, value in {**pg.env, "DAGSTER_MAX_CONCURRENT_RUNS": "7", "AWS_REGION": "us-east-1",
                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                            "AWS_SECRET_ACCESS_KEY": "testing", "DAGSTER_COMPUTE_LOGS_BUCKET": "compute-logs-bucket",
-                           "DAGSTER_COMPUTE_LOGS_PREFIX": "music-pipeline"}.items():
+                           "DAGSTER_COMPUTE_LOGS_PREFIX": "music-pipeline",
+                           "DAGSTER_RUN_TASK_FAMILY_PREFIX": "mp-test"}.items():
             monkeypatch.setenv(key, value)
         with mock_aws(), DagsterInstance.from_config(str(home)) as instance:
             assert type(instance.run_launcher) is EcsRunLauncher
             assert instance.run_launcher.use_current_ecs_task_config
             assert instance.run_launcher.secrets_tags == []  # no ListSecrets over the account
+            assert instance.run_launcher._task_definition_prefix == "mp-test"
             assert isinstance(instance.compute_log_manager, S3ComputeLogManager)
             assert instance.compute_log_manager._s3_bucket == "compute-logs-bucket"
             assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 7
