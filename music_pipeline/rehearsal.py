@@ -158,6 +158,12 @@ class Postgres:
             cur.execute(sql, params)
             return cur.fetchall()
 
+    def stop(self, grace: float = 30) -> int | None:
+        """Fast shutdown, then the data folder is removed."""
+        code = self.child.stop(grace) if self.child is not None else None
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return code
+
     def create_database(self, name: str) -> None:
         with contextlib.closing(self.connect("postgres")) as conn:
             conn.autocommit = True
@@ -178,41 +184,51 @@ def _as_postgres_user() -> dict:
 
 
 def start_postgres(logs: Path, timeout: float = 60) -> Postgres:
+    """initdb into a fresh folder, start the server, create the database; on any failure nothing is left."""
     bindir, as_user = postgres_bin(), _as_postgres_user()
     # under the system temporary folder, not the caller's: its parents must be traversable by `postgres`
     folder = Path(tempfile.mkdtemp(prefix="music-pipeline-pg-"))
     pg = Postgres(folder=folder, port=free_port(), password=secrets.token_urlsafe(24))
-    pwfile = folder / "pwfile"
+    try:
+        _initdb(pg, bindir, logs, as_user)
+        cert, key = _self_signed_certificate(folder, logs, as_user)
+        command = [str(bindir / "postgres"), "-D", str(folder / "data"), "-p", str(pg.port),
+                   "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
+                   # TLS as on RDS, so the instance config keeps `sslmode: require`
+                   "-c", "ssl=on", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}",
+                   # a rehearsal's database is thrown away: no need to wait for the disk
+                   "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        pg.child = _spawn("postgres", command, logs, os.environ.copy(), stop_signal=signal.SIGINT,  # its fast shutdown
+                          **as_user)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with contextlib.closing(pg.connect("postgres")):
+                    break
+            except Exception:  # noqa: BLE001 - psycopg2.OperationalError until the server accepts connections
+                if not pg.child.alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start:\n{pg.child.tail()}") from None
+                time.sleep(0.2)
+        pg.create_database(DB_NAME)
+    except BaseException:
+        pg.stop()
+        raise
+    return pg
+
+
+def _initdb(pg: Postgres, bindir: Path, logs: Path, as_user: dict) -> None:
+    pwfile = pg.folder / "pwfile"
     pwfile.write_text(pg.password + "\n")
     if as_user:
-        for path in (folder, pwfile):
+        for path in (pg.folder, pwfile):
             os.chown(path, as_user["user"], as_user["group"])
     with open(logs / "initdb.log", "wb") as out:
-        code = subprocess.call([str(bindir / "initdb"), "-D", str(folder / "data"), "-U", DB_USER, f"--pwfile={pwfile}",
-                                "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"],
+        code = subprocess.call([str(bindir / "initdb"), "-D", str(pg.folder / "data"), "-U", DB_USER,
+                                f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"],
                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **as_user)
     pwfile.unlink()
     if code != 0:
         raise RuntimeError(f"initdb failed (exit {code}): {(logs / 'initdb.log').read_text(errors='replace')[-2000:]}")
-    cert, key = _self_signed_certificate(folder, logs, as_user)
-    command = [str(bindir / "postgres"), "-D", str(folder / "data"), "-p", str(pg.port),
-               "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
-               # TLS as on RDS, so the instance config keeps `sslmode: require`
-               "-c", "ssl=on", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}",
-               # a rehearsal's database is thrown away: no need to wait for the disk
-               "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    pg.child = _spawn("postgres", command, logs, os.environ.copy(), stop_signal=signal.SIGINT, **as_user)  # SIGINT: fast shutdown
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with contextlib.closing(pg.connect("postgres")):
-                break
-        except Exception:  # noqa: BLE001 - psycopg2.OperationalError until the server accepts connections
-            if not pg.child.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"PostgreSQL did not start:\n{pg.child.tail()}") from None
-            time.sleep(0.2)
-    pg.create_database(DB_NAME)
-    return pg
 
 
 def _self_signed_certificate(folder: Path, logs: Path, as_user: dict) -> tuple[Path, Path]:
@@ -371,9 +387,7 @@ class Rehearsal:
                     time.sleep(0.5)
         for child in reversed(self.children):
             if child.name not in codes:
-                codes[child.name] = child.stop(grace)
-        if self.postgres is not None:
-            shutil.rmtree(self.postgres.folder, ignore_errors=True)
+                codes[child.name] = self.postgres.stop(grace) if child.name == "postgres" else child.stop(grace)
         return codes
 
     def groups(self) -> set[int]:

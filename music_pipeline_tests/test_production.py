@@ -170,7 +170,8 @@ def test_production_instance_loads_on_postgresql_with_the_ecs_run_launcher(tmp_p
         ssl = pg.query("SELECT bool_and(ssl) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = 'dagster'")
         assert ssl == [(True,)]  # sslmode=require, as RDS wants it
     finally:
-        assert pg.child.stop(30) == 0
+        assert pg.stop() == 0
+    assert not pg.folder.exists()
 
 
 # ---------------------------------------------------------------------------------------------
