@@ -362,15 +362,13 @@ class Rehearsal:
         return {s["name"]: s["sensorState"]["status"] for s in self.graphql(query)["sensorsOrError"]["results"]}
 
     def serving_tables(self, prefix: str = ""):
-        """The DynamoDB tables of the rehearsal's endpoint, with its local credentials."""
-        import boto3
-
+        """The DynamoDB tables of the rehearsal's endpoint, with its local credentials (boto3 reads them
+        when the clients are made)."""
+        from music_pipeline.local_stack import environment
         from music_pipeline.storage.dynamodb import ServingTables
 
-        session = boto3.session.Session(aws_access_key_id=LOCAL_AWS["AWS_ACCESS_KEY_ID"],
-                                        aws_secret_access_key=LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
-                                        region_name=LOCAL_AWS["AWS_REGION"])
-        return ServingTables(prefix=prefix, endpoint_url=self.dynamodb_url, session=session)
+        with environment(LOCAL_AWS):
+            return ServingTables(prefix=prefix, endpoint_url=self.dynamodb_url, region=LOCAL_AWS["AWS_REGION"])
 
     def runs_in_flight(self) -> int:
         return self.postgres.query("SELECT count(*) FROM runs WHERE status = ANY(%s)", (list(IN_FLIGHT),))[0][0]

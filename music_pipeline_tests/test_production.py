@@ -25,10 +25,11 @@ from pathlib import Path
 import pytest
 
 from music_pipeline import layout
+from music_pipeline import tables as registry
 from music_pipeline.rehearsal import DEPLOY, Rehearsal, processes_in_groups, start_postgres
 from music_pipeline.settings import PROJECT_ROOT
-from music_pipeline.storage.dynamodb import DAILY_GENRE_KPIS, TOP_GENRES_DAILY, ServingTables
-from music_pipeline_tests.conftest import land, song_row, stream_csv, write_songs, write_users
+from music_pipeline.storage.dynamodb import ServingTables
+from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
 
 # a partition exists once its UTC day is over: yesterday is the newest one
 DAY = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
@@ -38,8 +39,7 @@ USERS = ["u1", "u2", "u3", "u4", "u5"]
 LISTENS = [("u1", "t1", "00:05:00"), ("u2", "t1", "01:10:00"), ("u1", "t3", "02:00:00"), ("u3", "t2", "03:30:00"),
            ("u4", "t4", "04:45:00"), ("u2", "t3", "09:00:00"), ("u5", "t5", "12:00:00"), ("u1", "t2", "15:15:00"),
            ("u3", "t1", "18:20:00"), ("u4", "t3", "23:59:59")]
-DAILY_ASSETS = ("raw_streams", "validated_streams", "genre_daily_kpis", "top_songs_per_genre", "top_genres_daily",
-                "dynamodb_daily_genre_kpis", "dynamodb_top_songs_per_genre", "dynamodb_top_genres_daily")
+DAILY_ASSETS = (*(t.name for t in registry.ASSETS if t.name not in ("songs", "users")), *registry.SERVING_ASSETS)
 
 
 def expected_kpis() -> dict[str, dict]:
@@ -52,15 +52,34 @@ def expected_kpis() -> dict[str, dict]:
     for genre, values in by_genre.items():
         users, total = {u for u, _ in values}, sum(d for _, d in values)
         out[genre] = {"listen_count": len(values), "unique_listeners": len(users), "total_listening_time_ms": total,
-                      "avg_listening_time_per_user_ms": total / len(users)}
+                      "avg_listening_time_per_user_ms": total / len(users),
+                      "listen_share": len(values) / len(LISTENS)}
     return out
+
+
+def expected_engagement() -> dict[str, float]:
+    """DailyMetrics of the day by hand: a gap of more than 30 minutes between a user's listens starts a session."""
+    times = defaultdict(list)
+    for user, _, clock in LISTENS:
+        h, m, s = map(int, clock.split(":"))
+        times[user].append(h * 3600 + m * 60 + s)
+    sessions = sum(1 + sum(b - a > 30 * 60 for a, b in zip(sorted(ts), sorted(ts)[1:])) for ts in times.values())
+    return {"listens": len(LISTENS), "daily_active_users": len(times), "listens_per_user": len(LISTENS) / len(times),
+            "sessions": sessions}
+
+
+def served_engagement(tables: ServingTables) -> dict[str, float]:
+    items = tables.day_items(registry.DAILY_METRICS.table, DAY)
+    return {i["metric_type"]: float(i["value"]) for i in items
+            if i["metric_key"] == DAY and i["metric_type"] in ("listens", "daily_active_users", "listens_per_user", "sessions")}
 
 
 def served(tables: ServingTables) -> dict[str, dict]:
     return {i["genre"]: {"listen_count": int(i["listen_count"]), "unique_listeners": int(i["unique_listeners"]),
                          "total_listening_time_ms": int(i["total_listening_time_ms"]),
-                         "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"])}
-            for i in tables.day_items(DAILY_GENRE_KPIS, DAY)}
+                         "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"]),
+                         "listen_share": float(i["listen_share"])}
+            for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, DAY)}
 
 
 def wait_until(condition, timeout: float, what: str, stack: Rehearsal, every: float = 1.0):
@@ -103,8 +122,9 @@ def test_landed_file_reaches_dynamodb_through_the_daemon_over_postgresql(tmp_pat
         expected = expected_kpis()
         wait_until(lambda: served(tables) == expected, 600, f"DailyGenreKPIs of {DAY} to equal the hand count", stack)
         top = sorted(expected, key=lambda g: (-expected[g]["listen_count"], g))
-        wait_until(lambda: [i["genre"] for i in sorted(tables.day_items(TOP_GENRES_DAILY, DAY), key=lambda i: i["rank"])]
+        wait_until(lambda: [i["genre"] for i in sorted(tables.day_items(registry.TOP_GENRES_DAILY.serving.table, DAY), key=lambda i: i["rank"])]
                    == top, 120, "TopGenresDaily", stack)
+        wait_until(lambda: served_engagement(tables) == expected_engagement(), 120, "DailyMetrics engagement", stack)
         assert served(tables) == expected  # still equal, nothing published twice
 
         # runs and materializations, from PostgreSQL with SQL
