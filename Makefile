@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install demo test dev check bench clean
+.PHONY: install demo test dev check bench rehearsal clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v java >/dev/null 2>&1 || bash .ci/install-java
@@ -34,6 +34,10 @@ check: $(STAMP) $(NODE_STAMP)  ## CI: sample days through the whole graph with e
 
 dev: $(STAMP) $(NODE_STAMP)  ## the Dagster UI against the local stack
 	$(BIN)/music-pipeline dev
+
+rehearsal: $(STAMP) $(NODE_STAMP)  ## the production topology on this machine (PostgreSQL, moto, code server, daemon, webserver) until Ctrl-C
+	@bash .ci/install-postgresql >/dev/null
+	$(BIN)/python -m music_pipeline.rehearsal $(ARGS)
 
 bench: $(STAMP) $(NODE_STAMP)  ## benchmarks at the documented sizes (<30 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
 	$(BIN)/python -m benchmarks $(ARGS)
