@@ -2,12 +2,13 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from music_pipeline import ingest, layout
+from music_pipeline import ingest, layout, rehydrate
 from music_pipeline.defs.metadata import per_day, reasons
 from music_pipeline.defs.partitions import daily_partitions, days_of, single_run
 from music_pipeline.defs.policies import engine_retry_policy
 from music_pipeline.defs.reference import songs, users
-from music_pipeline.resources import EngineResource, LakeResource
+from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
+from music_pipeline.storage.ledger import Ledger
 from music_pipeline.storage.lake import partition_key
 
 
@@ -17,7 +18,7 @@ from music_pipeline.storage.lake import partition_key
     description="Bronze slices of the day: every landed file under raw/streams is read once per content "
     "(pyarrow, RFC 4180), split by the UTC day of listen_time; unreadable lines go to bad-records/raw_streams.",
 )
-def raw_streams(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+def raw_streams(context: AssetExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource) -> MaterializeResult:
     the_lake = lake.get()
     days = days_of(context)
     # A run launched by stream_files_sensor comes after its files were ingested (defs/sensors.py);
@@ -25,6 +26,7 @@ def raw_streams(context: AssetExecutionContext, lake: LakeResource) -> Materiali
     report = ingest.sync_landed_streams(the_lake, keys=[] if context.run.tags.get("music_pipeline/arrival") else None)
     for failed in report.failed:
         context.log.warning(f"could not ingest {failed.error}")
+    restored = rehydrate.rehydrate(the_lake, Ledger(dynamodb_tables.get()), days)  # days whose bronze expired: from archive/
     rows = {d: sum(the_lake.parquet_rows(k) for k in keys) for d, keys in ingest.bronze_slices(the_lake, days).items()}
     rejected = the_lake.read_parquet(
         [f.key for d in days for f in the_lake.list(f"{layout.INGEST_REJECTS}/date={d}")], schema=None
@@ -40,6 +42,7 @@ def raw_streams(context: AssetExecutionContext, lake: LakeResource) -> Materiali
         "files_failed": report.count("failed"),
         "failed_files": MetadataValue.md("\n".join(f"- {m.error}" for m in report.failed) or "_none_"),
         "days_touched_by_new_files": ", ".join(touched) or "none",
+        "files_rehydrated": MetadataValue.md(restored.markdown()),
         "rejected_by_reason": reasons(rejected) if rejected is not None else {},
     })
 
