@@ -24,15 +24,19 @@ What a unit is:
   unless it was written in the future.
 
 Atomicity: a partition is first renamed to `<table>/.deleting-<uuid>` in the same parent (one
-rename, so a reader sees the partition whole or not at all; `Lake.list` hides `.` names), then
-deleted. A run interrupted between the two leaves a `.deleting-*` folder, which the next run
-finishes. A single file (a `date=unknown` slice, an archive file) is deleted with one unlink.
+rename, so a reader that lists after it sees the partition whole or not at all; `Lake.list` hides
+`.` names); the renamed folders are deleted GRACE_SECONDS after the last rename, because a
+listing that opened the folder before the rename goes on reading its entries through the new name
+and would see part of it if the files went at once (test_retention.py shows both). A listing
+stalled longer than the grace is the remaining exposure. A run interrupted between rename and
+delete leaves a `.deleting-*` folder, which the next run finishes. A single file (a `date=unknown` slice, an archive file) is deleted with one unlink.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
 import shutil
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
@@ -41,6 +45,10 @@ from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
 
 DELETING_PREFIX = ".deleting-"
+# A listing that had opened a partition folder before its rename still reads the folder's entries
+# (readdir goes on through the renamed folder): deleting the files at once would let it see part of
+# the partition. The folders are deleted this long after the last rename instead.
+GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -204,8 +212,9 @@ def _archive_last_days(ledger: Ledger) -> dict[str, dt.date]:
 
 
 def run(lake: Lake, today: dt.date, periods: RetentionPeriods = RetentionPeriods(), *, dry_run: bool = False,
-        ledger: Ledger | None = None) -> RetentionReport:
-    """Delete (or with `dry_run` only list) every expired unit; never one inside its period."""
+        ledger: Ledger | None = None, grace_seconds: float = GRACE_SECONDS) -> RetentionReport:
+    """Delete (or with `dry_run` only list) every expired unit; never one inside its period.
+    Every expired partition is renamed away first, then, `grace_seconds` later, deleted."""
     root = _local_root(lake)
     report = RetentionReport(today=today.isoformat(), dry_run=dry_run)
     if not dry_run:
@@ -213,26 +222,32 @@ def run(lake: Lake, today: dt.date, periods: RetentionPeriods = RetentionPeriods
     report.expired = expired_partitions(lake, today, periods) + expired_archive_files(lake, today, periods, ledger)
     if dry_run:
         return report
+    hidden = []
     for unit in report.expired:
         path = os.path.join(root, *unit.key.split("/"))
         if unit.kind == "partition":
-            delete_partition(path)
+            hidden += [h for h in [hide_partition(path)] if h]
         else:
             try:
                 os.remove(path)
             except FileNotFoundError:
                 pass
+    if hidden:
+        time.sleep(grace_seconds)
+    for path in hidden:
+        shutil.rmtree(path, ignore_errors=True)
     return report
 
 
-def delete_partition(path: str) -> None:
-    """Rename the folder to a hidden name in its parent (atomic for readers), then delete it."""
+def hide_partition(path: str) -> str | None:
+    """Rename a partition folder to a hidden name in its parent: one atomic step for readers.
+    Returns the hidden path (None when it was removed meanwhile by another run)."""
     hidden = os.path.join(os.path.dirname(path), f"{DELETING_PREFIX}{uuid.uuid4().hex}")
     try:
         os.rename(path, hidden)
     except FileNotFoundError:
-        return  # removed meanwhile by another run
-    shutil.rmtree(hidden)
+        return None
+    return hidden
 
 
 def _finish_interrupted(root: str, periods: RetentionPeriods) -> list[str]:
