@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test dev check bench clean
+.PHONY: install demo test dev check bench clean lint-infra
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v java >/dev/null 2>&1 || bash .ci/install-java
@@ -24,6 +24,9 @@ test: $(STAMP)  ## the whole test suite (real Parquet, DuckDB, Spark, moto)
 
 check: $(STAMP)  ## CI: sample days through the whole graph with every asset check; fails on any ERROR check
 	$(BIN)/music-pipeline check
+
+lint-infra:  ## CI: cfn-lint + checkov over infra/*.yaml (own venv .venv-lint, pinned in requirements-lint.lock), zero findings
+	bash .ci/lint-infra
 
 dev: $(STAMP)  ## the Dagster UI against the local stack
 	$(BIN)/music-pipeline dev

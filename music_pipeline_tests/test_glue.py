@@ -257,7 +257,7 @@ def test_infrastructure_template_declares_the_same_jobs_as_deploy():
         assert props["DefaultArguments"]["--additional-python-modules"] == deploy.python_modules()
     tables = {r["Properties"]["TableName"]["Sub"].split("}", 1)[1] for r in template["Resources"].values()
               if r["Type"] == "AWS::DynamoDB::Table"}
-    assert tables == {"DailyGenreKPIs", "TopSongsPerGenre", "TopGenresDaily", "ProcessedStreams"}
+    assert tables == {"DailyGenreKPIs", "TopSongsPerGenre", "TopGenresDaily", "DailyMetrics", "ProcessedStreams"}
 
 
 def test_days_travel_as_compact_ranges():
