@@ -207,7 +207,7 @@ def _walk_local(path: str, key: str) -> list[LakeFile]:
             entries = list(os.scandir(fd))
             for entry in entries:
                 child = f"{key}/{entry.name}" if key else entry.name
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_dir():
                     try:
                         sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
                     except FileNotFoundError:
