@@ -19,6 +19,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from music_pipeline import archive, ingest, layout
+from music_pipeline.retention import RetentionPeriods
 from music_pipeline.storage.lake import Lake, LakeFile, partition_key
 from music_pipeline.storage.ledger import Ledger
 
@@ -56,7 +57,7 @@ def missing_days(lake: Lake, manifest: ingest.Manifest, days: set[str]) -> list[
 
 
 def rehydrate(lake: Lake, ledger: Ledger | None, days: list[str], today: dt.date | None = None,
-              bronze_days: int = 30) -> RehydrateReport:
+              bronze_days: int = RetentionPeriods().bronze_days) -> RehydrateReport:
     """Re-ingest the archived or still-landed files holding `days` whose slices of those days are
     missing. `bronze_days` is the bronze retention period (retention.RetentionPeriods.bronze_days;
     the setting that should feed it: MUSIC_PIPELINE_BRONZE_RETENTION_DAYS)."""

@@ -139,3 +139,25 @@ def test_the_same_bytes_always_give_the_same_archive(tmp_path):
     one = lake.read_bytes("archive/streams/one.csv.gz")
     assert one == lake.read_bytes("archive/streams/two.csv.gz") and gzip.decompress(one) == PLAIN.encode()
     assert archive.landed_hash(lake, "archive/streams/one.csv.gz", True) == (hashlib.sha256(PLAIN.encode()).hexdigest(), len(PLAIN))
+
+
+def test_a_backfill_after_bronze_expired_re_ingests_files_still_in_the_landing_zone(tmp_path, mocked_aws):
+    """No sensor, so nothing archived: the files are still landed, and `unchanged` by their manifests."""
+    from music_pipeline_tests.conftest import materialize_days
+
+    root = tmp_path / "lake"
+    lake = Lake(str(root))
+    write_songs(lake, [song_row(t, g, d, index=i) for i, (t, (g, d)) in enumerate(SONGS.items())])
+    write_users(lake, ["u1", "u2", "u3", "u4"])
+    land(lake, KEY_CSV, PLAIN)
+    assert materialize_days(root, D1, D2).success
+    before_rows, before_items = lake_rows(lake), serving_items(ServingTables())
+
+    report = retention.run(lake, dt.date(2024, 6, 2) + dt.timedelta(days=31), grace_seconds=0)
+    assert sorted(report.keys) == [f"{layout.BRONZE_STREAMS}/date={D1}", f"{layout.BRONZE_STREAMS}/date={D2}"]
+    result = materialize_days(root, D1, D2)
+    assert result.success
+    restored = next(m for (a, _), m in materializations(result).items() if a == "raw_streams")
+    assert restored["files_rehydrated"] == f"- `{KEY_CSV}` from `{KEY_CSV}`: {D1}, {D2}"
+    assert lake_rows(lake) == before_rows
+    assert serving_items(ServingTables()) == before_items
