@@ -89,7 +89,12 @@ def rehydrate(lake: Lake, ledger: Ledger | None, days: list[str], today: dt.date
         if not lake.exists(source):
             report.unavailable[key] = f"its archive {source} is gone (expired after the archive period?)"
             continue
-        digest, size = archive.landed_hash(lake, source, archive.is_compressed(source) and not archive.is_compressed(key))
+        try:
+            digest, size = archive.landed_hash(lake, source, archive.is_compressed(source) and not archive.is_compressed(key))
+        except OSError as exc:  # failing beats publishing the day without this file's rows
+            raise OSError(f"{source} (archive of {key}) cannot be read: {exc}. On S3, archive objects older than the "
+                          "template's ArchiveColdAfterDays are in Glacier: restore them (aws s3api restore-object) "
+                          "and run the backfill again") from exc
         if (digest, size) != (manifest.content_hash, manifest.size):
             report.unavailable[key] = f"{source} does not give back the landed bytes (SHA-256 {digest}, {size} bytes)"
             continue

@@ -161,3 +161,31 @@ def test_a_backfill_after_bronze_expired_re_ingests_files_still_in_the_landing_z
     assert restored["files_rehydrated"] == f"- `{KEY_CSV}` from `{KEY_CSV}`: {D1}, {D2}"
     assert lake_rows(lake) == before_rows
     assert serving_items(ServingTables()) == before_items
+
+
+def test_an_archive_that_is_gone_or_altered_is_reported_not_ingested(tmp_path, mocked_aws):
+    from music_pipeline import ingest, rehydrate
+
+    lake, ledger = Lake(str(tmp_path / "lake")), Ledger(ServingTables())
+    ledger.ensure()
+    table = ServingTables().table(PROCESSED_STREAMS)
+    for name, content in (("gone", PLAIN), ("altered", ALREADY)):
+        key = f"{layout.RAW_STREAMS}/2024/06/02/{name}.csv"
+        land(lake, key, content)
+        manifest = ingest.sync_landed_streams(lake, [key]).outcomes["ingested"][0]
+        target = archive.archive_key(key)
+        archive.write_archive(lake, key, target)
+        lake.delete(key)
+        table.put_item(Item={"file_key": key, "status": "archived", "days": [D1, D2], "archive_key": target,
+                             "content_hash": manifest.content_hash})
+    lake.delete(archive.archive_key(f"{layout.RAW_STREAMS}/2024/06/02/gone.csv"))
+    lake.write_bytes(archive.archive_key(f"{layout.RAW_STREAMS}/2024/06/02/altered.csv"),
+                     gzip.compress(ALREADY.replace("u2", "u9").encode(), mtime=0))
+    lake.delete_dir(layout.BRONZE_STREAMS)  # expired
+
+    report = rehydrate.rehydrate(lake, ledger, [D1, D2])
+    assert report.reingested == {} and not lake.list(layout.BRONZE_STREAMS)
+    assert report.unavailable[f"{layout.RAW_STREAMS}/2024/06/02/gone.csv"].startswith(
+        f"its archive {layout.ARCHIVE_STREAMS}/2024/06/02/gone.csv.gz is gone")
+    assert "does not give back the landed bytes" in report.unavailable[f"{layout.RAW_STREAMS}/2024/06/02/altered.csv"]
+    assert "NOT restored" in report.markdown()
