@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install demo test dev check bench rehearsal clean
+.PHONY: install demo test dev check bench rehearsal clean lint-infra
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v java >/dev/null 2>&1 || bash .ci/install-java
@@ -33,6 +33,10 @@ check: $(STAMP) $(NODE_STAMP)  ## CI: sample days through the whole graph with e
 	$(BIN)/music-pipeline check
 
 dev: $(STAMP) $(NODE_STAMP)  ## the Dagster UI against the local stack
+lint-infra:  ## CI: cfn-lint + checkov over infra/*.yaml (own venv .venv-lint, pinned in requirements-lint.lock), zero findings
+	bash .ci/lint-infra
+
+dev: $(STAMP)  ## the Dagster UI against the local stack
 	$(BIN)/music-pipeline dev
 
 rehearsal: $(STAMP) $(NODE_STAMP)  ## the production topology on this machine (PostgreSQL, moto, code server, daemon, webserver) until Ctrl-C

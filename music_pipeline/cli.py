@@ -263,6 +263,25 @@ def _deploy(args: argparse.Namespace) -> int:
     return run_cli(args, Settings.from_env())
 
 
+def _retention(args: argparse.Namespace) -> int:
+    """Delete (or list, with --dry-run) the folder lake's expired partitions; archive files are aged
+    by the ledger's days when a DynamoDB endpoint is set (AWS_ENDPOINT_URL_DYNAMODB), else by mtime."""
+    from music_pipeline import retention
+    from music_pipeline.storage.dynamodb import ServingTables
+    from music_pipeline.storage.lake import Lake
+    from music_pipeline.storage.ledger import Ledger
+
+    settings = Settings.from_env()
+    ledger = Ledger(ServingTables(settings.table_prefix, settings.dynamodb_endpoint)) if settings.dynamodb_endpoint else None
+    try:
+        report = retention.run(Lake(settings.lake), args.today, dry_run=args.dry_run, ledger=ledger)
+    except ValueError as exc:
+        print(f"retention: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="music-pipeline", description=__doc__)
     parser.add_argument("--project-dir", help="folder of the local state: .data/ (lake, DynamoDB tables), "
@@ -314,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     dep.add_argument("--scripts-uri", help="s3:// folder for the script and library (default: <lake>/scripts)")
     dep.add_argument("--skip-tables", action="store_true", help="do not create missing DynamoDB tables")
     dep.set_defaults(func=_deploy)
+
+    ret = sub.add_parser("retention", help="delete the folder lake's partitions past their retention period (DESIGN.md 3)")
+    ret.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    ret.add_argument("--today", type=dt.date.fromisoformat, default=dt.datetime.now(dt.timezone.utc).date(),
+                     help="the day to age partitions against, YYYY-MM-DD (default: today, UTC)")
+    ret.set_defaults(func=_retention)
 
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "dev":

@@ -5,7 +5,7 @@ a lazy `@definitions` function, so importing this module reads no environment.
 """
 import dagster as dg
 
-from music_pipeline.defs import automation, checks, sensors
+from music_pipeline.defs import automation, checks, retention, sensors
 from music_pipeline.defs.assets import table_assets
 from music_pipeline.defs.policies import engine_executor
 from music_pipeline.defs.serving import serving_assets
@@ -20,7 +20,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=automation.with_automation(assets),
         asset_checks=checks.asset_checks(assets, settings),
         sensors=[sensors.stream_files_sensor(settings, days_job), automation.automation_sensor(settings)],
-        jobs=[sensors.ingest_stream_files, sensors.archive_stream_files, days_job],
+        jobs=[sensors.ingest_stream_files, sensors.archive_stream_files, days_job, *retention.jobs],
+        schedules=retention.schedules,
         resources=resources_from_settings(settings),
         executor=engine_executor(settings.engine),
     )

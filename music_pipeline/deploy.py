@@ -38,6 +38,12 @@ class GlueJobsConfig:
     workers: int = 2
     timeout_minutes: int = 60
     max_concurrent_runs: int = 3
+    security_configuration: str | None = None  # default <job prefix>security, created by infra/cloudformation.yaml
+
+    @property
+    def security(self) -> str:
+        """The Glue security configuration of the jobs (S3, CloudWatch logs and bookmarks encryption)."""
+        return self.security_configuration or f"{self.job_prefix}security"
 
     @property
     def scripts(self) -> str:
@@ -60,6 +66,7 @@ def job_definition(config: GlueJobsConfig, suffix: str) -> dict:
         "NumberOfWorkers": config.workers,
         "Timeout": config.timeout_minutes,
         "MaxRetries": 0,  # Dagster's RetryPolicy decides what is retried
+        "SecurityConfiguration": config.security,
         "ExecutionProperty": {"MaxConcurrentRuns": config.max_concurrent_runs},
         "DefaultArguments": {
             "--job-language": "python",

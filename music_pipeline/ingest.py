@@ -177,15 +177,18 @@ def rejects_table(rejects: list[dict], source_file: str) -> pa.Table:
 # ---------------------------------------------------------------------------------------------
 # one file
 # ---------------------------------------------------------------------------------------------
-def ingest_file(lake: Lake, landed: LakeFile, digest: str, previous: Manifest | None) -> Manifest:
-    """Write the bronze slices and rejects of one landed file; replace what its key held before."""
+def ingest_file(lake: Lake, landed: LakeFile, digest: str, previous: Manifest | None,
+                read_key: str | None = None) -> Manifest:
+    """Write the bronze slices and rejects of one landed file; replace what its key held before.
+    `read_key`: where the bytes are read when they are no longer under `landed.key` (a backfill
+    re-ingesting from archive/, see rehydrate.py); rows, slices and manifest stay `landed.key`'s."""
     slice_file = slice_name(landed.key)
     rows_by_day: Counter[str] = Counter()
     rejects: list[dict] = []
     rows_read = 0
     with ExitStack() as stack:
         writers: dict[str, pq.ParquetWriter] = {}
-        open_stream = lambda: lake.open_input(landed.key)  # noqa: E731
+        open_stream = lambda: lake.open_input(read_key or landed.key)  # noqa: E731
         for batch in iter_text_batches(open_stream, landed.key, c.STREAM_REQUIRED_COLUMNS, c.STREAM_COLUMN_ALIASES):
             rows_read += batch.num_rows + len(batch.rejects)
             good, batch_rejects = type_stream_batch(batch, landed.key)

@@ -12,6 +12,7 @@ DynamoDB over HTTP), where the duckdb engine reads through pyarrow's S3 filesyst
 """
 from __future__ import annotations
 
+import gzip
 import time
 from collections import defaultdict
 
@@ -83,7 +84,7 @@ def lake(request, tmp_path, fresh_moto) -> Lake:
 
 
 def archived(key: str) -> str:
-    return f"{layout.ARCHIVE_STREAMS}/{key[len(layout.RAW_STREAMS) + 1:]}"
+    return f"{layout.ARCHIVE_STREAMS}/{key[len(layout.RAW_STREAMS) + 1:]}.gz"  # stored gzip-compressed
 
 
 def status(ledger: Ledger, key: str) -> str:
@@ -110,7 +111,7 @@ def test_files_arriving_end_to_end(lake: Lake, fresh_moto: str, monkeypatch):
     check_served([A])
     item = ledger.get(KEY_A)
     assert (item["status"], item["days"], item["rows"], item["outcome"]) == ("archived", [D2], 3, "ingested")
-    assert not lake.exists(KEY_A) and lake.read_bytes(archived(KEY_A)) == stream_csv(A).encode()
+    assert not lake.exists(KEY_A) and gzip.decompress(lake.read_bytes(archived(KEY_A))) == stream_csv(A).encode()
 
     # 2. two more files for the same day, landing together: one ingestion run (max 2 files per run)
     time.sleep(0.01)
@@ -164,7 +165,7 @@ def test_files_arriving_end_to_end(lake: Lake, fresh_moto: str, monkeypatch):
     check_served([A_CHANGED, B, C, LATE])
     item = ledger.get(KEY_A)
     assert (item["status"], item["outcome"], item["days"]) == ("archived", "replaced", [D2])
-    assert lake.read_bytes(archived(KEY_A)) == stream_csv(A_CHANGED).encode()
+    assert gzip.decompress(lake.read_bytes(archived(KEY_A))) == stream_csv(A_CHANGED).encode()
     assert [f.key for f in lake.list(f"{layout.RAW_STREAMS}/2024/06/03")] == [KEY_BAD]
 
     # 7. a backfill of the archived days still reads their rows from bronze

@@ -16,7 +16,7 @@ from music_pipeline.settings import Settings
 
 SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
 PACKAGE = Path(tables.__file__).parent
-ALLOWED_ENVIRONMENT_READERS = {"settings.py", "cli.py", "local_stack.py"}  # local_stack sets variables for launched commands
+ALLOWED_ENVIRONMENT_READERS = {"settings.py", "cli.py", "local_stack.py", "rehearsal.py"}  # entry points and what sets variables for the processes they launch
 
 
 def snapshot_of(defs) -> dict:

@@ -243,6 +243,8 @@ def test_infrastructure_template_declares_the_same_jobs_as_deploy():
         assert (props["GlueVersion"], props["WorkerType"], props["NumberOfWorkers"], props["Timeout"], props["MaxRetries"]) == \
             (wanted["GlueVersion"], wanted["WorkerType"], wanted["NumberOfWorkers"], wanted["Timeout"], wanted["MaxRetries"])
         assert props["ExecutionProperty"] == wanted["ExecutionProperty"]
+        security = template["Resources"][props["SecurityConfiguration"]["Ref"]]["Properties"]["Name"]["Sub"]
+        assert security.replace("${JobPrefix}", config.job_prefix) == wanted["SecurityConfiguration"]
         assert props["Command"]["Name"] == "glueetl" and props["Command"]["PythonVersion"] == "3"
         fixed = {k: v for k, v in wanted["DefaultArguments"].items() if "s3://" not in v and k != "--additional-python-modules"}
         assert {k: props["DefaultArguments"][k] for k in fixed} == fixed

@@ -9,13 +9,14 @@ import hashlib
 
 from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, MetadataValue, asset
 
-from music_pipeline import ingest, tables
+from music_pipeline import ingest, rehydrate, tables
 from music_pipeline.defs.metadata import OWNERS, day_metadata, definition_metadata, preview, reasons
 from music_pipeline.defs.partitions import daily_partitions, days_of, single_run
 from music_pipeline.defs.policies import engine_retry_policy
-from music_pipeline.resources import EngineResource, LakeResource
+from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
 from music_pipeline.settings import Settings
 from music_pipeline.storage.lake import Lake
+from music_pipeline.storage.ledger import Ledger
 from music_pipeline.tables import LakeTable, Params
 from music_pipeline.transforms import day_rows
 
@@ -89,7 +90,7 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
            partitions_def=daily_partitions(settings.start_date), backfill_policy=single_run,
            kinds=kinds(table, settings), code_version="1", owners=OWNERS,
            metadata=definition_metadata(table, settings.lake))
-    def _asset(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    def _asset(context: AssetExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource) -> MaterializeResult:
         the_lake = lake.get()
         days = days_of(context)
         # A run launched by stream_files_sensor comes after its files were ingested (defs/sensors.py);
@@ -98,6 +99,8 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
         report = ingest.sync_landed_streams(the_lake, keys=[] if arrival else None)
         for failed in report.failed:
             context.log.warning(f"could not ingest {failed.error}")
+        # days whose bronze expired (retention) are re-ingested from the archive, found through the ledger
+        restored = rehydrate.rehydrate(the_lake, Ledger(dynamodb_tables.get()), days)
         rows = day_rows(the_lake, table, days)
         for day in days:
             keys = [f.key for f in the_lake.list(f"{tables.INGEST_REJECTS.prefix}/date={day}")]
@@ -116,6 +119,7 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
             "files_failed": report.count("failed"),
             "failed_files": MetadataValue.md("\n".join(f"- {m.error}" for m in report.failed) or "_none_"),
             "days_touched_by_new_files": ", ".join(touched) or "none",
+            "files_rehydrated": MetadataValue.md(restored.markdown()),
         })
 
     return _asset

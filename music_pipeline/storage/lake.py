@@ -6,6 +6,7 @@ partition of a table is one file, so publishing a partition is one atomic step.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -76,18 +77,20 @@ class Lake:
     # --- reading ----------------------------------------------------------------------------
     def list(self, prefix: str, include_hidden: bool = False) -> list[LakeFile]:
         """Every file below a prefix, sorted by key; files under `.`/`_` names excluded unless asked."""
-        selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
+        if self.is_local:
+            found = _walk_local(self.path(prefix), prefix.strip("/"))
+        else:
+            selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
+            found = [LakeFile(key=info.path[len(self._base) + 1:], size=info.size,
+                              modified=info.mtime.timestamp() if info.mtime is not None else 0.0)
+                     for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File]
         files = []
-        for info in self.fs.get_file_info(selector):
-            if info.type != pafs.FileType.File:
-                continue
-            key = info.path[len(self._base) + 1:]
-            if key.rsplit("/", 1)[-1].startswith("."):
+        for f in found:
+            if f.key.rsplit("/", 1)[-1].startswith("."):
                 continue  # temporary files of writes in progress
-            if not include_hidden and any(part.startswith((".", "_")) for part in key[len(prefix):].split("/")):
+            if not include_hidden and any(part.startswith((".", "_")) for part in f.key[len(prefix):].split("/")):
                 continue
-            mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
-            files.append(LakeFile(key=key, size=info.size, modified=mtime))
+            files.append(f)
         return sorted(files, key=lambda f: f.key)
 
     def exists(self, key: str) -> bool:
@@ -174,3 +177,43 @@ class Lake:
             self.fs.delete_file(self.path(key))
         except FileNotFoundError:
             pass
+
+
+def _pyarrow_mtime(ns: int) -> float:
+    """The modification time exactly as pyarrow's LocalFileSystem reports it, so a key listed here
+    and stat'ed through pyarrow (storage/landing.py) has one version."""
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).timestamp()
+
+
+def _walk_local(path: str, key: str) -> list[LakeFile]:
+    """Files below a local folder, read through open folder descriptors: a folder renamed while it
+    is being listed (retention hides a partition by renaming it) is listed whole, never in part,
+    which a walk by path names (pyarrow's) cannot promise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    files: list[LakeFile] = []
+
+    def walk(fd: int, key: str) -> None:
+        try:
+            entries = list(os.scandir(fd))
+            for entry in entries:
+                child = f"{key}/{entry.name}" if key else entry.name
+                if entry.is_dir():
+                    try:
+                        sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                    except FileNotFoundError:
+                        continue
+                    walk(sub, child)
+                elif entry.is_file():
+                    try:
+                        st = entry.stat()
+                    except FileNotFoundError:
+                        continue  # deleted meanwhile
+                    files.append(LakeFile(key=child, size=st.st_size, modified=_pyarrow_mtime(st.st_mtime_ns)))
+        finally:
+            os.close(fd)
+
+    walk(fd, key)
+    return files

@@ -70,6 +70,42 @@ class Ledger:
                 request = page.get("UnprocessedKeys") or None
         return found
 
+    def archived_items(self) -> list[dict]:
+        """Every archived item (a filtered Scan: retention reads the days each archive file holds)."""
+        from boto3.dynamodb.conditions import Attr
+
+        return self._scan(Attr("status").eq(ARCHIVED))
+
+    def archived_touching(self, days: list[str]) -> list[dict]:
+        """Archived items whose `days` hold any of the days: a filtered Scan (the ledger has no
+        index by day), run only by backfills of days whose bronze may have expired
+        (rehydrate.py)."""
+        from boto3.dynamodb.conditions import Attr
+
+        found: dict[str, dict] = {}
+        days = sorted(set(days))
+        for i in range(0, len(days), 50):  # keeps the filter expression well below its 4 KB limit
+            touches = Attr("days").contains(days[i])
+            for day in days[i + 1:i + 50]:
+                touches = touches | Attr("days").contains(day)
+            found.update((item["file_key"], item) for item in self._scan(Attr("status").eq(ARCHIVED) & touches))
+        return [found[k] for k in sorted(found)]
+
+    def _scan(self, condition) -> list[dict]:
+        """Items matching a filter, every page; a ledger table that does not exist yet holds nothing."""
+        kwargs, items = {"FilterExpression": condition, "ConsistentRead": True}, []
+        try:
+            while True:
+                page = self.table.scan(**kwargs)
+                items.extend(_plain(item) for item in page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    return sorted(items, key=lambda i: i["file_key"])
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return []
+            raise
+
     # --- conditional transitions ---------------------------------------------------------
     def _update(self, key: str, condition: str, values: dict, sets: dict) -> bool:
         names = {"#s": "status", **{f"#{k}": k for k in sets}}
