@@ -13,8 +13,12 @@ WITH ordered AS (
 numbered AS (
   SELECT
     *,
-    SUM(CASE WHEN previous_listen_time IS NULL
-              OR listen_time > previous_listen_time + INTERVAL $session_gap_minutes MINUTES THEN 1 ELSE 0 END)
+    SUM(CASE
+      WHEN
+        previous_listen_time IS NULL
+        OR listen_time > previous_listen_time + INTERVAL $session_gap_minutes MINUTES THEN 1
+      ELSE 0
+    END)
       OVER (PARTITION BY date, user_id ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session
   FROM ordered
 ),
@@ -30,7 +34,7 @@ sessions AS (
     date,
     COUNT(*) AS sessions,
     CAST(SUM(TIMESTAMPDIFF(MICROSECOND, started, listen_time) DIV 1000 + listening_time_ms) AS DOUBLE)
-      / COUNT(*) AS avg_session_duration_ms
+    / COUNT(*) AS avg_session_duration_ms
   FROM session_ends
   WHERE from_last = 1
   GROUP BY date
@@ -60,10 +64,12 @@ SELECT
   CAST(l.listens AS DOUBLE) / l.daily_active_users AS listens_per_user,
   s.sessions,
   s.avg_session_duration_ms,
-  CASE WHEN l.completion_known_listens > 0
-       THEN CAST(l.completed_listens AS DOUBLE) / l.completion_known_listens END AS completion_rate,
+  CASE
+    WHEN l.completion_known_listens > 0
+      THEN CAST(l.completed_listens AS DOUBLE) / l.completion_known_listens
+  END AS completion_rate,
   l.completion_known_listens,
   p.peak_hour
 FROM listens AS l
-JOIN sessions AS s ON l.date = s.date
-JOIN peak AS p ON l.date = p.date
+INNER JOIN sessions AS s ON l.date = s.date
+INNER JOIN peak AS p ON l.date = p.date

@@ -13,9 +13,12 @@ WITH listens AS (
 ),
 by_value AS (
   SELECT date, 'device_type' AS dimension, device_type AS value, user_id, listening_time_ms FROM listens
-  UNION ALL SELECT date, 'hour', hour, user_id, listening_time_ms FROM listens
-  UNION ALL SELECT date, 'country', country, user_id, listening_time_ms FROM listens
-  UNION ALL SELECT date, 'subscription_type', subscription_type, user_id, listening_time_ms FROM listens
+  UNION ALL
+  SELECT date, 'hour', hour, user_id, listening_time_ms FROM listens
+  UNION ALL
+  SELECT date, 'country', country, user_id, listening_time_ms FROM listens
+  UNION ALL
+  SELECT date, 'subscription_type', subscription_type, user_id, listening_time_ms FROM listens
 )
 SELECT
   date, dimension, value,

@@ -35,7 +35,7 @@ SELECT
     rule_failure,
     CASE
       WHEN ROW_NUMBER() OVER (PARTITION BY track_id, rule_failure IS NULL ORDER BY source_line) > 1
-      THEN 'duplicate_track_id'
+        THEN 'duplicate_track_id'
     END
   ) AS reason
 FROM checked

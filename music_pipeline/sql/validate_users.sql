@@ -17,7 +17,8 @@ WITH typed AS (
   FROM bronze_users
 ),
 checked AS (
-  SELECT *, CASE
+  SELECT
+    *, CASE
       WHEN ingest_reason IS NOT NULL THEN ingest_reason
       WHEN user_id IS NULL THEN 'missing_user_id'
     END AS rule_failure
@@ -29,7 +30,7 @@ SELECT
     rule_failure,
     CASE
       WHEN ROW_NUMBER() OVER (PARTITION BY user_id, rule_failure IS NULL ORDER BY source_line) > 1
-      THEN 'duplicate_user_id'
+        THEN 'duplicate_user_id'
     END
   ) AS reason
 FROM checked

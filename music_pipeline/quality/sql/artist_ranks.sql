@@ -5,7 +5,7 @@ WITH credits AS (
   SELECT DISTINCT v.source_file, v.source_line, TRIM(a.artist) AS artist
   FROM validated_streams AS v
   LEFT JOIN songs AS s ON v.track_id = s.track_id
-  CROSS JOIN UNNEST(STR_SPLIT(COALESCE(s.artists, ''), ';')) AS a(artist)
+  CROSS JOIN UNNEST(STR_SPLIT(COALESCE(s.artists, ''), ';')) AS a (artist)
   WHERE TRIM(a.artist) <> ''
 ),
 credited AS (
@@ -19,15 +19,16 @@ credited AS (
   GROUP BY artist
 ),
 ordered AS (
-  SELECT p.*, ROW_NUMBER() OVER (ORDER BY listen_count DESC, artist ASC) AS position
+  SELECT p.*, ROW_NUMBER() OVER (ORDER BY p.listen_count DESC, p.artist ASC) AS position
   FROM artist_daily_popularity AS p
 )
 SELECT artist, rank, 'rank ' || CAST(rank AS VARCHAR) || ' at position ' || CAST(position AS VARCHAR) AS problem
 FROM ordered WHERE rank <> position
 UNION ALL
-SELECT COALESCE(c.artist, p.artist), p.rank,
-       'listen_count ' || COALESCE(CAST(p.listen_count AS VARCHAR), 'missing') || ', credited listens '
-       || COALESCE(CAST(c.listens AS VARCHAR), '0')
+SELECT
+  COALESCE(c.artist, p.artist), p.rank,
+  'listen_count ' || COALESCE(CAST(p.listen_count AS VARCHAR), 'missing') || ', credited listens '
+  || COALESCE(CAST(c.listens AS VARCHAR), '0')
 FROM credited AS c FULL OUTER JOIN artist_daily_popularity AS p ON c.artist = p.artist
 WHERE c.listens IS DISTINCT FROM p.listen_count
 ORDER BY 2 NULLS FIRST, 1

@@ -3,8 +3,9 @@
 -- and the peak hour has the most listens (the earliest such hour). Views: validated_streams,
 -- daily_user_engagement.
 WITH v AS (
-  SELECT COUNT(DISTINCT user_id) AS users, COUNT(*) AS listens, COUNT(completed) AS known,
-         SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS completed
+  SELECT
+    COUNT(DISTINCT user_id) AS users, COUNT(*) AS listens, COUNT(completed) AS known,
+    SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS completed
   FROM validated_streams
 ),
 hours AS (
@@ -30,9 +31,10 @@ FROM daily_user_engagement AS e WHERE e.sessions < e.daily_active_users OR e.ses
 UNION ALL
 SELECT e.daily_active_users, 'completion figures differ from the validated listens'
 FROM daily_user_engagement AS e, v
-WHERE e.completion_known_listens <> v.known
-   OR (v.known = 0 AND e.completion_rate IS NOT NULL)
-   OR (v.known > 0 AND ABS(e.completion_rate - CAST(v.completed AS DOUBLE) / v.known) > 1e-9)
+WHERE
+  e.completion_known_listens <> v.known
+  OR (v.known = 0 AND e.completion_rate IS NOT NULL)
+  OR (v.known > 0 AND ABS(e.completion_rate - CAST(v.completed AS DOUBLE) / v.known) > 1e-9)
 UNION ALL
 SELECT e.daily_active_users, 'peak_hour is not the hour with the most listens'
 FROM daily_user_engagement AS e, peak AS p WHERE e.peak_hour <> p.hour

@@ -29,6 +29,7 @@ SELECT
   END AS problem
 FROM listens AS l
 FULL OUTER JOIN kpis AS k ON l.genre = k.genre
-WHERE k.genre IS NULL OR l.genre IS NULL OR k.kpi_rows > 1
-   OR l.listens <> k.listen_count OR l.listeners <> k.unique_listeners OR l.time_ms <> k.total_listening_time_ms
+WHERE
+  k.genre IS NULL OR l.genre IS NULL OR k.kpi_rows > 1
+  OR l.listens <> k.listen_count OR l.listeners <> k.unique_listeners OR l.time_ms <> k.total_listening_time_ms
 ORDER BY 1

@@ -8,6 +8,7 @@ WITH ordered AS (
 )
 SELECT user_id, track_id, previous_listen_time, listen_time, source_file, source_line
 FROM ordered
-WHERE previous_listen_time IS NOT NULL
+WHERE
+  previous_listen_time IS NOT NULL
   AND listen_time - previous_listen_time < INTERVAL $seconds SECOND
 ORDER BY user_id, track_id, listen_time

@@ -14,13 +14,14 @@ ordered AS (
   SELECT
     t.*,
     ROW_NUMBER() OVER w AS position,
-    LAG(play_count) OVER w AS previous_play_count,
-    LAG(track_id) OVER w AS previous_track_id
+    LAG(t.play_count) OVER w AS previous_play_count,
+    LAG(t.track_id) OVER w AS previous_track_id
   FROM top_songs_per_genre AS t
   WINDOW w AS (PARTITION BY genre ORDER BY rank, track_id)
 )
-SELECT COALESCE(e.genre, s.genre) AS genre, CAST(NULL AS BIGINT) AS rank, CAST(NULL AS VARCHAR) AS track_id,
-       CAST(COALESCE(s.n, 0) AS VARCHAR) || ' rows, expected ' || CAST(COALESCE(e.n, 0) AS VARCHAR) AS problem
+SELECT
+  COALESCE(e.genre, s.genre) AS genre, CAST(NULL AS BIGINT) AS rank, CAST(NULL AS VARCHAR) AS track_id,
+  CAST(COALESCE(s.n, 0) AS VARCHAR) || ' rows, expected ' || CAST(COALESCE(e.n, 0) AS VARCHAR) AS problem
 FROM expected AS e FULL OUTER JOIN sizes AS s ON e.genre = s.genre
 WHERE s.n IS DISTINCT FROM e.n
 UNION ALL
@@ -31,8 +32,9 @@ SELECT genre, rank, track_id, 'ranked above a song with more plays or a smaller 
 FROM ordered
 WHERE previous_play_count < play_count OR (previous_play_count = play_count AND previous_track_id >= track_id)
 UNION ALL
-SELECT t.genre, t.rank, t.track_id,
-       'play_count ' || CAST(t.play_count AS VARCHAR) || ', validated listens ' || CAST(COALESCE(p.plays, 0) AS VARCHAR)
+SELECT
+  t.genre, t.rank, t.track_id,
+  'play_count ' || CAST(t.play_count AS VARCHAR) || ', validated listens ' || CAST(COALESCE(p.plays, 0) AS VARCHAR)
 FROM top_songs_per_genre AS t LEFT JOIN plays AS p ON t.genre = p.genre AND t.track_id = p.track_id
 WHERE p.plays IS DISTINCT FROM t.play_count
 ORDER BY 1, 2 NULLS FIRST
