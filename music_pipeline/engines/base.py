@@ -30,6 +30,7 @@ _SQL_TYPES = {
     pa.float64(): "DOUBLE",
     pa.date32(): "DATE",
     pa.timestamp("us"): "TIMESTAMP_NTZ",
+    pa.bool_(): "BOOLEAN",
 }
 
 
