@@ -58,6 +58,7 @@ class TextBatch:
     columns: dict[str, pa.Array]
     lines: np.ndarray
     rejects: list[dict] = field(default_factory=list)  # {source_line, reason, detail, record, listen_time?}
+    records: pa.Array | None = None  # the source text of each record (JSON); CSV records are rebuilt from the fields
 
     @property
     def num_rows(self) -> int:
@@ -422,10 +423,11 @@ class _JsonRows:
         self.names: dict[str, str] = {}
         self.rows: list[dict] = []
         self.lines: list[int] = []
+        self.texts: list[str] = []
         self.rejects: list[dict] = []
         self.seen: set[str] = set()
 
-    def add(self, obj: dict, line: int) -> None:
+    def add(self, obj: dict, line: int, text: str) -> None:
         record = {}
         for k, v in obj.items():
             name = self.names.get(k)
@@ -435,6 +437,7 @@ class _JsonRows:
         self.seen.update(record)
         self.rows.append(record)
         self.lines.append(line)
+        self.texts.append(text)
 
     def reject(self, line: int, reason: str, detail: str, record: str) -> None:
         hint = _JSON_TIME.search(record)
@@ -447,8 +450,8 @@ class _JsonRows:
     def flush(self) -> TextBatch:
         cols = sorted(self.seen | set(self.required))
         batch = TextBatch({c: pa.array([r.get(c) for r in self.rows], pa.string()) for c in cols},
-                          np.array(self.lines, dtype=np.int64), self.rejects)
-        self.rows, self.lines, self.rejects = [], [], []
+                          np.array(self.lines, dtype=np.int64), self.rejects, pa.array(self.texts, pa.string()))
+        self.rows, self.lines, self.texts, self.rejects = [], [], [], []
         return batch
 
 
@@ -470,7 +473,7 @@ def _iter_json_lines(open_stream, required, aliases) -> Iterator[TextBatch]:
                 except (ValueError, RecursionError) as exc:
                     out.reject(number, Reason.MALFORMED_LINE, f"not a JSON object: {exc}", raw.decode("utf-8", "replace"))
                     continue
-                out.add(obj, number)
+                out.add(obj, number, raw.decode("utf-8"))
                 if out.full:
                     yield out.flush()
     if out.rows or out.rejects:
@@ -568,7 +571,7 @@ def _iter_json_array(open_stream, required, aliases) -> Iterator[TextBatch]:
             elif error:
                 out.reject(line, Reason.MALFORMED_LINE, error, _shown(text))
             else:
-                out.add(obj, line)
+                out.add(obj, line, text)
             w.pos = end
             if out.full:
                 yield out.flush()

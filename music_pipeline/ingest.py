@@ -259,7 +259,8 @@ def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float,
             continue
         day_values = dates.to_pylist() if day_values is None else day_values
         for i in np.flatnonzero(hit):
-            record = ",".join("" if cols[k][i].as_py() is None else cols[k][i].as_py() for k in cols)
+            record = (batch.records[i].as_py() if batch.records is not None
+                      else ",".join("" if cols[k][i].as_py() is None else cols[k][i].as_py() for k in cols))
             rejects.append({"date": day_values[i], "source_line": int(batch.lines[i]), "reason": reason,
                             "detail": detail(i), "record": record})
         taken |= hit

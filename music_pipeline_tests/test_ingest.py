@@ -141,7 +141,8 @@ def _raw_line(root: Path, key: str, number: int) -> bytes:
     data = (root / key).read_bytes()
     if key.endswith(".gz"):
         data = gzip.decompress(data)
-    return data.split(b"\n")[number - 1].rstrip(b"\r")
+    line = data.split(b"\n")[number - 1].rstrip(b"\r")
+    return line.removesuffix(b",") if key.endswith(".json") else line  # a JSON array element, one per line
 
 
 # ------------------------------------------------------------------------------------------ formats
@@ -272,6 +273,8 @@ def _data_lines(root: Path, key: str) -> int:
     data = (root / key).read_bytes()
     if key.endswith(".gz"):
         data = gzip.decompress(data)
+    if key.endswith(".json"):  # a JSON array: its elements are the records
+        return len(json.loads(data))
     lines = [ln for ln in data.split(b"\n") if ln.strip()]
     return len(lines) - (0 if key.endswith(".jsonl") else 1)
 
