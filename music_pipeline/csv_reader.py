@@ -38,10 +38,10 @@ import pyarrow.csv as pacsv
 
 from music_pipeline.contracts import Reason
 
-BLOCK_SIZE = 16 << 20
+BLOCK_SIZE = 8 << 20
 MAX_RECORD_LINES = 16
 MAX_RECORD_BYTES = 1 << 20
-BATCH_ROWS = 50_000  # JSON records per batch
+BATCH_ROWS = 20_000  # JSON records per batch
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 BOM = b"\xef\xbb\xbf"
 _BLANKS = b" \t"
@@ -246,11 +246,17 @@ def _csv_block(data: bytes, first_line: int, header: list[str], last: bool) -> t
         return _empty(header), b"", first_line
     arr = np.frombuffer(data, np.uint8)
     ends = np.flatnonzero(arr == 10)
-    quotes = np.cumsum(arr == 34)[ends]
-    per_line_quotes = np.diff(np.r_[0, quotes])
-    filled = np.cumsum((arr != 32) & (arr != 9) & (arr != 10))[ends]
-    nonblank = np.diff(np.r_[0, filled]) > 0
-    if not (per_line_quotes % 2).any():
+    starts = np.r_[0, ends[:-1] + 1]
+    # blank lines: empty, or starting with a blank and holding nothing else (checked one by one: rare)
+    nonblank = ends > starts
+    maybe_blank = np.flatnonzero(nonblank & ((arr[np.minimum(starts, len(arr) - 1)] == 32)
+                                            | (arr[np.minimum(starts, len(arr) - 1)] == 9)))
+    for i in maybe_blank.tolist():
+        if not data[starts[i]:ends[i]].strip(_BLANKS):
+            nonblank[i] = False
+    quotes = np.flatnonzero(arr == 34)
+    odd = len(quotes) and (np.bincount(np.searchsorted(ends, quotes), minlength=len(ends)) % 2).any()
+    if not odd:
         batch = _csv_fast(data, arr, ends, nonblank, first_line, header)
         if batch is not None:
             return batch, b"", first_line
@@ -420,22 +426,44 @@ class _JsonRows:
 
     def __init__(self, required, aliases):
         self.required, self.aliases = required, aliases
-        self.names: dict[str, str] = {}
-        self.rows: list[dict] = []
+        self.columns: dict[str, list] = {}
+        self.by_key: dict[str, list] = {}  # a key as written -> its column
+        self.n = 0
         self.lines: list[int] = []
         self.texts: list[str] = []
         self.rejects: list[dict] = []
-        self.seen: set[str] = set()
+
+    def _column(self, key: str) -> list:
+        name = key.strip().strip("\ufeff").lower()
+        name = self.aliases.get(name, name)
+        if name not in self.columns:
+            self.columns[name] = [None] * self.n
+        self.by_key[key] = self.columns[name]
+        return self.by_key[key]
 
     def add(self, obj: dict, line: int, text: str) -> None:
-        record = {}
+        n, by_key, filled = self.n, self.by_key, 0
         for k, v in obj.items():
-            name = self.names.get(k)
-            if name is None:
-                name = self.names[k] = self.aliases.get(k.strip().strip("\ufeff").lower(), k.strip().strip("\ufeff").lower())
-            record[name] = None if v is None else (v if isinstance(v, str) else json.dumps(v))
-        self.seen.update(record)
-        self.rows.append(record)
+            col = by_key.get(k) or self._column(k)
+            cls = v.__class__
+            if v is None or cls is str:
+                pass
+            elif cls is bool:
+                v = "true" if v else "false"
+            elif cls is int or cls is float:
+                v = repr(v)
+            else:
+                v = json.dumps(v)
+            if len(col) > n:  # two keys for one column (an alias and its name): the later one wins
+                col[n] = v
+            else:
+                col.append(v)
+                filled += 1
+        self.n = n + 1
+        if filled != len(self.columns):
+            for col in self.columns.values():
+                if len(col) <= n:
+                    col.append(None)
         self.lines.append(line)
         self.texts.append(text)
 
@@ -445,13 +473,16 @@ class _JsonRows:
 
     @property
     def full(self) -> bool:
-        return len(self.rows) + len(self.rejects) >= BATCH_ROWS
+        return self.n + len(self.rejects) >= BATCH_ROWS
 
     def flush(self) -> TextBatch:
-        cols = sorted(self.seen | set(self.required))
-        batch = TextBatch({c: pa.array([r.get(c) for r in self.rows], pa.string()) for c in cols},
-                          np.array(self.lines, dtype=np.int64), self.rejects, pa.array(self.texts, pa.string()))
-        self.rows, self.lines, self.texts, self.rejects = [], [], [], []
+        cols = {c: pa.array(v, pa.string()) for c, v in self.columns.items()}
+        for c in self.required:
+            cols.setdefault(c, pa.nulls(self.n, pa.string()))
+        batch = TextBatch(dict(sorted(cols.items())), np.array(self.lines, dtype=np.int64), self.rejects,
+                          pa.array(self.texts, pa.string()))
+        self.columns, self.by_key, self.n = {}, {}, 0
+        self.lines, self.texts, self.rejects = [], [], []
         return batch
 
 
@@ -464,7 +495,8 @@ def _iter_json_lines(open_stream, required, aliases) -> Iterator[TextBatch]:
                 if not raw.strip(b" \t"):
                     continue
                 try:
-                    obj = json.loads(raw.decode("utf-8"))
+                    text = raw.decode("utf-8")
+                    obj = json.loads(text)
                     if not isinstance(obj, dict):
                         raise ValueError("a line must hold one JSON object")
                 except UnicodeDecodeError:
@@ -473,10 +505,10 @@ def _iter_json_lines(open_stream, required, aliases) -> Iterator[TextBatch]:
                 except (ValueError, RecursionError) as exc:
                     out.reject(number, Reason.MALFORMED_LINE, f"not a JSON object: {exc}", raw.decode("utf-8", "replace"))
                     continue
-                out.add(obj, number, raw.decode("utf-8"))
+                out.add(obj, number, text)
                 if out.full:
                     yield out.flush()
-    if out.rows or out.rejects:
+    if out.n or out.rejects:
         yield out.flush()
 
 
@@ -534,48 +566,58 @@ class _TextWindow:
 
 def _iter_json_array(open_stream, required, aliases) -> Iterator[TextBatch]:
     out = _JsonRows(required, aliases)
-    decoder = json.JSONDecoder()
+    raw_decode = json.JSONDecoder().raw_decode
+    ws = _WS.match
     with open_stream() as stream:
         w = _TextWindow(stream)
         w.skip_ws()
         w.pos += 1  # the opening [ (see iter_text_batches)
         in_array = True
         while True:
-            w.skip_ws()
-            ch = w.peek()
-            if not ch:
+            w.ensure(2 * MAX_RECORD_BYTES)
+            buf, pos = w.buf, w.pos
+            # every element starting before `safe` is whole in the window (or the file ends)
+            safe = len(buf) if w.eof else len(buf) - MAX_RECORD_BYTES
+            line, counted = w.line, w.counted
+            while pos < safe:
+                pos = ws(buf, pos).end()
+                if pos >= len(buf):
+                    break
+                ch = buf[pos]
+                if in_array and ch == ",":  # a stray comma adds no record
+                    pos += 1
+                    continue
+                if in_array and ch == "]":
+                    pos += 1
+                    in_array = False
+                    continue
+                line += buf.count("\n", counted, pos)
+                counted = start = pos
+                if not in_array:  # anything after the closing bracket: one malformed record per line
+                    end = _line_end(buf, start)
+                    out.reject(line, Reason.MALFORMED_LINE, "text after the end of the JSON array", _shown(buf[start:end]))
+                    pos = max(end, start + 1)
+                    continue
+                try:
+                    obj, end = raw_decode(buf, start)
+                    error = None if obj.__class__ is dict else "an array element must be a JSON object"
+                except (ValueError, RecursionError) as exc:
+                    end, error = _element_end(buf, start), f"not a JSON object: {exc}"
+                end = max(end, start + 1)
+                text = buf[start:end]
+                if w.dirty and _SURROGATE.search(text):
+                    out.reject(line, Reason.BAD_ENCODING, "the element is not valid UTF-8", _shown(text))
+                elif error:
+                    out.reject(line, Reason.MALFORMED_LINE, error, _shown(text))
+                else:
+                    out.add(obj, line, text)
+                pos = end
+                if out.full:
+                    yield out.flush()
+            w.pos, w.line, w.counted = pos, line, counted
+            if w.eof and pos >= len(buf):
                 break
-            if in_array and ch == ",":  # a stray comma adds no record
-                w.pos += 1
-                continue
-            if in_array and ch == "]":
-                w.pos += 1
-                in_array = False
-                continue
-            w.ensure(MAX_RECORD_BYTES)
-            start, line = w.pos, w.line_at(w.pos)
-            if not in_array:  # anything after the closing bracket: one malformed record per line
-                end = _line_end(w.buf, start)
-                out.reject(line, Reason.MALFORMED_LINE, "text after the end of the JSON array", w.buf[start:end])
-                w.pos = end
-                continue
-            try:
-                obj, end = decoder.raw_decode(w.buf, start)
-                error = None if isinstance(obj, dict) else "an array element must be a JSON object"
-            except (ValueError, RecursionError) as exc:
-                end, error = _element_end(w.buf, start), f"not a JSON object: {exc}"
-            end = max(end, start + 1)
-            text = w.buf[start:end]
-            if w.dirty and _SURROGATE.search(text):
-                out.reject(line, Reason.BAD_ENCODING, "the element is not valid UTF-8", _shown(text))
-            elif error:
-                out.reject(line, Reason.MALFORMED_LINE, error, _shown(text))
-            else:
-                out.add(obj, line, text)
-            w.pos = end
-            if out.full:
-                yield out.flush()
-    if out.rows or out.rejects:
+    if out.n or out.rejects:
         yield out.flush()
 
 

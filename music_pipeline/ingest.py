@@ -127,12 +127,11 @@ def parse_listen_time(text: pa.Array) -> pa.Array:
     raw = np.frombuffer(fixed.buffers()[2], np.uint8)[offsets[0]:offsets[0] + n * TIME_WIDTH].reshape(n, TIME_WIDTH)
     ok = usable & (length >= 19)
     digit = (raw >= 48) & (raw <= 57)
-    d = raw.astype(np.int64) - 48
 
     def number(a: int, b: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.int64)
         for i in range(a, b):
-            out = out * 10 + d[:, i]
+            out = out * 10 + (raw[:, i].astype(np.int64) - 48)
         return out
 
     for i in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
@@ -144,26 +143,35 @@ def parse_listen_time(text: pa.Array) -> pa.Array:
     # fraction: "." then 1-9 digits
     rows = np.arange(n)
     has_fraction = raw[:, 19] == 46
-    run = np.cumprod(digit[:, 20:29], axis=1).sum(axis=1)  # leading digits after the dot
-    ok &= ~has_fraction | (run >= 1)
     micros = np.zeros(n, dtype=np.int64)
-    for k in range(6):
-        micros = micros * 10 + np.where(has_fraction & (run > k), d[:, 20 + k], 0)
-    zone = np.where(has_fraction, 20 + run, 19)
-    z = raw[rows, np.minimum(zone, TIME_WIDTH - 1)]
+    zone = np.full(n, 19, dtype=np.int64)
+    if has_fraction.any():
+        run = np.zeros(n, dtype=np.int64)  # leading digits after the dot
+        alive = has_fraction.copy()
+        for k in range(9):
+            alive &= digit[:, 20 + k]
+            run += alive
+        ok &= ~has_fraction | (run >= 1)
+        for k in range(6):
+            micros = micros * 10 + np.where(run > k, raw[:, 20 + k].astype(np.int64) - 48, 0)
+        zone = np.where(has_fraction, 20 + run, 19)
     rest = length - zone
-    col = lambda j: raw[rows, np.minimum(zone + j, TIME_WIDTH - 1)]  # noqa: E731
-    dig = lambda j: digit[rows, np.minimum(zone + j, TIME_WIDTH - 1)]  # noqa: E731
-    val = lambda j: d[rows, np.minimum(zone + j, TIME_WIDTH - 1)]  # noqa: E731
-    signed = (z == 43) | (z == 45)
-    colon = signed & (rest == 6) & dig(1) & dig(2) & (col(3) == 58) & dig(4) & dig(5)
-    compact = signed & (rest == 5) & dig(1) & dig(2) & dig(3) & dig(4)
-    ok &= (rest == 0) | ((rest == 1) & (z == 90)) | colon | compact
-    off_h = val(1) * 10 + val(2)
-    off_m = np.where(colon, val(4) * 10 + val(5), val(3) * 10 + val(4))
-    offset = np.where(colon | compact, np.where(z == 45, -1, 1) * (off_h * 60 + off_m), 0)
-    ok &= (off_h <= 23) | ~signed
-    ok &= (off_m <= 59) | ~signed
+    ok &= rest >= 0
+    offset = np.zeros(n, dtype=np.int64)
+    if (rest > 0).any():
+        col = lambda j: raw[rows, np.minimum(zone + j, TIME_WIDTH - 1)]  # noqa: E731
+        dig = lambda j: digit[rows, np.minimum(zone + j, TIME_WIDTH - 1)]  # noqa: E731
+        val = lambda j: col(j).astype(np.int64) - 48  # noqa: E731
+        z = col(0)
+        signed = (z == 43) | (z == 45)
+        colon = signed & (rest == 6) & dig(1) & dig(2) & (col(3) == 58) & dig(4) & dig(5)
+        compact = signed & (rest == 5) & dig(1) & dig(2) & dig(3) & dig(4)
+        ok &= (rest == 0) | ((rest == 1) & (z == 90)) | colon | compact
+        off_h = val(1) * 10 + val(2)
+        off_m = np.where(colon, val(4) * 10 + val(5), val(3) * 10 + val(4))
+        offset = np.where(colon | compact, np.where(z == 45, -1, 1) * (off_h * 60 + off_m), 0)
+        ok &= (off_h <= 23) | ~signed
+        ok &= (off_m <= 59) | ~signed
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     last_day = _DAYS_IN_MONTH[np.where(month_ok, month, 1)] + ((month == 2) & leap)
