@@ -334,3 +334,31 @@ def test_future_only_days_do_not_pin_a_file_on_the_arrival_path():
     manifest = Manifest(key="raw/streams/a.csv", content_hash="h", size=1, modified=landed, status="ingested",
                         rows_read=4, rows_by_day={D1: 2}, rejects_by_day={D2: 1, "2099-01-01": 1})
     assert _days_to_recompute("ingested", manifest, None, None) == [D1, D2]
+
+
+# ------------------------------------------------------------------------------------------ found beyond the issue's list
+LISTEN = b'{"user_id": "u1", "track_id": "T1", "listen_time": "2024-06-01 10:00:00"}'
+ODD_FILES = {  # name: (bytes, records read, bronze rows, reasons)
+    "huge_line.csv": (HEADER.encode() + b"\nu1,T1," + b"x" * (3 << 20) + b"\nu2,T2,2024-06-01 10:00:00\n",
+                      2, 1, {"malformed_line": 1}),
+    "huge_line_no_end.csv": (HEADER.encode() + b"\nu1,T1," + b"x" * (3 << 20), 1, 0, {"malformed_line": 1}),
+    "deep.json": (b"[" + b"[" * 100_000 + b"]" * 100_000 + b"," + LISTEN + b"]", 2, 1, {"malformed_line": 1}),
+    "deep.jsonl": (b"[" * 100_000 + b"\n" + LISTEN + b"\n", 2, 1, {"malformed_line": 1}),
+    "truncated_array.json": (b"[" + LISTEN + b',{"user_id": "u2", "tr', 2, 1, {"malformed_line": 1}),
+    "after_the_array.json": (b"[" + LISTEN + b"]\n]\n" + LISTEN + b"\n", 3, 1, {"malformed_line": 2}),
+    "stray_commas.json": (b"[,," + LISTEN + b",," + LISTEN + b",]", 2, 2, {}),
+    "quote_at_the_end.csv": (HEADER.encode() + b'\nu1,"T1,2024-06-01 10:00:00', 1, 0, {"malformed_line": 1}),
+    "lone_cr_inside.csv": (HEADER.encode() + b"\nu1,T1,2024-06-01 10:00:00\ru2,T2,2024-06-01 11:00:00\n", 2, 2, {}),
+    "blank_lines.csv": (HEADER.encode() + b"\n\n   \n\t\nu1,T1,2024-06-01 10:00:00\n\n", 1, 1, {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_FILES))
+def test_odd_files_keep_every_record(base, name):
+    data, read, good, reasons = ODD_FILES[name]
+    key = f"raw/streams/{name}"
+    land(base, key, data)
+    sync_landed_streams(Lake(str(base)))
+    manifest = read_manifest(Lake(str(base)), key)
+    assert (manifest.status, manifest.rows_read, sum(manifest.rows_by_day.values()), manifest.rejects_by_reason) == (
+        "ingested", read, good, reasons)
