@@ -417,7 +417,8 @@ def content_owner(lake: Lake, digest: str, key: str) -> str | None:
     if owner == key:
         return None
     owner_manifest = read_manifest(lake, owner)
-    if owner_manifest and owner_manifest.status == "ingested" and owner_manifest.content_hash == digest:
+    if owner_manifest and ((owner_manifest.status == "ingested" and owner_manifest.content_hash == digest)
+                           or owner_manifest.held_content_hash == digest):  # a failed re-delivery still holds it
         return owner
     return None
 
