@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"  # 2: optional listen columns, reference shapes, engagement/artist/platform tables
 
 # Column aliases normalized at ingestion (DESIGN.md section 3): the one place where a landed
 # file's names and units meet the bronze contract (ingest.type_stream_batch applies the units).
@@ -22,15 +22,6 @@ STREAM_COMPLETED_FALSE = ("false", "0", "no", "f")
 STREAM_UNKNOWN_DEVICE = "unknown"  # device_type when blank or absent
 STREAM_FUTURE_TOLERANCE_SECONDS = 86_400  # a listen later than its file's landing time + 24 h is future
 
-SONGS_CSV_COLUMNS = (
-    "id", "track_id", "artists", "album_name", "track_name", "popularity", "duration_ms",
-    "explicit", "danceability", "energy", "key", "loudness", "mode", "speechiness",
-    "acousticness", "instrumentalness", "liveness", "valence", "tempo", "time_signature",
-    "track_genre",
-)
-SONGS_REQUIRED_COLUMNS = ("track_id", "artists", "album_name", "track_name", "popularity",
-                          "duration_ms", "track_genre")
-USERS_REQUIRED_COLUMNS = ("user_id", "user_name", "user_age", "user_country", "created_at")
 
 
 class Reason:
@@ -79,13 +70,36 @@ INGEST_REJECTS = pa.schema([
     ("record", pa.string()),  # the raw line (undecodable bytes shown as U+FFFD)
 ])
 
-# a reference CSV read as text -> bronze/<songs|users>/data.parquet (typed by SQL). Lines that
-# could not be read carry `ingest_reason` and their raw text in `record`, so that one SQL
-# output holds every rejected row of the dataset.
+# A reference CSV comes in one of two shapes, recognised by its header (DESIGN.md section 3): the
+# 21-column Spotify songs / lab users shape, or a short shape. Each maps its columns onto one
+# canonical set of text columns (absent ones null); `reference.py` stages them into
+# bronze/<songs|users>/data.parquet and the SQL types them. Lines that could not be read carry
+# `ingest_reason` and their raw text in `record`, so that one SQL output holds every rejected row.
+SONG_COLUMNS = ("track_id", "track_name", "artists", "album_name", "track_genre", "duration_ms", "popularity",
+                "release_date")
+USER_COLUMNS = ("user_id", "user_name", "user_age", "user_country", "subscription_type", "created_at")
+# shape name -> {canonical column: column of the file}; `duration_seconds` is converted to duration_ms
+SONG_SHAPES = {
+    "spotify": {"track_id": "track_id", "track_name": "track_name", "artists": "artists", "album_name": "album_name",
+                "track_genre": "track_genre", "duration_ms": "duration_ms", "popularity": "popularity"},
+    "short": {"track_id": "song_id", "track_name": "title", "artists": "artist", "track_genre": "genre",
+              "duration_seconds": "duration", "release_date": "release_date"},
+}
+USER_SHAPES = {
+    "lab": {"user_id": "user_id", "user_name": "user_name", "user_age": "user_age", "user_country": "user_country",
+            "created_at": "created_at"},
+    "short": {"user_id": "user_id", "subscription_type": "subscription_type", "user_country": "country",
+              "created_at": "join_date"},
+}
+
+
 def bronze_reference_schema(columns: tuple[str, ...]) -> pa.Schema:
     return pa.schema([(c, pa.string()) for c in columns]
                      + [("source_line", pa.int64()), ("ingest_reason", pa.string()), ("record", pa.string())])
 
+
+BRONZE_SONGS = bronze_reference_schema(SONG_COLUMNS)
+BRONZE_USERS = bronze_reference_schema(USER_COLUMNS)
 
 VALIDATED_SONGS = pa.schema([
     ("track_id", pa.string()),
@@ -95,6 +109,7 @@ VALIDATED_SONGS = pa.schema([
     ("genre", pa.string()),
     ("duration_ms", pa.int64()),
     ("popularity", pa.int64()),
+    ("release_date", pa.string()),
     ("source_line", pa.int64()),
 ])
 
@@ -103,6 +118,7 @@ VALIDATED_USERS = pa.schema([
     ("user_name", pa.string()),
     ("user_age", pa.int64()),
     ("user_country", pa.string()),
+    ("subscription_type", pa.string()),
     ("created_at", pa.timestamp("us")),
     ("source_line", pa.int64()),
 ])
@@ -121,6 +137,9 @@ VALIDATED_STREAMS = pa.schema([
     ("listen_time", pa.timestamp("us")),
     ("genre", pa.string()),
     ("listening_time_ms", pa.int64()),
+    ("stream_id", pa.string()),
+    ("completed", pa.bool_()),
+    ("device_type", pa.string()),
     ("source_file", pa.string()),
     ("source_line", pa.int64()),
 ])
@@ -143,6 +162,7 @@ GENRE_DAILY_KPIS = pa.schema([
     ("unique_listeners", pa.int64()),
     ("total_listening_time_ms", pa.int64()),
     ("avg_listening_time_per_user_ms", pa.float64()),
+    ("listen_share", pa.float64()),  # listen_count / the day's validated listens
 ])
 
 TOP_SONGS_PER_GENRE = pa.schema([
@@ -164,5 +184,39 @@ TOP_GENRES_DAILY = pa.schema([
     ("total_listening_time_ms", pa.int64()),
 ])
 
+DAILY_USER_ENGAGEMENT = pa.schema([
+    ("date", pa.date32()),
+    ("daily_active_users", pa.int64()),
+    ("listens", pa.int64()),
+    ("listens_per_user", pa.float64()),
+    ("sessions", pa.int64()),
+    ("avg_session_duration_ms", pa.float64()),
+    ("completion_rate", pa.float64()),  # null when no listen's completion is known
+    ("completion_known_listens", pa.int64()),
+    ("peak_hour", pa.int64()),
+])
+
+ARTIST_DAILY_POPULARITY = pa.schema([
+    ("date", pa.date32()),
+    ("artist", pa.string()),
+    ("listen_count", pa.int64()),
+    ("unique_listeners", pa.int64()),
+    ("total_listening_time_ms", pa.int64()),
+    ("rank", pa.int64()),
+])
+
+PLATFORM_USAGE_DAILY = pa.schema([
+    ("date", pa.date32()),
+    ("dimension", pa.string()),  # device_type, hour, country, subscription_type
+    ("value", pa.string()),
+    ("listen_count", pa.int64()),
+    ("unique_listeners", pa.int64()),
+    ("total_listening_time_ms", pa.int64()),
+    ("listen_share", pa.float64()),
+])
+PLATFORM_DIMENSIONS = ("device_type", "hour", "country", "subscription_type")
+UNKNOWN = "unknown"  # a missing device type, country, subscription type or artist in the KPIs
+
 TOP_SONGS_N = 3
 TOP_GENRES_N = 5
+TOP_ARTISTS_N = 10  # top_artists items of DailyMetrics

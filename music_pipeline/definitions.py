@@ -1,17 +1,31 @@
-"""The code location: assets of every layer, with resources chosen by the environment."""
-from dagster import Definitions, load_assets_from_modules
+"""The code location: every asset, check, sensor and job, built from one `Settings`.
 
-from music_pipeline.defs import checks, kpis, reference, sensors, serving, streams
+`build_definitions(settings)` is what tests call with other settings in-process; Dagster loads `defs`,
+a lazy `@definitions` function, so importing this module reads no environment.
+"""
+import dagster as dg
+
+from music_pipeline.defs import automation, checks, sensors
+from music_pipeline.defs.assets import table_assets
 from music_pipeline.defs.policies import engine_executor
+from music_pipeline.defs.serving import serving_assets
 from music_pipeline.resources import resources_from_settings
 from music_pipeline.settings import Settings
 
-settings = Settings.from_env()
-defs = Definitions(
-    assets=sensors.with_automation(load_assets_from_modules([reference, streams, kpis, serving])),
-    asset_checks=checks.asset_checks,
-    sensors=sensors.sensors,
-    jobs=sensors.jobs,
-    resources=resources_from_settings(settings),
-    executor=engine_executor(settings.engine),
-)
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    assets = [*table_assets(settings), *serving_assets(settings)]
+    days_job = sensors.stream_days_job(settings)
+    return dg.Definitions(
+        assets=automation.with_automation(assets),
+        asset_checks=checks.asset_checks(assets, settings),
+        sensors=[sensors.stream_files_sensor(settings, days_job), automation.automation_sensor(settings)],
+        jobs=[sensors.ingest_stream_files, sensors.archive_stream_files, days_job],
+        resources=resources_from_settings(settings),
+        executor=engine_executor(settings.engine),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(Settings.from_env())

@@ -2,7 +2,7 @@
 
 Packages the library (the `music_pipeline` package with its SQL files, as a zip for Glue's
 `--extra-py-files`), uploads it with the job script (`engines/glue_job.py`) to `<lake>/scripts/`,
-and creates or updates each Glue job of `engines/glue.JOBS` so that it matches `job_definition`:
+and creates or updates each Glue job of `tables.glue_jobs()` so that it matches `job_definition`:
 running it twice changes nothing the second time. The buckets, tables and IAM role come from
 `infra/cloudformation.yaml` (a test keeps the template's jobs equal to these definitions).
 """
@@ -16,7 +16,9 @@ from importlib import metadata
 from pathlib import Path
 
 import music_pipeline
-from music_pipeline.engines.glue import DEFAULT_JOB_PREFIX, JOBS, split_s3_uri
+from music_pipeline.engines.glue import JOBS, split_s3_uri
+from music_pipeline.settings import DEFAULT_GLUE_JOB_PREFIX, Settings
+from music_pipeline.storage import aws
 
 PACKAGE_DIR = Path(music_pipeline.__file__).resolve().parent
 SCRIPT_NAME = "glue_job.py"
@@ -30,7 +32,7 @@ class GlueJobsConfig:
     lake: str  # lake root the jobs read and write (default --lake of every run)
     role: str  # IAM role ARN the jobs run as (output GlueJobRoleArn of the template)
     scripts_uri: str | None = None  # default <lake>/scripts
-    job_prefix: str = DEFAULT_JOB_PREFIX
+    job_prefix: str = DEFAULT_GLUE_JOB_PREFIX
     glue_version: str = "5.1"
     worker_type: str = "G.1X"
     workers: int = 2
@@ -119,37 +121,30 @@ def ensure_jobs(config: GlueJobsConfig, glue) -> dict[str, str]:
     return actions
 
 
-def deploy(config: GlueJobsConfig, glue=None, s3=None) -> dict:
-    """Upload the artifacts and make the jobs match. Clients default to boto3's."""
-    import boto3
-
-    s3 = s3 or boto3.client("s3")
-    glue = glue or boto3.client("glue")
+def deploy(config: GlueJobsConfig, glue=None, s3=None, settings: Settings | None = None) -> dict:
+    """Upload the artifacts and make the jobs match. Clients default to the project's (storage/aws.py)."""
+    settings = settings or Settings()
+    s3 = s3 or aws.client("s3", endpoint_url=settings.s3_endpoint, region=settings.region)
+    glue = glue or aws.client("glue", region=settings.region)
     return {"artifacts": upload_artifacts(config, s3), "jobs": ensure_jobs(config, glue)}
 
 
-def run_cli(args) -> int:
-    """`music-pipeline deploy`: flags, else MUSIC_PIPELINE_* environment variables."""
+def run_cli(args, settings: Settings) -> int:
+    """`music-pipeline deploy`: flags, else the settings (MUSIC_PIPELINE_GLUE_ROLE, MUSIC_PIPELINE_GLUE_JOB_PREFIX)."""
     import json
-    import os
 
-    from music_pipeline.settings import Settings
     from music_pipeline.storage.dynamodb import ServingTables
 
-    settings = Settings.from_env()
-    role = args.role or os.environ.get("MUSIC_PIPELINE_GLUE_ROLE")
+    role = args.role or settings.glue.role
     if not role:
         raise SystemExit("deploy: give --role or MUSIC_PIPELINE_GLUE_ROLE (output GlueJobRoleArn of infra/cloudformation.yaml)")
-    if not settings.lake.startswith("s3://") and not args.scripts_uri:
+    if settings.lake_is_local and not args.scripts_uri:
         raise SystemExit(f"deploy: the lake {settings.lake} is a folder; set MUSIC_PIPELINE_LAKE=s3://... (or --scripts-uri)")
-    config = GlueJobsConfig(
-        lake=settings.lake, role=role, scripts_uri=args.scripts_uri,
-        job_prefix=os.environ.get("MUSIC_PIPELINE_GLUE_JOB_PREFIX") or DEFAULT_JOB_PREFIX,
-        worker_type=args.worker_type, workers=args.workers,
-    )
-    result = deploy(config)
+    config = GlueJobsConfig(lake=settings.lake, role=role, scripts_uri=args.scripts_uri, job_prefix=settings.glue.job_prefix,
+                            worker_type=args.worker_type, workers=args.workers)
+    result = deploy(config, settings=settings)
     if not args.skip_tables:
-        ServingTables(prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint).ensure()
+        ServingTables(prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint, region=settings.region).ensure()
         result["tables"] = "ensured"
     print(json.dumps(result, indent=2))
     return 0

@@ -37,7 +37,11 @@ from music_pipeline.storage.lake import Lake, LakeFile, partition_key
 
 from music_pipeline.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.layout import BRONZE_MANIFESTS as MANIFESTS
-from music_pipeline.layout import BRONZE_STREAMS, INGEST_REJECTS, RAW_STREAMS, UNKNOWN_DAY
+from music_pipeline.layout import RAW_STREAMS, UNKNOWN_DAY
+from music_pipeline.tables import INGEST_REJECTS as _INGEST_REJECTS
+from music_pipeline.tables import RAW_STREAMS as _BRONZE
+
+BRONZE_STREAMS, INGEST_REJECTS = _BRONZE.prefix, _INGEST_REJECTS.prefix
 
 
 def file_id(key: str) -> str:

@@ -32,15 +32,15 @@ def moto_server() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    _reset(url)
+    reset(url)
     try:
         yield url
     finally:
-        _reset(url)
+        reset(url)
         server.stop()
 
 
-def _reset(url: str) -> None:
+def reset(url: str) -> None:
     """moto's documented reset endpoint: drops every resource of every service."""
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
 

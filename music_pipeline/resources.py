@@ -1,4 +1,4 @@
-"""Dagster resources wiring the settings (DESIGN.md section 7) to the lake, engines and DynamoDB."""
+"""Dagster resources wiring the settings (DESIGN.md section 7) to the lake, the engine and DynamoDB."""
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
@@ -15,39 +15,30 @@ class LakeResource(ConfigurableResource):
 
     uri: str
     s3_endpoint: str | None = None
+    region: str | None = None
 
     def get(self) -> Lake:
-        return Lake(self.uri, s3_endpoint=self.s3_endpoint)
+        return Lake(self.uri, s3_endpoint=self.s3_endpoint, region=self.region)
 
 
 class EngineResource(ConfigurableResource):
-    """Which engine runs the SQL: `duckdb` (in-process), `spark` (local PySpark) or `glue`."""
+    """Which engine runs the SQL: `duckdb` (in-process), `spark` (local PySpark) or `glue` (Glue job runs).
+    Every one implements `engines.base.Engine`."""
 
     kind: str = "duckdb"
     duckdb_memory_limit: str | None = None
-    # glue: job name prefix and s3:// URI for Pipes messages (default: env, see engines/glue.py);
-    # glue_client replaces boto3's Glue client (tests run the job script locally with it)
     glue_job_prefix: str | None = None
     glue_pipes_uri: str | None = None
+    region: str | None = None
+    s3_endpoint: str | None = None
+    # replaces boto3's Glue client (tests run the job script locally with it)
     glue_client: ResourceDependency[Any | None] = None
     _engine: Engine | None = PrivateAttr(default=None)
 
     def get(self) -> Engine:
         if self._engine is None:
-            self._engine = build_engine(self.kind, duckdb_memory_limit=self.duckdb_memory_limit)
+            self._engine = build_engine(self)
         return self._engine
-
-    def run_step(self, context, lake: Lake, step: str, days: list[str]):
-        """Run one step of the graph (see transforms.STEPS) for the days. `context` is the asset's
-        execution context: remote engines (glue) report back through it over Dagster Pipes."""
-        if self.kind == "glue":
-            from music_pipeline.engines.glue import engine_from_env
-
-            glue = engine_from_env(job_prefix=self.glue_job_prefix, pipes_uri=self.glue_pipes_uri, glue_client=self.glue_client)
-            return glue.run_step(context, lake, step, days)
-        from music_pipeline.transforms import run_step
-
-        return run_step(self.get(), lake, step, days)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._engine is not None:
@@ -55,16 +46,21 @@ class EngineResource(ConfigurableResource):
             self._engine = None
 
 
-def build_engine(kind: str, duckdb_memory_limit: str | None = None) -> Engine:
-    if kind == "duckdb":
+def build_engine(config: EngineResource) -> Engine:
+    if config.kind == "duckdb":
         from music_pipeline.engines.duckdb import DuckDBEngine
 
-        return DuckDBEngine(memory_limit=duckdb_memory_limit)
-    if kind == "spark":
+        return DuckDBEngine(memory_limit=config.duckdb_memory_limit)
+    if config.kind == "spark":
         from music_pipeline.engines.spark import SparkEngine
 
         return SparkEngine()
-    raise ValueError(f"engine {kind!r} cannot run in-process; expected duckdb or spark")
+    if config.kind == "glue":
+        from music_pipeline.engines.glue import GlueEngine
+
+        return GlueEngine(job_prefix=config.glue_job_prefix or GlueEngine.job_prefix, pipes_uri=config.glue_pipes_uri,
+                          glue_client=config.glue_client, region=config.region, s3_endpoint=config.s3_endpoint)
+    raise ValueError(f"engine {config.kind!r}: expected duckdb, spark or glue")
 
 
 class DynamoDBResource(ConfigurableResource):
@@ -72,14 +68,18 @@ class DynamoDBResource(ConfigurableResource):
 
     table_prefix: str = ""
     endpoint_url: str | None = None
+    region: str | None = None
 
     def get(self) -> ServingTables:
-        return ServingTables(prefix=self.table_prefix, endpoint_url=self.endpoint_url)
+        return ServingTables(prefix=self.table_prefix, endpoint_url=self.endpoint_url, region=self.region)
 
 
 def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResource]:
     return {
-        "lake": LakeResource(uri=settings.lake, s3_endpoint=settings.s3_endpoint),
-        "engine": EngineResource(kind=settings.engine, duckdb_memory_limit=settings.duckdb_memory_limit),
-        "dynamodb_tables": DynamoDBResource(table_prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint),
+        "lake": LakeResource(uri=settings.lake, s3_endpoint=settings.s3_endpoint, region=settings.region),
+        "engine": EngineResource(kind=settings.engine, duckdb_memory_limit=settings.duckdb_memory_limit,
+                                 glue_job_prefix=settings.glue.job_prefix, glue_pipes_uri=settings.glue.pipes_uri,
+                                 region=settings.region, s3_endpoint=settings.s3_endpoint),
+        "dynamodb_tables": DynamoDBResource(table_prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint,
+                                            region=settings.region),
     }

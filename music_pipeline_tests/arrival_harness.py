@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance, Definitions, build_sensor_context, evaluate_automation_conditions, materialize
 from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests
 
-from music_pipeline.defs import sensors
 from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
 
 
 def build_defs(lake_uri: str, dynamodb_endpoint: str | None, s3_endpoint: str | None = None,
-               table_prefix: str = "") -> Definitions:
-    """The code location's assets, checks, sensors and jobs with resources for this test."""
-    from music_pipeline.definitions import defs
+               table_prefix: str = "", **environ: str) -> Definitions:
+    """The code location's assets, checks, sensors and jobs (built from the environment plus `environ`) with
+    resources for this test."""
+    from music_pipeline_tests.helpers import code_location
 
+    defs = code_location(**environ)
     return Definitions(
         assets=list(defs.assets), asset_checks=list(defs.asset_checks or []), sensors=list(defs.sensors),
         jobs=list(defs.jobs),
@@ -40,7 +41,7 @@ class Harness:
         resources = self.defs.resources
         context = build_sensor_context(instance=self.instance, cursor=self.sensor_cursor,
                                        resources={"lake": resources["lake"], "dynamodb_tables": resources["dynamodb_tables"]})
-        result = sensors.stream_files_sensor(context)
+        result = self.defs.resolve_sensor_def("stream_files_sensor")(context)
         self.sensor_cursor = result.cursor
         requests = [r for r in (result.run_requests or []) if r.run_key not in self.seen_run_keys]
         for request in requests:

@@ -19,12 +19,13 @@ import boto3
 import pytest
 from dagster import DagsterInstance
 
+from music_pipeline import tables as registry
 from music_pipeline import layout, local_stack
-from music_pipeline.storage.dynamodb import DAILY_GENRE_KPIS, TOP_GENRES_DAILY, ServingTables
+from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
 from music_pipeline_tests.arrival_harness import Harness, build_defs
-from music_pipeline_tests.conftest import AWS_ENV, land, song_row, stream_csv, write_songs, write_users
+from music_pipeline_tests.helpers import AWS_ENV, land, song_row, stream_csv, write_songs, write_users
 
 SONGS = {"s1": ("pop", 200_000), "s2": ("pop", 180_000), "s3": ("rock", 240_000), "s4": ("jazz", 300_000)}
 USERS = ["u1", "u2", "u3", "u4"]
@@ -62,31 +63,23 @@ def served(tables: ServingTables, day: str) -> dict[str, dict]:
     return {i["genre"]: {"listen_count": int(i["listen_count"]), "unique_listeners": int(i["unique_listeners"]),
                          "total_listening_time_ms": int(i["total_listening_time_ms"]),
                          "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"])}
-            for i in tables.day_items(DAILY_GENRE_KPIS, day)}
+            for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)}
 
 
 def served_top_genres(tables: ServingTables, day: str) -> list[str]:
-    return [i["genre"] for i in sorted(tables.day_items(TOP_GENRES_DAILY, day), key=lambda i: i["rank"])]
+    return [i["genre"] for i in sorted(tables.day_items(registry.TOP_GENRES_DAILY.serving.table, day), key=lambda i: i["rank"])]
 
 
 def expected_top_genres(kpis: dict[str, dict]) -> list[str]:
     return [g for g, _ in sorted(kpis.items(), key=lambda kv: (-kv[1]["listen_count"], kv[0]))][:5]
 
 
-@pytest.fixture
-def moto_server(monkeypatch):
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    with local_stack.moto_server() as url:
-        yield url
-
-
 @pytest.fixture(params=["folder", "s3"])
-def lake(request, tmp_path, moto_server) -> Lake:
+def lake(request, tmp_path, fresh_moto) -> Lake:
     if request.param == "folder":
         return Lake(str(tmp_path / "lake"))
-    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket="music-lake")
-    return Lake("s3://music-lake/lake", s3_endpoint=moto_server)
+    boto3.client("s3", endpoint_url=fresh_moto, region_name="us-east-1").create_bucket(Bucket="music-lake")
+    return Lake("s3://music-lake/lake", s3_endpoint=fresh_moto)
 
 
 def archived(key: str) -> str:
@@ -97,12 +90,12 @@ def status(ledger: Ledger, key: str) -> str:
     return ledger.get(key)["status"]
 
 
-def test_files_arriving_end_to_end(lake: Lake, moto_server: str, monkeypatch):
+def test_files_arriving_end_to_end(lake: Lake, fresh_moto: str, monkeypatch):
     write_songs(lake, [song_row(t, g, d, index=i) for i, (t, (g, d)) in enumerate(SONGS.items())])
     write_users(lake, USERS)
     monkeypatch.setenv("MUSIC_PIPELINE_MAX_FILES_PER_RUN", "2")
-    h = Harness(build_defs(lake.uri, moto_server, s3_endpoint=lake.s3_endpoint), DagsterInstance.ephemeral())
-    tables = ServingTables(endpoint_url=moto_server)
+    h = Harness(build_defs(lake.uri, fresh_moto, s3_endpoint=lake.s3_endpoint), DagsterInstance.ephemeral())
+    tables = ServingTables(endpoint_url=fresh_moto)
     ledger = Ledger(tables)
 
     def check_served(files):
@@ -143,14 +136,14 @@ def test_files_arriving_end_to_end(lake: Lake, moto_server: str, monkeypatch):
     assert days_runs[-1]["dagster/asset_partition_range_start"] == D1 == days_runs[-1]["dagster/asset_partition_range_end"]
 
     # 4. the same content again, under another key: nothing changes, the copy is archived
-    items_before = {d: tables.day_items(DAILY_GENRE_KPIS, d) for d in (D1, D2)}
+    items_before = {d: tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, d) for d in (D1, D2)}
     land(lake, KEY_B_AGAIN, stream_csv(B))
     before = len(h.launched)
     h.settle()
     again = ledger.get(KEY_B_AGAIN)
     assert (again["status"], again["outcome"], again["duplicate_of"], again["days"]) == ("archived", "duplicate", KEY_B, [])
     assert not [r for kind, r in h.launched[before:] if kind == "automation" or r.job_name == "stream_days_job"]
-    assert {d: tables.day_items(DAILY_GENRE_KPIS, d) for d in (D1, D2)} == items_before
+    assert {d: tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, d) for d in (D1, D2)} == items_before
 
     # 5. the same bytes re-delivered under their own (archived) key: found by the periodic rescan,
     #    recognised as already published, archived again, nothing recomputed
@@ -158,7 +151,7 @@ def test_files_arriving_end_to_end(lake: Lake, moto_server: str, monkeypatch):
     land(lake, KEY_B, stream_csv(B))
     h.tick()
     assert status(ledger, KEY_B) == "archived"  # behind the cursor: not seen until the rescan is due
-    monkeypatch.setenv("MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS", "0")
+    h.defs = build_defs(lake.uri, fresh_moto, s3_endpoint=lake.s3_endpoint, MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS="0")
     before = len(h.launched)
     h.settle()
     assert (ledger.get(KEY_B)["outcome"], ledger.get(KEY_B)["days"], status(ledger, KEY_B)) == ("unchanged", [], "archived")

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
 
+from music_pipeline import tables as registry
 from music_pipeline import contracts as c
 from music_pipeline import layout
 from music_pipeline.contracts import CONTRACT_VERSION, Reason
@@ -24,10 +25,13 @@ from music_pipeline.engines.duckdb import DuckDBEngine
 from music_pipeline.quality import catalog, report, rules
 from music_pipeline.quality.models import SQL_RULE_COVERAGE
 from music_pipeline.storage import dynamodb
-from music_pipeline.storage.dynamodb import ServingTables, rows_to_items
+from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.storage.lake import Lake, partition_key
-from music_pipeline.transforms import REFERENCE, _reference_input
-from music_pipeline_tests.conftest import (
+from music_pipeline import transforms
+from music_pipeline.settings import Settings
+from music_pipeline.tables import Params
+from music_pipeline_tests.helpers import (
+    code_location, gold_items,
     dagster_resources, land, materializations, read_day, run_all_steps, song_row, stream_csv, validate, write_songs,
     write_users,
 )
@@ -36,11 +40,6 @@ DAY = "2024-06-02"
 NEXT_DAY = "2024-06-03"
 LAKE_ASSETS = ["songs", "users", "raw_streams", "validated_streams", "genre_daily_kpis", "top_songs_per_genre",
                "top_genres_daily"]
-SERVING = {  # serving asset -> (gold table, DynamoDB table)
-    "dynamodb_daily_genre_kpis": (layout.GENRE_DAILY_KPIS, dynamodb.DAILY_GENRE_KPIS),
-    "dynamodb_top_songs_per_genre": (layout.TOP_SONGS_PER_GENRE, dynamodb.TOP_SONGS_PER_GENRE),
-    "dynamodb_top_genres_daily": (layout.TOP_GENRES_DAILY, dynamodb.TOP_GENRES_DAILY),
-}
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -56,6 +55,7 @@ def gold_lake(small_sample, tmp_path_factory) -> Path:
 
 def evaluate(root: Path, asset: str, days=(DAY,), **kwargs) -> dict[str, rules.Outcome]:
     days = None if asset in ("songs", "users") else list(days)
+    kwargs.setdefault("thresholds", Settings.from_env().thresholds)  # the limits the environment sets
     outcomes = rules.evaluate(asset, Lake(str(root)), days, **kwargs)
     names = [d.name for d in catalog.CHECKS[asset] if d.name in kwargs.get("only", {d.name})]
     assert [o.check for o in outcomes] == names * len(days or [None])
@@ -90,14 +90,18 @@ def sample_rows(outcome: rules.Outcome) -> list[dict]:
     return outcome.sample.to_pylist()
 
 
+def as_text(sample) -> str:
+    """A failing-rows sample (table metadata, rendered inline by the UI) as `| a | b |` lines."""
+    columns = [c.name for c in sample.schema.columns]
+    return "\n".join("| " + " | ".join(str(r.data.get(c, "")) for c in columns) + " |" for r in sample.records)
+
+
 def markdown(outcome: rules.Outcome) -> str:
-    """The Dagster metadata of the outcome: contract version, counts, failing-rows sample as markdown."""
+    """The Dagster metadata of the outcome: contract version, counts, failing-rows sample (table metadata)."""
     metadata = outcome_metadata(outcome)
     assert metadata["contract_version"] == CONTRACT_VERSION
     assert metadata["failing_rows"] == outcome.counts["failing_rows"]
-    md = metadata["failing_rows_sample"].value
-    assert md.splitlines()[1].startswith("|---|")  # a markdown table
-    return md
+    return as_text(metadata["failing_rows_sample"])
 
 
 def shifted(value, days: int):
@@ -109,7 +113,7 @@ def test_every_check_of_every_lake_asset_passes_on_the_sample_day(gold_lake):
     for asset in LAKE_ASSETS:
         outcomes = evaluate(gold_lake, asset)
         assert without_sample_warnings(failed(outcomes)) == {}, (asset, failed(outcomes))
-    validated = read_day(gold_lake, layout.VALIDATED_STREAMS, DAY)
+    validated = read_day(gold_lake, registry.VALIDATED_STREAMS.prefix, DAY)
     contract = evaluate(gold_lake, "validated_streams")["contract"]
     assert contract.counts == {"rows_checked": validated.num_rows, "failing_rows": 0, "failed_values": 0}
     assert validated.num_rows > 300 and outcome_metadata(contract)["contract_version"] == CONTRACT_VERSION
@@ -123,7 +127,7 @@ def test_duplicate_key_in_validated_streams_fails_unique_keys_only(gold_lake, co
     def duplicate(rows):  # row 0 becomes a listen of row 1 (same user, track, time); row count unchanged
         rows[0].update({k: rows[1][k] for k in identity})
         return rows
-    rows = rewrite(root, layout.VALIDATED_STREAMS, duplicate)
+    rows = rewrite(root, registry.VALIDATED_STREAMS.prefix, duplicate)
 
     outcomes = evaluate(root, "validated_streams")
     assert without_sample_warnings(failed(outcomes)) == {"unique_keys": rules.ERROR}
@@ -141,8 +145,8 @@ def test_duplicate_key_in_validated_streams_fails_unique_keys_only(gold_lake, co
 
 def test_duplicate_key_in_genre_daily_kpis_fails_unique_keys_and_conservation(gold_lake, copy_lake):
     root = copy_lake(gold_lake)
-    rows = rewrite(root, layout.GENRE_DAILY_KPIS, lambda rows: rows + [dict(rows[0])])
-    validated = read_day(root, layout.VALIDATED_STREAMS, DAY).num_rows
+    rows = rewrite(root, registry.GENRE_DAILY_KPIS.prefix, lambda rows: rows + [dict(rows[0])])
+    validated = read_day(root, registry.VALIDATED_STREAMS.prefix, DAY).num_rows
 
     outcomes = evaluate(root, "genre_daily_kpis")
     # a genre counted twice: its key is duplicated and the day's listen_count no longer sums to the validated rows
@@ -159,10 +163,10 @@ def test_duplicate_key_in_genre_daily_kpis_fails_unique_keys_and_conservation(go
 
 
 @pytest.mark.parametrize("asset, table, days", [
-    ("validated_streams", layout.VALIDATED_STREAMS, 1),
-    ("genre_daily_kpis", layout.GENRE_DAILY_KPIS, 1),
-    ("top_songs_per_genre", layout.TOP_SONGS_PER_GENRE, 1),
-    ("top_genres_daily", layout.TOP_GENRES_DAILY, -1),
+    ("validated_streams", registry.VALIDATED_STREAMS.prefix, 1),
+    ("genre_daily_kpis", registry.GENRE_DAILY_KPIS.prefix, 1),
+    ("top_songs_per_genre", registry.TOP_SONGS_PER_GENRE.prefix, 1),
+    ("top_genres_daily", registry.TOP_GENRES_DAILY.prefix, -1),
 ])
 def test_a_row_outside_the_day_fails_rows_in_day_only(gold_lake, copy_lake, asset, table, days):
     root = copy_lake(gold_lake)
@@ -190,14 +194,14 @@ def test_a_wrong_average_fails_the_genre_kpi_contract(gold_lake, copy_lake):
     def double_average(rows):
         rows[1]["avg_listening_time_per_user_ms"] *= 2
         return rows
-    bad = rewrite(root, layout.GENRE_DAILY_KPIS, double_average)[1]
+    bad = rewrite(root, registry.GENRE_DAILY_KPIS.prefix, double_average)[1]
 
     outcomes = evaluate(root, "genre_daily_kpis")
     assert failed(outcomes) == {"contract": rules.ERROR}
     contract = outcomes["contract"]
     rule = "(row): avg_listening_time_per_user_ms != total_listening_time_ms / unique_listeners"
     assert contract.breakdown == {rule: 1}  # once per failing row (pandera lists every column of the row)
-    assert contract.counts["failing_rows"] == 1 and contract.counts["rows_checked"] == len(read_day(root, layout.GENRE_DAILY_KPIS, DAY))
+    assert contract.counts["failing_rows"] == 1 and contract.counts["rows_checked"] == len(read_day(root, registry.GENRE_DAILY_KPIS.prefix, DAY))
     [row] = sample_rows(contract)
     assert row["row"] == 2 and row["genre"] == bad["genre"] and row["violations"] == rule
     assert row["avg_listening_time_per_user_ms"] == bad["avg_listening_time_per_user_ms"]
@@ -206,9 +210,9 @@ def test_a_wrong_average_fails_the_genre_kpi_contract(gold_lake, copy_lake):
 
 def test_a_missing_rank_in_top_songs_fails_top_n_ranks_only(gold_lake, copy_lake):
     root = copy_lake(gold_lake)
-    top = read_day(root, layout.TOP_SONGS_PER_GENRE, DAY).to_pylist()
+    top = read_day(root, registry.TOP_SONGS_PER_GENRE.prefix, DAY).to_pylist()
     genre = next(r["genre"] for r in top if r["rank"] == 3)
-    rewrite(root, layout.TOP_SONGS_PER_GENRE, lambda rows: [r for r in rows if (r["genre"], r["rank"]) != (genre, 2)])
+    rewrite(root, registry.TOP_SONGS_PER_GENRE.prefix, lambda rows: [r for r in rows if (r["genre"], r["rank"]) != (genre, 2)])
 
     outcomes = evaluate(root, "top_songs_per_genre")
     assert failed(outcomes) == {"top_n_ranks": rules.ERROR}
@@ -222,9 +226,9 @@ def test_a_missing_rank_in_top_songs_fails_top_n_ranks_only(gold_lake, copy_lake
 
 def test_a_missing_rank_in_top_genres_fails_top_n_ranks_only(gold_lake, copy_lake):
     root = copy_lake(gold_lake)
-    top = read_day(root, layout.TOP_GENRES_DAILY, DAY).to_pylist()
+    top = read_day(root, registry.TOP_GENRES_DAILY.prefix, DAY).to_pylist()
     dropped = next(r["genre"] for r in top if r["rank"] == 3)
-    rewrite(root, layout.TOP_GENRES_DAILY, lambda rows: [r for r in rows if r["rank"] != 3])
+    rewrite(root, registry.TOP_GENRES_DAILY.prefix, lambda rows: [r for r in rows if r["rank"] != 3])
 
     outcomes = evaluate(root, "top_genres_daily")
     assert failed(outcomes) == {"top_n_ranks": rules.ERROR}
@@ -241,20 +245,20 @@ def test_a_missing_rank_in_top_genres_fails_top_n_ranks_only(gold_lake, copy_lak
 def test_dynamodb_items_edited_by_hand_fail_matches_gold(gold_lake, mocked_aws):
     tables = ServingTables()
     tables.ensure()
-    gold = {asset: rows_to_items(spec, read_day(gold_lake, table, DAY)) for asset, (table, spec) in SERVING.items()}
-    for asset, (_, spec) in SERVING.items():
-        tables.replace_day(spec, DAY, gold[asset])
-    for asset in SERVING:
+    gold = {s.asset: gold_items(gold_lake, DAY, s) for s in registry.SERVINGS}
+    for s in registry.SERVINGS:
+        tables.replace_day(s.table, DAY, gold[s.asset])
+    for asset in gold:
         outcome = evaluate(gold_lake, asset, serving_tables=tables)["matches_gold"]
         assert outcome.passed and outcome.counts["gold_items"] == outcome.counts["dynamodb_items"] == len(gold[asset]) > 0
 
     kpi = gold["dynamodb_daily_genre_kpis"][0]
-    tables.table(dynamodb.DAILY_GENRE_KPIS).update_item(
+    tables.table(registry.GENRE_DAILY_KPIS.serving.table).update_item(
         Key={"date": DAY, "genre": kpi["genre"]}, UpdateExpression="SET listen_count = listen_count + :one",
         ExpressionAttributeValues={":one": 1})
     song = gold["dynamodb_top_songs_per_genre"][-1]
-    tables.table(dynamodb.TOP_SONGS_PER_GENRE).delete_item(Key={"date": DAY, "genre_rank": song["genre_rank"]})
-    tables.table(dynamodb.TOP_GENRES_DAILY).put_item(Item={**gold["dynamodb_top_genres_daily"][0], "rank": 6})
+    tables.table(registry.TOP_SONGS_PER_GENRE.serving.table).delete_item(Key={"date": DAY, "genre_rank": song["genre_rank"]})
+    tables.table(registry.TOP_GENRES_DAILY.serving.table).put_item(Item={**gold["dynamodb_top_genres_daily"][0], "rank": 6})
 
     kpis = evaluate(gold_lake, "dynamodb_daily_genre_kpis", serving_tables=tables)["matches_gold"]
     assert not kpis.passed and kpis.severity == rules.ERROR
@@ -273,7 +277,7 @@ def test_dynamodb_items_edited_by_hand_fail_matches_gold(gold_lake, mocked_aws):
 
 def test_a_file_that_cannot_be_read_fails_every_check_with_the_reason(gold_lake, copy_lake):
     root = copy_lake(gold_lake)
-    (root / partition_key(layout.TOP_GENRES_DAILY, DAY)).write_bytes(b"not parquet at all")
+    (root / partition_key(registry.TOP_GENRES_DAILY.prefix, DAY)).write_bytes(b"not parquet at all")
     outcomes = evaluate(root, "top_genres_daily")
     assert failed(outcomes) == dict.fromkeys(outcomes, rules.ERROR)
     assert all(o.description.startswith("could not be evaluated: ") for o in outcomes.values())
@@ -316,11 +320,11 @@ def hand_lake(tmp_path_factory) -> Path:
 
 
 def test_the_sql_rejects_the_hand_built_rows_with_the_expected_reasons(hand_lake):
-    rejects = read_day(hand_lake, layout.STREAM_REJECTS, DAY)
+    rejects = read_day(hand_lake, registry.STREAM_REJECTS.prefix, DAY)
     assert sorted(zip(rejects["source_line"].to_pylist(), rejects["reason"].to_pylist())) == \
         [(line, reason) for line, (_, reason) in sorted(BAD.items())]
     for dataset, lines in (("songs", SONG_LINES), ("users", USER_LINES)):
-        bad = Lake(str(hand_lake)).read_parquet([f"{REFERENCE[dataset][3]}/data.parquet"])
+        bad = Lake(str(hand_lake)).read_parquet([registry.table(dataset).rejects.file_key])
         assert sorted(zip(bad["source_line"].to_pylist(), bad["reason"].to_pylist())) == \
             [(line, reason) for line, (_, reason) in sorted(lines.items()) if reason]
 
@@ -334,20 +338,14 @@ def sql_reasons(step: str) -> set[str]:
 def slip_rejects_into_validated(root: Path, dataset: str) -> None:
     """Run the real validation SQL, but write EVERY classified row (valid or rejected) into the validated
     table, in its contract's shape: what the checks would see had the SQL's filter let the rejects through."""
-    if dataset == "streams":
-        slices = [Lake(str(root)).engine_uri(f.key) for f in Lake(str(root)).list(f"{layout.BRONZE_STREAMS}/date={DAY}")]
-        inputs = [Input("bronze_streams", slices, c.BRONZE_STREAMS), _reference_input(Lake(str(root)), "songs"),
-                  _reference_input(Lake(str(root)), "users")]
-        table, contract, sql, partitioned = layout.VALIDATED_STREAMS, c.VALIDATED_STREAMS, "validate_streams", True
-    else:
-        _, bronze, table, _, required, contract = REFERENCE[dataset]
-        inputs = [Input(f"bronze_{dataset}", [Lake(str(root)).engine_uri(f"{bronze}/data.parquet")],
-                        c.bronze_reference_schema(required))]
-        sql, partitioned = f"validate_{dataset}", False
-    DuckDBEngine().run(Lake(str(root)), Transform(
-        inputs=inputs, views=[View("classified", load_sql(sql), materialize=True)],
-        outputs=[Output(table, project("classified", contract), contract, partitioned=partitioned)],
-        days=[DAY] if partitioned else None))
+    lake = Lake(str(root))
+    spec = registry.VALIDATED_STREAMS if dataset == "streams" else registry.table(dataset)
+    step = transforms.transform(lake, spec, [DAY] if spec.partitioned else [], Params())
+    view = step.views[0].name
+    DuckDBEngine().run(lake, Transform(
+        inputs=step.inputs, views=step.views,
+        outputs=[Output(spec.prefix, project(view, spec.contract), spec.contract, partitioned=spec.partitioned)],
+        days=step.days))
 
 
 @pytest.mark.parametrize("dataset, step, asset, lines", [
@@ -397,18 +395,18 @@ def test_rejected_share_above_the_configured_limit_is_an_error(hand_lake, monkey
                             "max_rejected_share": 0.25}
     assert share.breakdown == {reason: 1 for _, reason in BAD.values()}
     assert share.description.startswith(f"{rejected / read:.2%} of {read} rows rejected, above the limit 25.00%")
-    assert "| unknown_user_id | 1 |" in outcome_metadata(share)["failing_rows_sample"].value
+    assert "| unknown_user_id | 1 |" in as_text(outcome_metadata(share)["failing_rows_sample"])
 
     for wrong in ("1.5", "a lot"):
         monkeypatch.setenv(catalog.MAX_REJECTED_SHARE_ENV, wrong)
         with pytest.raises(ValueError, match=catalog.MAX_REJECTED_SHARE_ENV):
-            catalog.Thresholds.from_env()
+            Settings.from_env()
 
 
 def test_near_duplicate_listens_are_a_warning_with_a_sample(hand_lake, monkeypatch):
     near = evaluate(hand_lake, "validated_streams")["near_duplicates"]
     assert not near.passed and near.severity == rules.WARN
-    assert near.counts == {"failing_rows": 1, "window_seconds": catalog.DEFAULT_NEAR_DUPLICATE_SECONDS}
+    assert near.counts == {"failing_rows": 1} and "within 5 s" in near.description  # the default window
     assert sample_rows(near) == [{"user_id": "u1", "track_id": "t_pop1",
                                   "previous_listen_time": dt.datetime.fromisoformat(f"{DAY} 10:00:00"),
                                   "listen_time": dt.datetime.fromisoformat(f"{DAY} 10:00:03"),
@@ -420,8 +418,7 @@ def test_near_duplicate_listens_are_a_warning_with_a_sample(hand_lake, monkeypat
 
 # ------------------------------------------------------------------------------- through Dagster
 def dagster_run(root: Path, instance: DagsterInstance, selection=None):
-    from music_pipeline.definitions import defs
-
+    defs = code_location()
     return materialize([*defs.assets, *defs.asset_checks], resources=dagster_resources(root), partition_key=DAY,
                        selection=selection, instance=instance, raise_on_error=False)
 
@@ -433,7 +430,7 @@ def evaluations(result) -> dict[tuple[str, str], object]:
 def test_a_blocking_check_failure_stops_the_publish_to_dynamodb(gold_lake, small_sample, copy_lake, mocked_aws):
     src, _ = small_sample
     root = copy_lake(src)
-    valid = read_day(gold_lake, layout.VALIDATED_STREAMS, DAY).to_pylist()[-1]  # a listen that passes validation
+    valid = read_day(gold_lake, registry.VALIDATED_STREAMS.prefix, DAY).to_pylist()[-1]  # a listen that passes validation
     where = (valid["source_file"], valid["source_line"])
 
     def move_to_next_day(rows):  # its listen_time only: the row still claims `date` = DAY
@@ -442,7 +439,7 @@ def test_a_blocking_check_failure_stops_the_publish_to_dynamodb(gold_lake, small
     with DagsterInstance.ephemeral() as instance:
         assert dagster_run(root, instance, selection=["songs", "users", "raw_streams"]).success
         # a bronze slice damaged by hand: the listen now says it happened the next day
-        key = next(f.key for f in Lake(str(root)).list(f"{layout.BRONZE_STREAMS}/date={DAY}")
+        key = next(f.key for f in Lake(str(root)).list(f"{registry.RAW_STREAMS.prefix}/date={DAY}")
                    if valid["source_file"] in pq.ParquetFile(root / f.key).read(columns=["source_file"])["source_file"].to_pylist())
         [damaged] = [r for r in rewrite_key(root, key, move_to_next_day) if (r["source_file"], r["source_line"]) == where]
 
@@ -454,15 +451,15 @@ def test_a_blocking_check_failure_stops_the_publish_to_dynamodb(gold_lake, small
             e = checks[("validated_streams", name)]
             assert not e.passed and e.blocking and e.severity == AssetCheckSeverity.ERROR and e.partition == DAY
             assert e.metadata["contract_version"].value == CONTRACT_VERSION and e.metadata["failing_rows"].value == 1
-            assert f"| {damaged['source_file']} | {damaged['source_line']} |" in e.metadata["failing_rows_sample"].value
+            assert f"| {damaged['source_file']} | {damaged['source_line']} |" in as_text(e.metadata["failing_rows_sample"])
         assert "date is not the UTC day of listen_time" in checks[("validated_streams", "contract")].description
         assert all(checks[("validated_streams", n)].passed for n in ("unique_keys", "rows_conserved", "known_references"))
         assert not any(asset != "validated_streams" for asset, _ in checks)
 
         tables = ServingTables()
         tables.ensure()
-        assert all(tables.day_items(spec, DAY) == [] for _, spec in SERVING.values())
-        assert not (root / partition_key(layout.GENRE_DAILY_KPIS, DAY)).exists()
+        assert all(tables.day_items(s.table, DAY) == [] for s in registry.SERVINGS)
+        assert not (root / partition_key(registry.GENRE_DAILY_KPIS.prefix, DAY)).exists()
 
         # what `music-pipeline check` prints from the same instance: which check, which day, why; exit 1
         ci = report.collect(instance, [result.run_id])
@@ -472,14 +469,14 @@ def test_a_blocking_check_failure_stops_the_publish_to_dynamodb(gold_lake, small
         assert any(line.startswith(f"  ERROR validated_streams.rows_in_day [{DAY}]: 1 rows outside {DAY}") for line in lines)
         assert f"  NOT RUN genre_daily_kpis.matches_validated_streams [{DAY}]: not executed (an upstream step failed)" in lines
         assert {(a, d) for a, _, d in ci.not_executed} == {(a, DAY) for a in (
-            "genre_daily_kpis", "top_songs_per_genre", "top_genres_daily", *SERVING)}
+            *(t.name for t in registry.ASSETS if t.group == "kpis"), *registry.SERVING_ASSETS)}
 
 
 def test_a_dagster_run_records_non_blocking_errors_and_warnings_with_metadata(gold_lake, small_sample, copy_lake,
                                                                                mocked_aws, monkeypatch):
     src, _ = small_sample
     root = copy_lake(src)
-    listen = read_day(gold_lake, layout.VALIDATED_STREAMS, DAY).to_pylist()[0]
+    listen = read_day(gold_lake, registry.VALIDATED_STREAMS.prefix, DAY).to_pylist()[0]
     again = shifted(listen["listen_time"], 0) + dt.timedelta(seconds=2)
     land(root, "raw/streams/replays/again.csv", stream_csv([(listen["user_id"], listen["track_id"], again)]))
     monkeypatch.setenv(catalog.MAX_REJECTED_SHARE_ENV, "0.001")
@@ -487,19 +484,19 @@ def test_a_dagster_run_records_non_blocking_errors_and_warnings_with_metadata(go
     with DagsterInstance.ephemeral() as instance:
         result = dagster_run(root, instance)
         assert result.success  # rejected_share and near_duplicates do not block
-        assert {a for a, _ in materializations(result)} >= set(SERVING)
+        assert {a for a, _ in materializations(result)} >= set(registry.SERVING_ASSETS)
         checks = evaluations(result)
         failures = {k: (e.severity, e.blocking) for k, e in checks.items() if not e.passed}
         assert failures == {("validated_streams", "rejected_share"): (AssetCheckSeverity.ERROR, False),
                             ("validated_streams", "near_duplicates"): (AssetCheckSeverity.WARN, False)}
         share = checks[("validated_streams", "rejected_share")].metadata
         assert share["max_rejected_share"].value == 0.001 and share["rejected_share"].value > 0.001
-        assert share["rejected_rows"].value == read_day(root, layout.STREAM_REJECTS, DAY).num_rows + sum(
-            pq.ParquetFile(root / f.key).metadata.num_rows for f in Lake(str(root)).list(f"{layout.INGEST_REJECTS}/date={DAY}"))
+        assert share["rejected_rows"].value == read_day(root, registry.STREAM_REJECTS.prefix, DAY).num_rows + sum(
+            pq.ParquetFile(root / f.key).metadata.num_rows for f in Lake(str(root)).list(f"{registry.INGEST_REJECTS.prefix}/date={DAY}"))
         near = checks[("validated_streams", "near_duplicates")].metadata
         assert near["contract_version"].value == CONTRACT_VERSION
         assert f"| {listen['user_id']} | {listen['track_id']} | {listen['listen_time']} | {again} | " \
-               f"raw/streams/replays/again.csv | 2 |" in near["failing_rows_sample"].value
-        assert {k for k, e in checks.items() if e.passed} >= {(a, "matches_gold") for a in SERVING}
+               f"raw/streams/replays/again.csv | 2 |" in as_text(near["failing_rows_sample"])
+        assert {k for k, e in checks.items() if e.passed} >= {(a, "matches_gold") for a in registry.SERVING_ASSETS}
         ci = report.collect(instance, [result.run_id])
         assert not ci.ok and [(r.check, r.day) for r in ci.errors] == [("rejected_share", DAY)]

@@ -8,16 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from music_pipeline import tables as registry
 from music_pipeline import layout
 from music_pipeline.local_stack import local_dynamodb
 from music_pipeline.storage import dynamodb
-from music_pipeline.storage.dynamodb import ServingTables, rows_to_items
-from music_pipeline_tests.conftest import AWS_ENDPOINT_VARS, read_day
+from music_pipeline.storage.dynamodb import ServingTables
+from music_pipeline_tests.helpers import AWS_ENDPOINT_VARS, gold_items
 
 BIN = Path(sys.executable).parent
 DAY = "2024-06-02"
-SERVING = ((layout.GENRE_DAILY_KPIS, dynamodb.DAILY_GENRE_KPIS), (layout.TOP_SONGS_PER_GENRE, dynamodb.TOP_SONGS_PER_GENRE),
-           (layout.TOP_GENRES_DAILY, dynamodb.TOP_GENRES_DAILY))
 
 
 def test_generate_then_materialize_a_day_with_the_dagster_cli(tmp_path, aws_env):
@@ -42,13 +41,14 @@ def test_generate_then_materialize_a_day_with_the_dagster_cli(tmp_path, aws_env)
             env={**env, "AWS_ENDPOINT_URL_DYNAMODB": url}, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         tables = ServingTables(endpoint_url=url)
-        for gold, spec in SERVING:
-            expected = rows_to_items(spec, read_day(lake, gold, DAY))
+        for serving in registry.SERVINGS:
+            spec = serving.table
+            expected = gold_items(lake, DAY, serving)
             items = tables.table(spec).scan()["Items"]
             assert len(items) == len(expected) > 0, spec.name
             key = lambda i: (i[spec.pk], i[spec.sk])  # noqa: E731
             assert sorted(items, key=key) == sorted(expected, key=key)
-    assert not (lake / layout.VALIDATED_STREAMS / "date=2024-06-03").exists()
+    assert not (lake / registry.VALIDATED_STREAMS.prefix / "date=2024-06-03").exists()
 
 
 def test_check_command_exits_1_and_names_the_failed_check_day_and_reason(tmp_path, aws_env):
@@ -63,4 +63,4 @@ def test_check_command_exits_1_and_names_the_failed_check_day_and_reason(tmp_pat
     assert sorted(day for day, _, _ in failed) == ["2024-06-01", "2024-06-02"], run.stdout[-3000:]
     assert all(float(share) > 0.2 and int(rows) > 0 for _, share, rows in failed)
     assert "check FAILED: an ERROR-severity check failed" in run.stderr
-    assert not (tmp_path / "lake" / layout.VALIDATED_STREAMS / "date=2024-06-03").exists()
+    assert not (tmp_path / "lake" / registry.VALIDATED_STREAMS.prefix / "date=2024-06-03").exists()

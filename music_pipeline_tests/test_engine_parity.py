@@ -7,13 +7,14 @@ import shutil
 import pandas as pd
 import pytest
 
+from music_pipeline import tables as registry
 from music_pipeline import layout
 from music_pipeline.engines.duckdb import DuckDBEngine
-from music_pipeline_tests.conftest import read_all, run_all_steps
+from music_pipeline_tests.helpers import read_all, run_all_steps
 
-TABLES = (layout.VALIDATED_SONGS, layout.SONG_REJECTS, layout.VALIDATED_USERS, layout.USER_REJECTS,
-          layout.VALIDATED_STREAMS, layout.STREAM_REJECTS,
-          layout.GENRE_DAILY_KPIS, layout.TOP_SONGS_PER_GENRE, layout.TOP_GENRES_DAILY)
+TABLES = (registry.SONGS.prefix, registry.SONG_REJECTS.prefix, registry.USERS.prefix, registry.USER_REJECTS.prefix,
+          registry.VALIDATED_STREAMS.prefix, registry.STREAM_REJECTS.prefix,
+          registry.GENRE_DAILY_KPIS.prefix, registry.TOP_SONGS_PER_GENRE.prefix, registry.TOP_GENRES_DAILY.prefix)
 
 
 @pytest.fixture(scope="module")
@@ -52,4 +53,4 @@ def test_both_engines_publish_the_same_files_and_schemas(both_engines):
     listing = {name: sorted(str(p.relative_to(root)) for t in TABLES for p in (root / t).rglob("*.parquet"))
                for name, root in lakes.items()}
     assert listing["duckdb"] == listing["spark"]
-    assert {f"{layout.GENRE_DAILY_KPIS}/date={d}/data.parquet" for d in summary.days} <= set(listing["duckdb"])
+    assert {f"{registry.GENRE_DAILY_KPIS.prefix}/date={d}/data.parquet" for d in summary.days} <= set(listing["duckdb"])

@@ -28,13 +28,17 @@ from dagster import (AssetExecutionContext, AssetSelection, DagsterEventType, Da
                      asset, materialize)
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from music_pipeline import tables as registry
 from music_pipeline import deploy, layout, local_stack
 from music_pipeline.defs.partitions import daily_partitions, single_run
 from music_pipeline.engines.glue import JOBS, glue_retry_policy
 from music_pipeline.days import format_days, parse_days
 from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
+from music_pipeline.settings import Settings
+from music_pipeline.tables import Params
+from music_pipeline.storage.dynamodb import create_table_args
 from music_pipeline.storage.lake import Lake, partition_key
-from music_pipeline_tests.conftest import AWS_ENV, materializations, rows, validate
+from music_pipeline_tests.helpers import AWS_ENV, code_location, materializations, rows, validate
 
 BUCKET = "music-glue"
 ROLE = "arn:aws:iam::123456789012:role/music-pipeline-glue"
@@ -149,20 +153,9 @@ class LocalGlue:
 
 # ------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def moto_endpoint():
-    """A moto server (HTTP, so the job's own process reaches it too) and the environment pointing at it."""
-    with local_stack.moto_server() as endpoint, pytest.MonkeyPatch.context() as patch:
-        for key, value in AWS_ENV.items():
-            patch.setenv(key, value)
-        patch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
 def glue(moto_endpoint):
     """The fake Glue service with the project's jobs deployed into it by the deploy code."""
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)  # the module's moto server (conftest)
     service = LocalGlue(moto_endpoint)
     config = deploy.GlueJobsConfig(lake="/unused-default-lake", role=ROLE, scripts_uri=SCRIPTS_URI)
     deployed = deploy.deploy(config, glue=service, s3=boto3.client("s3", region_name="us-east-1"))
@@ -198,8 +191,7 @@ def glue_engine(service: LocalGlue) -> EngineResource:
 
 def run_range(lake_uri: str, engine: EngineResource, selection, instance):
     """One run of the code location's assets (and their checks) over DAYS."""
-    from music_pipeline.definitions import defs
-
+    defs = code_location()
     tags = {ASSET_PARTITION_RANGE_START_TAG: DAYS[0], ASSET_PARTITION_RANGE_END_TAG: DAYS[-1]}
     assets = [*defs.assets, *(defs.asset_checks or [])]
     return materialize(assets, resources=resources(lake_uri, engine), tags=tags, selection=selection, instance=instance)
@@ -255,9 +247,20 @@ def test_infrastructure_template_declares_the_same_jobs_as_deploy():
         fixed = {k: v for k, v in wanted["DefaultArguments"].items() if "s3://" not in v and k != "--additional-python-modules"}
         assert {k: props["DefaultArguments"][k] for k in fixed} == fixed
         assert props["DefaultArguments"]["--additional-python-modules"] == deploy.python_modules()
-    tables = {r["Properties"]["TableName"]["Sub"].split("}", 1)[1] for r in template["Resources"].values()
-              if r["Type"] == "AWS::DynamoDB::Table"}
-    assert tables == {"DailyGenreKPIs", "TopSongsPerGenre", "TopGenresDaily", "ProcessedStreams"}
+    declared = {r["Properties"]["TableName"]["Sub"].split("}", 1)[1]: r["Properties"] for r in template["Resources"].values()
+                if r["Type"] == "AWS::DynamoDB::Table"}
+    assert set(declared) == {t.name for t in registry.DYNAMO_TABLES}
+    for spec in registry.DYNAMO_TABLES:  # keys, attribute types, indexes, TTL and streams as tables.py declares them
+        props, wanted = declared[spec.name], create_table_args(spec, spec.name)
+        assert props["KeySchema"] == wanted["KeySchema"], spec.name
+        by_name = lambda attributes: sorted(attributes, key=lambda a: a["AttributeName"])  # noqa: E731
+        assert by_name(props["AttributeDefinitions"]) == by_name(wanted["AttributeDefinitions"]), spec.name
+        assert [(i["IndexName"], i["KeySchema"]) for i in props.get("GlobalSecondaryIndexes", [])] == \
+            [(i["IndexName"], i["KeySchema"]) for i in wanted.get("GlobalSecondaryIndexes", [])], spec.name
+        if spec.ttl_attribute:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}, spec.name
+        if spec.stream:
+            assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}, spec.name
 
 
 def test_days_travel_as_compact_ranges():
@@ -270,16 +273,13 @@ def test_days_travel_as_compact_ranges():
 
 
 def test_engine_backed_assets_retry_with_backoff_when_glue_is_configured():
-    code = ("from music_pipeline.definitions import defs\n"
-            "for a in defs.assets:\n"
-            "    p = a.op.retry_policy\n"
-            "    print(a.key.to_user_string(), p.max_retries if p else None, p.backoff.value if p and p.backoff else None)\n")
     out = {}
-    for engine in ("glue", "duckdb"):
-        env = {**os.environ, "MUSIC_PIPELINE_ENGINE": engine}
-        lines = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-        out[engine] = {line.split()[0]: line.split()[1:] for line in lines.splitlines()}
-    for name in ("songs", "users", "validated_streams", "genre_daily_kpis", "top_songs_per_genre", "top_genres_daily"):
+    for engine in ("glue", "duckdb"):  # in-process: the definitions are built from settings, not at import
+        defs = code_location(MUSIC_PIPELINE_ENGINE=engine)
+        out[engine] = {a.key.to_user_string(): [str(p.max_retries) if p else "None",
+                                                 p.backoff.value if p and p.backoff else "None"]
+                       for a in defs.assets for p in [a.op.retry_policy]}
+    for name in registry.steps():
         assert out["glue"][name] == [str(glue_retry_policy().max_retries), "EXPONENTIAL"]
         assert out["duckdb"][name] == ["None", "None"]
     assert out["glue"]["raw_streams"] == ["None", "None"]  # not engine-backed
@@ -287,10 +287,8 @@ def test_engine_backed_assets_retry_with_backoff_when_glue_is_configured():
 
 # ------------------------------------------------------------------------------- Spark on the fake Glue
 def comparable(metadata: dict) -> dict:
-    """Metadata both engines must agree on; table previews as sorted lines (row order inside a
-    Parquet file is not defined, and Spark and DuckDB write rows in different orders)."""
-    return {k: sorted(v.splitlines()) if k.startswith("preview_") else v for k, v in metadata.items()
-            if not k.startswith(("glue/", "AWS Glue")) and k != "engine"}
+    """Metadata both engines must agree on (previews are ordered by the table key, so they compare as they are)."""
+    return {k: v for k, v in metadata.items() if not k.startswith(("glue/", "AWS Glue")) and k != "engine"}
 
 
 def check_results(result) -> dict:
@@ -307,7 +305,7 @@ def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, val
     assert expected.success and result.success
 
     # lake outputs: the same rows in every table and day
-    for table in (layout.VALIDATED_STREAMS, layout.STREAM_REJECTS, layout.GENRE_DAILY_KPIS, layout.TOP_GENRES_DAILY):
+    for table in (registry.VALIDATED_STREAMS.prefix, registry.STREAM_REJECTS.prefix, registry.GENRE_DAILY_KPIS.prefix, registry.TOP_GENRES_DAILY.prefix):
         for day in DAYS:
             want, got = Lake(duck_root).read_parquet([partition_key(table, day)]), Lake(glue_root).read_parquet([partition_key(table, day)])
             assert got.schema.equals(want.schema), table
@@ -330,16 +328,17 @@ def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, val
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == glue_root]
     assert [(a["--step"], a["--days"]) for a in runs] == [(step, "2024-06-01...2024-06-02") for step in GLUE_STEPS]
     logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
-    assert "step validated_streams done in" in logs and '"validated/streams": {"2024-06-01"' in logs
+    assert "step validated_streams done in" in logs and '"validated_streams": {"2024-06-01"' in logs
 
 
 def validated_streams_asset(retry_policy: RetryPolicy | None):
-    @asset(name="validated_streams_on_glue", partitions_def=daily_partitions, backfill_policy=single_run,
+    @asset(name="validated_streams_on_glue", partitions_def=daily_partitions(Settings().start_date), backfill_policy=single_run,
            retry_policy=retry_policy)
     def _asset(context: AssetExecutionContext, lake: LakeResource, engine: EngineResource) -> MaterializeResult:
         """The body of the `validated_streams` asset."""
-        written = engine.run_step(context, lake.get(), "validated_streams", list(context.partition_keys))
-        return MaterializeResult(metadata={"rows": sum(written[layout.VALIDATED_STREAMS].values())})
+        written = engine.get().run_step(lake.get(), registry.VALIDATED_STREAMS, list(context.partition_keys), Params(),
+                                        context=context)
+        return MaterializeResult(metadata={"rows": sum(written["validated_streams"].values())})
 
     return _asset
 
@@ -370,7 +369,7 @@ def test_a_failing_job_fails_the_step_with_glues_message_after_retrying_only_the
     assert len(retries) == 1 and len(failures) == 1
     error = failures[0].step_failure_data.error.to_string()
     assert "Glue job music-pipeline-validation run" in error and "completed with status FAILED" in error
-    assert "FileNotFoundError: songs has not been validated yet" in error
+    assert "FileNotFoundError: songs has not been materialized yet" in error
     assert "materialize the `songs` asset first" in error
 
 
@@ -404,7 +403,7 @@ def test_interrupting_the_dagster_run_stops_the_glue_job_run(glue, validated_lak
         assert report.get("state") == "STOPPED"
         with pytest.raises(ProcessLookupError):
             os.killpg(report["pid"], 0)  # the job's whole process group is gone
-    assert not Lake(lake_uri).exists(partition_key(layout.VALIDATED_STREAMS, DAYS[0]))
+    assert not Lake(lake_uri).exists(partition_key(registry.VALIDATED_STREAMS.prefix, DAYS[0]))
 
 
 # ------------------------------------------------------------------------------- an S3 lake
@@ -415,9 +414,9 @@ class ArrowStagingEngine:
     def __new__(cls, lake: Lake, tables: dict):
         import pyarrow.parquet as pq
 
-        from music_pipeline.engines.base import PARTITION_COLUMN, Engine, staged_dir
+        from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, staged_dir
 
-        class _Engine(Engine):
+        class _Engine(LocalEngine):
             writes_s3 = True
 
             def _write(self, transform, staging, lake):
@@ -447,13 +446,14 @@ def test_engines_stage_and_publish_through_an_s3_lake(moto_endpoint):
     lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint=moto_endpoint)
     kpis = pa.table({"date": [dt.date(2024, 6, 1)] * 2, "genre": ["pop", "rock"], "listen_count": [3, 1],
                      "unique_listeners": [2, 1], "total_listening_time_ms": [600, 100],
-                     "avg_listening_time_per_user_ms": [300.0, 100.0]}, schema=c.GENRE_DAILY_KPIS)
+                     "avg_listening_time_per_user_ms": [300.0, 100.0], "listen_share": [0.75, 0.25]},
+                    schema=c.GENRE_DAILY_KPIS)
     transform = Transform(inputs=[], views=[], days=DAYS,
-                          outputs=[Output(layout.GENRE_DAILY_KPIS, "unused", c.GENRE_DAILY_KPIS)])
-    written = ArrowStagingEngine(lake, {layout.GENRE_DAILY_KPIS: kpis}).run(lake, transform)
-    assert written == {layout.GENRE_DAILY_KPIS: {"2024-06-01": 2, "2024-06-02": 0}}
-    assert lake.read_parquet([partition_key(layout.GENRE_DAILY_KPIS, "2024-06-01")]).equals(kpis)
-    assert lake.read_parquet([partition_key(layout.GENRE_DAILY_KPIS, "2024-06-02")]).num_rows == 0
+                          outputs=[Output(registry.GENRE_DAILY_KPIS.prefix, "unused", c.GENRE_DAILY_KPIS)])
+    written = ArrowStagingEngine(lake, {registry.GENRE_DAILY_KPIS.prefix: kpis}).run(lake, transform)
+    assert written == {registry.GENRE_DAILY_KPIS.prefix: {"2024-06-01": 2, "2024-06-02": 0}}
+    assert lake.read_parquet([partition_key(registry.GENRE_DAILY_KPIS.prefix, "2024-06-01")]).equals(kpis)
+    assert lake.read_parquet([partition_key(registry.GENRE_DAILY_KPIS.prefix, "2024-06-02")]).num_rows == 0
     assert [f.key for f in lake.list("", include_hidden=True) if f.key.startswith(".staging")] == []
     assert lake.engine_uri("validated/streams/date=2024-06-01/data.parquet") == \
         f"s3://{BUCKET}/lake/validated/streams/date=2024-06-01/data.parquet"

@@ -12,13 +12,14 @@ import pyarrow as pa
 import pytest
 
 from music_pipeline import csv_reader, layout
+from music_pipeline import tables as registry
 from music_pipeline.contracts import BRONZE_STREAMS, INGEST_REJECTS
 from music_pipeline.ingest import (
     file_id, parse_duration_ms, parse_listen_time, read_manifest, sync_landed_streams,
 )
 from music_pipeline.storage import landing
 from music_pipeline.storage.lake import Lake, partition_key
-from music_pipeline_tests.conftest import land, read_all, read_day, rows, song_row, stream_csv, validate, write_songs, write_users
+from music_pipeline_tests.helpers import land, read_all, read_day, rows, song_row, stream_csv, validate, write_songs, write_users
 
 D1, D2 = "2024-06-01", "2024-06-02"
 HEADER = "user_id,track_id,listen_time"
@@ -34,12 +35,12 @@ def base(tmp_path) -> Path:
 
 
 def bronze(root: Path, *columns: str) -> list[tuple]:
-    return rows(read_all(root, layout.BRONZE_STREAMS), *columns)
+    return rows(read_all(root, registry.RAW_STREAMS.prefix), *columns)
 
 
 def rejects(root: Path, *columns: str) -> list[tuple]:
     lake = Lake(str(root))
-    keys = [f.key for f in lake.list(layout.INGEST_REJECTS)]
+    keys = [f.key for f in lake.list(registry.INGEST_REJECTS.prefix)]
     return rows(lake.read_parquet(keys, schema=INGEST_REJECTS), *(columns or ("source_file", "source_line", "reason")))
 
 
@@ -67,9 +68,9 @@ def test_an_unreadable_file_is_failed_with_its_reason_and_the_others_go_on(base,
     assert report.count("ingested") == 1 and read_manifest(lake, "raw/streams/folder.csv/part-0000.csv") is None
     # nothing of the failed file was published, not even the batches read before the error
     assert {r[0] for r in bronze(base, "source_file")} == {"raw/streams/z_good.csv"}
-    assert not any(file_id(key) in f.key for f in lake.list("bronze/streams") + lake.list(layout.INGEST_REJECTS))
+    assert not any(file_id(key) in f.key for f in lake.list("bronze/streams") + lake.list(registry.INGEST_REJECTS.prefix))
     validate(base, [D1])
-    assert rows(read_day(base, layout.VALIDATED_STREAMS, D1), "source_file", "source_line") == [
+    assert rows(read_day(base, registry.VALIDATED_STREAMS.prefix, D1), "source_file", "source_line") == [
         ("raw/streams/z_good.csv", 2), ("raw/streams/z_good.csv", 3)]
 
 
@@ -101,7 +102,7 @@ def test_cr_only_line_endings_read_like_lf(base):
 
 
 def test_a_run_for_another_day_succeeds_next_to_an_unreadable_file(base, mocked_aws):
-    from music_pipeline_tests.conftest import materialize_days
+    from music_pipeline_tests.helpers import materialize_days
 
     land(base, "raw/streams/broken.csv.gz", b"not gzip at all\n")
     land(base, "raw/streams/good.csv", GOOD)
@@ -191,7 +192,7 @@ def test_a_json_array_in_the_seed_shape_is_read_whole(base, indent, gz):
     assert bronze(base, "stream_id", "user_id", "track_id", "listen_duration_ms", "completed", "device_type") == SEED_ROWS
     lines = [r[0] for r in bronze(base, "source_line")]
     assert lines == ([1, 1, 1] if indent is None else [2, 11, 20])  # the line where each element starts
-    assert read_all(base, layout.BRONZE_STREAMS).schema.names == BRONZE_STREAMS.names
+    assert read_all(base, registry.RAW_STREAMS.prefix).schema.names == BRONZE_STREAMS.names
     assert read_manifest(Lake(str(base)), key).rows_read == 3 and rejects(base) == []
 
 
@@ -275,7 +276,7 @@ def test_listens_outside_the_partitions_are_rejected_with_their_reason(base):
     manifest = read_manifest(lake, key)
     assert manifest.rows_read == 5 == sum(manifest.rows_by_day.values()) + sum(manifest.rejects_by_day.values())
     assert manifest.rejects_by_day == {"1970-01-01": 1, "2023-12-31": 1, "2099-01-01": 1}
-    detail = rows(read_all(base, layout.INGEST_REJECTS), "detail")
+    detail = rows(read_all(base, registry.INGEST_REJECTS.prefix), "detail")
     assert any("2024-06-01T12:00:00+00:00 + 24 h" in d[0] for d in detail)
     assert any("before the start date 2024-01-01" in d[0] for d in detail)
 
@@ -321,7 +322,7 @@ def test_a_malformed_line_counts_in_its_days_rejected_share(base):
     key = "raw/streams/share.csv"
     land(base, key, stream_csv([("u1", "T1", "2024-06-02 10:00:00"), ("u2", "T2", "2024-06-02 10:00:00", "x")]))
     lake = validate(base, [D2])
-    assert lake.exists(partition_key(layout.INGEST_REJECTS, D2, f"file={file_id(key)}.parquet"))
+    assert lake.exists(partition_key(registry.INGEST_REJECTS.prefix, D2, f"file={file_id(key)}.parquet"))
     assert read_manifest(lake, key).rejects_by_day == {D2: 1}
 
 

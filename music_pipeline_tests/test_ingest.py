@@ -12,10 +12,11 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+from music_pipeline import tables as registry
 from music_pipeline import layout
 from music_pipeline.ingest import all_manifests, file_id, read_manifest, sync_landed_streams
 from music_pipeline.storage.lake import Lake, partition_key
-from music_pipeline_tests.conftest import (
+from music_pipeline_tests.helpers import (
     land, lake_digest, read_all, read_day, rows, song_row, stream_csv, validate, write_songs, write_users,
 )
 
@@ -37,7 +38,7 @@ def ts(text: str) -> dt.datetime:
 
 
 def bronze_rows(root: Path, day: str) -> list[tuple]:
-    table = read_all(root, f"{layout.BRONZE_STREAMS}/date={day}")
+    table = read_all(root, f"{registry.RAW_STREAMS.prefix}/date={day}")
     return rows(table, "source_file", "source_line", "user_id", "track_id", "listen_time", "listen_duration_ms")
 
 
@@ -59,7 +60,7 @@ def test_ingestion_rejects_each_kind_with_file_line_and_reason(base):
                   "u3,T3,2024-06-01T15:00:00Z,187.5\n")   # 4 good
     lake = validate(base, [D1])
 
-    rejects = read_all(base, layout.INGEST_REJECTS)
+    rejects = read_all(base, registry.INGEST_REJECTS.prefix)
     # a malformed line whose listen_time is readable counts in its day (issue 16), the others in `unknown`
     assert rows(rejects, "source_file", "source_line", "reason", "date") == [
         (a, 3, "malformed_line", dt.date(2024, 6, 1)), (a, 4, "malformed_line", None),
@@ -74,8 +75,8 @@ def test_ingestion_rejects_each_kind_with_file_line_and_reason(base):
     assert "not-a-time" in by_line[(a, 6)]["detail"]
     assert "abc" in by_line[(b, 2)]["detail"]
     # rows without a readable day are in the `unknown` partition, the others in their day
-    assert lake.exists(partition_key(layout.INGEST_REJECTS, layout.UNKNOWN_DAY, f"file={file_id(a)}.parquet"))
-    assert lake.exists(partition_key(layout.INGEST_REJECTS, D1, f"file={file_id(b)}.parquet"))
+    assert lake.exists(partition_key(registry.INGEST_REJECTS.prefix, layout.UNKNOWN_DAY, f"file={file_id(a)}.parquet"))
+    assert lake.exists(partition_key(registry.INGEST_REJECTS.prefix, D1, f"file={file_id(b)}.parquet"))
 
     assert bronze_rows(base, D1) == [
         (a, 2, "u1", "T1", ts("2024-06-01 10:00:00"), None),
@@ -85,7 +86,7 @@ def test_ingestion_rejects_each_kind_with_file_line_and_reason(base):
     manifest = read_manifest(lake, a)
     assert manifest.rows_read == 7 and manifest.rows_by_day == {D1: 2}
     assert manifest.rejects_by_reason == {"bad_encoding": 1, "malformed_line": 2, "unparseable_listen_time": 2}
-    assert rows(read_day(base, layout.VALIDATED_STREAMS, D1), "source_file", "source_line") == [(a, 2), (a, 8), (b, 4)]
+    assert rows(read_day(base, registry.VALIDATED_STREAMS.prefix, D1), "source_file", "source_line") == [(a, 2), (a, 8), (b, 4)]
 
 
 def test_sql_rejects_each_kind_with_file_line_and_reason(base):
@@ -105,14 +106,14 @@ def test_sql_rejects_each_kind_with_file_line_and_reason(base):
                    "u2,T3,2024-06-01 11:00:00\n"    # 3 valid
                    "u2, T3 ,2024-06-01 12:00:00\n")  # 4 valid once trimmed
     validate(base, [D1])
-    rejected = read_day(base, layout.STREAM_REJECTS, D1)
+    rejected = read_day(base, registry.STREAM_REJECTS.prefix, D1)
     assert rows(rejected, "source_file", "source_line", "reason") == [
         (p1, 3, "missing_user_id"), (p1, 4, "missing_user_id"), (p1, 5, "missing_track_id"),
         (p1, 6, "missing_track_id"), (p1, 7, "unknown_track_id"), (p1, 8, "unknown_track_id"),
         (p1, 9, "unknown_user_id"), (p1, 10, "duplicate_listen"), (p2, 2, "duplicate_listen"),
     ]
     assert set(rejected.column("date").to_pylist()) == {dt.date(2024, 6, 1)}
-    valid = read_day(base, layout.VALIDATED_STREAMS, D1)
+    valid = read_day(base, registry.VALIDATED_STREAMS.prefix, D1)
     assert rows(valid, "source_file", "source_line", "user_id", "track_id", "genre", "listening_time_ms") == [
         (p1, 2, "u1", "T1", "pop", 180_000), (p2, 3, "u2", "T3", "rock", 240_000), (p2, 4, "u2", "T3", "rock", 240_000),
     ]
@@ -122,8 +123,8 @@ def test_every_injected_bad_row_of_the_sample_is_in_bad_records(small_sample, co
     src, summary = small_sample
     root = copy_lake(src)
     validate(root, summary.days)
-    ingest_rejects = read_all(root, layout.INGEST_REJECTS)
-    sql_rejects = read_all(root, layout.STREAM_REJECTS)
+    ingest_rejects = read_all(root, registry.INGEST_REJECTS.prefix)
+    sql_rejects = read_all(root, registry.STREAM_REJECTS.prefix)
     counts = collections.Counter(ingest_rejects.column("reason").to_pylist() + sql_rejects.column("reason").to_pylist())
     assert dict(counts) == summary.injected_bad_rows
     # each reject points at its raw line: ingestion keeps the text, SQL rejects keep the ids
@@ -157,12 +158,12 @@ def test_rfc4180_doubled_quotes_and_quoted_commas(base):
                     'u2,"T,9",2024-06-01 11:00:00\n'
                     '"u3","T""1",2024-06-01 12:00:00\n')
     validate(base, [D1])
-    songs = read_all(base, layout.VALIDATED_SONGS)
+    songs = read_all(base, registry.SONGS.prefix)
     song = next(r for r in songs.to_pylist() if r["track_id"] == "T,9")
     assert song["track_name"] == 'Don\'t Stop "Believin", Live' and song["artists"] == "Ann, Bob;Cy"
-    valid = read_day(base, layout.VALIDATED_STREAMS, D1)
+    valid = read_day(base, registry.VALIDATED_STREAMS.prefix, D1)
     assert rows(valid, "source_line", "user_id", "track_id", "genre") == [(2, "u1", "T,9", "pop"), (3, "u2", "T,9", "pop")]
-    rejected = read_day(base, layout.STREAM_REJECTS, D1)
+    rejected = read_day(base, registry.STREAM_REJECTS.prefix, D1)
     assert rows(rejected, "source_line", "track_id", "reason") == [(4, 'T"1', "unknown_track_id")]
 
 
@@ -186,11 +187,11 @@ def test_csv_gz_and_json_lines_are_ingested(base):
         (jl, 1, "u1", "T3", ts("2024-06-01 10:00:00"), None),
         (jl, 5, "u2", "T4", ts("2024-06-01 11:00:00"), 61_000),
     ]
-    assert rows(read_all(base, layout.INGEST_REJECTS), "source_file", "source_line", "reason") == [
+    assert rows(read_all(base, registry.INGEST_REJECTS.prefix), "source_file", "source_line", "reason") == [
         (gz, 4, "unparseable_listen_time"),
         (jl, 3, "malformed_line"), (jl, 4, "malformed_line"), (jl, 6, "unparseable_listen_time"),
     ]
-    valid = read_day(base, layout.VALIDATED_STREAMS, D1)
+    valid = read_day(base, registry.VALIDATED_STREAMS.prefix, D1)
     assert rows(valid, "user_id", "track_id", "listening_time_ms") == [
         ("u1", "T1", 180_000), ("u1", "T3", 240_000), ("u2", "T2", 200_000), ("u2", "T4", 61_000)]
 
@@ -203,7 +204,7 @@ def test_aliases_and_duration_seconds_become_listening_time_ms(base):
                     "u3,T3,2024-06-01 10:00:00,\n"      # blank: the track's duration_ms
                     "u3,T4,2024-06-01 11:00:00,0.0004\n")
     validate(base, [D1])
-    valid = read_day(base, layout.VALIDATED_STREAMS, D1)
+    valid = read_day(base, registry.VALIDATED_STREAMS.prefix, D1)
     assert rows(valid, "source_line", "user_id", "track_id", "listen_time", "listening_time_ms") == [
         (2, "u1", "T1", ts("2024-06-01 10:00:00"), 187_000),
         (3, "u2", "T1", ts("2024-06-01 10:00:00"), 187_500),
@@ -222,8 +223,8 @@ def test_offsets_move_a_listen_to_its_utc_day(base):
         ("u3", "T3", "2024-06-02T05:29:59+05:30"),   # 2024-06-01 23:59:59 UTC
     ]))
     validate(base, [D1, D2])
-    day1 = read_day(base, layout.VALIDATED_STREAMS, D1)
-    day2 = read_day(base, layout.VALIDATED_STREAMS, D2)
+    day1 = read_day(base, registry.VALIDATED_STREAMS.prefix, D1)
+    day2 = read_day(base, registry.VALIDATED_STREAMS.prefix, D2)
     assert rows(day1, "source_line", "listen_time") == [
         (2, ts("2024-06-01 23:30:00")), (4, ts("2024-06-01 10:00:00")), (5, ts("2024-06-01 23:59:59")),
         (6, ts("2024-06-01 23:59:59"))]
@@ -238,11 +239,11 @@ def test_a_file_spanning_two_days_lands_in_both(base):
                                 ("u3", "T1", "2024-06-02 03:30:00")]))
     lake = validate(base, [D1, D2])
     name = f"file={file_id(key)}.parquet"
-    assert lake.parquet_rows(partition_key(layout.BRONZE_STREAMS, D1, name)) == 2
-    assert lake.parquet_rows(partition_key(layout.BRONZE_STREAMS, D2, name)) == 3
+    assert lake.parquet_rows(partition_key(registry.RAW_STREAMS.prefix, D1, name)) == 2
+    assert lake.parquet_rows(partition_key(registry.RAW_STREAMS.prefix, D2, name)) == 3
     assert read_manifest(lake, key).rows_by_day == {D1: 2, D2: 3}
-    assert rows(read_day(base, layout.VALIDATED_STREAMS, D1), "source_line") == [(2,), (3,)]
-    assert rows(read_day(base, layout.VALIDATED_STREAMS, D2), "source_line") == [(4,), (5,), (6,)]
+    assert rows(read_day(base, registry.VALIDATED_STREAMS.prefix, D1), "source_line") == [(2,), (3,)]
+    assert rows(read_day(base, registry.VALIDATED_STREAMS.prefix, D2), "source_line") == [(4,), (5,), (6,)]
 
 
 # ------------------------------------------------------------------------------------------ conservation
@@ -250,8 +251,8 @@ def test_conservation_per_file_and_per_day(small_sample, copy_lake):
     src, summary = small_sample
     root = copy_lake(src)
     lake = validate(root, summary.days)
-    bronze = read_all(root, layout.BRONZE_STREAMS)
-    ingest_rejects = read_all(root, layout.INGEST_REJECTS)
+    bronze = read_all(root, registry.RAW_STREAMS.prefix)
+    ingest_rejects = read_all(root, registry.INGEST_REJECTS.prefix)
     manifests = all_manifests(lake)
     stream_files = [f for f in summary.files if f.startswith("raw/streams/")]
     assert sorted(m.key for m in manifests) == sorted(stream_files)
@@ -264,8 +265,8 @@ def test_conservation_per_file_and_per_day(small_sample, copy_lake):
     assert sum(m.rows_read for m in manifests) == summary.stream_rows
     for day in summary.days:
         in_bronze = pc.sum(pc.equal(bronze["date"], dt.date.fromisoformat(day))).as_py()
-        valid = read_day(root, layout.VALIDATED_STREAMS, day).num_rows
-        rejected = read_day(root, layout.STREAM_REJECTS, day).num_rows
+        valid = read_day(root, registry.VALIDATED_STREAMS.prefix, day).num_rows
+        rejected = read_day(root, registry.STREAM_REJECTS.prefix, day).num_rows
         assert in_bronze == valid + rejected > 0, day
 
 
@@ -287,7 +288,7 @@ def test_redelivering_identical_content_changes_nothing(base):
     land(base, key, content)
     validate(base, [D1, D2])
     before = lake_digest(base)
-    valid_before = {d: rows(read_day(base, layout.VALIDATED_STREAMS, d)) for d in (D1, D2)}
+    valid_before = {d: rows(read_day(base, registry.VALIDATED_STREAMS.prefix, d)) for d in (D1, D2)}
 
     land(base, key, content)  # same key, same bytes, new modification time
     path = base / key
@@ -304,7 +305,7 @@ def test_redelivering_identical_content_changes_nothing(base):
     assert all(k.startswith(("bronze/_files/", "validated/", "bad-records/validated_streams/")) for k in changed), changed
     assert {k for k in after if k.startswith(("bronze/streams", "bad-records/raw_streams"))} == \
            {k for k in before if k.startswith(("bronze/streams", "bad-records/raw_streams"))}
-    assert {d: rows(read_day(base, layout.VALIDATED_STREAMS, d)) for d in (D1, D2)} == valid_before
+    assert {d: rows(read_day(base, registry.VALIDATED_STREAMS.prefix, d)) for d in (D1, D2)} == valid_before
 
 
 def test_changed_content_under_the_same_key_replaces_it(base):
@@ -313,21 +314,21 @@ def test_changed_content_under_the_same_key_replaces_it(base):
                                 ("u3", "T3", "2024-06-02 10:00:00"), ("u3", "T3", "bad time")]))
     lake = validate(base, [D1, D2])
     name = f"file={file_id(key)}.parquet"
-    assert lake.exists(partition_key(layout.BRONZE_STREAMS, D2, name))
-    assert lake.exists(partition_key(layout.INGEST_REJECTS, layout.UNKNOWN_DAY, name))
-    assert read_day(base, layout.VALIDATED_STREAMS, D2).num_rows == 1
+    assert lake.exists(partition_key(registry.RAW_STREAMS.prefix, D2, name))
+    assert lake.exists(partition_key(registry.INGEST_REJECTS.prefix, layout.UNKNOWN_DAY, name))
+    assert read_day(base, registry.VALIDATED_STREAMS.prefix, D2).num_rows == 1
 
     land(base, key, stream_csv([("u1", "T4", "2024-06-01 12:00:00")]))  # new content: one day, no bad row
     report = sync_landed_streams(lake)
     assert report.count("replaced") == 1
-    assert not lake.exists(partition_key(layout.BRONZE_STREAMS, D2, name))
-    assert not lake.exists(partition_key(layout.INGEST_REJECTS, layout.UNKNOWN_DAY, name))
+    assert not lake.exists(partition_key(registry.RAW_STREAMS.prefix, D2, name))
+    assert not lake.exists(partition_key(registry.INGEST_REJECTS.prefix, layout.UNKNOWN_DAY, name))
     assert bronze_rows(base, D1) == [(key, 2, "u1", "T4", ts("2024-06-01 12:00:00"), None)]
     manifest = read_manifest(lake, key)
     assert manifest.rows_read == 1 and manifest.rows_by_day == {D1: 1} and manifest.rejects_by_reason == {}
     validate(base, [D1, D2])
-    assert rows(read_day(base, layout.VALIDATED_STREAMS, D1), "track_id") == [("T4",)]
-    assert read_day(base, layout.VALIDATED_STREAMS, D2).num_rows == 0
+    assert rows(read_day(base, registry.VALIDATED_STREAMS.prefix, D1), "track_id") == [("T4",)]
+    assert read_day(base, registry.VALIDATED_STREAMS.prefix, D2).num_rows == 0
 
 
 def test_a_file_missing_a_required_column_fails_alone(base):
@@ -342,7 +343,7 @@ def test_a_file_missing_a_required_column_fails_alone(base):
     assert read_manifest(lake, bad).status == "failed"
     assert bad in error and "missing required column(s) track_id, listen_time" in error
     validate(base, [D1])
-    assert rows(read_day(base, layout.VALIDATED_STREAMS, D1), "source_file") == [(good,)]
+    assert rows(read_day(base, registry.VALIDATED_STREAMS.prefix, D1), "source_file") == [(good,)]
     # the failed file is not retried while unchanged, and is ingested once fixed
     assert sync_landed_streams(lake).count("failed") == 0
     land(base, bad, stream_csv([("u2", "T2", "2024-06-01 11:00:00")]))

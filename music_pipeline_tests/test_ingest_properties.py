@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from music_pipeline import layout
+from music_pipeline import tables as registry
 from music_pipeline.contracts import BRONZE_STREAMS, INGEST_REJECTS
 from music_pipeline.ingest import read_manifest, sync_landed_streams
 from music_pipeline.storage.lake import Lake
@@ -181,8 +181,8 @@ def test_every_record_written_is_a_bronze_row_or_a_reject_with_its_reason(spec):
         report = sync_landed_streams(lake, start_date=START)
         manifest = read_manifest(lake, key)
         assert not report.failed and manifest.status == "ingested", manifest.error
-        bronze = lake.read_parquet([f.key for f in lake.list(layout.BRONZE_STREAMS)], schema=BRONZE_STREAMS)
-        rejects = lake.read_parquet([f.key for f in lake.list(layout.INGEST_REJECTS)], schema=INGEST_REJECTS)
+        bronze = lake.read_parquet([f.key for f in lake.list(registry.RAW_STREAMS.prefix)], schema=BRONZE_STREAMS)
+        rejects = lake.read_parquet([f.key for f in lake.list(registry.INGEST_REJECTS.prefix)], schema=INGEST_REJECTS)
 
     good_lines = sorted(n for n, o in expected if o == "good")
     assert manifest.rows_read == len(expected) == bronze.num_rows + rejects.num_rows

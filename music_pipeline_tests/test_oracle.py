@@ -19,10 +19,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from music_pipeline import tables as registry
 from music_pipeline.sample_data import generate_lake
 from music_pipeline.storage import dynamodb
 from music_pipeline.storage.dynamodb import ServingTables
-from music_pipeline_tests.conftest import materialize_days, read_all
+from music_pipeline_tests.helpers import materialize_days, read_all
 
 ALIASES = {"song_id": "track_id", "timestamp": "listen_time"}
 
@@ -192,6 +193,10 @@ def expected_items(listens: pd.DataFrame, songs: dict[str, dict]):
             .agg(listen_count=("user_id", "size"), unique_listeners=("user_id", "nunique"),
                  total_listening_time_ms=("listening_time_ms", "sum")).reset_index())
     kpis["avg_listening_time_per_user_ms"] = kpis["total_listening_time_ms"] / kpis["unique_listeners"]
+    kpis["listen_share"] = kpis["listen_count"] / kpis.groupby("date")["listen_count"].transform("sum")
+    # DynamoDB TTL of every KPI item: the day's midnight UTC + 365 days, in epoch seconds
+    kpis["expires_at"] = kpis["date"].map(lambda d: int((dt.datetime.fromisoformat(d).replace(tzinfo=dt.timezone.utc)
+                                                         + dt.timedelta(days=365)).timestamp()))
 
     plays = listens.groupby(["date", "genre", "track_id"]).size().rename("play_count").reset_index()
     plays = plays.sort_values(["date", "genre", "play_count", "track_id"], ascending=[True, True, False, True])
@@ -211,7 +216,7 @@ def records(df: pd.DataFrame, columns: list[str]) -> list[dict]:
             for row in df[columns].itertuples(index=False)]
 
 
-def scan(spec: dynamodb.TableSpec) -> list[dict]:
+def scan(spec: registry.DynamoTable) -> list[dict]:
     return ServingTables().all_items(spec)
 
 
@@ -226,7 +231,7 @@ def plain(item: dict) -> dict:
 def published(tmp_path_factory):
     from moto import mock_aws
 
-    from music_pipeline_tests.conftest import AWS_ENDPOINT_VARS, AWS_ENV
+    from music_pipeline_tests.helpers import AWS_ENDPOINT_VARS, AWS_ENV
 
     root = tmp_path_factory.mktemp("oracle") / "lake"
     summary = generate_lake(root)
@@ -238,7 +243,7 @@ def published(tmp_path_factory):
         result = materialize_days(root, summary.days[0], summary.days[-1])
         assert result.success
         items = {spec.name: [plain(i) for i in scan(spec)] for spec in
-                 (dynamodb.DAILY_GENRE_KPIS, dynamodb.TOP_SONGS_PER_GENRE, dynamodb.TOP_GENRES_DAILY)}
+                 (registry.GENRE_DAILY_KPIS.serving.table, registry.TOP_SONGS_PER_GENRE.serving.table, registry.TOP_GENRES_DAILY.serving.table)}
     return root, summary, items
 
 
@@ -270,9 +275,10 @@ def test_daily_genre_kpis_equal_the_oracle(published, computed):
     for key, exp in expected.items():
         got = actual[key]
         assert set(got) == set(exp), key
-        for col in ("listen_count", "unique_listeners", "total_listening_time_ms"):
+        for col in ("listen_count", "unique_listeners", "total_listening_time_ms", "expires_at"):
             assert got[col] == exp[col], (key, col)
-        assert got["avg_listening_time_per_user_ms"] == pytest.approx(exp["avg_listening_time_per_user_ms"], rel=1e-9)
+        for col in ("avg_listening_time_per_user_ms", "listen_share"):
+            assert got[col] == pytest.approx(exp[col], rel=1e-9), (key, col)
 
 
 def test_top_songs_equal_the_oracle(published, computed):

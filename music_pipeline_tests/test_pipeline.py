@@ -7,24 +7,20 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from music_pipeline import tables as registry
 from music_pipeline import layout
 from music_pipeline.storage import dynamodb
-from music_pipeline.storage.dynamodb import ServingTables, rows_to_items
-from music_pipeline_tests.conftest import (
+from music_pipeline.storage.dynamodb import ServingTables
+from music_pipeline_tests.helpers import (
+    gold_items,
     check_results, land, lake_digest, materializations, materialize_days, read_all, read_day, rows, song_row, stream_csv, write_songs,
     write_users,
 )
 
-SERVING = {  # serving asset -> (gold table, DynamoDB table)
-    "dynamodb_daily_genre_kpis": (layout.GENRE_DAILY_KPIS, dynamodb.DAILY_GENRE_KPIS),
-    "dynamodb_top_songs_per_genre": (layout.TOP_SONGS_PER_GENRE, dynamodb.TOP_SONGS_PER_GENRE),
-    "dynamodb_top_genres_daily": (layout.TOP_GENRES_DAILY, dynamodb.TOP_GENRES_DAILY),
-}
-ASSETS = ["songs", "users", "raw_streams", "validated_streams", "genre_daily_kpis", "top_songs_per_genre",
-          "top_genres_daily", *SERVING]
+ASSETS = [*(t.name for t in registry.ASSETS), *registry.SERVING_ASSETS]  # every asset of the graph
 
 
-def all_items(spec: dynamodb.TableSpec) -> list[dict]:
+def all_items(spec: registry.DynamoTable) -> list[dict]:
     return ServingTables().all_items(spec)
 
 
@@ -34,8 +30,9 @@ def item_key(spec, item) -> tuple:
 
 def assert_serving_equals_gold(root: Path, days: list[str]) -> None:
     """DynamoDB holds exactly the gold rows of the days: same keys, same values, nothing else."""
-    for gold, spec in SERVING.values():
-        expected = [i for d in days for i in rows_to_items(spec, read_day(root, gold, d))]
+    for serving in registry.SERVINGS:
+        spec = serving.table
+        expected = [i for d in days for i in gold_items(root, d, serving)]
         actual = all_items(spec)
         assert len(actual) == len(expected) > 0, spec.name
         assert sorted(actual, key=lambda i: item_key(spec, i)) == sorted(expected, key=lambda i: item_key(spec, i))
@@ -56,25 +53,27 @@ def test_materialize_one_day(small_sample, copy_lake, mocked_aws):
     assert all(p == day for a, p in meta if a not in ("songs", "users"))
     assert_serving_equals_gold(root, [day])
 
-    validated, rejected = read_day(root, layout.VALIDATED_STREAMS, day), read_day(root, layout.STREAM_REJECTS, day)
+    validated, rejected = read_day(root, registry.VALIDATED_STREAMS.prefix, day), read_day(root, registry.STREAM_REJECTS.prefix, day)
     v = meta[("validated_streams", day)]
     assert v["dagster/row_count"] == validated.num_rows > 0
     assert v["rejected"] == rejected.num_rows
     assert v["rejected_by_reason"] == reasons(rejected) and sum(v["rejected_by_reason"].values()) == rejected.num_rows
-    bronze = read_all(root, f"{layout.BRONZE_STREAMS}/date={day}")
+    bronze = read_all(root, f"{registry.RAW_STREAMS.prefix}/date={day}")
     assert meta[("raw_streams", day)]["dagster/row_count"] == bronze.num_rows == validated.num_rows + rejected.num_rows
     assert meta[("raw_streams", day)]["files_failed"] == 0
     songs = meta[("songs", None)]
-    assert songs["dagster/row_count"] == read_all(root, layout.VALIDATED_SONGS).num_rows
+    assert songs["dagster/row_count"] == read_all(root, registry.SONGS.prefix).num_rows
     assert songs["rejected_by_reason"] == {"duplicate_track_id": 3, "missing_genre": 1}
     assert songs["rows_read"] == songs["dagster/row_count"] + songs["rejected"]
-    for asset, (gold, spec) in SERVING.items():
-        n = read_day(root, gold, day).num_rows
-        assert meta[(asset, day)]["dagster/row_count"] == n
-        assert meta[(gold.rsplit("/", 1)[-1], day)]["dagster/row_count"] == n
+    for serving in registry.SERVINGS:
+        n = len(gold_items(root, day, serving))
+        assert meta[(serving.asset, day)]["dagster/row_count"] == n > 0
+    for t in registry.ASSETS:
+        if t.group == "kpis":
+            assert meta[(t.name, day)]["dagster/row_count"] == read_day(root, t.prefix, day).num_rows
     assert meta[("top_genres_daily", day)]["dagster/row_count"] == 5
     checks = check_results(result)
-    assert {asset for asset, _, _ in checks} >= {"validated_streams", "genre_daily_kpis"}  # checks ran with the assets
+    assert {asset for asset, _, _ in checks} == set(ASSETS)  # every asset's checks ran with it
     assert [k for k, passed in checks.items() if not passed] == []
 
 
@@ -85,7 +84,7 @@ def test_rerunning_a_day_changes_nothing(small_sample, copy_lake, mocked_aws):
     assert materialize_days(root, day).success
     lake_before = lake_digest(root)
     tables_before = {k: rows(pq.read_table(root / k)) for k in lake_before if k.endswith(".parquet")}
-    items_before = {spec.name: all_items(spec) for _, spec in SERVING.values()}
+    items_before = {s.table.name: all_items(s.table) for s in registry.SERVINGS}
     result = materialize_days(root, day)
     assert result.success
     lake_after = lake_digest(root)
@@ -96,13 +95,13 @@ def test_rerunning_a_day_changes_nothing(small_sample, copy_lake, mocked_aws):
            {k: v for k, v in lake_before.items() if k.startswith(("bronze/", "bad-records/raw_streams/"))}
     assert {k: rows(pq.read_table(root / k)) for k in lake_after if k.endswith(".parquet")} == tables_before
     assert all(len(t) > 0 for k, t in tables_before.items() if "validated" in k or "processed" in k)
-    for _, spec in SERVING.values():
+    for spec in (s.table for s in registry.SERVINGS):
         after = all_items(spec)
         assert sorted(after, key=lambda i: item_key(spec, i)) == sorted(items_before[spec.name], key=lambda i: item_key(spec, i))
         assert len({item_key(spec, i) for i in after}) == len(after)
     meta = materializations(result)
     assert meta[("raw_streams", day)]["files_ingested"] == 0
-    assert all(meta[(asset, day)]["stale_items_deleted"] == 0 for asset in SERVING)
+    assert all(meta[(asset, day)]["stale_items_deleted"] == 0 for asset in registry.SERVING_ASSETS)
     assert_serving_equals_gold(root, [day])
 
 
@@ -118,10 +117,10 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
                                  for n, g in enumerate(GENRES) for k in (1, 2, 3, 4) for u in ("u1", "u2")]))
     land(root, "raw/streams/2024/06/02/streams.csv", stream_csv([("u3", "jazz-1", "2024-06-02 10:00:00")]))
     assert materialize_days(root, "2024-06-01", "2024-06-02").success
-    kpis = {i["genre"] for i in ServingTables().day_items(dynamodb.DAILY_GENRE_KPIS, "2024-06-01")}
+    kpis = {i["genre"] for i in ServingTables().day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-01")}
     assert kpis == set(GENRES)
-    assert len(ServingTables().day_items(dynamodb.TOP_SONGS_PER_GENRE, "2024-06-01")) == 6 * 3
-    assert len(ServingTables().day_items(dynamodb.TOP_GENRES_DAILY, "2024-06-01")) == 5
+    assert len(ServingTables().day_items(registry.TOP_SONGS_PER_GENRE.serving.table, "2024-06-01")) == 6 * 3
+    assert len(ServingTables().day_items(registry.TOP_GENRES_DAILY.serving.table, "2024-06-01")) == 5
 
     # the landed file is replaced by content with two genres only; the day is re-materialized
     land(root, day1, stream_csv([("u1", "rock-2", "2024-06-01 10:00:00"), ("u2", "rock-2", "2024-06-01 10:01:00"),
@@ -129,13 +128,13 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
     result = materialize_days(root, "2024-06-01")
     assert result.success
     tables = ServingTables()
-    kpi_items = sorted(tables.day_items(dynamodb.DAILY_GENRE_KPIS, "2024-06-01"), key=lambda i: i["genre"])
+    kpi_items = sorted(tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-01"), key=lambda i: i["genre"])
     assert [(i["genre"], int(i["listen_count"]), int(i["unique_listeners"]), int(i["total_listening_time_ms"]))
             for i in kpi_items] == [("metal", 1, 1, 100_004), ("rock", 2, 2, 200_004)]
-    top_songs = tables.day_items(dynamodb.TOP_SONGS_PER_GENRE, "2024-06-01")
+    top_songs = tables.day_items(registry.TOP_SONGS_PER_GENRE.serving.table, "2024-06-01")
     assert sorted((i["genre_rank"], i["track_id"], int(i["play_count"])) for i in top_songs) == [
         ("metal#001", "metal-4", 1), ("rock#001", "rock-2", 2)]
-    top_genres = tables.day_items(dynamodb.TOP_GENRES_DAILY, "2024-06-01")
+    top_genres = tables.day_items(registry.TOP_GENRES_DAILY.serving.table, "2024-06-01")
     assert sorted((int(i["rank"]), i["genre"]) for i in top_genres) == [(1, "rock"), (2, "metal")]
     meta = materializations(result)
     assert meta[("dynamodb_daily_genre_kpis", "2024-06-01")]["stale_items_deleted"] == 4
@@ -143,7 +142,7 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
     assert meta[("dynamodb_top_genres_daily", "2024-06-01")]["stale_items_deleted"] == 3
     assert meta[("raw_streams", "2024-06-01")]["files_replaced"] == 1
     # the other day is left alone
-    assert [(i["genre"], int(i["listen_count"])) for i in tables.day_items(dynamodb.DAILY_GENRE_KPIS, "2024-06-02")] == [
+    assert [(i["genre"], int(i["listen_count"])) for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-02")] == [
         ("jazz", 1)]
     assert_serving_equals_gold(root, ["2024-06-01", "2024-06-02"])
 
@@ -163,9 +162,15 @@ def test_a_partition_range_is_one_run(small_sample, copy_lake, mocked_aws):
     for asset in ASSETS[2:]:
         assert {p for a, p in meta if a == asset} == set(days), asset
     assert_serving_equals_gold(root, days)
-    v = meta[("validated_streams", days[0])]
-    rejected = read_all(root, layout.STREAM_REJECTS)
-    assert v["rejected_by_reason"] == reasons(rejected)
-    assert set(v["rejected_by_reason"]) >= {"duplicate_listen"}  # the sample's duplicates are all on day 0
-    assert v["dagster/row_count"] == sum(read_day(root, layout.VALIDATED_STREAMS, d).num_rows for d in days)
-    assert not (root / layout.VALIDATED_STREAMS / "date=2024-06-04").exists()
+    for day in days:  # each day's materialization carries that day's own figures, not the range's
+        v = meta[("validated_streams", day)]
+        rejected = read_day(root, registry.STREAM_REJECTS.prefix, day)
+        assert v["rejected_by_reason"] == reasons(rejected) and v["rejected"] == rejected.num_rows
+        assert v["dagster/row_count"] == read_day(root, registry.VALIDATED_STREAMS.prefix, day).num_rows
+        for t in registry.ASSETS:
+            if t.group == "kpis":
+                assert meta[(t.name, day)]["dagster/row_count"] == read_day(root, t.prefix, day).num_rows, (t.name, day)
+        assert meta[("raw_streams", day)]["dagster/row_count"] == read_all(
+            root, f"{registry.RAW_STREAMS.prefix}/date={day}").num_rows
+    assert set(meta[("validated_streams", days[0])]["rejected_by_reason"]) >= {"duplicate_listen"}  # day 0's duplicates
+    assert not (root / registry.VALIDATED_STREAMS.prefix / "date=2024-06-04").exists()

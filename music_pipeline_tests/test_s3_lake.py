@@ -8,24 +8,21 @@ import boto3
 import pandas as pd
 import pytest
 
+from music_pipeline import tables as registry
 from music_pipeline import layout
-from music_pipeline.local_stack import moto_server
 from music_pipeline.storage.lake import Lake
-from music_pipeline_tests.conftest import AWS_ENV, read_all, run_all_steps
+from music_pipeline_tests.helpers import AWS_ENV, read_all, run_all_steps
 
 BUCKET = "music-lake"
-TABLES = (layout.BRONZE_STREAMS, layout.VALIDATED_SONGS, layout.SONG_REJECTS, layout.VALIDATED_USERS,
-          layout.USER_REJECTS, layout.VALIDATED_STREAMS, layout.STREAM_REJECTS, layout.GENRE_DAILY_KPIS,
-          layout.TOP_SONGS_PER_GENRE, layout.TOP_GENRES_DAILY)
+TABLES = (registry.RAW_STREAMS.prefix, registry.SONGS.prefix, registry.SONG_REJECTS.prefix, registry.USERS.prefix,
+          registry.USER_REJECTS.prefix, registry.VALIDATED_STREAMS.prefix, registry.STREAM_REJECTS.prefix, registry.GENRE_DAILY_KPIS.prefix,
+          registry.TOP_SONGS_PER_GENRE.prefix, registry.TOP_GENRES_DAILY.prefix)
 
 
 @pytest.fixture
-def s3_endpoint(monkeypatch):
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    with moto_server() as url:
-        boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        yield url
+def s3_endpoint(fresh_moto):
+    boto3.client("s3", endpoint_url=fresh_moto, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    return fresh_moto
 
 
 def frame(lake: Lake, table: str) -> pd.DataFrame:
@@ -47,8 +44,8 @@ def test_duckdb_on_an_s3_lake_writes_what_it_writes_on_a_folder_lake(small_sampl
 
     for table in TABLES:
         on_s3, on_folder = frame(s3, table), frame(Lake(str(folder)), table)
-        assert len(on_folder) > 0 or table == layout.USER_REJECTS, table  # the sample's users.csv has no bad row
+        assert len(on_folder) > 0 or table == registry.USER_REJECTS.prefix, table  # the sample's users.csv has no bad row
         pd.testing.assert_frame_equal(on_s3, on_folder, check_exact=True)
     keys = {f.key for f in s3.list("", include_hidden=True)}
-    assert {f"{layout.GENRE_DAILY_KPIS}/date={d}/data.parquet" for d in summary.days} <= keys
+    assert {f"{registry.GENRE_DAILY_KPIS.prefix}/date={d}/data.parquet" for d in summary.days} <= keys
     assert not [k for k in keys if k.startswith(".staging")]  # staged locally, uploaded per day file

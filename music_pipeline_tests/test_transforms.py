@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
+from music_pipeline import tables as registry
 from music_pipeline import layout
-from music_pipeline_tests.conftest import (
+from music_pipeline_tests.helpers import (
     land, read_all, read_day, rows, run_all_steps, song_row, stream_csv, validate, write_songs, write_users,
 )
 
@@ -32,17 +33,17 @@ def test_kpis_of_a_day_spread_over_several_files(tmp_path):
 
     # pop: 4 listens (3 files), users u1,u2,u3; 180000 + 200000 + 180000 + 90000 (own duration)
     # rock: 1 listen by u1, 240000.  jazz: only on D2.
-    kpis = read_day(root, layout.GENRE_DAILY_KPIS, D1)
+    kpis = read_day(root, registry.GENRE_DAILY_KPIS.prefix, D1)
     assert rows(kpis) == [
-        (DAY1, "pop", 4, 3, 650_000, 650_000 / 3),
-        (DAY1, "rock", 1, 1, 240_000, 240_000.0),
+        (DAY1, "pop", 4, 3, 650_000, 650_000 / 3, 4 / 5),
+        (DAY1, "rock", 1, 1, 240_000, 240_000.0, 1 / 5),
     ]
-    assert rows(read_day(root, layout.GENRE_DAILY_KPIS, D2), "genre", "listen_count", "total_listening_time_ms") == [
+    assert rows(read_day(root, registry.GENRE_DAILY_KPIS.prefix, D2), "genre", "listen_count", "total_listening_time_ms") == [
         ("jazz", 1, 300_000)]
-    top_songs = read_day(root, layout.TOP_SONGS_PER_GENRE, D1)
+    top_songs = read_day(root, registry.TOP_SONGS_PER_GENRE.prefix, D1)
     assert rows(top_songs, "genre", "rank", "track_id", "track_name", "play_count") == [
         ("pop", 1, "T1", "One", 3), ("pop", 2, "T2", "Two", 1), ("rock", 1, "T3", "Song T3", 1)]
-    top_genres = read_day(root, layout.TOP_GENRES_DAILY, D1)
+    top_genres = read_day(root, registry.TOP_GENRES_DAILY.prefix, D1)
     assert rows(top_genres) == [(DAY1, 1, "pop", 4, 3, 650_000), (DAY1, 2, "rock", 1, 1, 240_000)]
 
 
@@ -66,13 +67,13 @@ def ties_lake(tmp_path):
 
 def test_ties_in_top_n_give_exactly_n_rows_in_a_deterministic_order(ties_lake, tmp_path):
     run_all_steps(ties_lake, [D1])
-    top_songs = read_day(ties_lake, layout.TOP_SONGS_PER_GENRE, D1)
+    top_songs = read_day(ties_lake, registry.TOP_SONGS_PER_GENRE.prefix, D1)
     by_genre = {g: [(r["rank"], r["track_id"], r["play_count"]) for r in sorted(top_songs.to_pylist(), key=lambda r: r["rank"])
                     if r["genre"] == g] for g in ("pop", "rock", "zeta", "alpha")}
     assert by_genre["pop"] == [(1, "P5", 2), (2, "P1", 1), (3, "P2", 1)]  # 3 of 5, ties by track_id asc
     assert by_genre["rock"] == [(1, "R1", 1), (2, "R2", 1)]               # min(3, 2 tracks)
     assert by_genre["zeta"] == [(1, "G-zeta", 3)] and by_genre["alpha"] == [(1, "G-alpha", 1)]
-    top_genres = read_day(ties_lake, layout.TOP_GENRES_DAILY, D1)
+    top_genres = read_day(ties_lake, registry.TOP_GENRES_DAILY.prefix, D1)
     # pop 6, zeta 3, rock 2, then five genres tied at 1: alpha, beta, delta, eta, gamma, theta
     assert rows(top_genres, "rank", "genre", "listen_count") == [
         (1, "pop", 6), (2, "zeta", 3), (3, "rock", 2), (4, "alpha", 1), (5, "beta", 1)]
@@ -80,7 +81,7 @@ def test_ties_in_top_n_give_exactly_n_rows_in_a_deterministic_order(ties_lake, t
     again = tmp_path / "again"
     shutil.copytree(ties_lake / "raw", again / "raw")
     run_all_steps(again, [D1])
-    for table in (layout.TOP_SONGS_PER_GENRE, layout.TOP_GENRES_DAILY, layout.GENRE_DAILY_KPIS):
+    for table in (registry.TOP_SONGS_PER_GENRE.prefix, registry.TOP_GENRES_DAILY.prefix, registry.GENRE_DAILY_KPIS.prefix):
         assert rows(read_day(again, table, D1)) == rows(read_day(ties_lake, table, D1))
 
 
@@ -109,26 +110,26 @@ def test_songs_csv_duplicates_and_rejects(tmp_path):
                                                 ("u3", "S3", "2024-06-01 10:00:00"), ("u3", "S4", "2024-06-01 11:00:00")]))
     validate(root, [D1])
 
-    songs_valid = read_all(root, layout.VALIDATED_SONGS)
+    songs_valid = read_all(root, registry.SONGS.prefix)
     assert rows(songs_valid, "track_id", "track_name", "genre", "duration_ms", "source_line") == [
         ("S1", "First", "pop", 100_000, 2), ("S2", "Jazz S2", "jazz", 150_000, 5)]
-    song_rejects = read_all(root, layout.SONG_REJECTS)
+    song_rejects = read_all(root, registry.SONG_REJECTS.prefix)
     assert rows(song_rejects, "source_line", "id", "reason") == [
         (3, "S1", "duplicate_track_id"), (4, "S2", "missing_genre"), (6, "S3", "invalid_duration_ms"),
         (7, "S3", "invalid_duration_ms"), (8, "", "missing_track_id"), (9, "S4", "missing_genre"),
         (10, None, "malformed_line")]
     assert next(r for r in song_rejects.to_pylist() if r["source_line"] == 10)["record"] == "S5,too,few,fields"
 
-    users_valid = read_all(root, layout.VALIDATED_USERS)
+    users_valid = read_all(root, registry.USERS.prefix)
     assert rows(users_valid, "user_id", "user_name", "user_age", "created_at") == [
         ("u1", "Ann", 30, dt.datetime(2023, 1, 1)), ("u2", "Bob", 40, dt.datetime(2030, 1, 1)), ("u3", "Cy", None, None)]
-    assert rows(read_all(root, layout.USER_REJECTS), "source_line", "id", "reason") == [
+    assert rows(read_all(root, registry.USER_REJECTS.prefix), "source_line", "id", "reason") == [
         (3, "u1", "duplicate_user_id"), (4, "", "missing_user_id")]
 
-    valid = read_day(root, layout.VALIDATED_STREAMS, D1)
+    valid = read_day(root, registry.VALIDATED_STREAMS.prefix, D1)
     assert rows(valid, "user_id", "track_id", "genre", "listening_time_ms") == [
         ("u1", "S1", "pop", 100_000), ("u2", "S2", "jazz", 150_000)]
-    assert rows(read_day(root, layout.STREAM_REJECTS, D1), "track_id", "reason") == [
+    assert rows(read_day(root, registry.STREAM_REJECTS.prefix, D1), "track_id", "reason") == [
         ("S3", "unknown_track_id"), ("S4", "unknown_track_id")]
 
 
@@ -138,7 +139,7 @@ def test_a_requested_day_without_listens_is_published_empty(tmp_path):
     write_users(root, ["u1"])
     land(root, "raw/streams/a.csv", stream_csv([("u1", "T1", "2024-06-01 10:00:00")]))
     run_all_steps(root, [D1, D2])
-    for table in (layout.VALIDATED_STREAMS, layout.GENRE_DAILY_KPIS, layout.TOP_SONGS_PER_GENRE, layout.TOP_GENRES_DAILY):
+    for table in (registry.VALIDATED_STREAMS.prefix, registry.GENRE_DAILY_KPIS.prefix, registry.TOP_SONGS_PER_GENRE.prefix, registry.TOP_GENRES_DAILY.prefix):
         assert read_day(root, table, D2).num_rows == 0
         assert read_day(root, table, D1).num_rows == 1
 
@@ -162,8 +163,8 @@ def test_the_duckdb_memory_limit_of_the_environment_bounds_the_engine(tmp_path):
 
     with pytest.raises(duckdb.OutOfMemoryException, match="Out of Memory"):
         run_all_steps(root, [D1], engine("1MB"))
-    assert not (root / layout.GENRE_DAILY_KPIS).exists()
+    assert not (root / registry.GENRE_DAILY_KPIS.prefix).exists()
     run_all_steps(root, [D1], engine("512MB"))
-    assert rows(read_day(root, layout.GENRE_DAILY_KPIS, D1), "genre", "listen_count") == [("pop", 1), ("rock", 1)]
+    assert rows(read_day(root, registry.GENRE_DAILY_KPIS.prefix, D1), "genre", "listen_count") == [("pop", 1), ("rock", 1)]
     with pytest.raises(ValueError, match="MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT='lots'"):
         engine("lots")

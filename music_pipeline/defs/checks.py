@@ -26,34 +26,28 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
+from music_pipeline import tables
 from music_pipeline.contracts import CONTRACT_VERSION
-from music_pipeline.defs.kpis import genre_daily_kpis, top_genres_daily, top_songs_per_genre
-from music_pipeline.defs.metadata import markdown_table
-from music_pipeline.defs.partitions import daily_partitions
-from music_pipeline.defs.reference import songs, users
-from music_pipeline.defs.serving import dynamodb_daily_genre_kpis, dynamodb_top_genres_daily, dynamodb_top_songs_per_genre
-from music_pipeline.defs.streams import raw_streams, validated_streams
+from music_pipeline.defs.metadata import preview
 from music_pipeline.quality.catalog import CHECKS
 from music_pipeline.resources import DynamoDBResource, LakeResource
+from music_pipeline.settings import Settings
+from music_pipeline.tables import Params
 
 SEVERITY = {"ERROR": AssetCheckSeverity.ERROR, "WARN": AssetCheckSeverity.WARN}
-# Upstream assets a check reads besides its own asset (lineage in the UI).
-READS = {
-    "validated_streams": [raw_streams, songs, users],
-    "genre_daily_kpis": [validated_streams],
-    "top_songs_per_genre": [validated_streams],
-    "top_genres_daily": [genre_daily_kpis],
-    "dynamodb_daily_genre_kpis": [genre_daily_kpis],
-    "dynamodb_top_songs_per_genre": [top_songs_per_genre],
-    "dynamodb_top_genres_daily": [top_genres_daily],
-}
+
+
+def reads(asset: str) -> list[str]:
+    """Upstream assets a check reads besides its own asset (lineage in the UI)."""
+    if asset in tables.SERVING_ASSETS:
+        return list(tables.serving(asset).sources)
+    return [name for name in tables.table(asset).inputs if tables.table(name).group is not None]
 
 
 def specs_for(asset: AssetsDefinition) -> list[AssetCheckSpec]:
     name = asset.key.to_user_string()
-    partitions = daily_partitions if asset.partitions_def is not None else None
     return [AssetCheckSpec(d.name, asset=asset, blocking=d.blocking, description=d.description,
-                           additional_deps=READS.get(name, []), partitions_def=partitions)
+                           additional_deps=reads(name), partitions_def=asset.partitions_def)
             for d in CHECKS[name]]
 
 
@@ -61,6 +55,7 @@ def evaluations(context: AssetCheckExecutionContext, asset_key: AssetKey, specs:
                 outcomes) -> list:
     """Dagster events for rule outcomes: one Output per selected check, one evaluation per day."""
     by_name = {s.name: s for s in specs}
+    severity = {d.name: d.severity for d in CHECKS[asset_key.to_user_string()]}
     events: list = [Output(None, output_name=s.get_python_identifier()) for s in specs
                     if s.name in {o.check for o in outcomes}]
     targets: dict[str | None, AssetCheckEvaluationTargetMaterializationData | None] = {}
@@ -69,7 +64,7 @@ def evaluations(context: AssetCheckExecutionContext, asset_key: AssetKey, specs:
             targets[o.day] = _latest_materialization(context, asset_key, o.day)
         spec = by_name[o.check]
         events.append(AssetCheckEvaluation(
-            asset_key=asset_key, check_name=o.check, passed=o.passed, severity=SEVERITY[o.severity],
+            asset_key=asset_key, check_name=o.check, passed=o.passed, severity=SEVERITY[severity[o.check]],
             description=o.description, blocking=spec.blocking, partition=o.day,
             target_materialization_data=targets[o.day], metadata=outcome_metadata(o),
         ))
@@ -83,7 +78,7 @@ def outcome_metadata(o) -> dict:
         metadata["breakdown"] = MetadataValue.md("\n".join(["| rule | count |", "|---|---|",
                                                             *(f"| {k} | {v} |" for k, v in o.breakdown.items())]))
     if o.sample is not None and o.sample.num_rows:
-        metadata["failing_rows_sample"] = markdown_table(o.sample)
+        metadata["failing_rows_sample"] = preview(o.sample)
     return metadata
 
 
@@ -105,40 +100,27 @@ def _days(context: AssetCheckExecutionContext, specs: list[AssetCheckSpec]) -> l
     return list(context.partition_keys) if specs[0].partitions_def is not None else None
 
 
-def lake_checks(asset: AssetsDefinition):
+def asset_checks_for(asset: AssetsDefinition, settings: Settings):
+    """One check op per asset, evaluating every selected check of it (reading the data once)."""
     specs = specs_for(asset)
+    name = asset.key.to_user_string()
+    served = name in tables.SERVING_ASSETS
+    params = Params(session_gap_minutes=settings.session_gap_minutes)
 
     @multi_asset_check(name=f"{asset.key.to_python_identifier()}_checks", specs=specs, can_subset=True,
-                       compute_kind="pandera")
-    def _checks(context: AssetCheckExecutionContext, lake: LakeResource):
-        from music_pipeline.quality import rules
-
-        selected = _selected(context, specs)
-        outcomes = rules.evaluate(asset.key.to_user_string(), lake.get(), _days(context, specs),
-                                  only={s.name for s in selected})
-        yield from evaluations(context, asset.key, selected, outcomes)
-
-    return _checks
-
-
-def serving_checks(asset: AssetsDefinition):
-    specs = specs_for(asset)
-
-    @multi_asset_check(name=f"{asset.key.to_python_identifier()}_checks", specs=specs, can_subset=True,
-                       compute_kind="dynamodb")
+                       compute_kind="dynamodb" if served else "pandera")
     def _checks(context: AssetCheckExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource):
         from music_pipeline.quality import rules
 
         selected = _selected(context, specs)
-        outcomes = rules.evaluate(asset.key.to_user_string(), lake.get(), _days(context, specs),
-                                  serving_tables=dynamodb_tables.get(), only={s.name for s in selected})
+        outcomes = rules.evaluate(name, lake.get(), _days(context, specs), thresholds=settings.thresholds,
+                                  serving_tables=dynamodb_tables.get() if served else None,
+                                  only={s.name for s in selected}, params=params,
+                                  retention_days=settings.kpi_retention_days)
         yield from evaluations(context, asset.key, selected, outcomes)
 
     return _checks
 
 
-asset_checks = [
-    *(lake_checks(a) for a in (songs, users, raw_streams, validated_streams, genre_daily_kpis, top_songs_per_genre,
-                               top_genres_daily)),
-    *(serving_checks(a) for a in (dynamodb_daily_genre_kpis, dynamodb_top_songs_per_genre, dynamodb_top_genres_daily)),
-]
+def asset_checks(assets: list[AssetsDefinition], settings: Settings) -> list:
+    return [asset_checks_for(a, settings) for a in assets if CHECKS.get(a.key.to_user_string())]

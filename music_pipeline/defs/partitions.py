@@ -1,12 +1,14 @@
 """The daily partitioning of every stream asset: one partition per UTC day of listen_time."""
+import datetime as dt
+
 from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
-
-from music_pipeline.settings import Settings
-
-daily_partitions = DailyPartitionsDefinition(start_date=Settings.from_env().start_date.isoformat(), timezone="UTC")
 
 # Every daily asset takes a partition range in one run: 30 days are one engine job, not 30.
 single_run = BackfillPolicy.single_run()
+
+
+def daily_partitions(start_date: dt.date) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
 
 
 def days_of(context: AssetExecutionContext) -> list[str]:

@@ -12,11 +12,9 @@ subprocesses, and a terminated run schedules no further step (docs/decisions.md,
 """
 from dagster import ExecutorDefinition, RetryPolicy, in_process_executor, multiprocess_executor
 
-from music_pipeline.settings import Settings
 
-
-def engine_retry_policy() -> RetryPolicy | None:
-    if Settings.from_env().engine != "glue":
+def engine_retry_policy(engine: str) -> RetryPolicy | None:
+    if engine != "glue":
         return None
     from music_pipeline.engines.glue import glue_retry_policy
 

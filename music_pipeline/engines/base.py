@@ -1,4 +1,10 @@
-"""What every engine shares: the SQL files, the outputs they produce, and publishing to the lake.
+"""What every engine shares: the engine protocol, the SQL files, the outputs they produce, and
+publishing to the lake.
+
+Every engine (`duckdb`, `spark`, `glue`) implements `Engine`: `run_step` runs one step of the graph
+(a table of `tables.py` with a SQL file) for some days and returns the rows it wrote per output table
+and day. The local engines build the step's `Transform` (`transforms.py`) and run it in-process; the
+glue engine launches the same step as a Glue job run.
 
 A transform is a list of input tables (Parquet files), named SQL views over them, and outputs.
 Each output is a SELECT projected onto its contract schema (so both engines write identical
@@ -15,19 +21,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from music_pipeline.storage.lake import Lake, partition_key
+from music_pipeline.tables import LakeTable, Params
 
 PARTITION_COLUMN = "_partition"
+COUNTS_MESSAGE = "music_pipeline.counts"  # custom Dagster Pipes message of a remote step: its `Counts`
 STAGING = ".staging"  # lake prefix where engines write outputs before they are published
 
 _SQL_TYPES = {
     pa.string(): "STRING",
     pa.int64(): "BIGINT",
     pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
     pa.date32(): "DATE",
     pa.timestamp("us"): "TIMESTAMP_NTZ",
     pa.bool_(): "BOOLEAN",
@@ -85,11 +95,31 @@ class Transform:
     days: list[str] = field(default_factory=list)  # days to (re)publish for partitioned outputs
 
 
-class Engine:
-    """Runs a Transform. Subclasses implement `_write` (stage every output under a folder)."""
+Counts = dict[str, dict[str, int]]  # output table name -> day ('' when unpartitioned) -> rows written
+
+
+class Engine(Protocol):
+    """What the assets call, whatever runs the SQL. `context` is the asset's execution context (remote
+    engines report back through it over Dagster Pipes; local engines ignore it)."""
+
+    name: str
+
+    def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts: ...
+
+    def close(self) -> None: ...
+
+
+class LocalEngine:
+    """An engine that runs a Transform in this process. Subclasses implement `_write` (stage every
+    output under a folder)."""
 
     name = "base"
     writes_s3 = False  # whether the engine writes s3:// URIs itself (Spark on Glue does)
+
+    def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts:
+        from music_pipeline.transforms import run_step
+
+        return run_step(self, lake, table, days, params)
 
     def run(self, lake: Lake, transform: Transform) -> dict[str, dict[str, int]]:
         """Run and publish. Returns rows written per output table and day ('' when unpartitioned).

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import sqlglot
 
-from music_pipeline.engines.base import PARTITION_COLUMN, Engine, Transform, staged_dir
+from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, Transform, staged_dir
 from music_pipeline.storage.lake import Lake
 
 
@@ -41,7 +41,19 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, lake: Lake, file
     con.register(name, data)
 
 
-class DuckDBEngine(Engine):
+def query(lake: Lake, views: dict[str, tuple[list[str], pa.Schema]], spark_sql: str) -> pa.Table:
+    """Run one Spark SQL query in-process over lake files: {view name: (keys, schema when no file)}."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for name, (keys, schema) in views.items():
+            register_parquet(con, name, lake, [lake.engine_uri(k) for k in keys], schema)
+        return con.sql(to_duckdb(spark_sql)).to_arrow_table()
+    finally:
+        con.close()
+
+
+class DuckDBEngine(LocalEngine):
     name = "duckdb"
 
     def __init__(self, memory_limit: str | None = None, threads: int | None = None):

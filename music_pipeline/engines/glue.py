@@ -2,8 +2,8 @@
 dagster-aws `PipesGlueClient`.
 
 The job script (`engines/glue_job.py`) runs `transforms.run_step` on Glue's Spark over the lake
-(S3), so the lake outputs are the local engines'. The day range goes in as job arguments; logs,
-the step's counts (the same dict `transforms.run_step` returns) and materialization metadata
+(S3), so the lake outputs are the local engines'. The day range and the SQL parameters go in as job
+arguments; logs, the step's counts (the same dict `transforms.run_step` returns) and materialization metadata
 come back over Dagster Pipes through S3 (context and messages under `<pipes uri>/`). A run that
 ends FAILED, TIMEOUT, STOPPED or ERROR fails the step with Glue's error message; interrupting the
 Dagster run stops the Glue job run (PipesGlueClient's `forward_termination`).
@@ -14,7 +14,6 @@ is a `Failure(allow_retries=False)`, so a broken step is not paid for several ti
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,17 +21,17 @@ from dataclasses import dataclass
 
 from dagster import Backoff, Failure, Jitter, MaterializeResult, RetryPolicy
 
+from music_pipeline import tables
 from music_pipeline.days import format_days
-from music_pipeline.engines.glue_job import COUNTS_MESSAGE
+from music_pipeline.engines.base import COUNTS_MESSAGE, Counts
+from music_pipeline.settings import DEFAULT_GLUE_JOB_PREFIX, Settings
+from music_pipeline.storage import aws
 from music_pipeline.storage.lake import Lake
+from music_pipeline.tables import LakeTable, Params
 
-# The Glue jobs (name suffix -> steps they run). Both run the same script; two jobs keep the
-# validation and KPI runs apart in the Glue console and in their concurrency limits.
-JOBS = {
-    "validation": ("songs", "users", "validated_streams"),
-    "kpis": ("genre_daily_kpis", "top_songs_per_genre", "top_genres_daily"),
-}
-DEFAULT_JOB_PREFIX = "music-pipeline-"
+# The Glue jobs (name suffix -> steps they run), from the tables' `glue_job`. Both run the same script;
+# two jobs keep the validation and KPI runs apart in the Glue console and in their concurrency limits.
+JOBS = tables.glue_jobs()
 
 TRANSIENT_ERROR_CODES = {
     "ThrottlingException", "ConcurrentRunsExceededException", "InternalServiceException",
@@ -91,45 +90,60 @@ class GlueEngine:
     """Launches steps as Glue job runs. `glue_client`/`s3_client` default to boto3's (endpoints from
     AWS_ENDPOINT_URL_*); tests hand in a Glue client that runs the job script locally."""
 
-    job_prefix: str = DEFAULT_JOB_PREFIX
+    job_prefix: str = DEFAULT_GLUE_JOB_PREFIX
     pipes_uri: str | None = None
     glue_client: object | None = None
     s3_client: object | None = None
     pipes_interval: float = 1.0
+    region: str | None = None
+    s3_endpoint: str | None = None
 
     name = "glue"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> "GlueEngine":
+        config = {"job_prefix": settings.glue.job_prefix, "pipes_uri": settings.glue.pipes_uri,
+                  "region": settings.region, "s3_endpoint": settings.s3_endpoint}
+        return cls(**{**config, **{k: v for k, v in overrides.items() if v is not None}})
 
     def job_name(self, step: str) -> str:
         return f"{self.job_prefix}{job_suffix(step)}"
 
     def pipes_client(self, lake: Lake):
-        import boto3
         from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector
 
-        s3 = self.s3_client or boto3.client("s3")
+        s3 = self.s3_client or aws.client("s3", endpoint_url=self.s3_endpoint, region=self.region)
         bucket, prefix = split_s3_uri(self.pipes_uri or default_pipes_uri(lake.uri))
         return PipesGlueClient(
-            client=self.glue_client or boto3.client("glue"),
+            client=self.glue_client or aws.client("glue", region=self.region),
             context_injector=PipesS3ContextInjector(bucket=bucket, client=s3, key_prefix=f"{prefix}/" if prefix else None),
             message_reader=_prefixed_s3_message_reader(bucket, prefix, s3, self.pipes_interval),
             forward_termination=True,
         )
 
-    def start_job_run_params(self, lake: Lake, step: str, days: list[str]) -> dict:
+    def start_job_run_params(self, lake: Lake, step: str, days: list[str], params: Params | None = None) -> dict:
+        params = params or Params()
         return {"JobName": self.job_name(step),
-                "Arguments": {"--step": step, "--days": format_days(days), "--lake": lake.uri}}
+                "Arguments": {"--step": step, "--days": format_days(days), "--lake": lake.uri,
+                              "--session-gap-minutes": str(params.session_gap_minutes)}}
 
-    def run_step(self, context, lake: Lake, step: str, days: list[str]):
+    def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts:
         """Run one step as a Glue job run; returns what `transforms.run_step` returns."""
         from botocore.exceptions import ClientError
 
-        params = self.start_job_run_params(lake, step, days)
+        step = table.name
+        if context is None:
+            raise ValueError("the glue engine reports over Dagster Pipes: run_step needs the asset's context")
+        params = self.start_job_run_params(lake, step, days, params)
         try:
             invocation = self.pipes_client(lake).run(context=context, start_job_run_params=params)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES:
                 raise  # left to the RetryPolicy
-            raise Failure(f"Glue job {params['JobName']} could not be started: {error}", allow_retries=False) from error
+            hint = (" (the job does not exist: run `music-pipeline deploy`)"
+                    if error.response.get("Error", {}).get("Code") == "EntityNotFoundException" else "")
+            raise Failure(f"Glue job {params['JobName']} could not be started: {error}{hint}",
+                          allow_retries=False) from error
         except RuntimeError as error:
             state = re.search(r"completed with status (\w+)", str(error))
             if state and (state.group(1) == "ERROR" or (state.group(1) == "FAILED" and TRANSIENT_RUN_MESSAGE.search(str(error)))):
@@ -147,6 +161,9 @@ class GlueEngine:
         context.add_asset_metadata(glue_metadata(invocation.get_results()))
         return counts[-1]
 
+    def close(self) -> None:
+        pass
+
 
 def glue_metadata(results) -> dict:
     """The metadata the job reported with its materialization, plus the Glue job run id and link."""
@@ -155,12 +172,3 @@ def glue_metadata(results) -> dict:
         if isinstance(result, MaterializeResult) and result.metadata:
             metadata.update(result.metadata)
     return metadata
-
-
-def engine_from_env(environ: Mapping[str, str] | None = None, **overrides) -> GlueEngine:
-    """The glue engine configured by MUSIC_PIPELINE_GLUE_JOB_PREFIX and MUSIC_PIPELINE_GLUE_PIPES_URI."""
-    env = os.environ if environ is None else environ
-    config = {"job_prefix": env.get("MUSIC_PIPELINE_GLUE_JOB_PREFIX") or DEFAULT_JOB_PREFIX,
-              "pipes_uri": env.get("MUSIC_PIPELINE_GLUE_PIPES_URI") or None}
-    config.update({k: v for k, v in overrides.items() if v is not None})
-    return GlueEngine(**config)

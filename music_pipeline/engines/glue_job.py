@@ -1,4 +1,4 @@
-"""The Glue job entry point: one step of the graph (transforms.STEPS) on the job's Spark session.
+"""The Glue job entry point: one step of the graph (`tables.steps()`) on the job's Spark session.
 
 Uploaded as the job's script; the package itself comes from the job's `--extra-py-files` zip, so
 the job runs exactly the SQL files and library code of the local engines. It also runs unchanged
@@ -18,20 +18,24 @@ import os
 import sys
 import time
 
+from music_pipeline import tables
 from music_pipeline.days import parse_days
+from music_pipeline.engines.base import COUNTS_MESSAGE
 from music_pipeline.engines.spark import LOCAL_SPARK_CONF, SparkEngine
+from music_pipeline.settings import Settings
 from music_pipeline.storage.lake import Lake
-from music_pipeline.transforms import STEPS, run_step
+from music_pipeline.tables import Params
+from music_pipeline.transforms import run_step
 
-COUNTS_MESSAGE = "music_pipeline.counts"  # custom Pipes message carrying transforms.run_step's result
 PIPES_INTERVAL_SECONDS = 1.0  # how often buffered Pipes messages are uploaded to S3
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run one music_pipeline step on Spark (AWS Glue or spark-submit).")
-    parser.add_argument("--step", required=True, choices=sorted(STEPS))
+    parser.add_argument("--step", required=True, choices=sorted(tables.steps()))
     parser.add_argument("--days", default="", help="YYYY-MM-DD, first...last, comma-separated (empty for songs/users)")
     parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a folder")
+    parser.add_argument("--session-gap-minutes", type=int, default=Params().session_gap_minutes)
     # Glue adds its own arguments (--JOB_ID, --JOB_RUN_ID, --job-bookmark-option, ...) and Pipes
     # adds --dagster-pipes-*: they are not ours to parse.
     args, _ = parser.parse_known_args(argv)
@@ -59,11 +63,12 @@ def run(args: argparse.Namespace, log=print) -> tuple[object, dict]:
     import music_pipeline
 
     days = parse_days(args.days)
-    lake = Lake(args.lake, s3_endpoint=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+    settings = Settings.from_env()  # endpoints and region of the job's environment
+    lake = Lake(args.lake, s3_endpoint=settings.s3_endpoint, region=settings.region)
     engine = GlueSparkEngine()
     log(f"step {args.step} over {args.days or 'the reference data'} on lake {lake.uri}")
     started = time.monotonic()
-    counts = run_step(engine, lake, args.step, days)
+    counts = run_step(engine, lake, tables.steps()[args.step], days, Params(session_gap_minutes=args.session_gap_minutes))
     seconds = round(time.monotonic() - started, 1)
     log(f"step {args.step} done in {seconds} s: {json.dumps(counts, sort_keys=True)}")
     metadata = {
@@ -87,10 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(counts, sort_keys=True))
         return 0
 
-    import boto3
     from dagster_pipes import PipesS3ContextLoader, PipesS3MessageWriter, open_dagster_pipes
 
-    s3 = boto3.client("s3")  # honours AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL
+    from music_pipeline.storage import aws
+
+    settings = Settings.from_env()
+    s3 = aws.client("s3", endpoint_url=settings.s3_endpoint, region=settings.region)
     with open_dagster_pipes(context_loader=PipesS3ContextLoader(client=s3), params_loader=params_loader,
                             message_writer=PipesS3MessageWriter(s3, interval=PIPES_INTERVAL_SECONDS)) as pipes:
         counts, metadata = run(args, log=pipes.log.info)

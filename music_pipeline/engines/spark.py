@@ -5,7 +5,7 @@ pyspark is imported only when this engine runs, so loading the code location sta
 """
 from __future__ import annotations
 
-from music_pipeline.engines.base import PARTITION_COLUMN, Engine, Transform, ddl, staged_dir
+from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, Transform, ddl, staged_dir
 from music_pipeline.storage.lake import Lake
 
 LOCAL_SPARK_CONF = {
@@ -23,7 +23,7 @@ LOCAL_SPARK_CONF = {
 }
 
 
-class SparkEngine(Engine):
+class SparkEngine(LocalEngine):
     name = "spark"
     writes_s3 = True  # on Glue (EMRFS); a local session needs a folder lake or hadoop-aws
 

@@ -3,7 +3,7 @@
 Each model is derived from the Arrow schema of the same table in `music_pipeline.contracts`
 (column names, order and exact Arrow types: frames are read with `types_mapper=pd.ArrowDtype`),
 and adds what a schema cannot say: nullability, value ranges, row rules and the table's key
-(`Config.unique`). The SQL row rules and these models are kept from drifting by
+(`Config.unique`). `tables.py` names each table's model. The SQL row rules and these models are kept from drifting by
 `SQL_RULE_COVERAGE` below, which music_pipeline_tests/test_checks.py enforces by feeding the
 same bad rows through the SQL and through the checks.
 """
@@ -68,6 +68,9 @@ class ValidatedStreams(pdr.DataFrameModel):
     listen_time: Series[arrow(c.VALIDATED_STREAMS, "listen_time")]
     genre: Series[arrow(c.VALIDATED_STREAMS, "genre")] = _non_blank()
     listening_time_ms: Series[arrow(c.VALIDATED_STREAMS, "listening_time_ms")] = pdr.Field(ge=0)
+    stream_id: Series[arrow(c.VALIDATED_STREAMS, "stream_id")] = pdr.Field(nullable=True, str_length={"min_value": 1})
+    completed: Series[arrow(c.VALIDATED_STREAMS, "completed")] = pdr.Field(nullable=True)
+    device_type: Series[arrow(c.VALIDATED_STREAMS, "device_type")] = _non_blank()
     source_file: Series[arrow(c.VALIDATED_STREAMS, "source_file")] = _non_blank()
     source_line: Series[arrow(c.VALIDATED_STREAMS, "source_line")] = pdr.Field(ge=1)
 
@@ -87,8 +90,9 @@ class Songs(pdr.DataFrameModel):
     artists: Series[arrow(c.VALIDATED_SONGS, "artists")] = pdr.Field(nullable=True)
     album_name: Series[arrow(c.VALIDATED_SONGS, "album_name")] = pdr.Field(nullable=True)
     genre: Series[arrow(c.VALIDATED_SONGS, "genre")] = _non_blank()
-    duration_ms: Series[arrow(c.VALIDATED_SONGS, "duration_ms")] = pdr.Field(gt=0)
+    duration_ms: Series[arrow(c.VALIDATED_SONGS, "duration_ms")] = pdr.Field(gt=0, le=86_400_000)
     popularity: Series[arrow(c.VALIDATED_SONGS, "popularity")] = pdr.Field(nullable=True)
+    release_date: Series[arrow(c.VALIDATED_SONGS, "release_date")] = pdr.Field(nullable=True)
     source_line: Series[arrow(c.VALIDATED_SONGS, "source_line")] = pdr.Field(ge=1)
 
     class Config(_Strict):
@@ -102,6 +106,7 @@ class Users(pdr.DataFrameModel):
     user_name: Series[arrow(c.VALIDATED_USERS, "user_name")] = pdr.Field(nullable=True)
     user_age: Series[arrow(c.VALIDATED_USERS, "user_age")] = pdr.Field(nullable=True)
     user_country: Series[arrow(c.VALIDATED_USERS, "user_country")] = pdr.Field(nullable=True)
+    subscription_type: Series[arrow(c.VALIDATED_USERS, "subscription_type")] = pdr.Field(nullable=True)
     created_at: Series[arrow(c.VALIDATED_USERS, "created_at")] = pdr.Field(nullable=True)
     source_line: Series[arrow(c.VALIDATED_USERS, "source_line")] = pdr.Field(ge=1)
 
@@ -118,6 +123,7 @@ class GenreDailyKpis(pdr.DataFrameModel):
     unique_listeners: Series[arrow(c.GENRE_DAILY_KPIS, "unique_listeners")] = pdr.Field(ge=1)
     total_listening_time_ms: Series[arrow(c.GENRE_DAILY_KPIS, "total_listening_time_ms")] = pdr.Field(ge=0)
     avg_listening_time_per_user_ms: Series[arrow(c.GENRE_DAILY_KPIS, "avg_listening_time_per_user_ms")] = pdr.Field(ge=0)
+    listen_share: Series[arrow(c.GENRE_DAILY_KPIS, "listen_share")] = pdr.Field(gt=0, le=1)
 
     class Config(_Strict):
         unique = ["date", "genre"]
@@ -161,21 +167,68 @@ class TopGenresDaily(pdr.DataFrameModel):
         unique = ["date", "rank"]
 
 
+class DailyUserEngagement(pdr.DataFrameModel):
+    """processed/daily_user_engagement: one row per date with listens."""
+
+    date: Series[arrow(c.DAILY_USER_ENGAGEMENT, "date")]
+    daily_active_users: Series[arrow(c.DAILY_USER_ENGAGEMENT, "daily_active_users")] = pdr.Field(ge=1)
+    listens: Series[arrow(c.DAILY_USER_ENGAGEMENT, "listens")] = pdr.Field(ge=1)
+    listens_per_user: Series[arrow(c.DAILY_USER_ENGAGEMENT, "listens_per_user")] = pdr.Field(ge=1)
+    sessions: Series[arrow(c.DAILY_USER_ENGAGEMENT, "sessions")] = pdr.Field(ge=1)
+    avg_session_duration_ms: Series[arrow(c.DAILY_USER_ENGAGEMENT, "avg_session_duration_ms")] = pdr.Field(ge=0)
+    completion_rate: Series[arrow(c.DAILY_USER_ENGAGEMENT, "completion_rate")] = pdr.Field(ge=0, le=1, nullable=True)
+    completion_known_listens: Series[arrow(c.DAILY_USER_ENGAGEMENT, "completion_known_listens")] = pdr.Field(ge=0)
+    peak_hour: Series[arrow(c.DAILY_USER_ENGAGEMENT, "peak_hour")] = pdr.Field(ge=0, le=23)
+
+    class Config(_Strict):
+        unique = ["date"]
+
+    @pdr.dataframe_check(error="sessions outside daily_active_users .. listens")
+    def sessions_between_users_and_listens(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["sessions"] >= df["daily_active_users"]) & (df["sessions"] <= df["listens"])
+
+    @pdr.dataframe_check(error="completion_known_listens > listens")
+    def known_at_most_listens(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["completion_known_listens"] <= df["listens"]
+
+
+class ArtistDailyPopularity(pdr.DataFrameModel):
+    """processed/artist_daily_popularity: one row per (date, artist), every artist ranked."""
+
+    date: Series[arrow(c.ARTIST_DAILY_POPULARITY, "date")]
+    artist: Series[arrow(c.ARTIST_DAILY_POPULARITY, "artist")] = _non_blank()
+    listen_count: Series[arrow(c.ARTIST_DAILY_POPULARITY, "listen_count")] = pdr.Field(ge=1)
+    unique_listeners: Series[arrow(c.ARTIST_DAILY_POPULARITY, "unique_listeners")] = pdr.Field(ge=1)
+    total_listening_time_ms: Series[arrow(c.ARTIST_DAILY_POPULARITY, "total_listening_time_ms")] = pdr.Field(ge=0)
+    rank: Series[arrow(c.ARTIST_DAILY_POPULARITY, "rank")] = pdr.Field(ge=1)
+
+    class Config(_Strict):
+        unique = ["date", "artist"]
+
+    @pdr.dataframe_check(error="unique_listeners > listen_count")
+    def listeners_at_most_listens(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["unique_listeners"] <= df["listen_count"]
+
+
+class PlatformUsageDaily(pdr.DataFrameModel):
+    """processed/platform_usage_daily: one row per (date, dimension, value)."""
+
+    date: Series[arrow(c.PLATFORM_USAGE_DAILY, "date")]
+    dimension: Series[arrow(c.PLATFORM_USAGE_DAILY, "dimension")] = pdr.Field(isin=list(c.PLATFORM_DIMENSIONS))
+    value: Series[arrow(c.PLATFORM_USAGE_DAILY, "value")] = _non_blank()
+    listen_count: Series[arrow(c.PLATFORM_USAGE_DAILY, "listen_count")] = pdr.Field(ge=1)
+    unique_listeners: Series[arrow(c.PLATFORM_USAGE_DAILY, "unique_listeners")] = pdr.Field(ge=1)
+    total_listening_time_ms: Series[arrow(c.PLATFORM_USAGE_DAILY, "total_listening_time_ms")] = pdr.Field(ge=0)
+    listen_share: Series[arrow(c.PLATFORM_USAGE_DAILY, "listen_share")] = pdr.Field(gt=0, le=1)
+
+    class Config(_Strict):
+        unique = ["date", "dimension", "value"]
+
+
 def _day_of(timestamps: pd.Series) -> pd.Series:
     """The UTC calendar day of naive UTC timestamps, as Arrow date32 (comparable with `date`)."""
     return timestamps.astype(pd.ArrowDtype(pa.date32()))
 
-
-# Model of each contract schema (the same Arrow schema object as the engines write).
-MODELS = {
-    "bronze_streams": (BronzeStreams, c.BRONZE_STREAMS),
-    "validated_streams": (ValidatedStreams, c.VALIDATED_STREAMS),
-    "songs": (Songs, c.VALIDATED_SONGS),
-    "users": (Users, c.VALIDATED_USERS),
-    "genre_daily_kpis": (GenreDailyKpis, c.GENRE_DAILY_KPIS),
-    "top_songs_per_genre": (TopSongsPerGenre, c.TOP_SONGS_PER_GENRE),
-    "top_genres_daily": (TopGenresDaily, c.TOP_GENRES_DAILY),
-}
 
 # Which check catches a row that the SQL rejects with each reason, had it slipped into the
 # validated table: `contract` (this module's field rules), `unique_keys` (Config.unique) or

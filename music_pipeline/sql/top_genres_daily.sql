@@ -1,4 +1,4 @@
--- Exactly min($top_n, genres) genres per date: listen_count desc, then genre asc.
+-- Exactly min($top_genres_n, genres) genres per date: listen_count desc, then genre asc.
 WITH ranked AS (
   SELECT
     k.*,
@@ -7,4 +7,4 @@ WITH ranked AS (
 )
 SELECT date, rank, genre, listen_count, unique_listeners, total_listening_time_ms
 FROM ranked
-WHERE rank <= $top_n
+WHERE rank <= $top_genres_n

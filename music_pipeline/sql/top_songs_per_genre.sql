@@ -1,4 +1,4 @@
--- Exactly min($top_n, tracks) songs per (date, genre): play count desc, then track_id asc.
+-- Exactly min($top_songs_n, tracks) songs per (date, genre): play count desc, then track_id asc.
 WITH plays AS (
   SELECT date, genre, track_id, COUNT(*) AS play_count
   FROM validated_streams
@@ -13,4 +13,4 @@ ranked AS (
 SELECT r.date, r.genre, r.rank, r.track_id, s.track_name, s.artists, r.play_count
 FROM ranked AS r
 LEFT JOIN songs AS s ON r.track_id = s.track_id
-WHERE r.rank <= $top_n
+WHERE r.rank <= $top_songs_n

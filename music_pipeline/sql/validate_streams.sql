@@ -1,7 +1,8 @@
 -- Classify every bronze listen of the requested days against the validated reference tables.
 -- `reason` is NULL for a valid listen. The first failing rule, in this order, is the reason.
--- Exact duplicates of (user_id, track_id, listen_time) beyond the first (in source_file,
--- source_line order) are rejected, across all files of the day.
+-- `duplicate_listen`: an exact duplicate of (user_id, track_id, listen_time), or a repeated
+-- non-blank stream_id of the day, beyond the first in (source_file, source_line) order, across
+-- all files of the day.
 WITH listens AS (
   SELECT
     date,
@@ -9,6 +10,9 @@ WITH listens AS (
     TRIM(track_id) AS track_id,
     listen_time,
     listen_duration_ms,
+    NULLIF(TRIM(stream_id), '') AS stream_id,
+    completed,
+    COALESCE(NULLIF(LOWER(TRIM(device_type)), ''), 'unknown') AS device_type,
     source_file,
     source_line
   FROM bronze_streams
@@ -19,7 +23,11 @@ numbered AS (
     ROW_NUMBER() OVER (
       PARTITION BY l.user_id, l.track_id, l.listen_time
       ORDER BY l.source_file, l.source_line
-    ) AS occurrence
+    ) AS occurrence,
+    CASE WHEN l.stream_id IS NOT NULL THEN ROW_NUMBER() OVER (
+      PARTITION BY l.date, l.stream_id
+      ORDER BY l.source_file, l.source_line
+    ) END AS stream_occurrence
   FROM listens AS l
 )
 SELECT
@@ -29,6 +37,9 @@ SELECT
   n.listen_time,
   s.genre,
   COALESCE(n.listen_duration_ms, s.duration_ms) AS listening_time_ms,
+  n.stream_id,
+  n.completed,
+  n.device_type,
   n.source_file,
   n.source_line,
   CASE
@@ -36,7 +47,7 @@ SELECT
     WHEN n.track_id IS NULL OR n.track_id = '' THEN 'missing_track_id'
     WHEN s.track_id IS NULL THEN 'unknown_track_id'
     WHEN u.user_id IS NULL THEN 'unknown_user_id'
-    WHEN n.occurrence > 1 THEN 'duplicate_listen'
+    WHEN n.occurrence > 1 OR n.stream_occurrence > 1 THEN 'duplicate_listen'
   END AS reason
 FROM numbered AS n
 LEFT JOIN songs AS s ON n.track_id = s.track_id

@@ -1,4 +1,5 @@
-"""The serving tables in DynamoDB (DESIGN.md section 6) and day-replacing publication.
+"""The serving tables in DynamoDB (DESIGN.md section 6; declared in `tables.py`) and day-replacing
+publication.
 
 Publishing a day writes its items, then deletes the items of that day that are no longer
 produced, so readers never see the day empty and never see stale rows after the run.
@@ -8,34 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 from decimal import Decimal
 
-import boto3
 import pyarrow as pa
 from boto3.dynamodb.conditions import Key
 
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str
-    pk: str
-    sk: str | None = None
-    sk_type: str = "S"
-    genre_index: bool = False  # GSI genre + date
-
-
-DAILY_GENRE_KPIS = TableSpec("DailyGenreKPIs", pk="date", sk="genre", genre_index=True)
-TOP_SONGS_PER_GENRE = TableSpec("TopSongsPerGenre", pk="date", sk="genre_rank")
-TOP_GENRES_DAILY = TableSpec("TopGenresDaily", pk="date", sk="rank", sk_type="N")
-PROCESSED_STREAMS = TableSpec("ProcessedStreams", pk="file_key")
-ALL_TABLES = (DAILY_GENRE_KPIS, TOP_SONGS_PER_GENRE, TOP_GENRES_DAILY, PROCESSED_STREAMS)
-GENRE_INDEX = "genre-date-index"
-RANK_WIDTH = 3  # TopSongsPerGenre sort key: "<genre>#<rank zero-padded>", e.g. "pop#001"
-
-
-def sort_key_of_top_song(genre: str, rank: int) -> str:
-    return f"{genre}#{rank:0{RANK_WIDTH}d}"
+from music_pipeline import tables
+from music_pipeline.storage.aws import client_config, session
+from music_pipeline.tables import DynamoTable, Serving
 
 
 def to_dynamodb_value(value):
@@ -53,35 +34,45 @@ def to_dynamodb_value(value):
     return value
 
 
-def rows_to_items(spec: TableSpec, table: pa.Table) -> list[dict]:
-    """Rows of a gold table -> items of its serving table (null attributes left out)."""
+def rows_to_items(serving: Serving, rows: pa.Table, retention_days: int | None = None) -> list[dict]:
+    """Rows (of the serving's source table or items SQL) -> items: computed attributes (`to_item`), null
+    attributes left out, numbers as Decimal, and the TTL attribute (epoch seconds) when the table has one
+    and a retention is given."""
+    ttl = serving.table.ttl_attribute if retention_days is not None else None
     items = []
-    for row in table.to_pylist():
-        item = {k: to_dynamodb_value(v) for k, v in row.items() if v is not None}
-        if spec is TOP_SONGS_PER_GENRE:
-            item["genre_rank"] = sort_key_of_top_song(row["genre"], row["rank"])
+    for row in rows.to_pylist():
+        row = serving.to_item(row) if serving.to_item else row
+        item = {k: _attribute(v) for k, v in row.items() if v is not None}
+        if ttl:
+            item[ttl] = Decimal(tables.expires_at(str(item["date"]), retention_days))
         items.append(item)
     return items
+
+
+def _attribute(value):
+    if isinstance(value, dict):
+        return {k: to_dynamodb_value(v) for k, v in value.items()}
+    return to_dynamodb_value(value)
 
 
 class ServingTables:
     """The project's DynamoDB tables, with an optional name prefix and endpoint."""
 
-    def __init__(self, prefix: str = "", endpoint_url: str | None = None, region: str | None = None, session=None):
-        session = session or boto3.session.Session()
-        region = region or session.region_name or "us-east-1"
+    def __init__(self, prefix: str = "", endpoint_url: str | None = None, region: str | None = None):
+        aws = session(region)
         self.prefix = prefix
-        self.client = session.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
-        self.resource = session.resource("dynamodb", endpoint_url=endpoint_url, region_name=region)
+        self.client = aws.client("dynamodb", endpoint_url=endpoint_url, config=client_config())
+        self.resource = aws.resource("dynamodb", endpoint_url=endpoint_url, config=client_config())
 
-    def name(self, spec: TableSpec) -> str:
+    def name(self, spec: DynamoTable) -> str:
         return f"{self.prefix}{spec.name}"
 
-    def table(self, spec: TableSpec):
+    def table(self, spec: DynamoTable):
         return self.resource.Table(self.name(spec))
 
-    def ensure(self, specs=ALL_TABLES) -> list[str]:
-        """Create missing tables (on-demand billing, encryption at rest). Returns those created."""
+    def ensure(self, specs=tables.DYNAMO_TABLES) -> list[str]:
+        """Create missing tables (on-demand billing, encryption at rest, a stream on the KPI tables), then
+        enable TTL on their `expires_at` and point-in-time recovery. Returns the tables created."""
         existing = set()
         for page in self.client.get_paginator("list_tables").paginate():
             existing.update(page["TableNames"])
@@ -97,24 +88,46 @@ class ServingTables:
                 pass  # created meanwhile by a concurrent step
         for name in waiting:
             self.client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        for spec in specs:
+            if self.name(spec) in created:
+                self._protect(spec)
         return created
 
-    def day_keys(self, spec: TableSpec, day: str) -> list[dict]:
+    def _protect(self, spec: DynamoTable) -> None:
+        """TTL on the table's expiry attribute and point-in-time recovery (the template declares the same)."""
+        if spec.ttl_attribute:
+            self.client.update_time_to_live(TableName=self.name(spec), TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": spec.ttl_attribute})
+        self.client.update_continuous_backups(TableName=self.name(spec), PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True})
+
+    def _by_day(self, spec: DynamoTable) -> dict:
+        """Query arguments that select one day's items: the key itself when it starts with `date`, else the
+        secondary index that does (DailyMetrics: `date-index`)."""
+        if spec.pk == "date":
+            return {}
+        index = next((i for i in spec.indexes if i.pk == "date"), None)
+        if index is None:
+            raise ValueError(f"{self.name(spec)} has no key or index on date")
+        return {"IndexName": index.name}
+
+    def day_keys(self, spec: DynamoTable, day: str) -> list[dict]:
         """Primary keys of every item of a day."""
-        return _all_pages(self.table(spec).query, KeyConditionExpression=Key(spec.pk).eq(day),
-                          ProjectionExpression="#pk, #sk", ExpressionAttributeNames={"#pk": spec.pk, "#sk": spec.sk})
+        keys = all_pages(self.table(spec).query, KeyConditionExpression=Key("date").eq(day), **self._by_day(spec),
+                         ProjectionExpression="#pk, #sk", ExpressionAttributeNames={"#pk": spec.pk, "#sk": spec.sk})
+        return [{spec.pk: k[spec.pk], spec.sk: k[spec.sk]} for k in keys]
 
-    def day_items(self, spec: TableSpec, day: str) -> list[dict]:
-        return _all_pages(self.table(spec).query, KeyConditionExpression=Key(spec.pk).eq(day))
+    def day_items(self, spec: DynamoTable, day: str) -> list[dict]:
+        return all_pages(self.table(spec).query, KeyConditionExpression=Key("date").eq(day), **self._by_day(spec))
 
-    def all_items(self, spec: TableSpec) -> list[dict]:
+    def all_items(self, spec: DynamoTable) -> list[dict]:
         """Every item of a table (a full scan: for tests, checks of small tables and debugging)."""
-        return _all_pages(self.table(spec).scan)
+        return all_pages(self.table(spec).scan)
 
-    def replace_day(self, spec: TableSpec, day: str, items: list[dict]) -> dict[str, int]:
+    def replace_day(self, spec: DynamoTable, day: str, items: list[dict]) -> dict[str, int]:
         """Make the day's items exactly `items`: put them all, then delete the stale ones."""
-        if any(item.get(spec.pk) != day for item in items):
-            raise ValueError(f"{self.name(spec)}: every item must have {spec.pk}={day}")
+        if any(item.get("date") != day for item in items):
+            raise ValueError(f"{self.name(spec)}: every item must have date={day}")
         new_keys = {(item[spec.pk], item[spec.sk]) for item in items}
         if len(new_keys) != len(items):
             raise ValueError(f"{self.name(spec)}: duplicate keys among the items of {day}")
@@ -128,7 +141,9 @@ class ServingTables:
         return {"written": len(items), "deleted": len(stale)}
 
 
-def create_table_args(spec: TableSpec, name: str) -> dict:
+def create_table_args(spec: DynamoTable, name: str) -> dict:
+    """The CreateTable request of a declared table (infra/cloudformation.yaml declares the same; a test
+    keeps them equal)."""
     attributes = {spec.pk: "S"}
     schema = [{"AttributeName": spec.pk, "KeyType": "HASH"}]
     if spec.sk:
@@ -140,18 +155,22 @@ def create_table_args(spec: TableSpec, name: str) -> dict:
         "BillingMode": "PAY_PER_REQUEST",
         "SSESpecification": {"Enabled": True},
     }
-    if spec.genre_index:
-        attributes["genre"] = "S"
+    if spec.stream:
+        args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    for index in spec.indexes:
+        attributes.setdefault(index.pk, "S")
+        attributes.setdefault(index.sk, "S")
+    if spec.indexes:
         args["GlobalSecondaryIndexes"] = [{
-            "IndexName": GENRE_INDEX,
-            "KeySchema": [{"AttributeName": "genre", "KeyType": "HASH"}, {"AttributeName": "date", "KeyType": "RANGE"}],
+            "IndexName": index.name,
+            "KeySchema": [{"AttributeName": index.pk, "KeyType": "HASH"}, {"AttributeName": index.sk, "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
-        }]
+        } for index in spec.indexes]
     args["AttributeDefinitions"] = [{"AttributeName": k, "AttributeType": t} for k, t in attributes.items()]
     return args
 
 
-def _all_pages(operation, **kwargs) -> list[dict]:
+def all_pages(operation, **kwargs) -> list[dict]:
     """The items of every page of a query or scan."""
     items: list[dict] = []
     while True:

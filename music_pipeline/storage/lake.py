@@ -6,7 +6,6 @@ partition of a table is one file, so publishing a partition is one atomic step.
 """
 from __future__ import annotations
 
-import io
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from music_pipeline.storage import aws
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,13 @@ def partition_key(table: str, day: str, name: str = "data.parquet") -> str:
 
 
 class Lake:
-    def __init__(self, uri: str, s3_endpoint: str | None = None):
+    def __init__(self, uri: str, s3_endpoint: str | None = None, region: str | None = None):
         self.uri = uri.rstrip("/")
         self.s3_endpoint = s3_endpoint
+        self.region = region or aws.session().region_name
         if self.uri.startswith("s3://"):
             bucket_and_prefix = self.uri[len("s3://"):]
-            kwargs = {"region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
+            kwargs = {"region": self.region}
             if s3_endpoint:
                 kwargs["endpoint_override"] = s3_endpoint
                 kwargs["scheme"] = "https" if s3_endpoint.startswith("https") else "http"
@@ -172,18 +174,3 @@ class Lake:
             self.fs.delete_file(self.path(key))
         except FileNotFoundError:
             pass
-
-    def move(self, src_key: str, dst_key: str) -> None:
-        """Copy, verify the size, then delete the source."""
-        self.fs.create_dir(self.path(dst_key).rsplit("/", 1)[0], recursive=True)
-        self.fs.copy_file(self.path(src_key), self.path(dst_key))
-        src, dst = self.fs.get_file_info([self.path(src_key), self.path(dst_key)])
-        if dst.size != src.size:
-            raise OSError(f"copy of {src_key} to {dst_key} is {dst.size} bytes, expected {src.size}")
-        self.fs.delete_file(self.path(src_key))
-
-
-def empty_parquet_bytes(schema: pa.Schema) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(schema.empty_table(), sink, compression="snappy")
-    return sink.getvalue()

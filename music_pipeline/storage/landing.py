@@ -21,8 +21,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-import boto3
-
+from music_pipeline.storage import aws
 from music_pipeline.storage.lake import Lake, LakeFile
 
 S3_PAGE = 1000
@@ -77,13 +76,12 @@ def _bucket_and_prefix(lake: Lake) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=8)
-def _s3_client(endpoint: str | None):
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.client("s3", endpoint_url=endpoint, region_name=region)
+def _s3_client(endpoint: str | None, region: str | None):
+    return aws.client("s3", endpoint_url=endpoint, region=region)
 
 
 def s3_client(lake: Lake):
-    return _s3_client(getattr(lake, "s3_endpoint", None) or os.environ.get("AWS_ENDPOINT_URL_S3"))
+    return _s3_client(lake.s3_endpoint, lake.region)
 
 
 def _list_s3(lake: Lake, prefix: str, start_after: str, limit: int | None, keep) -> list[LakeFile]:

@@ -22,7 +22,8 @@ from decimal import Decimal
 
 from botocore.exceptions import ClientError
 
-from music_pipeline.storage.dynamodb import PROCESSED_STREAMS, ServingTables
+from music_pipeline.storage.dynamodb import ServingTables
+from music_pipeline.tables import PROCESSED_STREAMS
 
 DISCOVERED, INGESTED, PUBLISHED, ARCHIVED, FAILED = "discovered", "ingested", "published", "archived", "failed"
 STATUSES = (DISCOVERED, INGESTED, PUBLISHED, ARCHIVED, FAILED)

@@ -1,8 +1,8 @@
--- Top genres of the day: exactly min($top_n, genres) rows ranked 1..n, ordered by listen_count desc
+-- Top genres of the day: exactly min($top_genres_n, genres) rows ranked 1..n, ordered by listen_count desc
 -- then genre asc, each equal to its genre's KPI row, and no genre left out with more listens
 -- than the last one in. Views: genre_daily_kpis, top_genres_daily.
 WITH expected AS (
-  SELECT LEAST(COUNT(*), $top_n) AS n FROM genre_daily_kpis
+  SELECT LEAST(COUNT(*), $top_genres_n) AS n FROM genre_daily_kpis
 ),
 actual AS (
   SELECT COUNT(*) AS n FROM top_genres_daily

@@ -1,11 +1,11 @@
--- Top songs of the day: per genre exactly min($top_n, tracks played) rows ranked 1..n, ordered by
+-- Top songs of the day: per genre exactly min($top_songs_n, tracks played) rows ranked 1..n, ordered by
 -- play_count desc then track_id asc, each play_count equal to the track's validated listens.
 -- Views: validated_streams, top_songs_per_genre.
 WITH plays AS (
   SELECT genre, track_id, COUNT(*) AS plays FROM validated_streams GROUP BY genre, track_id
 ),
 expected AS (
-  SELECT genre, LEAST(COUNT(*), $top_n) AS n FROM plays GROUP BY genre
+  SELECT genre, LEAST(COUNT(*), $top_songs_n) AS n FROM plays GROUP BY genre
 ),
 sizes AS (
   SELECT genre, COUNT(*) AS n FROM top_songs_per_genre GROUP BY genre

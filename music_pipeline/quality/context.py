@@ -1,0 +1,59 @@
+"""What a check function sees, and the registry that finds each check by name.
+
+A check is a plain function `fn(ctx) -> Outcome`, registered with `@check(name)` (every table that
+declares a check of that name) or `@check(name, table="...")` (one table's own check of that name).
+`rules.evaluate` finds the functions of the names a table declares (`quality/catalog.py`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from music_pipeline.quality.reading import Sql
+from music_pipeline.settings import Thresholds
+from music_pipeline.storage.lake import Lake
+from music_pipeline.tables import LakeTable, Params
+
+CHECKS: dict[tuple[str | None, str], Callable] = {}
+
+
+def check(name: str, table: str | None = None):
+    def register(fn: Callable) -> Callable:
+        CHECKS[(table, name)] = fn
+        return fn
+    return register
+
+
+def find(table: str, name: str) -> Callable:
+    fn = CHECKS.get((table, name)) or CHECKS.get((None, name))
+    if fn is None:
+        raise LookupError(f"no implementation of check {name!r} for {table!r}")
+    return fn
+
+
+@dataclass
+class CheckContext:
+    lake: Lake
+    sql: Sql
+    table: LakeTable | None  # the checked lake table (None for a serving asset)
+    day: str | None  # None for unpartitioned tables
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    params: Params = field(default_factory=Params)
+    serving_asset: str | None = None
+    serving_tables: object | None = None
+    retention_days: int | None = None
+    cache: dict = field(default_factory=dict)  # shared by the checks of one (table, day)
+
+    @property
+    def keys(self) -> list[str]:
+        """The checked table's files of the day (its file, when unpartitioned)."""
+        return day_files(self.lake, self.table, self.day)
+
+
+def day_files(lake: Lake, table: LakeTable, day: str | None) -> list[str]:
+    from music_pipeline.transforms import input_files
+
+    try:
+        return input_files(lake, table, [day] if day else [])
+    except FileNotFoundError:
+        return []

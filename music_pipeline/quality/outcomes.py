@@ -1,0 +1,64 @@
+"""What a check returns (`Outcome`) and the two ways checks build one: from a table of failing rows,
+or from a query of failing rows counted in DuckDB with only a sample fetched (bounded memory)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from music_pipeline.quality.reading import Sql
+
+ERROR, WARN = "ERROR", "WARN"
+SAMPLE_ROWS = 20
+
+
+@dataclass
+class Outcome:
+    check: str
+    day: str | None  # None for unpartitioned assets
+    passed: bool
+    description: str
+    severity: str = ERROR
+    counts: dict[str, int | float] = field(default_factory=dict)
+    sample: pa.Table | None = None  # failing rows (at most SAMPLE_ROWS)
+    breakdown: dict[str, int] = field(default_factory=dict)  # failures per rule / reason
+
+
+def failed_rows(check: str, day: str | None, rows: pa.Table, what: str, total: int | None = None,
+                 severity: str = ERROR, **counts) -> Outcome:
+    """An outcome from a table of offending rows (empty = passed)."""
+    n = rows.num_rows if total is None else total
+    if n == 0:
+        return Outcome(check, day, True, f"no {what}", severity, counts={"failing_rows": 0, **counts})
+    first = describe_row(rows.slice(0, 1).to_pylist()[0]) if rows.num_rows else ""
+    return Outcome(check, day, False, f"{n} {what}" + (f"; first: {first}" if first else ""), severity,
+                   counts={"failing_rows": n, **counts}, sample=rows.slice(0, SAMPLE_ROWS))
+
+
+def failing_query(sql: Sql, check: str, day: str | None, query: str, what: str, severity: str = ERROR,
+                   totals: dict[str, str] | None = None, breakdown_by: str | None = None, **counts) -> Outcome:
+    """An outcome from a query of offending rows, in bounded memory: DuckDB counts them (and `totals`,
+    name -> aggregate over the rows), and only the first SAMPLE_ROWS of them are fetched."""
+    breakdown = {}
+    if breakdown_by:  # the counts per group also give the total: one pass
+        groups = sql.query(f"SELECT {breakdown_by} AS k, COUNT(*) AS n FROM ({query}) AS failing GROUP BY 1 ORDER BY 2 DESC, 1")
+        breakdown = dict(zip(groups["k"].to_pylist(), groups["n"].to_pylist()))
+    aggregates = {"n": "COUNT(*)", **(totals or {})}
+    found = {"n": sum(breakdown.values())} if breakdown_by and not totals else sql.query(
+        "SELECT " + ", ".join(f"CAST({expr} AS BIGINT) AS {name}" for name, expr in aggregates.items())
+        + f" FROM ({query}) AS failing").to_pylist()[0]
+    n = found.pop("n")
+    sample = sql.query(f"{query}\nLIMIT {SAMPLE_ROWS}") if n else pa.table({})
+    result = failed_rows(check, day, sample, what, total=n, severity=severity, **counts,
+                          **{k: v or 0 for k, v in found.items()})
+    result.breakdown = breakdown
+    return result
+
+
+def describe_row(row: dict) -> str:
+    return ", ".join(f"{k}={_text(v)}" for k, v in row.items() if v is not None)
+
+
+def _text(value) -> str:
+    return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)

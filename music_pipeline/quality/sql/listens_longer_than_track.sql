@@ -1,0 +1,8 @@
+-- Validated listens whose own listening time is longer than their track's duration (kept, and
+-- warned about: DESIGN.md section 3). Views: validated_streams, songs.
+SELECT v.user_id, v.track_id, v.listen_time, v.listening_time_ms, s.duration_ms AS track_duration_ms,
+       v.source_file, v.source_line
+FROM validated_streams AS v
+JOIN songs AS s ON v.track_id = s.track_id
+WHERE v.listening_time_ms > s.duration_ms
+ORDER BY v.source_file, v.source_line

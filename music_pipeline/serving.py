@@ -1,0 +1,27 @@
+"""The items a day of a serving table must hold, computed from the lake (DESIGN.md section 6).
+
+One function for the serving assets (what they publish) and for the `matches_gold` checks (what
+DynamoDB must equal): the items of a `Serving` declaration are the day's rows of its source table,
+or the rows of its items SQL (`sql/<items_sql>.sql`, Spark SQL run in-process by DuckDB over the
+day's files of its sources), each turned into an item by `storage/dynamodb.rows_to_items`.
+"""
+from __future__ import annotations
+
+from music_pipeline import tables
+from music_pipeline.engines.base import load_sql
+from music_pipeline.engines.duckdb import query
+from music_pipeline.storage.dynamodb import rows_to_items
+from music_pipeline.storage.lake import Lake
+from music_pipeline.tables import Params, Serving
+
+
+def day_items(lake: Lake, serving: Serving, day: str, params: Params, retention_days: int | None) -> list[dict]:
+    sources = [tables.table(name) for name in serving.sources]
+    present = {t.name: [k for k in (t.day_key(day),) if lake.exists(k)] for t in sources}
+    if serving.items_sql is None:
+        (source,) = sources
+        rows = lake.read_parquet(present[source.name], schema=source.contract)
+    else:
+        views = {t.name: (present[t.name], t.contract) for t in sources}
+        rows = query(lake, views, load_sql(serving.items_sql, **params.as_dict()))
+    return rows_to_items(serving, rows, retention_days)
