@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from music_pipeline import ingest
+from music_pipeline import contracts, ingest
 from music_pipeline.storage import landing
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
@@ -99,5 +99,5 @@ def _last_possible_day(manifest: ingest.Manifest) -> str:
     """The last day a listen of the file can have (its landing time + 24 h). Later days hold only
     rejected future listens (`future_listen_time`, e.g. 2099): they are counted when their partition
     is materialized, and waiting for it would pin the file in the landing zone."""
-    limit = manifest.modified + ingest.c.STREAM_FUTURE_TOLERANCE_SECONDS
+    limit = manifest.modified + contracts.STREAM_FUTURE_TOLERANCE_SECONDS
     return dt.datetime.fromtimestamp(limit, dt.timezone.utc).date().isoformat()
