@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from music_pipeline import ingest
+from music_pipeline import contracts, ingest
 from music_pipeline.storage import landing
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
@@ -43,8 +43,10 @@ def is_day(value: str) -> bool:
         return False
 
 
-def ingest_claimed(lake: Lake, ledger: Ledger, claimed: dict[str, str], run_id: str) -> ArrivalReport:
-    """Ingest the claimed deliveries {key: version}; record each outcome in the ledger."""
+def ingest_claimed(lake: Lake, ledger: Ledger, claimed: dict[str, str], run_id: str,
+                   start_date: dt.date | None = None) -> ArrivalReport:
+    """Ingest the claimed deliveries {key: version}; record each outcome in the ledger.
+    `start_date` (MUSIC_PIPELINE_START_DATE when None) is passed to ingestion (before_start_date)."""
     report = ArrivalReport()
     current = landing.stat(lake, list(claimed))
     before = ledger.get_many(list(claimed))
@@ -57,7 +59,7 @@ def ingest_claimed(lake: Lake, ledger: Ledger, claimed: dict[str, str], run_id: 
             continue
         previous = ingest.read_manifest(lake, key)
         try:
-            outcome, manifest = ingest.ingest_landed_file(lake, landed)
+            outcome, manifest = ingest.ingest_landed_file(lake, landed, start_date=start_date)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is recorded, the others go on
             outcome, manifest = "failed", None
             report.errors[key] = f"{type(exc).__name__}: {exc}"
@@ -88,6 +90,14 @@ def _days_to_recompute(outcome: str, manifest: ingest.Manifest, previous: ingest
         days = set() if seen_published or manifest.status == "duplicate" else set(manifest.days)
     else:
         days = set(manifest.days)
-    if previous is not None and previous.status == "ingested" and outcome in ("ingested", "replaced", "duplicate"):
+    if previous is not None and previous.status in ("ingested", "failed") and outcome in ("ingested", "replaced", "duplicate"):
         days |= previous.days
-    return sorted(d for d in days if is_day(d))
+    return sorted(d for d in days if is_day(d) and (d in manifest.rows_by_day or d <= _last_possible_day(manifest)))
+
+
+def _last_possible_day(manifest: ingest.Manifest) -> str:
+    """The last day a listen of the file can have (its landing time + 24 h). Later days hold only
+    rejected future listens (`future_listen_time`, e.g. 2099): they are counted when their partition
+    is materialized, and waiting for it would pin the file in the landing zone."""
+    limit = manifest.modified + contracts.STREAM_FUTURE_TOLERANCE_SECONDS
+    return dt.datetime.fromtimestamp(limit, dt.timezone.utc).date().isoformat()

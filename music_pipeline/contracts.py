@@ -10,10 +10,17 @@ import pyarrow as pa
 
 CONTRACT_VERSION = "2"  # 2: optional listen columns, reference shapes, engagement/artist/platform tables
 
-# Column aliases normalized at ingestion (DESIGN.md section 3).
+# Column aliases normalized at ingestion (DESIGN.md section 3): the one place where a landed
+# file's names and units meet the bronze contract (ingest.type_stream_batch applies the units).
 STREAM_COLUMN_ALIASES = {"song_id": "track_id", "timestamp": "listen_time"}
 STREAM_REQUIRED_COLUMNS = ("user_id", "track_id", "listen_time")
-STREAM_DURATION_COLUMN = "duration"  # optional, seconds
+STREAM_DURATION_COLUMN = "duration"  # optional, seconds -> bronze listen_duration_ms
+STREAM_OPTIONAL_COLUMNS = ("stream_id", STREAM_DURATION_COLUMN, "completed", "device_type")
+STREAM_DURATION_MAX_SECONDS = 86_400  # 0 <= duration <= 24 h, else invalid_duration
+STREAM_COMPLETED_TRUE = ("true", "1", "yes", "t")  # any case, surrounding blanks ignored
+STREAM_COMPLETED_FALSE = ("false", "0", "no", "f")
+STREAM_UNKNOWN_DEVICE = "unknown"  # device_type when blank or absent
+STREAM_FUTURE_TOLERANCE_SECONDS = 86_400  # a listen later than its file's landing time + 24 h is future
 
 
 
@@ -24,6 +31,9 @@ class Reason:
     BAD_ENCODING = "bad_encoding"
     UNPARSEABLE_LISTEN_TIME = "unparseable_listen_time"
     INVALID_DURATION = "invalid_duration"
+    INVALID_COMPLETED = "invalid_completed"
+    FUTURE_LISTEN_TIME = "future_listen_time"
+    BEFORE_START_DATE = "before_start_date"
     MISSING_USER_ID = "missing_user_id"
     MISSING_TRACK_ID = "missing_track_id"
     UNKNOWN_TRACK_ID = "unknown_track_id"
@@ -43,16 +53,16 @@ BRONZE_STREAMS = pa.schema([
     ("track_id", pa.string()),
     ("listen_time", pa.timestamp("us")),
     ("listen_duration_ms", pa.int64()),  # from the file's own `duration` column, else null
-    ("stream_id", pa.string()),  # null when absent or blank
+    ("stream_id", pa.string()),  # trimmed; null when absent or blank
     ("completed", pa.bool_()),  # null = unknown
-    ("device_type", pa.string()),  # trimmed, lower-cased; `unknown` when blank or absent
+    ("device_type", pa.string()),  # trimmed, lower-cased; 'unknown' when blank or absent
     ("source_file", pa.string()),
     ("source_line", pa.int64()),
 ])
 
 # rows rejected while reading a landed file -> bad-records/raw_streams/date=D|unknown/file=<id>.parquet
 INGEST_REJECTS = pa.schema([
-    ("date", pa.date32()),  # null when the row has no readable listen_time
+    ("date", pa.date32()),  # the UTC day of a readable listen_time (malformed lines too), else null
     ("source_file", pa.string()),
     ("source_line", pa.int64()),
     ("reason", pa.string()),

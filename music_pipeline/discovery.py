@@ -60,13 +60,15 @@ def partition_days(days: list[str], now: dt.datetime, start_date: dt.date) -> tu
     return [d for d in days if first <= d <= last], [d for d in days if d > last]
 
 
-def discover(lake, ledger: Ledger, cursor: Cursor, settings: ArrivalSettings, now: float) -> list[RunRequest]:
+def discover(lake, ledger: Ledger, cursor: Cursor, settings: ArrivalSettings, now: float,
+             start_date: dt.date) -> list[RunRequest]:
     """New deliveries after the cursor (or all, on a rescan) -> claims -> ingestion runs."""
     if now - cursor.rescanned_at >= settings.rescan_seconds:
-        found, cursor.rescanned_at = landing.list_all(lake, layout.RAW_STREAMS), now
+        found, cursor.rescanned_at = landing.list_all(lake, layout.RAW_STREAMS, settings.ignored_suffixes), now
     else:
         found = landing.list_new(lake, layout.RAW_STREAMS, cursor.after,
-                                 limit=settings.max_files_per_run * settings.max_runs_per_tick)
+                                 limit=settings.max_files_per_run * settings.max_runs_per_tick,
+                                 ignored_suffixes=settings.ignored_suffixes)
     if found:
         cursor.after = max(cursor.after, found[-1].key)
     known = ledger.get_many([f.key for f in found])
@@ -81,7 +83,8 @@ def discover(lake, ledger: Ledger, cursor: Cursor, settings: ArrivalSettings, no
         if claimed:
             cursor.pending.update(claimed)
             requests.append(RunRequest(run_key=run_key, job_name="ingest_stream_files", tags={SENSOR_TAG: "ingest"},
-                                       run_config={"ops": {"ingest_claimed_files": {"config": {"files": claimed}}}}))
+                                       run_config={"ops": {"ingest_claimed_files": {"config": {
+                                           "files": claimed, "start_date": start_date.isoformat()}}}}))
     return requests
 
 

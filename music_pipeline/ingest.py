@@ -3,23 +3,27 @@
 Identity of a landed file is its key plus a SHA-256 of its bytes (DESIGN.md section 3):
 - the same content again (same or another key) changes nothing;
 - new content under a known key replaces that key's slices, including days it no longer touches;
-- a file that cannot be read at all is recorded as failed with the reason; the others go on.
+- a file that cannot be read (any exception while reading it) is recorded as failed with the
+  reason; nothing of it is published, bronze keeps what the key's last readable content gave, and
+  the other files go on.
 A manifest per key (`bronze/_files/<file_id>.json`) records what was ingested: content hash, rows
-read, rows per day, rejects per reason. Conservation holds per file:
-rows read = bronze rows + ingestion rejects.
+read, rows per day, rejects per day and reason. Conservation holds per file and per day:
+records read = bronze rows + ingestion rejects (a record is a line, or a multi-line quoted CSV
+record, or a JSON array element; see csv_reader.py).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import os
+import tempfile
 import time
+import uuid
 from collections import Counter
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -27,8 +31,9 @@ import pyarrow.parquet as pq
 from music_pipeline import contracts as c
 from music_pipeline.contracts import Reason
 from music_pipeline.csv_reader import TextBatch, UnreadableFile, iter_text_batches
+from music_pipeline.settings import Settings
+from music_pipeline.storage import landing
 from music_pipeline.storage.lake import Lake, LakeFile, partition_key
-from music_pipeline.storage.landing import stat
 
 from music_pipeline.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.layout import BRONZE_MANIFESTS as MANIFESTS
@@ -69,6 +74,10 @@ class Manifest:
     duplicate_of: str | None = None
     error: str | None = None
     ingested_at: float = 0.0
+    rejects_by_day_and_reason: dict[str, dict[str, int]] = field(default_factory=dict)
+    # a failed delivery leaves what the key's last readable content put in bronze: its hash
+    # (the counts above then describe that content, so conservation still holds)
+    held_content_hash: str | None = None
 
     @property
     def days(self) -> set[str]:
@@ -95,77 +104,195 @@ def all_manifests(lake: Lake) -> list[Manifest]:
 # ---------------------------------------------------------------------------------------------
 # typing of text batches
 # ---------------------------------------------------------------------------------------------
+# Accepted listen_time spellings (DESIGN.md section 3): YYYY-MM-DD, `T` or a space, HH:MM:SS, an
+# optional fraction of 1-9 digits (kept to the microsecond, truncated), an optional offset `Z`,
+# `+HH:MM` or `+HHMM` (`-` too); no offset means UTC. Every field is range-checked against the
+# calendar (no Sep 31, Feb 29 only in leap years, hour <= 23, minute and second <= 59), so the same
+# instant gives the same value in any spelling and an impossible one is never moved to another day.
+TIME_WIDTH = 36  # longer than the longest accepted spelling (35 characters)
+_DIGIT = np.arange(48, 58, dtype=np.uint8)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_MIN_US = -62135596800 * 1_000_000  # 0001-01-01T00:00:00 UTC
+_MAX_US = 253402300799 * 1_000_000 + 999_999  # 9999-12-31T23:59:59.999999 UTC
+
+
 def parse_listen_time(text: pa.Array) -> pa.Array:
-    """ISO-8601 text -> naive UTC timestamp[us]; null where unparseable. Offsets are applied."""
-    text = pc.utf8_trim_whitespace(text)
-    fast = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
-    if fast.null_count == text.null_count:  # every present value parsed (the common case): nothing to retry
-        return fast
-    retry = np.flatnonzero(fast.is_null().to_numpy(zero_copy_only=False) & text.is_valid().to_numpy(zero_copy_only=False))
-    values = fast.cast(pa.int64()).fill_null(0).to_numpy().copy()
-    valid = fast.is_valid().to_numpy(zero_copy_only=False).copy()
-    parsed = pd.to_datetime(pd.Series(text.take(pa.array(retry)).to_pylist(), dtype=object),
-                            utc=True, format="ISO8601", errors="coerce")
-    ok = parsed.notna().to_numpy()
-    values[retry[ok]] = parsed[ok].dt.tz_convert(None).astype("datetime64[us]").astype(np.int64).to_numpy()
-    valid[retry[ok]] = True
-    return pa.array(values, pa.int64(), mask=~valid).cast(pa.timestamp("us"))
+    """ISO-8601 text -> naive UTC timestamp[us]; null where not an accepted spelling of a real instant."""
+    n = len(text)
+    if n == 0:
+        return pa.array([], pa.timestamp("us"))
+    text = pc.utf8_trim_whitespace(text.cast(pa.string()))
+    length = pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    usable = pc.fill_null(pc.and_(pc.string_is_ascii(text), pc.less_equal(pc.binary_length(text), TIME_WIDTH)),
+                          False).to_numpy(zero_copy_only=False)
+    fixed = pc.utf8_rpad(pc.if_else(pa.array(usable), text, pa.scalar("", pa.string())), TIME_WIDTH, " ")
+    fixed = fixed.combine_chunks() if isinstance(fixed, pa.ChunkedArray) else fixed
+    offsets = np.frombuffer(fixed.buffers()[1], np.int32)[fixed.offset:fixed.offset + n + 1]
+    raw = np.frombuffer(fixed.buffers()[2], np.uint8)[offsets[0]:offsets[0] + n * TIME_WIDTH].reshape(n, TIME_WIDTH)
+    ok = usable & (length >= 19)
+    digit = (raw >= 48) & (raw <= 57)
+
+    def number(a: int, b: int) -> np.ndarray:
+        out = np.zeros(n, dtype=np.int64)
+        for i in range(a, b):
+            out = out * 10 + (raw[:, i].astype(np.int64) - 48)
+        return out
+
+    for i in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
+        ok &= digit[:, i]
+    ok &= (raw[:, 4] == 45) & (raw[:, 7] == 45) & ((raw[:, 10] == 84) | (raw[:, 10] == 32))
+    ok &= (raw[:, 13] == 58) & (raw[:, 16] == 58)
+    year, month, day = number(0, 4), number(5, 7), number(8, 10)
+    hour, minute, second = number(11, 13), number(14, 16), number(17, 19)
+    # fraction: "." then 1-9 digits
+    rows = np.arange(n)
+    has_fraction = raw[:, 19] == 46
+    micros = np.zeros(n, dtype=np.int64)
+    zone = np.full(n, 19, dtype=np.int64)
+    if has_fraction.any():
+        run = np.zeros(n, dtype=np.int64)  # leading digits after the dot
+        alive = has_fraction.copy()
+        for k in range(9):
+            alive &= digit[:, 20 + k]
+            run += alive
+        ok &= ~has_fraction | (run >= 1)
+        for k in range(6):
+            micros = micros * 10 + np.where(run > k, raw[:, 20 + k].astype(np.int64) - 48, 0)
+        zone = np.where(has_fraction, 20 + run, 19)
+    rest = length - zone
+    ok &= rest >= 0
+    offset = np.zeros(n, dtype=np.int64)
+    if (rest > 0).any():
+        col = lambda j: raw[rows, np.minimum(zone + j, TIME_WIDTH - 1)]  # noqa: E731
+        dig = lambda j: digit[rows, np.minimum(zone + j, TIME_WIDTH - 1)]  # noqa: E731
+        val = lambda j: col(j).astype(np.int64) - 48  # noqa: E731
+        z = col(0)
+        signed = (z == 43) | (z == 45)
+        colon = signed & (rest == 6) & dig(1) & dig(2) & (col(3) == 58) & dig(4) & dig(5)
+        compact = signed & (rest == 5) & dig(1) & dig(2) & dig(3) & dig(4)
+        ok &= (rest == 0) | ((rest == 1) & (z == 90)) | colon | compact
+        off_h = val(1) * 10 + val(2)
+        off_m = np.where(colon, val(4) * 10 + val(5), val(3) * 10 + val(4))
+        offset = np.where(colon | compact, np.where(z == 45, -1, 1) * (off_h * 60 + off_m), 0)
+        ok &= (off_h <= 23) | ~signed
+        ok &= (off_m <= 59) | ~signed
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    last_day = _DAYS_IN_MONTH[np.where(month_ok, month, 1)] + ((month == 2) & leap)
+    ok &= (year >= 1) & month_ok & (day >= 1) & (day <= last_day) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    seconds = _days_from_civil(year, np.where(month_ok, month, 1), day) * 86_400 + hour * 3600 + minute * 60 + second
+    value = (seconds - offset * 60) * 1_000_000 + micros
+    ok &= (value >= _MIN_US) & (value <= _MAX_US)
+    return pa.array(np.where(ok, value, 0), pa.int64(), mask=~ok).cast(pa.timestamp("us"))
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), vectorized."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
+
+
+_DURATION = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
 def parse_duration_ms(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """`duration` seconds text -> int64 ms (null when blank) and a mask of invalid values."""
-    values = text.to_pylist()
-    out: list[int | None] = []
-    invalid = np.zeros(len(values), dtype=bool)
-    for i, v in enumerate(values):
-        if v is None or not v.strip():
-            out.append(None)
-            continue
-        try:
-            seconds = float(v)
-        except ValueError:
-            seconds = float("nan")
-        if not np.isfinite(seconds) or seconds < 0:
-            invalid[i] = True
-            out.append(None)
-        else:
-            out.append(round(seconds * 1000))
-    return pa.array(out, pa.int64()), invalid
+    """`duration` seconds text -> int64 ms (null when blank) and a mask of invalid values: not a
+    decimal number, or outside 0 <= seconds <= STREAM_DURATION_MAX_SECONDS (1e20 and inf included)."""
+    text = pc.utf8_trim_whitespace(text.cast(pa.string()))
+    present = pc.fill_null(pc.greater(pc.binary_length(text), 0), False)
+    number = pc.fill_null(pc.match_substring_regex(text, _DURATION), False)
+    seconds = pc.cast(pc.if_else(number, text, pa.scalar(None, pa.string())), pa.float64())
+    values = pc.fill_null(seconds, np.nan).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        in_range = (values >= 0) & (values <= c.STREAM_DURATION_MAX_SECONDS)
+    present = present.to_numpy(zero_copy_only=False)
+    invalid = present & ~in_range
+    ms = np.rint(np.where(in_range, values, 0) * 1000).astype(np.int64)
+    return pa.array(ms, pa.int64(), mask=~(present & in_range)), invalid
 
 
-def type_stream_batch(batch: TextBatch, source_file: str) -> tuple[pa.Table, list[dict]]:
-    """Text records -> bronze rows; rows without a usable time or duration -> rejects."""
+def parse_completed(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """true/false, 1/0, yes/no, t/f (any case, blanks around ignored) -> bool; blank -> null (unknown);
+    anything else -> invalid."""
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(text.cast(pa.string())))
+    true = pc.is_in(text, value_set=pa.array(c.STREAM_COMPLETED_TRUE))
+    false = pc.is_in(text, value_set=pa.array(c.STREAM_COMPLETED_FALSE))
+    blank = pc.fill_null(pc.equal(text, ""), True)
+    known = pc.or_(true, false)
+    invalid = pc.and_(pc.invert(known), pc.invert(blank)).to_numpy(zero_copy_only=False)
+    return pc.if_else(known, true, pa.scalar(None, pa.bool_())), invalid
+
+
+def _text(cols: dict[str, pa.Array], name: str, n: int) -> pa.Array:
+    return cols[name] if name in cols else pa.nulls(n, pa.string())
+
+
+def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float,
+                      start_date: dt.date) -> tuple[pa.Table, list[dict]]:
+    """Text records -> bronze rows. Rules, the first failing one is the reason: unparseable
+    listen_time, future_listen_time (later than landed_at + 24 h), before_start_date,
+    invalid_duration, invalid_completed."""
     n = batch.num_rows
     cols = batch.columns
     listen_time = parse_listen_time(cols["listen_time"]) if n else pa.array([], pa.timestamp("us"))
-    bad_time = (listen_time.is_null().to_numpy(zero_copy_only=False) if listen_time.null_count
-                else np.zeros(n, dtype=bool))
-    if c.STREAM_DURATION_COLUMN in cols and n:
-        duration_ms, bad_duration = parse_duration_ms(cols[c.STREAM_DURATION_COLUMN])
-    else:
-        duration_ms, bad_duration = pa.nulls(n, pa.int64()), np.zeros(n, dtype=bool)
-    rejects = list(batch.rejects)
+    micros = listen_time.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    bad_time = listen_time.is_null().to_numpy(zero_copy_only=False)
+    limit_us = int((landed_at + c.STREAM_FUTURE_TOLERANCE_SECONDS) * 1_000_000)
+    start_us = int(dt.datetime.combine(start_date, dt.time()).replace(tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
+    future = ~bad_time & (micros > limit_us)
+    early = ~bad_time & ~future & (micros < start_us)
+    duration_ms, bad_duration = parse_duration_ms(_text(cols, c.STREAM_DURATION_COLUMN, n))
+    completed, bad_completed = parse_completed(_text(cols, "completed", n))
+    stream_id = pc.utf8_trim_whitespace(_text(cols, "stream_id", n))
+    stream_id = pc.if_else(pc.fill_null(pc.equal(stream_id, ""), True), pa.scalar(None, pa.string()), stream_id)
+    device = pc.utf8_lower(pc.utf8_trim_whitespace(_text(cols, "device_type", n)))
+    device = pc.if_else(pc.fill_null(pc.equal(device, ""), True), pa.scalar(c.STREAM_UNKNOWN_DEVICE), device)
     dates = listen_time.cast(pa.date32())
-    for i in np.flatnonzero(bad_time | bad_duration):
-        record = ",".join("" if cols[k][i].as_py() is None else cols[k][i].as_py() for k in cols)
-        if bad_time[i]:
-            reason, detail, day = Reason.UNPARSEABLE_LISTEN_TIME, f"listen_time {cols['listen_time'][i].as_py()!r}", None
-        else:
-            reason, detail, day = (Reason.INVALID_DURATION, f"duration {cols[c.STREAM_DURATION_COLUMN][i].as_py()!r}",
-                                   dates[i].as_py())
-        rejects.append({"date": day, "source_line": int(batch.lines[i]), "reason": reason, "detail": detail, "record": record})
-    keep = ~(bad_time | bad_duration)
+    rules = [
+        (bad_time, Reason.UNPARSEABLE_LISTEN_TIME, lambda i: f"listen_time {cols['listen_time'][i].as_py()!r}"),
+        (future, Reason.FUTURE_LISTEN_TIME, lambda i: (
+            f"listen_time {cols['listen_time'][i].as_py()!r} is later than the file's landing time "
+            f"{dt.datetime.fromtimestamp(landed_at, dt.timezone.utc).isoformat(timespec='seconds')} + 24 h")),
+        (early, Reason.BEFORE_START_DATE, lambda i: (
+            f"listen_time {cols['listen_time'][i].as_py()!r} is before the start date {start_date.isoformat()}")),
+        (bad_duration, Reason.INVALID_DURATION, lambda i: f"duration {cols[c.STREAM_DURATION_COLUMN][i].as_py()!r}"),
+        (bad_completed, Reason.INVALID_COMPLETED, lambda i: f"completed {cols['completed'][i].as_py()!r}"),
+    ]
+    rejects = [dict(r) for r in batch.rejects]
+    taken = np.zeros(n, dtype=bool)
+    day_values = None
+    for mask, reason, detail in rules:
+        hit = mask & ~taken
+        if not hit.any():
+            continue
+        day_values = dates.to_pylist() if day_values is None else day_values
+        for i in np.flatnonzero(hit):
+            record = (batch.records[i].as_py() if batch.records is not None
+                      else ",".join("" if cols[k][i].as_py() is None else cols[k][i].as_py() for k in cols))
+            rejects.append({"date": day_values[i], "source_line": int(batch.lines[i]), "reason": reason,
+                            "detail": detail(i), "record": record})
+        taken |= hit
     table = pa.table({
         "date": dates, "user_id": cols["user_id"], "track_id": cols["track_id"], "listen_time": listen_time,
-        "listen_duration_ms": duration_ms,
-        "stream_id": cols["stream_id"] if "stream_id" in cols else pa.nulls(n, pa.string()),
-        "completed": pa.nulls(n, pa.bool_()),
-        "device_type": (pc.utf8_lower(pc.utf8_trim_whitespace(cols["device_type"])).fill_null("unknown")
-                        if "device_type" in cols else pa.repeat(pa.scalar("unknown"), n)),
+        "listen_duration_ms": duration_ms, "stream_id": stream_id, "completed": completed, "device_type": device,
         "source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
         "source_line": pa.array(batch.lines, pa.int64()),
     }, schema=c.BRONZE_STREAMS)
-    return (table if keep.all() else table.filter(pa.array(keep))), rejects
+    return (table if not taken.any() else table.filter(pa.array(~taken))), rejects
+
+
+def _reject_days(rejects: list[dict]) -> None:
+    """The day of each rejected record whose listen_time is readable (malformed lines included)."""
+    hinted = [r for r in rejects if "date" not in r]
+    if not hinted:
+        return
+    days = parse_listen_time(pa.array([r.get("listen_time") for r in hinted], pa.string())).cast(pa.date32()).to_pylist()
+    for r, day in zip(hinted, days):
+        r["date"] = day
 
 
 def rejects_table(rejects: list[dict], source_file: str) -> pa.Table:
@@ -177,46 +304,97 @@ def rejects_table(rejects: list[dict], source_file: str) -> pa.Table:
 # ---------------------------------------------------------------------------------------------
 # one file
 # ---------------------------------------------------------------------------------------------
+class _Staging:
+    """Files written elsewhere and published only once the whole landed file was read: a file that
+    fails half-way leaves nothing (locally a dot-file next to the target, on S3 a local temporary
+    file uploaded at the end)."""
+
+    def __init__(self, lake: Lake):
+        self.lake = lake
+        self.paths: dict[str, str] = {}
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def writer(self, key: str, schema: pa.Schema) -> pq.ParquetWriter:
+        if key not in self.writers:
+            if self.lake.is_local:
+                final = self.lake.local_path(key)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                path = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.{uuid.uuid4().hex}.tmp")
+            else:
+                fd, path = tempfile.mkstemp(suffix=".parquet")
+                os.close(fd)
+            self.paths[key] = path
+            self.writers[key] = pq.ParquetWriter(path, schema, compression="snappy")
+        return self.writers[key]
+
+    def publish(self) -> None:
+        for w in self.writers.values():
+            w.close()
+        for key, path in self.paths.items():
+            self.lake.put_file(path, key)
+        self.paths.clear()
+
+    def discard(self) -> None:
+        for w in self.writers.values():
+            try:
+                w.close()
+            except Exception:  # noqa: BLE001 - best effort: the file is removed next
+                pass
+        for path in self.paths.values():
+            if os.path.exists(path):
+                os.remove(path)
+        self.paths.clear()
+
+
 def ingest_file(lake: Lake, landed: LakeFile, digest: str, previous: Manifest | None,
-                read_key: str | None = None) -> Manifest:
+                start_date: dt.date | None = None, read_key: str | None = None) -> Manifest:
     """Write the bronze slices and rejects of one landed file; replace what its key held before.
-    `read_key`: where the bytes are read when they are no longer under `landed.key` (a backfill
-    re-ingesting from archive/, see rehydrate.py); rows, slices and manifest stay `landed.key`'s."""
+    Nothing is published unless the whole file was read. `read_key`: where the bytes are read when
+    they are no longer under `landed.key` (a backfill re-ingesting from archive/, see rehydrate.py);
+    rows, slices and manifest stay `landed.key`'s."""
+    start_date = start_date or Settings.from_env().start_date
     slice_file = slice_name(landed.key)
     rows_by_day: Counter[str] = Counter()
-    rejects: list[dict] = []
+    rejects_by_day: Counter[str] = Counter()
+    by_day_reason: dict[str, Counter[str]] = {}
     rows_read = 0
-    with ExitStack() as stack:
-        writers: dict[str, pq.ParquetWriter] = {}
+    staging = _Staging(lake)
+    try:
         open_stream = lambda: lake.open_input(read_key or landed.key)  # noqa: E731
         for batch in iter_text_batches(open_stream, landed.key, c.STREAM_REQUIRED_COLUMNS, c.STREAM_COLUMN_ALIASES):
             rows_read += batch.num_rows + len(batch.rejects)
-            good, batch_rejects = type_stream_batch(batch, landed.key)
-            rejects.extend(batch_rejects)
+            good, batch_rejects = type_stream_batch(batch, landed.key, landed.modified, start_date)
             batch_days = pc.unique(good["date"]).to_pylist()
             for day_value in batch_days:
                 day = day_value.isoformat()
                 # most batches hold one day: no copy then
                 part = good if len(batch_days) == 1 else good.filter(pc.equal(good["date"], pa.scalar(day_value, pa.date32())))
-                if day not in writers:
-                    path = stack.enter_context(lake.atomic_path(partition_key(BRONZE_STREAMS, day, slice_file)))
-                    writers[day] = stack.enter_context(
-                        pq.ParquetWriter(path, c.BRONZE_STREAMS, filesystem=lake.fs, compression="snappy"))
-                writers[day].write_table(part)
+                staging.writer(partition_key(BRONZE_STREAMS, day, slice_file), c.BRONZE_STREAMS).write_table(part)
                 rows_by_day[day] += part.num_rows
-    rejects_by_day: Counter[str] = Counter()
-    table = rejects_table(rejects, landed.key)
-    for day_value in pc.unique(table["date"]).to_pylist():
-        day = day_value.isoformat() if day_value else UNKNOWN_DAY
-        mask = pc.is_null(table["date"]) if day_value is None else pc.equal(table["date"], pa.scalar(day_value, pa.date32()))
-        part = table.filter(mask)
-        lake.write_parquet(partition_key(INGEST_REJECTS, day, slice_file), part)
-        rejects_by_day[day] += part.num_rows
+            _reject_days(batch_rejects)
+            if batch_rejects:
+                table = rejects_table(batch_rejects, landed.key)
+                for day_value in pc.unique(table["date"]).to_pylist():
+                    day = day_value.isoformat() if day_value else UNKNOWN_DAY
+                    mask = (pc.is_null(table["date"]) if day_value is None
+                            else pc.equal(table["date"], pa.scalar(day_value, pa.date32())))
+                    part = table.filter(mask)
+                    staging.writer(partition_key(INGEST_REJECTS, day, slice_file), c.INGEST_REJECTS).write_table(part)
+                    rejects_by_day[day] += part.num_rows
+                    by_day_reason.setdefault(day, Counter()).update(part["reason"].to_pylist())
+        staging.publish()
+    except BaseException:
+        staging.discard()
+        raise
+    reasons: Counter[str] = Counter()
+    for counts in by_day_reason.values():
+        reasons.update(counts)
     manifest = Manifest(
         key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified, status="ingested",
         rows_read=rows_read, rows_by_day=dict(sorted(rows_by_day.items())),
         rejects_by_day=dict(sorted(rejects_by_day.items())),
-        rejects_by_reason=dict(sorted(Counter(r["reason"] for r in rejects).items())), ingested_at=time.time(),
+        rejects_by_reason=dict(sorted(reasons.items())), ingested_at=time.time(),
+        rejects_by_day_and_reason={d: dict(sorted(r.items())) for d, r in sorted(by_day_reason.items())},
     )
     if previous is not None:
         drop_slices(lake, previous, keep=manifest)
@@ -245,41 +423,63 @@ def content_owner(lake: Lake, digest: str, key: str) -> str | None:
     if owner == key:
         return None
     owner_manifest = read_manifest(lake, owner)
-    if owner_manifest and owner_manifest.status == "ingested" and owner_manifest.content_hash == digest:
+    if owner_manifest and ((owner_manifest.status == "ingested" and owner_manifest.content_hash == digest)
+                           or owner_manifest.held_content_hash == digest):  # a failed re-delivery still holds it
         return owner
     return None
 
 
-def ingest_landed_file(lake: Lake, landed: LakeFile, force_hash: bool = False) -> tuple[str, Manifest]:
+def ingest_landed_file(lake: Lake, landed: LakeFile, force_hash: bool = False,
+                       start_date: dt.date | None = None) -> tuple[str, Manifest]:
     """Bring one landed file into bronze. Returns (outcome, manifest); outcome is one of
-    `unchanged`, `ingested`, `replaced`, `duplicate`, `failed`."""
-    previous = read_manifest(lake, landed.key)
-    if (previous and not force_hash and previous.status != "duplicate"
-            and (previous.size, previous.modified) == (landed.size, landed.modified)):
-        return "unchanged", previous
-    digest = content_hash(lake, landed.key)
-    if previous and previous.content_hash == digest and previous.status == "ingested":
-        previous.modified = landed.modified
-        write_manifest(lake, previous)
-        return "unchanged", previous
-    owner = content_owner(lake, digest, landed.key)
-    if owner is not None:
-        if previous and previous.status == "duplicate" and previous.content_hash == digest:
-            return "unchanged", previous
-        if previous is not None:
-            drop_slices(lake, previous)
-        manifest = Manifest(key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified,
-                            status="duplicate", duplicate_of=owner, ingested_at=time.time())
-        write_manifest(lake, manifest)
-        return "duplicate", manifest
+    `unchanged`, `ingested`, `replaced`, `duplicate`, `failed`. Never raises for a file that cannot
+    be read (any exception while reading it): it is `failed` with the reason, and bronze keeps what
+    the key's last readable content contributed."""
+    previous = None
+    digest = ""
     try:
-        manifest = ingest_file(lake, landed, digest, previous)
-    except UnreadableFile as exc:
-        manifest = Manifest(key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified,
-                            status="failed", error=f"{landed.key}: {exc}", ingested_at=time.time())
-        write_manifest(lake, manifest)
+        previous = read_manifest(lake, landed.key)
+        if (previous and not force_hash and previous.status != "duplicate"
+                and (previous.size, previous.modified) == (landed.size, landed.modified)):
+            return "unchanged", previous
+        digest = content_hash(lake, landed.key)
+        if previous and previous.content_hash == digest and previous.status == "ingested":
+            previous.modified = landed.modified
+            write_manifest(lake, previous)
+            return "unchanged", previous
+        owner = content_owner(lake, digest, landed.key)
+        if owner is not None:
+            if previous and previous.status == "duplicate" and previous.content_hash == digest:
+                return "unchanged", previous
+            if previous is not None:
+                drop_slices(lake, previous)
+            manifest = Manifest(key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified,
+                                status="duplicate", duplicate_of=owner, ingested_at=time.time())
+            write_manifest(lake, manifest)
+            return "duplicate", manifest
+        manifest = ingest_file(lake, landed, digest, previous, start_date)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is recorded, the others go on
+        manifest = _failed(landed, digest, previous, exc)
+        try:
+            write_manifest(lake, manifest)
+        except Exception:  # noqa: BLE001 - the lake itself is failing: the report still names the file
+            pass
         return "failed", manifest
-    return ("replaced" if previous and previous.status == "ingested" else "ingested"), manifest
+    replaced = previous is not None and (previous.status == "ingested" or previous.held_content_hash is not None)
+    return ("replaced" if replaced else "ingested"), manifest
+
+
+def _failed(landed: LakeFile, digest: str, previous: Manifest | None, exc: Exception) -> Manifest:
+    reason = str(exc) if isinstance(exc, UnreadableFile) else f"{type(exc).__name__}: {exc}"
+    manifest = Manifest(key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified,
+                        status="failed", error=f"{landed.key}: {reason}", ingested_at=time.time())
+    held = previous if previous is not None and previous.status in ("ingested", "failed") else None
+    if held is not None and held.rows_read:
+        manifest.rows_read, manifest.rows_by_day = held.rows_read, held.rows_by_day
+        manifest.rejects_by_day, manifest.rejects_by_reason = held.rejects_by_day, held.rejects_by_reason
+        manifest.rejects_by_day_and_reason = held.rejects_by_day_and_reason
+        manifest.held_content_hash = held.held_content_hash or held.content_hash
+    return manifest
 
 
 @dataclass
@@ -297,12 +497,23 @@ class SyncReport:
         return self.outcomes.get("failed", [])
 
 
-def sync_landed_streams(lake: Lake, keys: list[str] | None = None) -> SyncReport:
-    """Ingest every landed file (or the given keys) that bronze does not hold yet."""
+def sync_landed_streams(lake: Lake, keys: list[str] | None = None, *, start_date: dt.date | None = None,
+                        ignored_suffixes: tuple[str, ...] = landing.IGNORED_SUFFIXES) -> SyncReport:
+    """Ingest every landed delivery (or the given keys) that bronze does not hold yet. Names that are
+    not finished deliveries are skipped (storage/landing.py); a file that cannot be read is `failed`
+    in the report and its manifest, and the others go on. `start_date` defaults to
+    MUSIC_PIPELINE_START_DATE, read now."""
+    start_date = start_date or Settings.from_env().start_date
     report = SyncReport()
-    landed = lake.list(RAW_STREAMS) if keys is None else sorted(stat(lake, keys).values(), key=lambda f: f.key)
+    if keys is None:
+        landed = landing.list_all(lake, RAW_STREAMS, ignored_suffixes=ignored_suffixes)
+    else:
+        found = landing.stat(lake, keys)
+        landed = sorted((f for f in found.values() if landing.is_delivery(
+            f.key[len(RAW_STREAMS) + 1:] if f.key.startswith(RAW_STREAMS + "/") else f.key, ignored_suffixes)),
+            key=lambda f: f.key)
     for f in landed:
-        outcome, manifest = ingest_landed_file(lake, f)
+        outcome, manifest = ingest_landed_file(lake, f, start_date=start_date)
         report.add(outcome, manifest)
     return report
 

@@ -23,7 +23,11 @@ the lake root, dates for the default ``start_date=2024-06-01``, day k = start + 
   - day 4: ``raw/streams/2024/06/05/streams.csv.gz`` (gzip, mtime 0)
   - day 5: ``raw/streams/events/2024-06-06.jsonl`` (keys user_id, track_id, listen_time)
   - day 6+: alternating flat ``raw/streams/streams_2024-06-07.csv`` (even days) and
-    ``raw/streams/YYYY/MM/DD/streams_part1.csv`` (odd days)
+    ``raw/streams/YYYY/MM/DD/streams_part1.csv`` (odd days); about half of day 6 is in
+    ``raw/streams/seed_export/streams_2024-06-07.json``, the source system's own shape: a JSON
+    array (one object per line) of ``stream_id, user_id, song_id, timestamp, duration, completed,
+    device_type`` with every optional column (``completed`` true/false/null, device types
+    mobile/desktop/tablet/smart_speaker and a few blanks)
 
 Bad rows (one defect each, only in the plain CSV stream files, written as raw
 lines; counted in ``GenerationSummary.injected_bad_rows``):
@@ -32,8 +36,11 @@ lines; counted in ``GenerationSummary.injected_bad_rows``):
 ``unknown_track_id`` (random ids and the no-genre song's id), ``unknown_user_id``,
 ``malformed_line`` (too many / too few fields), ``bad_encoding`` (``\\xff\\xfe``
 bytes inside the user_id) and ``duplicate_listen`` (exact copy of a clean day-0
-line, mostly in another day-0 file). Clean listens are globally unique on
-(user_id, track_id, UTC listen_time).
+line, mostly in another day-0 file). In the seed-shape JSON array (elements, not lines):
+``invalid_duration`` (``1e20``, ``-5``), ``invalid_completed`` (``maybe``, ``2``),
+``future_listen_time`` (in 2099: later than any landing time + 24 h) and ``before_start_date``
+(1970 and 2023-12-31, before the default MUSIC_PIPELINE_START_DATE 2024-01-01). Clean listens
+are globally unique on (user_id, track_id, UTC listen_time); stream ids are unique.
 
 ``write_stream_csv`` is the vectorized bulk writer for benchmarks (no bad rows).
 """
@@ -64,7 +71,11 @@ GENRES = ["pop", "rock", "hip-hop", "jazz", "classical", "edm", "country", "lati
 GENRE_WEIGHTS = np.array([20, 14, 13, 5, 3, 9, 6, 8, 7, 4, 2, 2, 5, 8], dtype=float)
 BAD_COUNTS = {"missing_user_id": 4, "missing_track_id": 4, "unparseable_listen_time": 3,
               "unknown_track_id": 5, "unknown_user_id": 4, "malformed_line": 4,
-              "bad_encoding": 3, "duplicate_listen": 4}
+              "bad_encoding": 3, "duplicate_listen": 4,
+              "invalid_duration": 2, "invalid_completed": 2, "future_listen_time": 2, "before_start_date": 2}
+SEED_BAD_KINDS = ("invalid_duration", "invalid_completed", "future_listen_time", "before_start_date")
+SEED_COLUMNS = ("stream_id", "user_id", "song_id", "timestamp", "duration", "completed", "device_type")
+DEVICE_TYPES = ["mobile", "desktop", "tablet", "smart_speaker"]
 # Relative listen volume per UTC hour: quiet at 4am, peak in the evening.
 HOUR_WEIGHTS = np.array([3, 2, 1.5, 1, .6, .8, 1.5, 3, 4, 4.5, 5, 5.5,
                          6, 6, 5.5, 5.5, 6, 7, 8.5, 10, 10.5, 9.5, 7.5, 5])
@@ -241,6 +252,8 @@ def _route(k: int, sec: int, roll: float, dates: list[dt.date]) -> tuple[str, st
                4: (f"{folder}/streams.csv.gz", "gzip"), 5: (f"raw/streams/events/{d}.jsonl", "jsonl")}
     if k in special:
         return special[k]
+    if k == 6 and roll < 0.5:
+        return f"raw/streams/seed_export/streams_{d}.json", "seed"
     if k >= 6 and k % 2 == 0:
         return f"raw/streams/streams_{d}.csv", "csv"
     return f"{folder}/streams_part1.csv", "csv"
@@ -266,8 +279,42 @@ def _bad_line(kind: str, i: int, user: str, track: str, ts: str, rng, orphan: st
     raise ValueError(kind)
 
 
+def _seed_element(stream_id: str, user: str, track: str, when: str, duration, completed, device: str) -> bytes:
+    values = (stream_id, user, track, when, duration, completed, device)
+    return json.dumps(dict(zip(SEED_COLUMNS, values))).encode()
+
+
+def _seed_values(rng) -> tuple:
+    """(duration seconds, completed, device_type) of a clean seed-shape listen."""
+    duration = int(rng.integers(30, 400)) + (0.5 if rng.random() < 0.3 else 0)
+    roll = rng.random()
+    completed = None if roll < 0.1 else bool(roll < 0.7)
+    device = "" if rng.random() < 0.03 else str(rng.choice(DEVICE_TYPES, p=[0.5, 0.25, 0.15, 0.1]))
+    return duration, completed, device
+
+
+def _bad_seed_element(kind: str, i: int, user: str, track: str, ts: str, rng) -> bytes:
+    """One seed-shape element with exactly one defect of `kind`."""
+    duration, completed, device = _seed_values(rng)
+    if kind == "invalid_duration":
+        duration = (1e20, -5)[i % 2]
+    elif kind == "invalid_completed":
+        completed = ("maybe", "2")[i % 2]
+    elif kind == "future_listen_time":
+        ts = "2099" + ts[4:]
+    elif kind == "before_start_date":
+        ts = ("1970-01-01T00:00:00Z", "2023-12-31T23:59:59Z")[i % 2]
+    else:
+        raise ValueError(kind)
+    return _seed_element(f"st-bad-{kind}-{i}", user, track, ts, duration, completed, device)
+
+
 def _render(fmt: str, rows: list[tuple], start: dt.datetime, uids, tids, rng) -> list[bytes]:
-    """Clean lines (header included, except jsonl) for one file, rows sorted by time."""
+    """Clean lines (header included, except jsonl) for one file, rows sorted by time; for the
+    seed shape, the array's elements."""
+    if fmt == "seed":
+        return [_seed_element(f"st-{_fmt(start, s)[:10]}-{i:05d}", uids[u], tids[t], _fmt(start, s, 0), *_seed_values(rng))
+                for i, (u, t, s, _) in enumerate(rows)]
     if fmt == "jsonl":
         return [json.dumps({"user_id": uids[u], "track_id": tids[t], "listen_time": _fmt(start, s)}).encode()
                 for u, t, s, _ in rows]
@@ -285,8 +332,9 @@ def _render(fmt: str, rows: list[tuple], start: dt.datetime, uids, tids, rng) ->
 def _route_listens(rng, listens: np.ndarray, n_clean: int, dates: list[dt.date]):
     """Drop repeated listens, route each to its file.
 
-    Returns ({path: (format, [(u, t, secs, is_previous_utc_day)])}, [(path, (u, t, secs))])
-    where the second list holds spare listens (in plain CSV files) used as bases for bad rows.
+    Returns ({path: (format, [(u, t, secs, is_previous_utc_day)])}, [(path, (u, t, secs))],
+    [(path, (u, t, secs))]) where the last two lists hold spare listens (in plain CSV files, in
+    the seed-shape file) used as bases for bad rows.
     """
     _, first = np.unique(listens, axis=0, return_index=True)  # clean listens globally unique
     keep = np.zeros(len(listens), bool)
@@ -295,6 +343,7 @@ def _route_listens(rng, listens: np.ndarray, n_clean: int, dates: list[dt.date])
     is_spare = np.tile(np.arange(per_day) >= n_clean, len(dates))
     files: dict[str, tuple[str, list]] = {}
     spares: list[tuple[str, tuple]] = []
+    seed_spares: list[tuple[str, tuple]] = []
     for (u, t, s), ok, spare, roll in zip(listens.tolist(), keep, is_spare, rng.random(len(listens))):
         if not ok:
             continue
@@ -304,13 +353,15 @@ def _route_listens(rng, listens: np.ndarray, n_clean: int, dates: list[dt.date])
             files[key][1].append((u, t, s, s // DAY == 2 and fmt == "alias"))
         elif fmt == "csv":
             spares.append((key, (u, t, s)))
-    return files, spares
+        elif fmt == "seed":
+            seed_spares.append((key, (u, t, s)))
+    return files, spares, seed_spares
 
 
-def _inject_bad_rows(rng, files, spares, start, uids, tids, orphan) -> tuple[dict, dict[str, int]]:
-    """Bad raw lines per file path, and how many of each kind were made."""
+def _inject_bad_rows(rng, files, spares, seed_spares, start, uids, tids, orphan) -> tuple[dict, dict[str, int]]:
+    """Bad raw lines (elements, in the seed-shape file) per file path, and how many of each kind were made."""
     extra: dict[str, list[bytes]] = {k: [] for k in files}
-    kinds = [k for k, n in BAD_COUNTS.items() if k != "duplicate_listen" for _ in range(n)]
+    kinds = [k for k, n in BAD_COUNTS.items() if k != "duplicate_listen" and k not in SEED_BAD_KINDS for _ in range(n)]
     if len(spares) < len(kinds):  # day 0 always routes to plain CSV, so this cannot happen
         raise RuntimeError("not enough spare listens for the bad rows")
     injected = dict.fromkeys(BAD_COUNTS, 0)
@@ -318,6 +369,11 @@ def _inject_bad_rows(rng, files, spares, start, uids, tids, orphan) -> tuple[dic
         key, (u, t, s) = spares[j]
         line = _bad_line(kind, injected[kind], uids[u], tids[t], _fmt(start, s), rng, orphan, len(uids))
         extra[key].append(line)
+        injected[kind] += 1
+    seed_kinds = [k for k in SEED_BAD_KINDS for _ in range(BAD_COUNTS[k])]
+    for kind, j in zip(seed_kinds, rng.permutation(len(seed_spares))):  # none when there is no day 6
+        key, (u, t, s) = seed_spares[j]
+        extra[key].append(_bad_seed_element(kind, injected[kind], uids[u], tids[t], _fmt(start, s, 0), rng))
         injected[kind] += 1
     day0 = [f"raw/streams/{start:%Y/%m/%d}/streams_part{p}.csv" for p in (1, 2, 3)]
     originals = [rng.choice(len(files[f][1]), 2, replace=False).tolist() for f in day0]
@@ -345,8 +401,8 @@ def generate_lake(lake_root: str | Path, *, seed: int = 42, start_date: dt.date 
     listens = np.stack([np.concatenate(c) for c in zip(*parts)], axis=1)
     dates = [start_date + dt.timedelta(days=k) for k in range(days)]
     start = dt.datetime.combine(start_date, dt.time())
-    files, spares = _route_listens(rng, listens, listens_per_day, dates)
-    extra, injected = _inject_bad_rows(rng, files, spares, start, uids, tids, orphan)
+    files, spares, seed_spares = _route_listens(rng, listens, listens_per_day, dates)
+    extra, injected = _inject_bad_rows(rng, files, spares, seed_spares, start, uids, tids, orphan)
 
     stream_rows = 0
     for key in sorted(files):
@@ -354,8 +410,12 @@ def generate_lake(lake_root: str | Path, *, seed: int = 42, start_date: dt.date 
         lines = _render(fmt, sorted(rows, key=lambda r: r[2]), start, uids, tids, rng)
         for line in extra[key]:
             lines.insert(int(rng.integers(1, len(lines) + 1)), line)
-        data = b"\n".join(lines) + b"\n"
-        stream_rows += len(lines) - (fmt != "jsonl")
+        if fmt == "seed":  # a JSON array, one element per line
+            data = b"[\n" + b",\n".join(lines) + b"\n]\n"
+            stream_rows += len(lines)
+        else:
+            data = b"\n".join(lines) + b"\n"
+            stream_rows += len(lines) - (fmt != "jsonl")
         (root / key).parent.mkdir(parents=True, exist_ok=True)
         (root / key).write_bytes(gzip.compress(data, mtime=0) if fmt == "gzip" else data)
     return GenerationSummary(files=["raw/songs/songs.csv", "raw/users/users.csv", *sorted(files)],

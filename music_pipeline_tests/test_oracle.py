@@ -1,7 +1,8 @@
 """Oracle: the default sample lake through the whole Dagster graph (DynamoDB over moto) must publish
 exactly what an independent computation of DESIGN.md's rules gives from the raw files.
 
-The oracle reads the raw files with plain `csv` / `json` / `gzip`, applies the row rules itself and
+The oracle reads the raw files with plain `csv` / `json` / `gzip` (JSON arrays whole, with
+`json.loads`), applies the row rules itself (the landing time of a file is its modification time) and
 computes the KPIs with pandas. It shares no code with the package (no ingest, no SQL, no readers).
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 import gzip
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +64,14 @@ def landed_records(root: Path):
         name = key.lower()
         if name.endswith(".gz"):
             data, name = gzip.decompress(data), name[:-3]
+        if name.endswith(".json") and data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):  # a JSON array
+            for number, obj in enumerate(json.loads(data.decode("utf-8-sig")), start=1):
+                if not isinstance(obj, dict):
+                    yield key, number, None, "malformed_line"
+                    continue
+                yield key, number, {ALIASES.get(k.strip().lower(), k.strip().lower()):
+                                    (v if v is None or isinstance(v, str) else json.dumps(v)) for k, v in obj.items()}, None
+            continue
         lines = data.split(b"\n")
         if name.endswith((".jsonl", ".json", ".ndjson")):
             for number, raw in enumerate(lines, start=1):
@@ -109,16 +119,24 @@ def utc_time(text: str | None) -> dt.datetime | None:
 
 
 def duration_ms(text: str | None) -> tuple[int | None, bool]:
-    """(ms or None, valid)."""
+    """(ms or None, valid): 0 <= seconds <= 24 h."""
     if text is None or not text.strip():
         return None, True
     try:
         seconds = float(text)
     except ValueError:
         return None, False
-    if not math.isfinite(seconds) or seconds < 0:
+    if not math.isfinite(seconds) or seconds < 0 or seconds > 86_400:
         return None, False
     return round(seconds * 1000), True
+
+
+def completed_ok(text: str | None) -> bool:
+    return text is None or text.strip().lower() in ("", "true", "false", "1", "0", "yes", "no", "t", "f")
+
+
+def start_date() -> dt.date:
+    return dt.date.fromisoformat(os.environ.get("MUSIC_PIPELINE_START_DATE", "2024-01-01"))
 
 
 def oracle(root: Path) -> tuple[pd.DataFrame, collections.Counter, dict[str, dict]]:
@@ -135,9 +153,19 @@ def oracle(root: Path) -> tuple[pd.DataFrame, collections.Counter, dict[str, dic
         if when is None:
             rejects["unparseable_listen_time"] += 1
             continue
+        landed = dt.datetime.fromtimestamp((root / key).stat().st_mtime, dt.timezone.utc).replace(tzinfo=None)
+        if when > landed + dt.timedelta(hours=24):
+            rejects["future_listen_time"] += 1
+            continue
+        if when.date() < start_date():
+            rejects["before_start_date"] += 1
+            continue
         own_ms, ok = duration_ms(record.get("duration"))
         if not ok:
             rejects["invalid_duration"] += 1
+            continue
+        if not completed_ok(record.get("completed")):
+            rejects["invalid_completed"] += 1
             continue
         user, track = (record.get("user_id") or "").strip(), (record.get("track_id") or "").strip()
         if not user:

@@ -90,12 +90,32 @@ def _defects(raw: bytes, tracks: set[str], users: set[str]) -> tuple[set[str], t
     return found, (user, track, ts)
 
 
+def _seed_defects(obj: dict) -> set[str]:
+    """Defects of one seed-shape element that ingestion rejects (the value rules of DESIGN.md section 3)."""
+    found = set()
+    duration = obj["duration"]
+    if duration is not None and not (0 <= float(duration) <= 86_400):
+        found.add("invalid_duration")
+    if obj["completed"] is not None and not isinstance(obj["completed"], bool):
+        found.add("invalid_completed")
+    ts = _parse_time(obj["timestamp"])
+    if ts.year >= 2099:
+        found.add("future_listen_time")
+    if ts.date() < dt.date(2024, 1, 1):
+        found.add("before_start_date")
+    return found
+
+
 def _all_lines(root: Path, summary: GenerationSummary):
-    """Yield (file, kind, data-line) for every stream file; kind in csv/alias/jsonl."""
+    """Yield (file, kind, data-line) for every stream file; kind in csv/alias/jsonl/seed (a JSON
+    array element, as its JSON text)."""
     for rel in _stream_files(summary):
         data = (root / rel).read_bytes()
         if rel.endswith(".gz"):
             data = gzip.decompress(data)
+        if rel.endswith(".json"):
+            yield from ((rel, "seed", json.dumps(obj).encode()) for obj in json.loads(data))
+            continue
         lines = data.rstrip(b"\n").split(b"\n")
         if rel.endswith(".jsonl"):
             yield from ((rel, "jsonl", ln) for ln in lines)
@@ -163,6 +183,7 @@ def test_summary_and_layout(lake):
     day0 = [f for f in found if f.startswith("raw/streams/2024/06/01/")]
     assert len(day0) == 3
     assert any(f.endswith(".csv.gz") for f in found) and any(f.endswith(".jsonl") for f in found)
+    assert any(f.endswith(".json") for f in found)  # the seed shape: a JSON array
     assert any(f.count("/") == 2 for f in found)  # some flat-ish names next to date folders
     assert summary.stream_rows == sum(1 for _ in _all_lines(root, summary))
 
@@ -186,6 +207,16 @@ def test_bad_rows_are_present_and_unambiguous(lake):
             user, track, when, duration = line.decode().split(",")
             float(duration)
             key = (user, track, _parse_time(when))
+        elif kind == "seed":
+            obj = json.loads(line)
+            assert list(obj) == ["stream_id", "user_id", "song_id", "timestamp", "duration", "completed", "device_type"]
+            assert obj["device_type"] in ("mobile", "desktop", "tablet", "smart_speaker", "")
+            defects = _seed_defects(obj)
+            assert len(defects) <= 1, (rel, line)
+            counts.update(defects)
+            if defects:
+                continue
+            key = (obj["user_id"], obj["song_id"], _parse_time(obj["timestamp"]))
         else:
             obj = json.loads(line)
             key = (obj["user_id"], obj["track_id"], _parse_time(obj["listen_time"]))
@@ -252,3 +283,14 @@ def test_write_stream_csv(tmp_path, with_duration):
     write_stream_csv(again, seed=9, start_date=START, days=3, listens_per_day=2500, track_ids=tracks,
                      user_ids=users, with_duration=with_duration, chunk_rows=1000)
     assert again.read_bytes() == out.read_bytes()
+
+
+def test_seed_shape_file_has_every_optional_column_and_unknowns(lake):
+    root, summary = lake
+    seed = [f for f in _stream_files(summary) if f.endswith(".json")]
+    assert len(seed) == 1 and (root / seed[0]).read_bytes().startswith(b"[\n{")
+    elements = json.loads((root / seed[0]).read_bytes())
+    assert {e["completed"] for e in elements} >= {True, False, None}
+    assert {e["device_type"] for e in elements} >= {"mobile", "desktop", "tablet", "smart_speaker", ""}
+    assert len({e["stream_id"] for e in elements}) == len(elements)
+    assert any(isinstance(e["duration"], float) for e in elements) and any(isinstance(e["duration"], int) for e in elements)

@@ -96,7 +96,8 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
         # A run launched by stream_files_sensor comes after its files were ingested (defs/sensors.py);
         # materialized by hand, the asset first syncs every landed file.
         arrival = bool(context.run.tags.get("music_pipeline/arrival"))
-        report = ingest.sync_landed_streams(the_lake, keys=[] if arrival else None)
+        report = ingest.sync_landed_streams(the_lake, keys=[] if arrival else None, start_date=settings.start_date,
+                                            ignored_suffixes=settings.arrival.ignored_suffixes)
         for failed in report.failed:
             context.log.warning(f"could not ingest {failed.error}")
         # days whose bronze expired (retention) are re-ingested from the archive, found through the ledger

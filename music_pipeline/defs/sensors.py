@@ -1,6 +1,7 @@
 """Arrival-driven operation: `stream_files_sensor` and the jobs it launches (the logic of a tick is in
 `music_pipeline/discovery.py`; what follows raw_streams by itself is in `defs/automation.py`)."""
 
+import datetime as dt
 import time
 
 from dagster import (
@@ -41,10 +42,15 @@ class StreamFiles(Config):
     files: dict[str, str]  # landed key -> version claimed in the ledger
 
 
+class ClaimedFiles(StreamFiles):
+    start_date: str  # MUSIC_PIPELINE_START_DATE of the code location that claimed them (the sensor sets it)
+
+
 @op(description="Ingest the landed files the sensor claimed into bronze and record each outcome in the ledger.")
-def ingest_claimed_files(context: OpExecutionContext, config: StreamFiles, lake: LakeResource,
+def ingest_claimed_files(context: OpExecutionContext, config: ClaimedFiles, lake: LakeResource,
                          dynamodb_tables: DynamoDBResource) -> Output[list[str]]:
-    report = arrival.ingest_claimed(lake.get(), Ledger(dynamodb_tables.get()), dict(config.files), context.run_id)
+    report = arrival.ingest_claimed(lake.get(), Ledger(dynamodb_tables.get()), dict(config.files), context.run_id,
+                                    start_date=dt.date.fromisoformat(config.start_date))
     for key, error in report.errors.items():
         context.log.warning(f"{key}: failed: {error}")
     for key in report.not_recorded:
@@ -109,7 +115,7 @@ def evaluate(context: SensorEvaluationContext, lake, ledger: Ledger, settings: S
     cursor, now = Cursor.parse(context.cursor), time.time()
     published = lambda days, since: days_published(context.instance, days, since)  # noqa: E731
     requests = follow_up(published, ledger, cursor, settings.arrival, settings.start_date, now)
-    requests += discover(lake, ledger, cursor, settings.arrival, now)
+    requests += discover(lake, ledger, cursor, settings.arrival, now, settings.start_date)
     if not requests:
         return SensorResult(skip_reason=f"no new files ({len(cursor.pending)} in flight)", cursor=cursor.dump())
     return SensorResult(run_requests=requests, cursor=cursor.dump())

@@ -40,6 +40,7 @@ _SQL_TYPES = {
     pa.bool_(): "BOOLEAN",
     pa.date32(): "DATE",
     pa.timestamp("us"): "TIMESTAMP_NTZ",
+    pa.bool_(): "BOOLEAN",
 }
 
 

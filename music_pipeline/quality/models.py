@@ -43,8 +43,9 @@ class BronzeStreams(pdr.DataFrameModel):
     user_id: Series[arrow(c.BRONZE_STREAMS, "user_id")] = pdr.Field(nullable=True)
     track_id: Series[arrow(c.BRONZE_STREAMS, "track_id")] = pdr.Field(nullable=True)
     listen_time: Series[arrow(c.BRONZE_STREAMS, "listen_time")]
-    listen_duration_ms: Series[arrow(c.BRONZE_STREAMS, "listen_duration_ms")] = pdr.Field(ge=0, nullable=True)
-    stream_id: Series[arrow(c.BRONZE_STREAMS, "stream_id")] = pdr.Field(nullable=True)
+    listen_duration_ms: Series[arrow(c.BRONZE_STREAMS, "listen_duration_ms")] = pdr.Field(
+        ge=0, le=c.STREAM_DURATION_MAX_SECONDS * 1000, nullable=True)
+    stream_id: Series[arrow(c.BRONZE_STREAMS, "stream_id")] = pdr.Field(nullable=True, str_length={"min_value": 1})
     completed: Series[arrow(c.BRONZE_STREAMS, "completed")] = pdr.Field(nullable=True)
     device_type: Series[arrow(c.BRONZE_STREAMS, "device_type")] = _non_blank()
     source_file: Series[arrow(c.BRONZE_STREAMS, "source_file")] = _non_blank()

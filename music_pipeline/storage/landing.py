@@ -9,6 +9,12 @@ start_after)` returns the files whose key sorts after `start_after`:
 Keys landing *behind* the cursor (a name that sorts earlier, or new bytes under an old key) are
 found by `list_all`, which the sensor runs only every few minutes (see defs/sensors.py); the
 landing zone stays small because published files move to the archive.
+
+Only finished deliveries are listed (`is_delivery`): names ending in one of `IGNORED_SUFFIXES`
+(uploads in progress: `.part`, `._COPYING_`, `.tmp`, `~`, any case), dot-files and `_`-prefixed
+names (and everything below such folders), and files below a folder named like a data file
+(`x.csv/part-0000.csv`, as Spark writes) are skipped. The list is a parameter everywhere
+(MUSIC_PIPELINE_IGNORED_SUFFIXES feeds it).
 """
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ from music_pipeline.storage import aws
 from music_pipeline.storage.lake import Lake, LakeFile
 
 S3_PAGE = 1000
+IGNORED_SUFFIXES = (".part", "._COPYING_", ".tmp", "~")
+DATA_SUFFIXES = (".csv", ".gz", ".json", ".jsonl", ".ndjson")  # a folder named so is no delivery folder
 
 
 def version(f: LakeFile) -> str:
@@ -26,20 +34,30 @@ def version(f: LakeFile) -> str:
     return f"{f.size}:{int(round(f.modified * 1000))}"
 
 
-def _hidden(relative: str) -> bool:
-    return any(part.startswith((".", "_")) for part in relative.split("/"))
+def is_delivery(relative: str, ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES) -> bool:
+    """Whether a key (relative to the landing prefix) names a finished delivery."""
+    parts = relative.split("/")
+    if any(not part or part.startswith((".", "_")) for part in parts):
+        return False
+    name = parts[-1].lower()
+    if any(name.endswith(s.lower()) for s in ignored_suffixes if s):
+        return False
+    return not any(folder.lower().endswith(DATA_SUFFIXES) for folder in parts[:-1])
 
 
-def list_new(lake: Lake, prefix: str, start_after: str = "", limit: int | None = None) -> list[LakeFile]:
-    """Files under `prefix` whose key sorts after `start_after`, in key order (at most `limit`)."""
+def list_new(lake: Lake, prefix: str, start_after: str = "", limit: int | None = None,
+             ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES) -> list[LakeFile]:
+    """Deliveries under `prefix` whose key sorts after `start_after`, in key order (at most `limit`:
+    names that are no delivery do not count against it)."""
     prefix = prefix.rstrip("/") + "/"
-    files = _list_s3(lake, prefix, start_after, limit) if not lake.is_local else _list_local(lake, prefix, start_after, limit)
-    return [f for f in files if not _hidden(f.key[len(prefix):])]
+    keep = lambda key: is_delivery(key[len(prefix):], ignored_suffixes)  # noqa: E731
+    lister = _list_s3 if not lake.is_local else _list_local
+    return lister(lake, prefix, start_after, limit, keep)
 
 
-def list_all(lake: Lake, prefix: str) -> list[LakeFile]:
-    """Every file under the prefix (the periodic rescan)."""
-    return list_new(lake, prefix, "")
+def list_all(lake: Lake, prefix: str, ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES) -> list[LakeFile]:
+    """Every delivery under the prefix (the periodic rescan)."""
+    return list_new(lake, prefix, "", ignored_suffixes=ignored_suffixes)
 
 
 def stat(lake: Lake, keys: list[str]) -> dict[str, LakeFile]:
@@ -66,7 +84,7 @@ def s3_client(lake: Lake):
     return _s3_client(lake.s3_endpoint, lake.region)
 
 
-def _list_s3(lake: Lake, prefix: str, start_after: str, limit: int | None) -> list[LakeFile]:
+def _list_s3(lake: Lake, prefix: str, start_after: str, limit: int | None, keep) -> list[LakeFile]:
     bucket, root = _bucket_and_prefix(lake)
     kwargs = {"Bucket": bucket, "Prefix": root + prefix, "MaxKeys": S3_PAGE}
     if start_after > prefix:
@@ -75,7 +93,10 @@ def _list_s3(lake: Lake, prefix: str, start_after: str, limit: int | None) -> li
     while True:
         page = client.list_objects_v2(**kwargs)
         for obj in page.get("Contents", []):
-            files.append(LakeFile(key=obj["Key"][len(root):], size=obj["Size"], modified=obj["LastModified"].timestamp()))
+            key = obj["Key"][len(root):]
+            if key.endswith("/") or not keep(key):  # folder markers and names that are no delivery
+                continue
+            files.append(LakeFile(key=key, size=obj["Size"], modified=obj["LastModified"].timestamp()))
             if limit is not None and len(files) >= limit:
                 return files
         if not page.get("IsTruncated"):
@@ -84,7 +105,7 @@ def _list_s3(lake: Lake, prefix: str, start_after: str, limit: int | None) -> li
 
 
 # --- local folder ---------------------------------------------------------------------------
-def _list_local(lake: Lake, prefix: str, start_after: str, limit: int | None) -> list[LakeFile]:
+def _list_local(lake: Lake, prefix: str, start_after: str, limit: int | None, keep) -> list[LakeFile]:
     files: list[LakeFile] = []
     base = lake.local_path()
 
@@ -102,7 +123,7 @@ def _list_local(lake: Lake, prefix: str, start_after: str, limit: int | None) ->
                     continue  # the whole subtree sorts before the cursor
                 if not walk(sub):
                     return False
-            elif key > start_after and entry.is_file() and not entry.name.startswith("."):
+            elif key > start_after and entry.is_file() and keep(key):
                 st = entry.stat()
                 files.append(LakeFile(key=key, size=st.st_size, modified=st.st_mtime))
                 if limit is not None and len(files) >= limit:
