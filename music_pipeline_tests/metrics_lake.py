@@ -26,7 +26,8 @@ import json
 from pathlib import Path
 
 DAYS = ["2024-06-01", "2024-06-02", "2024-06-03"]
-VARIANTS = ("short", "spotify")  # short: short songs + short users; spotify: 21-column songs + lab users
+# short: short songs + short users, pretty-printed JSON array; spotify: 21-column songs + lab users, one-line array
+VARIANTS = ("short", "spotify")
 
 SEED_FILE = "raw/streams/2024/06/01/seed_export.json"  # JSON array, the source system's shape
 EVENTS_FILE = "raw/streams/events.jsonl"  # JSON lines, aliases, durations as text
@@ -205,7 +206,8 @@ def build_metrics_lake(root: Path, variant: str = "short") -> Path:
     files = {
         "raw/songs/songs.csv": songs_csv(variant).encode(),
         "raw/users/users.csv": users_csv(variant).encode(),
-        SEED_FILE: json.dumps([dict(zip(seed_keys, row)) for row in SEED], indent=2).encode(),
+        # pretty-printed in one variant, one line without a line break in the other
+        SEED_FILE: json.dumps([dict(zip(seed_keys, row)) for row in SEED], indent=2 if variant == "short" else None).encode(),
         EVENTS_FILE: "".join(json.dumps(e) + "\n" for e in EVENTS).encode(),
         MOBILE_FILE: gzip.compress(
             _csv_text(["user_id", "track_id", "listen_time", "completed", "device_type"], MOBILE).encode(), mtime=0),

@@ -175,7 +175,7 @@ def landed_records(root: Path):
                 yield (key, number, _record(obj), None) if isinstance(obj, dict) else (key, number, None, "malformed_line")
             continue
         reader = csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"), newline=""))
-        header = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
+        header = [ALIASES.get(h.strip().lstrip("\ufeff").lower(), h.strip().lstrip("\ufeff").lower()) for h in next(reader)]
         for fields in reader:
             number = reader.line_num  # a record's last line: increasing, which is all the order needs
             if not fields:

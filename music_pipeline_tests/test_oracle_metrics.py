@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from music_pipeline_tests import metrics_oracle as oracle
-from music_pipeline_tests.metrics_lake import DAYS, EVENTS_FILE, MOBILE_FILE, PLAIN_FILE, SEED_FILE, VARIANTS, build_metrics_lake
+from music_pipeline_tests.metrics_lake import (DAYS, EVENTS_FILE, MOBILE_FILE, PLAIN_FILE, SEED, SEED_FILE, VARIANTS,
+                                           build_metrics_lake)
 
 D1, D2, D3 = DAYS
 
@@ -105,10 +106,12 @@ def test_artists_rank_by_count_then_name_and_each_credit_gets_the_whole_listen()
     assert {i["metric_key"] for i in top if i["rank"] <= 2} == {f"{D1}#artist=Zed", f"{D1}#artist=abba"}
 
 
-def test_the_oracle_reads_the_json_array_file_in_the_seed_shape(tmp_path):
-    root = build_metrics_lake(tmp_path, "short")
+@pytest.mark.parametrize("shape", VARIANTS)
+def test_the_oracle_reads_the_json_array_file_in_the_seed_shape(tmp_path, shape):
+    root = build_metrics_lake(tmp_path, shape)
+    assert (root / SEED_FILE).read_bytes().count(b"\n") == (len(SEED) * 9 + 1 if shape == "short" else 0)
     records = [(r, why) for key, _, r, why in oracle.landed_records(root) if key == SEED_FILE]
-    assert len(records) == 19 and all(why is None for _, why in records)
+    assert len(records) == len(SEED) == 19 and all(why is None for _, why in records)
     first = records[0][0]
     assert first == {"stream_id": "s-001", "user_id": "u01", "track_id": "t01", "listen_time": "2024-06-01T10:00:00Z",
                      "duration": "200", "completed": "true", "device_type": "Mobile"}
@@ -243,8 +246,10 @@ def test_the_run_succeeds_with_every_error_check_passing(published):
     failed = sorted(k for k, passed in check_results(result).items() if not passed)
     assert not failed, f"ERROR checks failed: {failed}"
     checked = {asset for asset, _, _ in check_results(result)}
-    missing = {"daily_user_engagement", "artist_daily_popularity", "platform_usage_daily"} - checked
+    missing = {"daily_user_engagement", "artist_daily_popularity", "platform_usage_daily", "dynamodb_daily_metrics"} - checked
     assert not missing, f"no ERROR check evaluated on {sorted(missing)}"
+    gold = {day for asset, check, day in check_results(result) if (asset, check) == ("dynamodb_daily_metrics", "matches_gold")}
+    assert gold == set(DAYS), f"dynamodb_daily_metrics matches_gold evaluated for {sorted(gold)}, expected {DAYS}"
 
 
 # ----------------------------------------------------------------------------------- lake tables
@@ -264,7 +269,10 @@ KEYS = {"daily_user_engagement": ("date",), "artist_daily_popularity": ("date", 
 
 
 def type_name(t: pa.DataType) -> str:
-    return "string" if pa.types.is_string(t) or pa.types.is_large_string(t) else str(t)
+    """The semantics note's name of an Arrow type (string and large_string are both `string`)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    return {pa.date32(): "date32", pa.float64(): "float64"}.get(t, str(t))
 
 
 def lake_rows(root: Path, table: str) -> tuple[list[dict], list[str]]:
@@ -469,3 +477,34 @@ def test_oracle_items_round_trip_through_dynamodb_without_a_difference(mocked_aw
     assert differences("DailyMetrics", exp.daily_metrics, actual) == [
         f"DailyMetrics ('sessions', '{D1}'): expires_at='<absent>' (expected {oracle.expires_at(D1)}), "
         f"value='27' (expected 27)"]
+
+
+def test_lake_tables_written_as_the_semantics_say_compare_equal_and_a_wrong_row_is_named(tmp_path):
+    """The lake side of the comparison: the oracle's rows written as Parquet with the declared schemas
+    compare equal; one wrong value, a wrong type and a row in the wrong day folder are each reported."""
+    exp = oracle.expected(build_metrics_lake(tmp_path / "lake", "short"))
+    root = tmp_path / "lake"
+    types = {"date32": pa.date32(), "int64": pa.int64(), "float64": pa.float64(), "string": pa.string()}
+    tables = {"daily_user_engagement": exp.daily_user_engagement, "artist_daily_popularity": exp.artist_daily_popularity,
+              "platform_usage_daily": exp.platform_usage_daily}
+
+    def write(table: str, rows: list[dict], schema: pa.Schema) -> None:
+        for day in DAYS:
+            path = root / "processed" / table / f"date={day}" / "data.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            day_rows = [{**r, "date": dt.date.fromisoformat(r["date"])} for r in rows if r["date"] == day]
+            pq.write_table(pa.Table.from_pylist(day_rows, schema=schema), path)
+
+    for table, rows in tables.items():
+        schema = pa.schema([(name, types[t]) for name, t in SCHEMAS[table]])
+        write(table, rows, schema)
+        assert_table_equals_oracle(root, table, rows)
+    rows = [dict(r) for r in exp.artist_daily_popularity]
+    rows[0]["rank"] += 1
+    write("artist_daily_popularity", rows, pa.schema([(n, types[t]) for n, t in SCHEMAS["artist_daily_popularity"]]))
+    with pytest.raises(AssertionError, match=r"artist_daily_popularity \('2024-06-01', 'unknown'\): rank=2 \(expected 1\)"):
+        assert_table_equals_oracle(root, "artist_daily_popularity", exp.artist_daily_popularity)
+    loose = pa.schema([(n, pa.float64() if n == "sessions" else types[t]) for n, t in SCHEMAS["daily_user_engagement"]])
+    write("daily_user_engagement", exp.daily_user_engagement, loose)
+    with pytest.raises(AssertionError, match=r"(?s)schema .*\('sessions', 'float64'\).*expected.*sessions=27\.0 \(expected 27\)"):
+        assert_table_equals_oracle(root, "daily_user_engagement", exp.daily_user_engagement)
