@@ -15,11 +15,13 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from music_pipeline import tables as registry
 from music_pipeline import archive, layout, retention
-from music_pipeline.storage.dynamodb import ALL_TABLES, PROCESSED_STREAMS, ServingTables
+from music_pipeline.storage.dynamodb import ServingTables
+from music_pipeline.tables import DYNAMO_TABLES as ALL_TABLES
+from music_pipeline.tables import PROCESSED_STREAMS
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
 from music_pipeline_tests.arrival_harness import Harness, build_defs
-from music_pipeline_tests.conftest import land, materializations, read_all, rows, song_row, stream_csv, write_songs, write_users
+from music_pipeline_tests.helpers import land, materializations, read_all, rows, song_row, stream_csv, write_songs, write_users
 
 SONGS = {"s1": ("pop", 200_000), "s2": ("pop", 180_000), "s3": ("rock", 240_000), "s4": ("jazz", 300_000)}
 D1, D2 = "2024-06-01", "2024-06-02"
@@ -144,7 +146,7 @@ def test_the_same_bytes_always_give_the_same_archive(tmp_path):
 
 def test_a_backfill_after_bronze_expired_re_ingests_files_still_in_the_landing_zone(tmp_path, mocked_aws):
     """No sensor, so nothing archived: the files are still landed, and `unchanged` by their manifests."""
-    from music_pipeline_tests.conftest import materialize_days
+    from music_pipeline_tests.helpers import materialize_days
 
     root = tmp_path / "lake"
     lake = Lake(str(root))

@@ -16,7 +16,8 @@ import pytest
 
 from music_pipeline import tables as registry
 from music_pipeline import cli, layout, retention
-from music_pipeline.storage.dynamodb import PROCESSED_STREAMS, ServingTables
+from music_pipeline.storage.dynamodb import ServingTables
+from music_pipeline.tables import PROCESSED_STREAMS
 from music_pipeline.storage.lake import Lake, partition_key
 from music_pipeline.storage.ledger import Ledger
 
