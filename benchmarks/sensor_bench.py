@@ -37,7 +37,9 @@ def run(root: str, processed: int, new_counts: list[int]) -> dict:
     from botocore.client import BaseClient
     from dagster import DagsterInstance, build_sensor_context
 
-    from music_pipeline.defs.sensors import Cursor, stream_files_sensor
+    from music_pipeline.definitions import build_definitions
+    from music_pipeline.discovery import Cursor
+    from music_pipeline.settings import Settings
     from music_pipeline.local_stack import local_dynamodb
     from music_pipeline.resources import DynamoDBResource, LakeResource
     from music_pipeline.storage import landing
@@ -50,6 +52,7 @@ def run(root: str, processed: int, new_counts: list[int]) -> dict:
     setup_seconds = time.perf_counter() - t0
     last = landing.list_new(Lake(str(lake_root)), "raw/streams", "", None)[-1].key if processed else ""
 
+    stream_files_sensor = build_definitions(Settings.from_env()).resolve_sensor_def("stream_files_sensor")
     ticks = []
     listings = [0]
     real_scandir, real_call = os.scandir, BaseClient._make_api_call
@@ -79,7 +82,7 @@ def run(root: str, processed: int, new_counts: list[int]) -> dict:
             os.scandir, BaseClient._make_api_call = counting_scandir, counting_call
             try:
                 s0 = time.perf_counter()
-                result = stream_files_sensor(context)
+                result = stream_files_sensor(context)  # the code location's sensor (built below)
                 seconds = time.perf_counter() - s0
             finally:
                 os.scandir, BaseClient._make_api_call = real_scandir, real_call

@@ -48,14 +48,16 @@ def generate(root: str, first: str, days: int, listens_per_day: int, n_tracks: i
 
 def reference(root: str) -> dict:
     """Validate songs and users (needed by every later step), with the default engine."""
+    from music_pipeline import tables
     from music_pipeline.engines.duckdb import DuckDBEngine
     from music_pipeline.storage.lake import Lake
+    from music_pipeline.tables import Params
     from music_pipeline.transforms import run_step
 
     t0 = time.perf_counter()
     lake, engine = Lake(root), DuckDBEngine()
-    run_step(engine, lake, "songs", [])
-    run_step(engine, lake, "users", [])
+    run_step(engine, lake, tables.SONGS, [], Params())
+    run_step(engine, lake, tables.USERS, [], Params())
     return {"seconds": time.perf_counter() - t0}
 
 
@@ -99,31 +101,32 @@ def ingest_bare(root: str, out: str) -> dict:
 
 # ---------------------------------------------------------------------------------------- engines
 def _inputs(root: str, days: list[str]) -> tuple[list[str], str, str]:
-    from music_pipeline import layout
+    from music_pipeline import tables
     from music_pipeline.storage.lake import Lake
 
     lake = Lake(root)
-    bronze = [lake.local_path(f.key) for d in days for f in lake.list(f"{layout.BRONZE_STREAMS}/date={d}")]
-    return (bronze, lake.local_path(f"{layout.VALIDATED_SONGS}/data.parquet"),
-            lake.local_path(f"{layout.VALIDATED_USERS}/data.parquet"))
+    bronze = [lake.local_path(f.key) for d in days for f in lake.list(f"{tables.RAW_STREAMS.prefix}/date={d}")]
+    return (bronze, lake.local_path(tables.SONGS.file_key), lake.local_path(tables.USERS.file_key))
 
 
 def engine_project(root: str, engine: str, first: str, days: int) -> dict:
     """The project's engine through transforms.run_step: validated streams and the three gold tables."""
-    from music_pipeline.resources import build_engine
+    from music_pipeline import tables
+    from music_pipeline.resources import EngineResource, build_engine
     from music_pipeline.storage.lake import Lake
+    from music_pipeline.tables import Params
     from music_pipeline.transforms import run_step
 
     lake, the_days = Lake(root), _days(first, days)
     t0 = time.perf_counter()
-    runner = build_engine(engine)
+    runner = build_engine(EngineResource(kind=engine))
     if engine == "spark":
         runner.session.sql("SELECT 1").collect()
     result = {"startup_seconds": time.perf_counter() - t0}
     t1 = time.perf_counter()
     for step in GOLD_STEPS:
         s0 = time.perf_counter()
-        run_step(runner, lake, step, the_days)
+        run_step(runner, lake, tables.table(step), the_days, Params())
         result[f"{step}_seconds"] = time.perf_counter() - s0
     result["seconds"] = time.perf_counter() - t1
     runner.close()
@@ -158,7 +161,7 @@ def compare(root: str, out: str, first: str, days: int) -> dict:
     """The project's outputs and the hand-written ones, row for row (validated counts, KPIs, tops)."""
     import duckdb
 
-    from music_pipeline import layout
+    from music_pipeline import tables
 
     the_days = _days(first, days)
     con = duckdb.connect()
@@ -182,11 +185,11 @@ def compare(root: str, out: str, first: str, days: int) -> dict:
     top_cols = "CAST(date AS VARCHAR), genre, rank, track_id, track_name, artists, play_count"
     genre_cols = "CAST(date AS VARCHAR), rank, genre, listen_count, unique_listeners, total_listening_time_ms"
     checks = {
-        "validated": (rows(project(layout.VALIDATED_STREAMS), "count(*)"), rows(hand("validated_streams"), "count(*)")),
-        "rejected": (rows(project(layout.STREAM_REJECTS), "count(*)"), rows(hand("stream_rejects"), "count(*)")),
-        "kpis": (rows(project(layout.GENRE_DAILY_KPIS), kpi_cols), rows(hand("genre_daily_kpis"), kpi_cols)),
-        "top_songs": (rows(project(layout.TOP_SONGS_PER_GENRE), top_cols), rows(hand("top_songs_per_genre"), top_cols)),
-        "top_genres": (rows(project(layout.TOP_GENRES_DAILY), genre_cols), rows(hand("top_genres_daily"), genre_cols)),
+        "validated": (rows(project(tables.VALIDATED_STREAMS.prefix), "count(*)"), rows(hand("validated_streams"), "count(*)")),
+        "rejected": (rows(project(tables.STREAM_REJECTS.prefix), "count(*)"), rows(hand("stream_rejects"), "count(*)")),
+        "kpis": (rows(project(tables.GENRE_DAILY_KPIS.prefix), kpi_cols), rows(hand("genre_daily_kpis"), kpi_cols)),
+        "top_songs": (rows(project(tables.TOP_SONGS_PER_GENRE.prefix), top_cols), rows(hand("top_songs_per_genre"), top_cols)),
+        "top_genres": (rows(project(tables.TOP_GENRES_DAILY.prefix), genre_cols), rows(hand("top_genres_daily"), genre_cols)),
     }
     different = [name for name, (a, b) in checks.items() if a != b or not a]
     return {"identical": not different, "different": different, "validated_rows": checks["validated"][0][0][0],
@@ -225,11 +228,10 @@ def _resources(root: str, engine: str = "duckdb", dynamodb_endpoint: str | None 
 
 
 def _all_assets() -> list:
-    from dagster import AssetsDefinition
+    from music_pipeline.definitions import build_definitions
+    from music_pipeline.settings import Settings
 
-    from music_pipeline.defs import kpis, reference, serving, streams
-
-    return [a for m in (reference, streams, kpis, serving) for a in vars(m).values() if isinstance(a, AssetsDefinition)]
+    return list(build_definitions(Settings.from_env()).assets)
 
 
 def _materialize(root: str, engine: str, selection: list[str], days: list[str], endpoint: str | None = None) -> None:
@@ -247,38 +249,39 @@ def _materialize(root: str, engine: str, selection: list[str], days: list[str], 
 
 def backfill(root: str, engine: str, first: str, days: int, mode: str) -> dict:
     """raw_streams, validated_streams and the gold tables for a range: one run (`range`) or one run per day."""
+    from music_pipeline.local_stack import local_dynamodb
+
     selection = ["raw_streams", *GOLD_STEPS]
     the_days = _days(first, days)
-    t0 = time.perf_counter()
-    if mode == "range":
-        _materialize(root, engine, selection, the_days)
-    else:
-        for day in the_days:
-            _materialize(root, engine, selection, [day])
+    with local_dynamodb(verbose=False) as url:  # raw_streams reads the ledger for days without bronze
+        t0 = time.perf_counter()
+        if mode == "range":
+            _materialize(root, engine, selection, the_days, endpoint=url)
+        else:
+            for day in the_days:
+                _materialize(root, engine, selection, [day], endpoint=url)
     return {"seconds": time.perf_counter() - t0, "runs": 1 if mode == "range" else days}
 
 
 # ---------------------------------------------------------------------------------------- serving
 def publish(root: str, first: str, days: int) -> dict:
-    """The three DynamoDB assets for the range against moto server; every gold row must be an item after."""
-    from music_pipeline import layout
+    """The DynamoDB assets of the genre KPIs for the range against moto server; every gold row must be an item after."""
+    from music_pipeline import tables
     from music_pipeline.local_stack import local_dynamodb
     from music_pipeline.storage import dynamodb
-    from music_pipeline.storage.lake import Lake, partition_key
+    from music_pipeline.storage.lake import Lake
 
     the_days, lake = _days(first, days), Lake(root)
-    tables = {dynamodb.DAILY_GENRE_KPIS: layout.GENRE_DAILY_KPIS, dynamodb.TOP_SONGS_PER_GENRE: layout.TOP_SONGS_PER_GENRE,
-              dynamodb.TOP_GENRES_DAILY: layout.TOP_GENRES_DAILY}
-    expected = sum(lake.parquet_rows(partition_key(t, d)) for t in tables.values() for d in the_days)
+    published = [s for s in tables.SERVINGS if s.items_sql is None]  # the genre family (its gold tables exist here)
+    expected = sum(lake.parquet_rows(tables.table(s.sources[0]).day_key(d)) for s in published for d in the_days)
     with local_dynamodb(verbose=False) as url:
         serving = dynamodb.ServingTables(endpoint_url=url)
         serving.ensure()
         t0 = time.perf_counter()
-        _materialize(root, "duckdb", ["dynamodb_daily_genre_kpis", "dynamodb_top_songs_per_genre",
-                                      "dynamodb_top_genres_daily"], the_days, endpoint=url)
+        _materialize(root, "duckdb", [s.asset for s in published], the_days, endpoint=url)
         seconds = time.perf_counter() - t0
         found = 0
-        for spec in tables:
+        for spec in (s.table for s in published):
             for page in serving.client.get_paginator("scan").paginate(TableName=serving.name(spec), Select="COUNT"):
                 found += page["Count"]
     return {"seconds": seconds, "items": found, "expected_items": expected, "missing_items": expected - found,

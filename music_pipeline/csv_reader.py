@@ -12,8 +12,9 @@ not closed within that bound (or before the end of the file) makes its first lin
 and reading resumes at the next line, so one stray quote cannot swallow the rest of a file. A line
 longer than MAX_RECORD_BYTES is a `malformed_line` too (its first bytes are kept as the record).
 JSON lines: one object per line. A JSON array file (a `.json` file whose first character, after a
-UTF-8 BOM and blanks, is `[`) is read element by element with an incremental decoder; the line of
-an element is the physical line where it starts. An element that is not valid JSON is delimited
+UTF-8 BOM and blanks, is `[`) is read element by element with an incremental decoder; an element's
+`source_line` is its position in the array (1-based, the record number: an array written on one line
+has every element on line 1), and the physical line where it starts is in a reject's detail. An element that is not valid JSON is delimited
 by its brackets (strings respected) within the same bound and rejected as one record; if it cannot
 be delimited within the bound, the rest of its first line is the rejected record and reading goes
 on after it.
@@ -573,6 +574,7 @@ def _iter_json_array(open_stream, required, aliases) -> Iterator[TextBatch]:
         w.skip_ws()
         w.pos += 1  # the opening [ (see iter_text_batches)
         in_array = True
+        number = 0  # records are numbered by position (an array on one line has every element on line 1)
         while True:
             w.ensure(2 * MAX_RECORD_BYTES)
             buf, pos = w.buf, w.pos
@@ -593,9 +595,11 @@ def _iter_json_array(open_stream, required, aliases) -> Iterator[TextBatch]:
                     continue
                 line += buf.count("\n", counted, pos)
                 counted = start = pos
+                number += 1
                 if not in_array:  # anything after the closing bracket: one malformed record per line
                     end = _line_end(buf, start)
-                    out.reject(line, Reason.MALFORMED_LINE, "text after the end of the JSON array", _shown(buf[start:end]))
+                    out.reject(number, Reason.MALFORMED_LINE, f"text after the end of the JSON array (line {line})",
+                               _shown(buf[start:end]))
                     pos = max(end, start + 1)
                     continue
                 try:
@@ -606,11 +610,11 @@ def _iter_json_array(open_stream, required, aliases) -> Iterator[TextBatch]:
                 end = max(end, start + 1)
                 text = buf[start:end]
                 if w.dirty and _SURROGATE.search(text):
-                    out.reject(line, Reason.BAD_ENCODING, "the element is not valid UTF-8", _shown(text))
+                    out.reject(number, Reason.BAD_ENCODING, f"the element (line {line}) is not valid UTF-8", _shown(text))
                 elif error:
-                    out.reject(line, Reason.MALFORMED_LINE, error, _shown(text))
+                    out.reject(number, Reason.MALFORMED_LINE, f"{error} (line {line})", _shown(text))
                 else:
-                    out.add(obj, line, text)
+                    out.add(obj, number, text)
                 pos = end
                 if out.full:
                     yield out.flush()

@@ -43,10 +43,12 @@ class RehydrateReport:
 
 
 def candidate_days(lake: Lake, days: list[str], today: dt.date, bronze_days: int) -> list[str]:
-    """Days whose bronze slices may have been expired: older than the bronze period (retention
-    and lifecycle rules go by age), or with no bronze at all."""
-    return [d for d in days
-            if (today - dt.date.fromisoformat(d)).days > bronze_days or not lake.list(f"{tables.RAW_STREAMS.prefix}/date={d}")]
+    """Days whose bronze slices may have been expired. On a folder lake retention deletes whole
+    partitions, so only a day with no bronze at all; on S3 the lifecycle rules expire each object by its
+    own age, so also any day older than the bronze period (a late file's slice outlives the others)."""
+    def expired_by_age(day: str) -> bool:
+        return not lake.is_local and (today - dt.date.fromisoformat(day)).days > bronze_days
+    return [d for d in days if expired_by_age(d) or not lake.list(f"{tables.RAW_STREAMS.prefix}/date={d}")]
 
 
 def missing_days(lake: Lake, manifest: ingest.Manifest, days: set[str]) -> list[str]:

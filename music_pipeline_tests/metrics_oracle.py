@@ -92,11 +92,12 @@ def _csv_records(path: Path) -> tuple[list[str], list[dict]]:
 
 
 def _seconds_to_ms(text: str | None) -> int | None:
-    """Seconds text -> rounded ms; None when blank; raises ValueError when not a finite number >= 0."""
+    """Seconds text -> rounded ms; None when blank; raises ValueError when not a number in 0 .. 24 h (the range a
+    listen's or a track's duration must lie in; decisions.md)."""
     if text is None or not str(text).strip():
         return None
     seconds = float(text)
-    if not math.isfinite(seconds) or seconds < 0:
+    if not math.isfinite(seconds) or seconds < 0 or seconds > 86_400:
         raise ValueError(text)
     return round(seconds * 1000)
 
@@ -119,7 +120,7 @@ def read_songs(path: Path) -> dict[str, Song]:
                 duration = _seconds_to_ms(r["duration"])
         except ValueError:
             continue
-        if not track or not genre or duration is None or duration <= 0 or track in songs:
+        if not track or not genre or duration is None or not 0 < duration <= 86_400_000 or track in songs:
             continue
         songs[track] = Song(track, r["track_name"] if spotify else r["title"],
                             credited_artists(r["artists"] if spotify else r["artist"]), genre, duration)

@@ -31,8 +31,8 @@ KEY_GZ = f"{layout.RAW_STREAMS}/2024/06/02/already.csv.gz"
 PLAIN = (stream_csv([("u1", "s1", f"{D2} 08:00:00"), ("u2", "s1", f"{D2} 09:00:00"), ("u1", "s3", f"{D2} 10:00:00"),
                      ("u3", "nope", f"{D2} 11:00:00"), ("u4", "s4", f"{D1} 23:00:00")]) + "u1,s2\n")
 ALREADY = stream_csv([("u3", "s2", f"{D2} 11:00:00"), ("u2", "s4", f"{D1} 12:00:00"), ("u4", "s3", f"{D2} 13:30:00")])
-LAYERS = (registry.RAW_STREAMS.prefix, registry.VALIDATED_STREAMS.prefix, registry.INGEST_REJECTS.prefix, registry.STREAM_REJECTS.prefix,
-          registry.GENRE_DAILY_KPIS.prefix, registry.TOP_SONGS_PER_GENRE.prefix, registry.TOP_GENRES_DAILY.prefix)
+LAYERS = (registry.RAW_STREAMS.prefix, registry.VALIDATED_STREAMS.prefix, registry.INGEST_REJECTS.prefix,
+          registry.STREAM_REJECTS.prefix, *(t.prefix for t in registry.ASSETS if t.group == "kpis"))
 
 
 def serving_items(tables: ServingTables) -> dict[str, list[dict]]:
@@ -79,7 +79,8 @@ def test_archive_expire_then_backfill_gives_the_same_kpis_and_items(harness):
     assert not lake.exists(KEY_CSV) and not lake.exists(KEY_GZ)
 
     before_rows, before_items = lake_rows(lake), serving_items(tables)
-    assert {r[5] for r in before_rows[registry.RAW_STREAMS.prefix]} == {KEY_CSV, KEY_GZ}  # source_file
+    source_file = registry.RAW_STREAMS.contract.names.index("source_file")
+    assert {r[source_file] for r in before_rows[registry.RAW_STREAMS.prefix]} == {KEY_CSV, KEY_GZ}
     ingest_rejects = read_all(lake, registry.INGEST_REJECTS.prefix).to_pylist()
     assert [(r["date"], r["source_file"], r["source_line"]) for r in ingest_rejects] == [(None, KEY_CSV, 7)]
     assert [(r["track_id"], r["reason"], r["source_file"]) for r in read_all(lake, registry.STREAM_REJECTS.prefix).to_pylist()] == \

@@ -142,8 +142,9 @@ def _raw_line(root: Path, key: str, number: int) -> bytes:
     data = (root / key).read_bytes()
     if key.endswith(".gz"):
         data = gzip.decompress(data)
-    line = data.split(b"\n")[number - 1].rstrip(b"\r")
-    return line.removesuffix(b",") if key.endswith(".json") else line  # a JSON array element, one per line
+    if key.endswith(".json"):  # the sample's arrays: `[` on line 1, then element N (source_line N) on line N + 1
+        return data.split(b"\n")[number].rstrip(b"\r").removesuffix(b",")
+    return data.split(b"\n")[number - 1].rstrip(b"\r")
 
 
 # ------------------------------------------------------------------------------------------ formats

@@ -103,18 +103,17 @@ def render(spec: dict) -> tuple[bytes, list[tuple[int, str]]]:
     """(file bytes, [(line of the record, expected outcome)]); outcome `good` or a reject reason."""
     eol, records = spec["eol"], spec["records"]
     expected: list[tuple[int, str]] = []
-    if spec["shape"] == "json_pretty":
-        parts, line = [b"["], 2
+    if spec["shape"] == "json_pretty":  # an array element's record number is its position in the array
+        parts = [b"["]
         for i, r in enumerate(records):
             text = _json_record(r, indent=True)
             parts.append(text + (b"," if i < len(records) - 1 else b""))
-            expected.append((line, _outcome(r)))
-            line += text.count(b"\n") + 1
+            expected.append((i + 1, _outcome(r)))
         parts.append(b"]")
         data = b"\n".join(parts) + b"\n"
     elif spec["shape"] == "json_array":  # one line
         data = b"[" + b", ".join(_json_record(r) for r in records) + b"]\n"
-        expected = [(1, _outcome(r)) for r in records]
+        expected = [(i + 1, _outcome(r)) for i, r in enumerate(records)]
     else:
         lines: list[bytes] = [b",".join(c.encode() for c in COLUMNS)] if spec["shape"] == "csv" else []
         quoted = spec["multiline"] and not spec["unterminated"]
