@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install demo test dev check bench rehearsal clean lint-infra
+.PHONY: install demo test dev check bench rehearsal clean lint lint-infra
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v java >/dev/null 2>&1 || bash .ci/install-java
@@ -45,6 +45,11 @@ rehearsal: $(STAMP) $(NODE_STAMP)  ## the production topology on this machine (P
 
 bench: $(STAMP) $(NODE_STAMP)  ## benchmarks at the documented sizes (<30 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
 	$(BIN)/python -m benchmarks $(ARGS)
+
+lint: $(STAMP)  ## ruff (lint + format check) over the package, tests and benchmarks; sqlfluff over the SQL files
+	$(BIN)/ruff check music_pipeline music_pipeline_tests benchmarks scripts
+	$(BIN)/ruff format --check music_pipeline music_pipeline_tests benchmarks scripts
+	$(BIN)/sqlfluff lint music_pipeline/sql music_pipeline/quality/sql
 
 clean:  ## the local state: lake, DynamoDB tables, Dagster instance
 	rm -rf .data .dagster_home
