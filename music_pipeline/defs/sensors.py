@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from music_pipeline import archive, arrival, tables
+from music_pipeline.defs.alerting import failed_file_observation
 from music_pipeline.defs.partitions import daily_partitions
 from music_pipeline.discovery import SENSOR_TAG, Cursor, discover, follow_up
 from music_pipeline.resources import DynamoDBResource, LakeResource
@@ -47,6 +48,8 @@ def ingest_claimed_files(context: OpExecutionContext, config: StreamFiles, lake:
     report = arrival.ingest_claimed(lake.get(), Ledger(dynamodb_tables.get()), dict(config.files), context.run_id)
     for key, error in report.errors.items():
         context.log.warning(f"{key}: failed: {error}")
+        # the alerts sensor turns it into one alert per (file, delivery) (defs/alerting.py)
+        context.log_event(failed_file_observation(key, error, config.files[key]))
     for key in report.not_recorded:
         context.log.warning(f"{key}: the ledger moved on (claimed again or recorded by another run); nothing recorded")
     outcomes = {o: sum(1 for v in report.outcomes.values() if v == o) for o in sorted(set(report.outcomes.values()))}

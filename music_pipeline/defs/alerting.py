@@ -1,0 +1,191 @@
+"""Detecting what must be alerted, with Dagster's own mechanisms (messages and delivery: alerts.py).
+
+- `run_failure_alert_sensor` (a run-failure sensor): a failed run, once per run. A run that failed only
+  because blocking checks failed is left to `alerts_sensor`, which names the check and the day (one
+  incident, one message).
+- `alerts_sensor`: the event log after its cursor, two event types:
+  - asset check evaluations: a failed blocking ERROR check (`rejected_share` failing: a held day) and a
+    failed freshness check. An incident is (asset, check, day): it is alerted once, stays open while
+    the check keeps failing, and closes when the check passes (a later failure alerts again);
+  - failed-file observations on `raw_streams` (`failed_file_observation`, recorded by the arrival
+    ingestion op and by raw_streams' own sync): one per (file, content).
+  Each alert is also recorded as an AssetObservation on the asset (and day) it concerns, so the UI
+  shows it where the operator looks.
+Both sensors run by default everywhere: with the arrival sensors off (S3 lake) failures must still be
+heard of. On their first tick they start after the latest event (history is not replayed).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    AssetObservation,
+    DagsterEventType,
+    DefaultSensorStatus,
+    EventRecordsFilter,
+    RunFailureSensorContext,
+    SensorEvaluationContext,
+    SensorResult,
+    run_failure_sensor,
+    sensor,
+)
+
+from music_pipeline import alerts
+from music_pipeline.alerts import Alert
+from music_pipeline.settings import Settings
+
+FAILED_FILE = "music_pipeline/failed_file"  # metadata key of a failed-file observation on raw_streams
+ALERT = "music_pipeline/alert"  # metadata key of an alert recorded on an asset
+HELD_CHECK = "rejected_share"
+FRESHNESS_CHECK = "freshness_check"
+CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
+MAX_OPEN = 5000  # incidents remembered for deduplication (oldest forgotten first)
+MAX_EVENTS_PER_TICK = 1000
+
+
+def failed_file_observation(key: str, reason: str, content_hash: str | None = None) -> AssetObservation:
+    """What ingestion records for a file it could not read (the alerts sensor turns it into one alert)."""
+    return AssetObservation(asset_key="raw_streams", description=f"could not ingest {key}: {reason}",
+                            metadata={FAILED_FILE: key, "reason": reason, "content_hash": content_hash or ""})
+
+
+# ---------------------------------------------------------------------------------------------
+# failed runs
+# ---------------------------------------------------------------------------------------------
+def run_alert(context: RunFailureSensorContext, settings: Settings) -> Alert | None:
+    """The alert of a failed run (None when only blocking checks failed: alerts_sensor has those)."""
+    run = context.dagster_run
+    steps = context.get_step_failure_events()
+    errors = [e.step_failure_data.error for e in steps if e.step_failure_data and e.step_failure_data.error]
+    if errors and all(err.cls_name == CHECK_FAILED_ERROR for err in errors):
+        return None
+    tags = run.tags
+    days = tags.get("dagster/partition") or (
+        f"{tags['dagster/asset_partition_range_start']}...{tags['dagster/asset_partition_range_end']}"
+        if "dagster/asset_partition_range_start" in tags else "")
+    assets = sorted(k.to_user_string() for k in (run.asset_selection or []))
+    target = run.job_name + (f" [{days}]" if days else "") + (f" ({', '.join(assets[:5])})" if assets else "")
+    if errors:
+        why = "; ".join(f"{e.step_key}: {e.step_failure_data.error.message.strip().splitlines()[0]}"
+                        for e in steps if e.step_failure_data and e.step_failure_data.error)[:2000]
+    else:
+        why = (context.failure_event.message or "the run failed").strip()[:2000]
+    return Alert(alerts.RUN_FAILED, target, why, alerts.run_link(settings.alerts, run.run_id), key=f"run:{run.run_id}")
+
+
+def run_failure_alert_sensor(settings: Settings):
+    @run_failure_sensor(name="run_failure_alert_sensor", default_status=DefaultSensorStatus.RUNNING,
+                        minimum_interval_seconds=settings.arrival.interval_seconds,
+                        description="One alert per failed run (log, UI tick log, SNS/webhook when configured).")
+    def _sensor(context: RunFailureSensorContext):
+        alert = run_alert(context, settings)
+        if alert is not None:
+            alerts.deliver(alert, settings.alerts, context.log, region=settings.region)
+
+    return _sensor
+
+
+# ---------------------------------------------------------------------------------------------
+# failed checks, held days, freshness, failed files
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Cursor:
+    checks_after: int | None = None  # storage ids of the last events read (None: not started)
+    files_after: int | None = None
+    open: dict[str, int] = field(default_factory=dict)  # incident key -> storage id of the event alerted
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Cursor":
+        return cls(**json.loads(text)) if text else cls()
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def remember(self, key: str, storage_id: int) -> None:
+        self.open[key] = storage_id
+        if len(self.open) > MAX_OPEN:
+            for old in sorted(self.open, key=self.open.get)[:len(self.open) - MAX_OPEN]:
+                del self.open[old]
+
+
+def _records(instance, event_type: DagsterEventType, after: int, asset_key: AssetKey | None = None):
+    return instance.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=asset_key, after_cursor=after),
+                                      limit=MAX_EVENTS_PER_TICK, ascending=True)
+
+
+def _latest_id(instance, event_type: DagsterEventType, asset_key: AssetKey | None = None) -> int:
+    records = instance.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=asset_key), limit=1)
+    return records[0].storage_id if records else 0
+
+
+def check_alert(evaluation, run_id: str | None, settings: Settings) -> Alert | None:
+    asset = evaluation.asset_key.to_user_string()
+    day = evaluation.partition
+    key = f"check:{asset}:{evaluation.check_name}:{day or ''}"
+    target = f"{asset}" + (f" {day}" if day else "") + f" (check {evaluation.check_name})"
+    why = (evaluation.description or "").strip()
+    if evaluation.check_name == FRESHNESS_CHECK:
+        deadline = evaluation.metadata.get("dagster/latest_cron_tick_timestamp")
+        why = why or "the latest day's partition was not materialized by the deadline" + (
+            f" (deadline {deadline.value})" if deadline is not None else "")
+        return Alert(alerts.NOT_FRESH, target, why + " (MUSIC_PIPELINE_FRESHNESS_DEADLINE)",
+                     alerts.run_link(settings.alerts, run_id) if run_id else alerts.asset_link(settings.alerts, asset), key)
+    if not (evaluation.blocking and evaluation.severity == AssetCheckSeverity.ERROR):
+        return None
+    what = alerts.DAY_HELD if evaluation.check_name == HELD_CHECK else alerts.CHECK_FAILED
+    return Alert(what, target, why or "the check failed", alerts.run_link(settings.alerts, run_id), key)
+
+
+def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResult:
+    instance, cursor = context.instance, Cursor.parse(context.cursor)
+    raw_streams = AssetKey("raw_streams")
+    if cursor.checks_after is None:  # first tick
+        cursor.checks_after = _latest_id(instance, DagsterEventType.ASSET_CHECK_EVALUATION)
+        cursor.files_after = _latest_id(instance, DagsterEventType.ASSET_OBSERVATION, raw_streams)
+        return SensorResult(cursor=cursor.dump(), skip_reason="started: alerting on events from now on")
+    found: list[tuple[Alert, AssetKey, str | None]] = []
+    for record in _records(instance, DagsterEventType.ASSET_CHECK_EVALUATION, cursor.checks_after):
+        cursor.checks_after = record.storage_id
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        incident = f"check:{evaluation.asset_key.to_user_string()}:{evaluation.check_name}:{evaluation.partition or ''}"
+        if evaluation.passed:
+            cursor.open.pop(incident, None)  # the incident is over: a later failure is a new one
+            continue
+        alert = check_alert(evaluation, record.run_id or None, settings)
+        if alert is not None and alert.key not in cursor.open:
+            cursor.remember(alert.key, record.storage_id)
+            found.append((alert, evaluation.asset_key, evaluation.partition))
+    for record in _records(instance, DagsterEventType.ASSET_OBSERVATION, cursor.files_after, raw_streams):
+        cursor.files_after = record.storage_id
+        observation = record.asset_observation
+        metadata = observation.metadata if observation is not None else {}
+        if FAILED_FILE not in metadata:
+            continue
+        file, reason = metadata[FAILED_FILE].value, metadata["reason"].value
+        key = f"file:{file}:{metadata['content_hash'].value if 'content_hash' in metadata else ''}:{reason}"
+        if key in cursor.open:
+            continue
+        cursor.remember(key, record.storage_id)
+        found.append((Alert(alerts.FILE_FAILED, file, reason, alerts.run_link(settings.alerts, record.run_id or None), key),
+                      raw_streams, None))
+    events = []
+    for alert, asset_key, day in found:
+        alerts.deliver(alert, settings.alerts, context.log, region=settings.region)
+        events.append(AssetObservation(asset_key=asset_key, partition=day, description=alert.text,
+                                       metadata={ALERT: alert.what, "why": alert.why, "link": alert.link}))
+    return SensorResult(asset_events=events, cursor=cursor.dump(),
+                        skip_reason=None if found else "nothing to alert")
+
+
+def alerts_sensor(settings: Settings):
+    @sensor(name="alerts_sensor", default_status=DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=settings.arrival.interval_seconds,
+            description="One alert per incident: a failed blocking check (a held day), a missed freshness deadline, "
+            "a file that failed ingestion (log, UI, SNS/webhook when configured).")
+    def _sensor(context: SensorEvaluationContext):
+        return evaluate(context, settings)
+
+    return _sensor
