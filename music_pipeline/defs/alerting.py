@@ -23,6 +23,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetKey,
     AssetObservation,
+    AssetRecordsFilter,
     DagsterEventType,
     DefaultSensorStatus,
     EventRecordsFilter,
@@ -111,13 +112,13 @@ class Cursor:
                 del self.open[old]
 
 
-def _records(instance, event_type: DagsterEventType, after: int, asset_key: AssetKey | None = None):
-    return instance.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=asset_key, after_cursor=after),
+def _records(instance, event_type: DagsterEventType, after: int):
+    return instance.get_event_records(EventRecordsFilter(event_type=event_type, after_cursor=after),
                                       limit=MAX_EVENTS_PER_TICK, ascending=True)
 
 
-def _latest_id(instance, event_type: DagsterEventType, asset_key: AssetKey | None = None) -> int:
-    records = instance.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=asset_key), limit=1)
+def _latest_id(instance, event_type: DagsterEventType) -> int:
+    records = instance.get_event_records(EventRecordsFilter(event_type=event_type), limit=1)
     return records[0].storage_id if records else 0
 
 
@@ -144,7 +145,8 @@ def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResu
     raw_streams = AssetKey("raw_streams")
     if cursor.checks_after is None:  # first tick
         cursor.checks_after = _latest_id(instance, DagsterEventType.ASSET_CHECK_EVALUATION)
-        cursor.files_after = _latest_id(instance, DagsterEventType.ASSET_OBSERVATION, raw_streams)
+        latest = instance.fetch_observations(AssetRecordsFilter(asset_key=raw_streams), limit=1).records
+        cursor.files_after = latest[0].storage_id if latest else 0
         return SensorResult(cursor=cursor.dump(), skip_reason="started: alerting on events from now on")
     found: list[tuple[Alert, AssetKey, str | None]] = []
     for record in _records(instance, DagsterEventType.ASSET_CHECK_EVALUATION, cursor.checks_after):
@@ -158,7 +160,9 @@ def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResu
         if alert is not None and alert.key not in cursor.open:
             cursor.remember(alert.key, record.storage_id)
             found.append((alert, evaluation.asset_key, evaluation.partition))
-    for record in _records(instance, DagsterEventType.ASSET_OBSERVATION, cursor.files_after, raw_streams):
+    observations = instance.fetch_observations(AssetRecordsFilter(asset_key=raw_streams, after_storage_id=cursor.files_after),
+                                               limit=MAX_EVENTS_PER_TICK, ascending=True).records
+    for record in observations:
         cursor.files_after = record.storage_id
         observation = record.asset_observation
         metadata = observation.metadata if observation is not None else {}
