@@ -56,6 +56,13 @@ def failed_file_observation(key: str, reason: str, content_hash: str | None = No
 # ---------------------------------------------------------------------------------------------
 # failed runs
 # ---------------------------------------------------------------------------------------------
+def root_cause(error) -> str:
+    """The first line of the innermost cause (the user code's error, not Dagster's wrapper)."""
+    while error.cause is not None:
+        error = error.cause
+    return (error.message.strip().splitlines() or [error.cls_name])[0]
+
+
 def run_alert(context: RunFailureSensorContext, settings: Settings) -> Alert | None:
     """The alert of a failed run (None when only blocking checks failed: alerts_sensor has those)."""
     run = context.dagster_run
@@ -67,10 +74,10 @@ def run_alert(context: RunFailureSensorContext, settings: Settings) -> Alert | N
     days = tags.get("dagster/partition") or (
         f"{tags['dagster/asset_partition_range_start']}...{tags['dagster/asset_partition_range_end']}"
         if "dagster/asset_partition_range_start" in tags else "")
-    assets = sorted(k.to_user_string() for k in (run.asset_selection or []))
-    target = run.job_name + (f" [{days}]" if days else "") + (f" ({', '.join(assets[:5])})" if assets else "")
+    failed_steps = sorted({e.step_key for e in steps if e.step_key})
+    target = run.job_name + (f" [{days}]" if days else "") + (f" ({', '.join(failed_steps[:5])})" if failed_steps else "")
     if errors:
-        why = "; ".join(f"{e.step_key}: {e.step_failure_data.error.message.strip().splitlines()[0]}"
+        why = "; ".join(f"{e.step_key}: {root_cause(e.step_failure_data.error)}"
                         for e in steps if e.step_failure_data and e.step_failure_data.error)[:2000]
     else:
         why = (context.failure_event.message or "the run failed").strip()[:2000]
@@ -169,7 +176,8 @@ def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResu
         if FAILED_FILE not in metadata:
             continue
         file, reason = metadata[FAILED_FILE].value, metadata["reason"].value
-        key = f"file:{file}:{metadata['content_hash'].value if 'content_hash' in metadata else ''}:{reason}"
+        content = metadata["content_hash"].value if "content_hash" in metadata else ""
+        key = f"file:{file}:{content or reason}"  # the same content failing again (manual sync, rescan) is one incident
         if key in cursor.open:
             continue
         cursor.remember(key, record.storage_id)

@@ -45,11 +45,13 @@ class StreamFiles(Config):
 @op(description="Ingest the landed files the sensor claimed into bronze and record each outcome in the ledger.")
 def ingest_claimed_files(context: OpExecutionContext, config: StreamFiles, lake: LakeResource,
                          dynamodb_tables: DynamoDBResource) -> Output[list[str]]:
-    report = arrival.ingest_claimed(lake.get(), Ledger(dynamodb_tables.get()), dict(config.files), context.run_id)
+    ledger = Ledger(dynamodb_tables.get())
+    report = arrival.ingest_claimed(lake.get(), ledger, dict(config.files), context.run_id)
+    recorded = ledger.get_many(list(report.errors)) if report.errors else {}
     for key, error in report.errors.items():
         context.log.warning(f"{key}: failed: {error}")
-        # the alerts sensor turns it into one alert per (file, delivery) (defs/alerting.py)
-        context.log_event(failed_file_observation(key, error, config.files[key]))
+        # the alerts sensor turns it into one alert per (file, content) (defs/alerting.py)
+        context.log_event(failed_file_observation(key, error, recorded.get(key, {}).get("content_hash")))
     for key in report.not_recorded:
         context.log.warning(f"{key}: the ledger moved on (claimed again or recorded by another run); nothing recorded")
     outcomes = {o: sum(1 for v in report.outcomes.values() if v == o) for o in sorted(set(report.outcomes.values()))}
