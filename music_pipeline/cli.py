@@ -148,6 +148,12 @@ def _deploy(args: argparse.Namespace) -> int:
     return run_cli(args)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from music_pipeline.doctor import run
+
+    return run(Settings.from_env())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="music-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     dep.add_argument("--scripts-uri", help="s3:// folder for the script and library (default: <lake>/scripts)")
     dep.add_argument("--skip-tables", action="store_true", help="do not create missing DynamoDB tables")
     dep.set_defaults(func=_deploy)
+
+    doc = sub.add_parser("doctor", help="preflight: lake, endpoints, tables and keys, Glue jobs and their script, "
+                         "credentials; one line per finding with its fix; exit 1 on a blocking finding")
+    doc.set_defaults(func=_doctor)
 
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "dev":
