@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from dagster import build_sensor_context, evaluate_automation_conditions, materialize
+from dagster import AssetSelection, build_sensor_context, evaluate_automation_conditions, materialize
 from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests
 
 from music_pipeline_tests.arrival_harness import Harness
@@ -22,7 +22,8 @@ class OperationsHarness(Harness):
         """One evaluation of the named sensor (its real tick logic, cursor kept); run requests are executed."""
         sensor_def = self.defs.resolve_sensor_def(name)
         resources = {k: v for k, v in self.defs.resources.items() if k in sensor_def.required_resource_keys}
-        context = build_sensor_context(instance=self.instance, cursor=self.cursors.get(name), resources=resources)
+        context = build_sensor_context(instance=self.instance, cursor=self.cursors.get(name), resources=resources,
+                                       repository_def=self.defs.get_repository_def())
         data = sensor_def.evaluate_tick(context)
         self.cursors[name] = data.cursor
         self.asset_events.extend(data.asset_events or [])
@@ -30,10 +31,18 @@ class OperationsHarness(Harness):
         for request in requests:
             self.seen_run_keys.add(request.run_key)
             self.launched.append((name, request))
-            job = self.defs.resolve_job_def(request.job_name)
-            outcome = job.execute_in_process(run_config=request.run_config or None, tags=request.tags, instance=self.instance,
-                                             asset_selection=request.asset_selection, raise_on_error=False)
-            self.outcomes.append((request.job_name, request, outcome.success))
+            label = request.job_name
+            if request.asset_check_keys and not request.asset_selection:  # a run of checks only (freshness)
+                label = "checks"
+                outcome = materialize([*self.defs.assets, *(self.defs.asset_checks or [])], instance=self.instance,
+                                      resources=self.defs.resources, selection=AssetSelection.checks(*request.asset_check_keys),
+                                      tags=request.tags, raise_on_error=False)
+            else:
+                job = self.defs.resolve_job_def(request.job_name)
+                outcome = job.execute_in_process(run_config=request.run_config or None, tags=request.tags,
+                                                 instance=self.instance, asset_selection=request.asset_selection,
+                                                 raise_on_error=False)
+            self.outcomes.append((label, request, outcome.success))
         return requests
 
     def tick(self):
