@@ -394,7 +394,7 @@ def test_rejected_share_above_the_configured_limit_is_an_error(hand_lake, monkey
     assert share.counts == {"rows_read": read, "rejected_rows": rejected, "rejected_share": round(rejected / read, 6),
                             "max_rejected_share": 0.25}
     assert share.breakdown == {reason: 1 for _, reason in BAD.values()}
-    assert share.description.startswith(f"{rejected / read:.2%} of {read} rows rejected, above the limit 25.00%")
+    assert share.description.startswith(f"held: {rejected / read:.2%} of {read} rows rejected, above the limit 25.00%")
     assert "| unknown_user_id | 1 |" in as_text(outcome_metadata(share)["failing_rows_sample"])
 
     for wrong in ("1.5", "a lot"):
