@@ -177,10 +177,10 @@ def make_file(path: Path, reference: Reference, days: list[str], rows_per_day: i
 
 # --- polling DynamoDB -------------------------------------------------------------------------
 def day_kpis(tables, day: str) -> dict[str, dict]:
-    from music_pipeline.storage.dynamodb import DAILY_GENRE_KPIS
+    from music_pipeline import tables as registry
 
     return {i["genre"]: {k: int(i[k]) for k in ("listen_count", "total_listening_time_ms")}
-            for i in tables.day_items(DAILY_GENRE_KPIS, day)}
+            for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)}
 
 
 def kpis_landed(tables, landing: Landing) -> bool:

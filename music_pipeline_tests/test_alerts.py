@@ -61,7 +61,8 @@ def harness(tmp_path, fresh_moto, webhook):
     url, _ = webhook
     lake = Lake(str(tmp_path / "lake"))
     h = OperationsHarness(build_defs(lake.uri, fresh_moto, MUSIC_PIPELINE_ALERT_WEBHOOK_URL=url,
-                                     MUSIC_PIPELINE_WEBSERVER_URL=BASE), DagsterInstance.ephemeral())
+                                     MUSIC_PIPELINE_WEBSERVER_URL=BASE),
+                          DagsterInstance.local_temp(str(tmp_path)))  # run-sharded SQLite, as `dagster dev`
     h.alert_ticks()  # the alert sensors start from "now"
     return h, lake
 

@@ -88,7 +88,7 @@ def test_held_day_released_by_a_reference_update(tmp_path, fresh_moto, alert_que
     write_users(lake, USERS)
     h = OperationsHarness(build_defs(lake.uri, fresh_moto, MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN=topic,
                                      MUSIC_PIPELINE_WEBSERVER_URL="http://dagster.example:3000"),
-                          DagsterInstance.ephemeral())
+                          DagsterInstance.local_temp(str(tmp_path)))  # run-sharded SQLite, as `dagster dev`
     tables = ServingTables(endpoint_url=fresh_moto)
     h.alert_ticks()  # the alert sensors start from "now"
     h.settle()

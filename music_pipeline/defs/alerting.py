@@ -3,8 +3,8 @@
 - `run_failure_alert_sensor` (a run-failure sensor): a failed run, once per run. A run that failed only
   because blocking checks failed is left to `alerts_sensor`, which names the check and the day (one
   incident, one message).
-- `alerts_sensor`: the event log after its cursor, two event types:
-  - asset check evaluations: a failed blocking ERROR check (`rejected_share` failing: a held day) and a
+- `alerts_sensor`: what happened after its cursor:
+  - asset check evaluations (the checks' execution records): a failed blocking ERROR check (`rejected_share` failing: a held day) and a
     failed freshness check. An incident is (asset, check, day): it is alerted once, stays open while
     the check keeps failing, and closes when the check passes (a later failure alerts again);
   - failed-file observations on `raw_streams` (`failed_file_observation`, recorded by the arrival
@@ -17,6 +17,7 @@ heard of. On their first tick they start after the latest event (history is not 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 
 from dagster import (
@@ -24,15 +25,15 @@ from dagster import (
     AssetKey,
     AssetObservation,
     AssetRecordsFilter,
-    DagsterEventType,
     DefaultSensorStatus,
-    EventRecordsFilter,
     RunFailureSensorContext,
     SensorEvaluationContext,
     SensorResult,
     run_failure_sensor,
     sensor,
 )
+
+from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 from music_pipeline import alerts
 from music_pipeline.alerts import Alert
@@ -101,9 +102,10 @@ def run_failure_alert_sensor(settings: Settings):
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Cursor:
-    checks_after: int | None = None  # storage ids of the last events read (None: not started)
-    files_after: int | None = None
-    open: dict[str, int] = field(default_factory=dict)  # incident key -> storage id of the event alerted
+    started_at: float | None = None  # first tick: events before it are not alerted (None: not started)
+    checks_after: dict[str, float] = field(default_factory=dict)  # check key -> timestamp of the last evaluation read
+    files_after: int = 0  # storage id of the last raw_streams observation read
+    open: dict[str, float] = field(default_factory=dict)  # incident key -> when it was alerted
 
     @classmethod
     def parse(cls, text: str | None) -> "Cursor":
@@ -112,21 +114,32 @@ class Cursor:
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
-    def remember(self, key: str, storage_id: int) -> None:
-        self.open[key] = storage_id
+    def remember(self, key: str, when: float) -> None:
+        self.open[key] = when
         if len(self.open) > MAX_OPEN:
             for old in sorted(self.open, key=self.open.get)[:len(self.open) - MAX_OPEN]:
                 del self.open[old]
 
 
-def _records(instance, event_type: DagsterEventType, after: int):
-    return instance.get_event_records(EventRecordsFilter(event_type=event_type, after_cursor=after),
-                                      limit=MAX_EVENTS_PER_TICK, ascending=True)
+def check_evaluations(instance, check_keys, cursor: Cursor) -> list[tuple[float, str, object]]:
+    """Check evaluations after the cursor, oldest first: (timestamp, run id, AssetCheckEvaluation).
 
-
-def _latest_id(instance, event_type: DagsterEventType) -> int:
-    records = instance.get_event_records(EventRecordsFilter(event_type=event_type), limit=1)
-    return records[0].storage_id if records else 0
+    Read from the asset check execution records (one indexed query per check): the event log's global
+    queries by storage id do not work on the run-sharded SQLite storage of `dagster dev`, and an
+    execution record is created when the check is planned and completed later, so the cursor is the
+    evaluation's timestamp per check, not a record id."""
+    found = []
+    for key in check_keys:
+        after = cursor.checks_after.get(key.to_user_string(), cursor.started_at)
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=MAX_EVENTS_PER_TICK, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+        for record in records:
+            if record.event is None or record.event.timestamp <= after:
+                continue
+            found.append((record.event.timestamp, record.run_id, record.event.dagster_event.event_specific_data))
+            latest = cursor.checks_after.get(key.to_user_string(), after)
+            cursor.checks_after[key.to_user_string()] = max(latest, record.event.timestamp)
+    return sorted(found, key=lambda f: f[0])
 
 
 def check_alert(evaluation, run_id: str | None, settings: Settings) -> Alert | None:
@@ -150,22 +163,21 @@ def check_alert(evaluation, run_id: str | None, settings: Settings) -> Alert | N
 def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResult:
     instance, cursor = context.instance, Cursor.parse(context.cursor)
     raw_streams = AssetKey("raw_streams")
-    if cursor.checks_after is None:  # first tick
-        cursor.checks_after = _latest_id(instance, DagsterEventType.ASSET_CHECK_EVALUATION)
+    if cursor.started_at is None:  # first tick
+        cursor.started_at = time.time()
         latest = instance.fetch_observations(AssetRecordsFilter(asset_key=raw_streams), limit=1).records
         cursor.files_after = latest[0].storage_id if latest else 0
         return SensorResult(cursor=cursor.dump(), skip_reason="started: alerting on events from now on")
     found: list[tuple[Alert, AssetKey, str | None]] = []
-    for record in _records(instance, DagsterEventType.ASSET_CHECK_EVALUATION, cursor.checks_after):
-        cursor.checks_after = record.storage_id
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
+    check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
+    for when, run_id, evaluation in check_evaluations(instance, check_keys, cursor):
         incident = f"check:{evaluation.asset_key.to_user_string()}:{evaluation.check_name}:{evaluation.partition or ''}"
         if evaluation.passed:
             cursor.open.pop(incident, None)  # the incident is over: a later failure is a new one
             continue
-        alert = check_alert(evaluation, record.run_id or None, settings)
+        alert = check_alert(evaluation, run_id or None, settings)
         if alert is not None and alert.key not in cursor.open:
-            cursor.remember(alert.key, record.storage_id)
+            cursor.remember(alert.key, when)
             found.append((alert, evaluation.asset_key, evaluation.partition))
     observations = instance.fetch_observations(AssetRecordsFilter(asset_key=raw_streams, after_storage_id=cursor.files_after),
                                                limit=MAX_EVENTS_PER_TICK, ascending=True).records
@@ -180,7 +192,7 @@ def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResu
         key = f"file:{file}:{content or reason}"  # the same content failing again (manual sync, rescan) is one incident
         if key in cursor.open:
             continue
-        cursor.remember(key, record.storage_id)
+        cursor.remember(key, record.timestamp)
         found.append((Alert(alerts.FILE_FAILED, file, reason, alerts.run_link(settings.alerts, record.run_id or None), key),
                       raw_streams, None))
     events = []
