@@ -13,7 +13,12 @@ What it does, as a user would, with no clicks:
    `raw/streams/` (one rename), and polls DynamoDB until `DailyGenreKPIs` of each of its days equals
    the values before plus an independent count of the file's rows per genre (listen_count and
    total_listening_time_ms from raw/songs.csv), and the ledger until the file is archived;
-4. prints the latencies (min/median) and stops the whole process group.
+4. with `--reference`: lands a file of N listens of a track the catalog does not know yet (rejected as
+   `unknown_track_id`, a small share: the day is not held), waits until it is archived, then moves a songs.csv
+   that adds the track (genre `benchmark`) into `raw/songs/` and polls DynamoDB until that day's
+   `DailyGenreKPIs` has genre `benchmark` with listen_count N (what `reference_files_sensor` and
+   `reference_days_job` must do with no clicks);
+5. prints the latencies (min/median) and stops the whole process group.
 
 Sensor interval: MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS as in the environment (default 30).
 Landed names sort after the sensor's cursor (`raw/streams/uploads/<time>_...`), as with a producer
@@ -172,10 +177,10 @@ def make_file(path: Path, reference: Reference, days: list[str], rows_per_day: i
 
 # --- polling DynamoDB -------------------------------------------------------------------------
 def day_kpis(tables, day: str) -> dict[str, dict]:
-    from music_pipeline.storage.dynamodb import DAILY_GENRE_KPIS
+    from music_pipeline import tables as registry
 
     return {i["genre"]: {k: int(i[k]) for k in ("listen_count", "total_listening_time_ms")}
-            for i in tables.day_items(DAILY_GENRE_KPIS, day)}
+            for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)}
 
 
 def kpis_landed(tables, landing: Landing) -> bool:
@@ -223,6 +228,54 @@ def wait_for_bootstrap(stack: DevStack, ledger, sample_keys: list[str], timeout:
     raise TimeoutError(f"bootstrap not done after {timeout:.0f} s: {dict(statuses)}")
 
 
+BENCH_TRACK, BENCH_GENRE, BENCH_DAY = "bench_track_not_yet_in_the_catalog", "benchmark", "2024-06-04"
+
+
+def measure_reference_update(stack: DevStack, tables, ledger, reference: Reference, rows: int, timeout: float) -> float:
+    """Listens of an unknown track land and are rejected; a songs.csv adding the track lands; seconds until the
+    day's DailyGenreKPIs count the track's listens under its genre."""
+    key = f"raw/streams/uploads/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}_unknown_track.csv"
+    staged = stack.workdir / "staging" / "unknown_track.csv"
+    staged.parent.mkdir(exist_ok=True)
+    seconds = random.Random(7).sample(range(86_400), rows)
+    lines = ["user_id,track_id,listen_time"] + [
+        f"{reference.users[i % len(reference.users)]},{BENCH_TRACK},"
+        f"{dt.datetime.fromisoformat(BENCH_DAY) + dt.timedelta(seconds=s):%Y-%m-%d %H:%M:%S}" for i, s in enumerate(seconds)]
+    staged.write_text("\n".join(lines) + "\n")
+    (stack.lake / key).parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, stack.lake / key)
+    log(f"landed {rows} listens of an unknown track for {BENCH_DAY}: {key}")
+    deadline = time.time() + timeout
+    while (ledger.get(key) or {}).get("status") != "archived":
+        if time.time() > deadline:
+            raise TimeoutError(f"{key} not archived after {timeout:.0f} s: {ledger.get(key)}")
+        time.sleep(1)
+    if BENCH_GENRE in day_kpis(tables, BENCH_DAY):
+        raise AssertionError("the unknown track's listens were counted before the catalog knew it")
+    songs = stack.lake / "raw/songs/songs.csv"
+    with open(songs, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    row = dict.fromkeys(header, "0")
+    row.update({header[0]: "999999", "track_id": BENCH_TRACK, "artists": "Bench", "album_name": "Bench",
+                "track_name": "Bench", "popularity": "1", "duration_ms": "123000", "explicit": "False",
+                "track_genre": BENCH_GENRE})
+    staged = stack.workdir / "staging" / "songs.csv"
+    with open(staged, "w", newline="", encoding="utf-8") as out:
+        out.write(songs.read_text(encoding="utf-8"))
+        csv.DictWriter(out, fieldnames=header, lineterminator="\n").writerow(row)
+    os.replace(staged, songs)  # atomically, as reference files must land
+    landed = time.time()
+    log("landed a songs.csv adding the track")
+    while time.time() - landed < timeout:
+        found = day_kpis(tables, BENCH_DAY).get(BENCH_GENRE)
+        if found and found["listen_count"] == rows and found["total_listening_time_ms"] == rows * 123000:
+            elapsed = time.time() - landed
+            log(f"  {BENCH_DAY}: genre {BENCH_GENRE} with {rows} listens in DynamoDB after {elapsed:.1f} s")
+            return elapsed
+        time.sleep(0.5)
+    raise TimeoutError(f"the reference update did not reach DynamoDB after {timeout:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--landings", type=int, default=3, help="files landed one after another (default 3)")
@@ -233,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per landing and for the bootstrap")
     parser.add_argument("--json", help="write the measurements to this file")
+    parser.add_argument("--reference", action="store_true",
+                        help="also measure a songs.csv update releasing listens of an unknown track")
+    parser.add_argument("--reference-rows", type=int, default=20)
     args = parser.parse_args(argv)
 
     from music_pipeline.local_stack import LOCAL_CREDENTIALS
@@ -251,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"work folder {workdir}; sample lake: {len(sample_keys)} stream files, {summary.stream_rows} rows; "
         f"sensor interval {interval} s")
     landings: list[Landing] = []
+    reference_latency = None
     try:
         t0 = time.time()
         stack.start()
@@ -297,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
             if target.exists() or not (stack.lake / "archive/streams" / key[len("raw/streams/"):]).exists():
                 raise AssertionError(f"{key}: archived in the ledger but not moved to archive/streams")
             log("  " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(landing.seen.items(), key=lambda kv: kv[1])))
+        if args.reference:
+            reference_latency = measure_reference_update(stack, tables, ledger, reference, args.reference_rows,
+                                                         args.timeout)
     finally:
         stack.stop()
         if not args.keep and not args.workdir:
@@ -311,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {l.kind:<32} {l.seen['kpis']:6.1f} s to KPIs, {l.seen['archived']:6.1f} s to archived")
     if latencies:
         print(f"  min {min(latencies):.1f} s, median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
+    if args.reference:
+        print(f"\nlatency from a songs.csv update to the released day's KPIs in DynamoDB: {reference_latency:.1f} s")
     if args.json:
         Path(args.json).write_text(json.dumps([{"kind": l.kind, "key": l.key, "days": l.days, "rows": l.rows, **l.seen}
                                                for l in landings], indent=2))

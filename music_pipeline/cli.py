@@ -282,6 +282,12 @@ def _retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from music_pipeline.doctor import run
+
+    return run(Settings.from_env())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="music-pipeline", description=__doc__)
     parser.add_argument("--project-dir", help="folder of the local state: .data/ (lake, DynamoDB tables), "
@@ -339,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     ret.add_argument("--today", type=dt.date.fromisoformat, default=dt.datetime.now(dt.timezone.utc).date(),
                      help="the day to age partitions against, YYYY-MM-DD (default: today, UTC)")
     ret.set_defaults(func=_retention)
+    doc = sub.add_parser("doctor", help="preflight: lake, endpoints, tables and keys, Glue jobs and their script, "
+                         "credentials; one line per finding with its fix; exit 1 on a blocking finding")
+    doc.set_defaults(func=_doctor)
 
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "dev":

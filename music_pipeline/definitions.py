@@ -5,7 +5,7 @@ a lazy `@definitions` function, so importing this module reads no environment.
 """
 import dagster as dg
 
-from music_pipeline.defs import automation, checks, retention, sensors
+from music_pipeline.defs import alerting, automation, checks, operations, reference_sensor, retention, sensors
 from music_pipeline.defs.assets import table_assets
 from music_pipeline.defs.policies import engine_executor
 from music_pipeline.defs.serving import serving_assets
@@ -16,12 +16,19 @@ from music_pipeline.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     assets = [*table_assets(settings), *serving_assets(settings)]
     days_job = sensors.stream_days_job(settings)
+    reference_job, reference_days_job = reference_sensor.reference_assets_job(), reference_sensor.reference_days_job(settings)
+    freshness = operations.freshness_checks(settings)
+    daily_job = operations.daily_job(settings)
     return dg.Definitions(
         assets=automation.with_automation(assets),
-        asset_checks=checks.asset_checks(assets, settings),
-        sensors=[sensors.stream_files_sensor(settings, days_job), automation.automation_sensor(settings)],
-        jobs=[sensors.ingest_stream_files, sensors.archive_stream_files, days_job, *retention.jobs],
-        schedules=retention.schedules,
+        asset_checks=[*checks.asset_checks(assets, settings), *freshness],
+        sensors=[sensors.stream_files_sensor(settings, days_job), automation.automation_sensor(settings),
+                 reference_sensor.reference_files_sensor(settings, reference_job, reference_days_job),
+                 alerting.run_failure_alert_sensor(settings), alerting.alerts_sensor(settings),
+                 operations.freshness_sensor(settings, freshness)],
+        schedules=[operations.daily_schedule(settings, daily_job), *retention.schedules],
+        jobs=[sensors.ingest_stream_files, sensors.archive_stream_files, days_job, reference_job, reference_days_job,
+              daily_job, *retention.jobs],
         resources=resources_from_settings(settings),
         executor=engine_executor(settings.engine),
     )

@@ -52,6 +52,16 @@ class GlueSettings:
 class AlertSettings:
     sns_topic_arn: str | None = None
     webhook_url: str | None = None
+    webserver_url: str = "http://127.0.0.1:3000"  # MUSIC_PIPELINE_WEBSERVER_URL: base of the run links in alerts
+
+
+@dataclass(frozen=True)
+class OperationSettings:
+    """Freshness expectation and the daily schedule (README, "Operating it")."""
+
+    freshness_deadline: dt.time = dt.time(6, 0)  # the serving assets of day D by this UTC time of day D+1
+    schedule_time: dt.time = dt.time(1, 0)  # the daily schedule materializes yesterday at this UTC time
+    schedule_running_by_default: bool = False  # MUSIC_PIPELINE_DAILY_SCHEDULE on/off; default: on when sensors are off
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class Settings:
     arrival: ArrivalSettings = field(default_factory=ArrivalSettings)
     glue: GlueSettings = field(default_factory=GlueSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    operations: OperationSettings = field(default_factory=OperationSettings)
 
     @property
     def lake_is_local(self) -> bool:
@@ -86,6 +97,10 @@ class Settings:
         if automation not in ("", "on", "off"):
             raise ValueError(f"MUSIC_PIPELINE_AUTOMATION={automation!r}: expected on or off")
         ignored = env.text("MUSIC_PIPELINE_IGNORED_SUFFIXES", ",".join(DEFAULT_IGNORED_SUFFIXES))
+        sensors_on = automation == "on" or (automation == "" and not lake.startswith("s3://"))
+        schedule = env.text("MUSIC_PIPELINE_DAILY_SCHEDULE", "").lower()
+        if schedule not in ("", "on", "off"):
+            raise ValueError(f"MUSIC_PIPELINE_DAILY_SCHEDULE={schedule!r}: expected on or off")
         return cls(
             lake=lake,
             engine=engine,
@@ -106,7 +121,7 @@ class Settings:
                 max_files_per_run=env.integer("MUSIC_PIPELINE_MAX_FILES_PER_RUN", 100, minimum=1),
                 rescan_seconds=env.number("MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS", 300),
                 claim_timeout_seconds=env.number("MUSIC_PIPELINE_CLAIM_TIMEOUT_SECONDS", 900),
-                running_by_default=automation == "on" or (automation == "" and not lake.startswith("s3://")),
+                running_by_default=sensors_on,
                 ignored_suffixes=tuple(s.strip() for s in ignored.split(",") if s.strip()),
             ),
             glue=GlueSettings(
@@ -117,6 +132,12 @@ class Settings:
             alerts=AlertSettings(
                 sns_topic_arn=env.text("MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN", "") or None,
                 webhook_url=env.text("MUSIC_PIPELINE_ALERT_WEBHOOK_URL", "") or None,
+                webserver_url=(env.text("MUSIC_PIPELINE_WEBSERVER_URL", "") or AlertSettings.webserver_url).rstrip("/"),
+            ),
+            operations=OperationSettings(
+                freshness_deadline=env.time_of_day("MUSIC_PIPELINE_FRESHNESS_DEADLINE", OperationSettings.freshness_deadline),
+                schedule_time=env.time_of_day("MUSIC_PIPELINE_SCHEDULE_TIME", OperationSettings.schedule_time),
+                schedule_running_by_default=schedule == "on" or (schedule == "" and not sensors_on),
             ),
         )
 
@@ -136,6 +157,14 @@ class _Env:
             return dt.date.fromisoformat(value)
         except ValueError as exc:
             raise ValueError(f"{name}={value!r} is not an ISO date (YYYY-MM-DD)") from exc
+
+    def time_of_day(self, name: str, default: dt.time) -> dt.time:
+        """A UTC time of day written HH:MM."""
+        value = self.text(name, default.strftime("%H:%M"))
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+        if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+            raise ValueError(f"{name}={value!r} is not a UTC time of day HH:MM (e.g. 06:00)")
+        return dt.time(int(match.group(1)), int(match.group(2)))
 
     def integer(self, name: str, default: int, minimum: int | None = None) -> int:
         value = self.text(name, str(default))

@@ -183,7 +183,8 @@ VALIDATED_STREAMS = LakeTable(
         CheckSpec("known_references", "Every validated listen's track is in songs (with the same genre) and its "
                                       "user in users."),
         CheckSpec("rejected_share", "Rejected rows of the day (ingestion + validation) / rows read stay at or "
-                                    "below MUSIC_PIPELINE_MAX_REJECTED_SHARE (default 0.05).", blocking=False),
+                                    "below MUSIC_PIPELINE_MAX_REJECTED_SHARE (default 0.05); above it the day is "
+                                    "held: nothing of it flows on to the gold tables and DynamoDB."),
         CheckSpec("near_duplicates", "WARN when the same user plays the same track again within "
                                      "MUSIC_PIPELINE_NEAR_DUPLICATE_SECONDS seconds (default 5).",
                   blocking=False, severity="WARN"),

@@ -20,7 +20,7 @@ def build_defs(lake_uri: str, dynamodb_endpoint: str | None, s3_endpoint: str | 
     defs = code_location(**environ)
     return Definitions(
         assets=list(defs.assets), asset_checks=list(defs.asset_checks or []), sensors=list(defs.sensors),
-        jobs=list(defs.jobs),
+        jobs=list(defs.jobs), schedules=list(defs.schedules or []),
         resources={"lake": LakeResource(uri=lake_uri, s3_endpoint=s3_endpoint), "engine": EngineResource(kind="duckdb"),
                    "dynamodb_tables": DynamoDBResource(table_prefix=table_prefix, endpoint_url=dynamodb_endpoint)},
     )

@@ -394,7 +394,7 @@ def test_rejected_share_above_the_configured_limit_is_an_error(hand_lake, monkey
     assert share.counts == {"rows_read": read, "rejected_rows": rejected, "rejected_share": round(rejected / read, 6),
                             "max_rejected_share": 0.25}
     assert share.breakdown == {reason: 1 for _, reason in BAD.values()}
-    assert share.description.startswith(f"{rejected / read:.2%} of {read} rows rejected, above the limit 25.00%")
+    assert share.description.startswith(f"held: {rejected / read:.2%} of {read} rows rejected, above the limit 25.00%")
     assert "| unknown_user_id | 1 |" in as_text(outcome_metadata(share)["failing_rows_sample"])
 
     for wrong in ("1.5", "a lot"):
@@ -472,8 +472,8 @@ def test_a_blocking_check_failure_stops_the_publish_to_dynamodb(gold_lake, small
             *(t.name for t in registry.ASSETS if t.group == "kpis"), *registry.SERVING_ASSETS)}
 
 
-def test_a_dagster_run_records_non_blocking_errors_and_warnings_with_metadata(gold_lake, small_sample, copy_lake,
-                                                                               mocked_aws, monkeypatch):
+def test_a_dagster_run_records_a_held_day_and_warnings_with_metadata(gold_lake, small_sample, copy_lake,
+                                                                    mocked_aws, monkeypatch):
     src, _ = small_sample
     root = copy_lake(src)
     listen = read_day(gold_lake, registry.VALIDATED_STREAMS.prefix, DAY).to_pylist()[0]
@@ -483,12 +483,15 @@ def test_a_dagster_run_records_non_blocking_errors_and_warnings_with_metadata(go
 
     with DagsterInstance.ephemeral() as instance:
         result = dagster_run(root, instance)
-        assert result.success  # rejected_share and near_duplicates do not block
-        assert {a for a, _ in materializations(result)} >= set(registry.SERVING_ASSETS)
+        assert not result.success  # rejected_share blocks: the day is held (near_duplicates, WARN, does not block)
+        assert not {a for a, _ in materializations(result)} & set(registry.SERVING_ASSETS)
         checks = evaluations(result)
         failures = {k: (e.severity, e.blocking) for k, e in checks.items() if not e.passed}
-        assert failures == {("validated_streams", "rejected_share"): (AssetCheckSeverity.ERROR, False),
+        assert failures == {("validated_streams", "rejected_share"): (AssetCheckSeverity.ERROR, True),
                             ("validated_streams", "near_duplicates"): (AssetCheckSeverity.WARN, False)}
+        assert checks[("validated_streams", "rejected_share")].description.startswith("held: ")
+        held = materializations(result)[("validated_streams", DAY)]
+        assert held["held"] is True and "MUSIC_PIPELINE_MAX_REJECTED_SHARE 0.10%" in held["held_reason"]
         share = checks[("validated_streams", "rejected_share")].metadata
         assert share["max_rejected_share"].value == 0.001 and share["rejected_share"].value > 0.001
         assert share["rejected_rows"].value == read_day(root, registry.STREAM_REJECTS.prefix, DAY).num_rows + sum(
@@ -497,6 +500,5 @@ def test_a_dagster_run_records_non_blocking_errors_and_warnings_with_metadata(go
         assert near["contract_version"].value == CONTRACT_VERSION
         assert f"| {listen['user_id']} | {listen['track_id']} | {listen['listen_time']} | {again} | " \
                f"raw/streams/replays/again.csv | 2 |" in as_text(near["failing_rows_sample"])
-        assert {k for k, e in checks.items() if e.passed} >= {(a, "matches_gold") for a in registry.SERVING_ASSETS}
         ci = report.collect(instance, [result.run_id])
         assert not ci.ok and [(r.check, r.day) for r in ci.errors] == [("rejected_share", DAY)]

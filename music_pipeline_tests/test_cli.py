@@ -58,7 +58,7 @@ def test_check_command_exits_1_and_names_the_failed_check_day_and_reason(tmp_pat
     run = subprocess.run([str(BIN / "music-pipeline"), "check", "--days", "2", "--lake", str(tmp_path / "lake")],
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
-    failed = re.findall(r"ERROR validated_streams\.rejected_share \[(\S+)\]: ([\d.]+)% of (\d+) rows rejected, "
+    failed = re.findall(r"ERROR validated_streams\.rejected_share \[(\S+)\]: held: ([\d.]+)% of (\d+) rows rejected, "
                         r"above the limit 0\.20%", run.stdout)
     assert sorted(day for day, _, _ in failed) == ["2024-06-01", "2024-06-02"], run.stdout[-3000:]
     assert all(float(share) > 0.2 and int(rows) > 0 for _, share, rows in failed)

@@ -33,7 +33,8 @@ def snapshot_of(defs) -> dict:
         }
     return {"assets": assets,
             "jobs": sorted(j.name for j in defs.jobs or []),
-            "sensors": sorted(s.name for s in defs.sensors or [])}
+            "sensors": sorted(s.name for s in defs.sensors or []),
+            "schedules": sorted(s.name for s in defs.schedules or [])}
 
 
 def test_the_code_location_matches_its_snapshot():
@@ -59,8 +60,10 @@ def test_the_snapshot_records_every_dep_and_blocking_flag_of_the_declarations():
         assert current[t.name]["deps"] == sorted(n for n in t.inputs if tables.table(n).group), t.name
         assert current[t.name]["checks"] == {c.name: c.blocking for c in CHECKS[t.name]}, t.name
     for s in tables.SERVINGS:
-        assert current[s.asset]["deps"] == sorted(s.sources) and current[s.asset]["checks"] == {"matches_gold": False}
+        assert current[s.asset]["deps"] == sorted(s.sources)
+        assert current[s.asset]["checks"] == {"matches_gold": False, "freshness_check": False}  # defs/operations.py
     assert current["validated_streams"]["checks"]["rows_conserved"] is True
+    assert current["validated_streams"]["checks"]["rejected_share"] is True  # a day above the limit is held
     assert current["validated_streams"]["checks"]["near_duplicates"] is False
 
 

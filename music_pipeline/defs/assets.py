@@ -7,9 +7,10 @@ run records each day's figures on that day's partition (`add_asset_metadata(...,
 
 import hashlib
 
-from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, Failure, MaterializeResult, MetadataValue, asset
 
-from music_pipeline import ingest, rehydrate, tables
+from music_pipeline import ingest, reference_updates, rehydrate, tables
+from music_pipeline.defs.alerting import failed_file_observation
 from music_pipeline.defs.metadata import OWNERS, day_metadata, definition_metadata, preview, reasons
 from music_pipeline.defs.partitions import daily_partitions, days_of, single_run
 from music_pipeline.defs.policies import engine_retry_policy
@@ -19,6 +20,8 @@ from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
 from music_pipeline.tables import LakeTable, Params
 from music_pipeline.transforms import day_rows
+
+AFFECTED_DAYS = "affected_days"  # metadata of a reference materialization: the days to recompute (JSON list)
 
 
 def kinds(table: LakeTable, settings: Settings) -> set[str]:
@@ -41,36 +44,64 @@ def engine_asset(table: LakeTable, settings: Settings) -> AssetsDefinition:
            metadata=definition_metadata(table, settings.lake), retry_policy=engine_retry_policy(settings.engine))
     def _asset(context: AssetExecutionContext, lake: LakeResource, engine: EngineResource) -> MaterializeResult:
         the_lake = lake.get()
-        days = days_of(context) if partitioned else []
-        counts = engine.get().run_step(the_lake, table, days, params, context=context)
         if not partitioned:
-            return reference_result(the_lake, table, counts)
+            return reference_step(context, the_lake, table, engine, params, settings.thresholds.max_rejected_share)
+        days = days_of(context)
+        counts = engine.get().run_step(the_lake, table, days, params, context=context)
         for day in days:
             metadata = day_metadata(the_lake, table, day, counts[table.name].get(day, 0))
             if table.rejects is not None:
-                metadata.update(rejects_metadata(the_lake, table, day, counts[table.rejects.name].get(day, 0)))
+                metadata.update(rejects_metadata(the_lake, table, day, counts[table.rejects.name].get(day, 0),
+                                                 settings.thresholds.max_rejected_share))
             context.add_asset_metadata(metadata, partition_key=day)
         return MaterializeResult(metadata={"engine": engine.kind})
 
     return _asset
 
 
-def rejects_metadata(lake: Lake, table: LakeTable, day: str, rejected: int) -> dict:
-    """A validating step's day: rejected rows, their reasons, and the day's rejected share (ingestion
-    rejects included: rows rejected / rows read)."""
+def rejects_metadata(lake: Lake, table: LakeTable, day: str, rejected: int, max_share: float) -> dict:
+    """A validating step's day: rejected rows, their reasons, the day's rejected share (ingestion
+    rejects included: rows rejected / rows read), and whether the day is held (share above the limit:
+    the blocking `rejected_share` check stops it before the gold tables; DESIGN.md section 3)."""
     bad = lake.read_parquet([table.rejects.day_key(day)]) if lake.exists(table.rejects.day_key(day)) else None
     bronze = day_rows(lake, tables.RAW_STREAMS, [day])[day]
     unreadable = day_rows(lake, tables.INGEST_REJECTS, [day])[day]
     read = bronze + unreadable
-    return {"rejected": rejected, "rejected_by_reason": reasons(bad),
-            "rejected_share": round((rejected + unreadable) / read, 6) if read else 0.0}
+    share = (rejected + unreadable) / read if read else 0.0
+    by_reason = reasons(bad)
+    held = share > max_share
+    metadata = {"rejected": rejected, "rejected_by_reason": by_reason, "rejected_share": round(share, 6), "held": held}
+    if held:
+        top = ", ".join(f"{reason}: {n}" for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:3])
+        metadata["held_reason"] = (f"{share:.2%} of {read} rows rejected, above MUSIC_PIPELINE_MAX_REJECTED_SHARE "
+                                   f"{max_share:.2%}" + (f" ({top})" if top else ""))
+    return metadata
 
 
-def reference_result(lake: Lake, table: LakeTable, counts: dict) -> MaterializeResult:
-    bad = lake.read_parquet([table.rejects.file_key])
+def reference_step(context: AssetExecutionContext, lake: Lake, table: LakeTable, engine: EngineResource, params: Params,
+                   max_share: float) -> MaterializeResult:
+    """Validate a reference file; a file that fails its guard (or a step that fails) leaves the previous
+    version in place (reference_updates.py). The materialization names the days the update affects."""
     # The data version follows the raw file's content: unchanged content leaves the downstream days
-    # fresh, new content marks them stale.
-    version = hashlib.sha256(lake.read_bytes(table.source_csv)).hexdigest()[:16]
+    # fresh, new content marks them stale. Read before the step: the version names what was validated.
+    version = hashlib.sha256(lake.read_bytes(table.source_csv)).hexdigest()[:16] if lake.exists(table.source_csv) else None
+    saved = reference_updates.snapshot(lake, table)
+    try:
+        counts = engine.get().run_step(lake, table, [], params, context=context)
+        # the guard protects a previous version; a first version is taken with its rejects (the days
+        # naming its rejected rows are held by rejected_share anyway)
+        reason = reference_updates.guard(table, counts[table.bronze.name][""], counts[table.rejects.name][""],
+                                         max_share) if saved[table.file_key] is not None else None
+    except BaseException:
+        reference_updates.restore(lake, saved)
+        raise
+    if reason is not None:
+        bad = lake.read_parquet([table.rejects.file_key])
+        reference_updates.restore(lake, saved)
+        raise Failure(f"{table.name} not replaced: {reason}; the previous version stays", allow_retries=False,
+                      metadata={"rejected_by_reason": reasons(bad), "rejected_sample": preview(bad)})
+    change = reference_updates.update(lake, table, saved)
+    bad = lake.read_parquet([table.rejects.file_key])
     return MaterializeResult(
         metadata={
             "rows_read": counts[table.bronze.name][""],
@@ -78,8 +109,12 @@ def reference_result(lake: Lake, table: LakeTable, counts: dict) -> MaterializeR
             "rejected": counts[table.rejects.name][""],
             "rejected_by_reason": reasons(bad),
             "rejected_sample": preview(bad),
+            "changed_ids": len(change.changed_ids),
+            "changed_ids_sample": ", ".join(change.changed_ids[:20]) or "none",
+            AFFECTED_DAYS: MetadataValue.json(change.affected_days),
+            "first_version": change.first_version,
         },
-        data_version=DataVersion(version),
+        data_version=DataVersion(version) if version else None,
     )
 
 
@@ -100,6 +135,8 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
                                             ignored_suffixes=settings.arrival.ignored_suffixes)
         for failed in report.failed:
             context.log.warning(f"could not ingest {failed.error}")
+            # the alerts sensor turns it into one alert per (file, content) (defs/alerting.py)
+            context.log_event(failed_file_observation(failed.key, failed.error or "unreadable", failed.content_hash))
         # days whose bronze expired (retention) are re-ingested from the archive, found through the ledger
         restored = rehydrate.rehydrate(the_lake, Ledger(dynamodb_tables.get()), days)
         rows = day_rows(the_lake, table, days)

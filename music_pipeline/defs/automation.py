@@ -6,12 +6,20 @@ from music_pipeline.defs.sensors import default_status
 from music_pipeline.settings import Settings
 
 
+REFERENCE_ASSETS = ("songs", "users")
+
+
 def on_new_data() -> AutomationCondition:
     """Like eager(), for every partition (a late file recomputes an old day), never while a
     dependency is missing (even if requested in the same tick) or in progress, and only when every
-    blocking check of the dependencies passed."""
+    blocking check of the dependencies passed (per day: a held day stays behind, the other days of
+    its range go on).
+
+    An update of the unpartitioned reference assets does not count: it would recompute every day
+    since the start date. `reference_files_sensor` requests exactly the days a reference update
+    affects (defs/reference_sensor.py)."""
     return (
-        AutomationCondition.any_deps_updated().since_last_handled()
+        AutomationCondition.any_deps_updated().ignore(AssetSelection.assets(*REFERENCE_ASSETS)).since_last_handled()
         & ~AutomationCondition.any_deps_match(AutomationCondition.missing())
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()

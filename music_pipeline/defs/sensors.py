@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from music_pipeline import archive, arrival, tables
+from music_pipeline.defs.alerting import failed_file_observation
 from music_pipeline.defs.partitions import daily_partitions
 from music_pipeline.discovery import SENSOR_TAG, Cursor, discover, follow_up
 from music_pipeline.resources import DynamoDBResource, LakeResource
@@ -49,10 +50,14 @@ class ClaimedFiles(StreamFiles):
 @op(description="Ingest the landed files the sensor claimed into bronze and record each outcome in the ledger.")
 def ingest_claimed_files(context: OpExecutionContext, config: ClaimedFiles, lake: LakeResource,
                          dynamodb_tables: DynamoDBResource) -> Output[list[str]]:
-    report = arrival.ingest_claimed(lake.get(), Ledger(dynamodb_tables.get()), dict(config.files), context.run_id,
+    ledger = Ledger(dynamodb_tables.get())
+    report = arrival.ingest_claimed(lake.get(), ledger, dict(config.files), context.run_id,
                                     start_date=dt.date.fromisoformat(config.start_date))
+    recorded = ledger.get_many(list(report.errors)) if report.errors else {}
     for key, error in report.errors.items():
         context.log.warning(f"{key}: failed: {error}")
+        # the alerts sensor turns it into one alert per (file, content) (defs/alerting.py)
+        context.log_event(failed_file_observation(key, error, recorded.get(key, {}).get("content_hash")))
     for key in report.not_recorded:
         context.log.warning(f"{key}: the ledger moved on (claimed again or recorded by another run); nothing recorded")
     outcomes = {o: sum(1 for v in report.outcomes.values() if v == o) for o in sorted(set(report.outcomes.values()))}

@@ -108,6 +108,8 @@ def rejected_share(ctx: CheckContext) -> Outcome:
               "max_rejected_share": limit}
     verdict = "within" if share <= limit else "above"
     text = f"{share:.2%} of {read} rows rejected, {verdict} the limit {limit:.2%} (MUSIC_PIPELINE_MAX_REJECTED_SHARE)"
+    if share > limit:  # the check blocks: the day is held (DESIGN.md section 3)
+        text = f"held: {text}; the day is not published until it passes"
     return Outcome("rejected_share", ctx.day, share <= limit, text, counts=counts,
                    sample=reasons if share > limit else None,
                    breakdown=dict(zip(reasons["reason"].to_pylist(), reasons["n"].to_pylist())))
