@@ -58,6 +58,15 @@ def render(data: dict) -> str:
                      f"{e['project_rss']:.0f} / {e['hand_rss']:.0f}"])
     lines += _table(["engine", "listens", "project s", "hand-written s", "project / hand", "identical",
                      "of which validated_streams s", "start-up s (project / hand)", "peak RSS MB (project / hand)"], rows)
+    extra = ("daily_user_engagement", "artist_daily_popularity", "platform_usage_daily")
+    rows = [[e["engine"], _n(e["listens"]), _s(e["project"]["genre_daily_kpis_seconds"]),
+             *(f"{_s(e['project'][f'{t}_seconds'])} ({_ratio(e['project'][f'{t}_seconds'], e['project']['genre_daily_kpis_seconds'])})"
+               for t in extra)]
+            for e in r["engine"] if all(f"{t}_seconds" in e["project"] for t in extra)]
+    if rows:
+        lines += ["", "The engagement, artist and platform KPIs on the same day (not in the hand-written scripts; in "
+                  "brackets the ratio to genre_daily_kpis):", ""]
+        lines += _table(["engine", "listens", "genre_daily_kpis s", *(f"{t} s" for t in extra)], rows)
 
     lines += ["## 2. Ingestion: landed CSV to bronze", "",
               "Project: `ingest.sync_landed_streams` (content hash, byte-level UTF-8 check, line numbers, timestamp "

@@ -87,7 +87,8 @@ def test_rerunning_a_day_changes_nothing(small_sample, copy_lake, mocked_aws):
     items_before = {s.table.name: all_items(s.table) for s in registry.SERVINGS}
     result = materialize_days(root, day)
     assert result.success
-    lake_after = lake_digest(root)
+    lake_after = {k: v for k, v in lake_digest(root).items() if "/_previous/" not in k}  # the reference tables' last
+    lake_before = {k: v for k, v in lake_before.items() if "/_previous/" not in k}       # version (issue 12), kept aside
     assert set(lake_after) == set(lake_before)
     # ingestion output (bronze slices, manifests, ingestion rejects) is byte-identical; engine outputs
     # hold the same rows (their row order inside a day's file is not specified)
