@@ -25,6 +25,7 @@ Landed names sort after the sensor's cursor (`raw/streams/uploads/<time>_...`), 
 naming files in arrival order; `--behind-cursor` adds one landing whose name sorts before the
 cursor, which only the periodic rescan (MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS, default 300) finds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,12 +53,15 @@ ENDPOINT_LINE = re.compile(r"local DynamoDB endpoint \(moto, in memory\): (http:
 SENSORS_QUERY = """{ sensorsOrError(repositorySelector: {repositoryLocationName: "music_pipeline.definitions",
   repositoryName: "__repository__"}) { ... on Sensors { results { name sensorState { status } } } } }"""
 # what each landing holds: the days of its listens (existing sample days), named by kind
-PLAN = [("new file for the latest day", ["2024-06-07"]), ("late file for an earlier day", ["2024-06-01"]),
-        ("file touching two earlier days", ["2024-06-03", "2024-06-05"])]
+PLAN = [
+    ("new file for the latest day", ["2024-06-07"]),
+    ("late file for an earlier day", ["2024-06-01"]),
+    ("file touching two earlier days", ["2024-06-03", "2024-06-05"]),
+]
 
 
 def log(message: str) -> None:
-    print(f"[{dt.datetime.now(dt.timezone.utc):%H:%M:%S}] {message}", flush=True)
+    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", flush=True)
 
 
 # --- the dev stack --------------------------------------------------------------------------
@@ -79,12 +83,20 @@ class DevStack:
         (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         command = [str(Path(sys.executable).parent / "music-pipeline"), "dev", "-p", str(self.port)]
         with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def graphql(self, query: str) -> dict:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/graphql", json.dumps({"query": query}).encode(),
-                                         {"content-type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql", json.dumps({"query": query}).encode(), {"content-type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())["data"]
 
@@ -134,9 +146,14 @@ def read_reference(lake: Path) -> Reference:
     with open(lake / "raw/songs/songs.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     counts = Counter(r["track_id"] for r in rows)
-    tracks = {r["track_id"]: (r["track_genre"].strip(), int(r["duration_ms"])) for r in rows
-              if counts[r["track_id"]] == 1 and r["track_id"].strip() and r["track_genre"].strip()
-              and r["duration_ms"].strip().isdigit()}
+    tracks = {
+        r["track_id"]: (r["track_genre"].strip(), int(r["duration_ms"]))
+        for r in rows
+        if counts[r["track_id"]] == 1
+        and r["track_id"].strip()
+        and r["track_genre"].strip()
+        and r["duration_ms"].strip().isdigit()
+    }
     with open(lake / "raw/users/users.csv", newline="", encoding="utf-8") as f:
         users_rows = list(csv.DictReader(f))
     user_counts = Counter(r["user_id"] for r in users_rows)
@@ -179,8 +196,10 @@ def make_file(path: Path, reference: Reference, days: list[str], rows_per_day: i
 def day_kpis(tables, day: str) -> dict[str, dict]:
     from music_pipeline import tables as registry
 
-    return {i["genre"]: {k: int(i[k]) for k in ("listen_count", "total_listening_time_ms")}
-            for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)}
+    return {
+        i["genre"]: {k: int(i[k]) for k in ("listen_count", "total_listening_time_ms")}
+        for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)
+    }
 
 
 def kpis_landed(tables, landing: Landing) -> bool:
@@ -234,13 +253,15 @@ BENCH_TRACK, BENCH_GENRE, BENCH_DAY = "bench_track_not_yet_in_the_catalog", "ben
 def measure_reference_update(stack: DevStack, tables, ledger, reference: Reference, rows: int, timeout: float) -> float:
     """Listens of an unknown track land and are rejected; a songs.csv adding the track lands; seconds until the
     day's DailyGenreKPIs count the track's listens under its genre."""
-    key = f"raw/streams/uploads/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}_unknown_track.csv"
+    key = f"raw/streams/uploads/{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}_unknown_track.csv"
     staged = stack.workdir / "staging" / "unknown_track.csv"
     staged.parent.mkdir(exist_ok=True)
     seconds = random.Random(7).sample(range(86_400), rows)
     lines = ["user_id,track_id,listen_time"] + [
         f"{reference.users[i % len(reference.users)]},{BENCH_TRACK},"
-        f"{dt.datetime.fromisoformat(BENCH_DAY) + dt.timedelta(seconds=s):%Y-%m-%d %H:%M:%S}" for i, s in enumerate(seconds)]
+        f"{dt.datetime.fromisoformat(BENCH_DAY) + dt.timedelta(seconds=s):%Y-%m-%d %H:%M:%S}"
+        for i, s in enumerate(seconds)
+    ]
     staged.write_text("\n".join(lines) + "\n")
     (stack.lake / key).parent.mkdir(parents=True, exist_ok=True)
     os.replace(staged, stack.lake / key)
@@ -256,9 +277,19 @@ def measure_reference_update(stack: DevStack, tables, ledger, reference: Referen
     with open(songs, newline="", encoding="utf-8") as f:
         header = next(csv.reader(f))
     row = dict.fromkeys(header, "0")
-    row.update({header[0]: "999999", "track_id": BENCH_TRACK, "artists": "Bench", "album_name": "Bench",
-                "track_name": "Bench", "popularity": "1", "duration_ms": "123000", "explicit": "False",
-                "track_genre": BENCH_GENRE})
+    row.update(
+        {
+            header[0]: "999999",
+            "track_id": BENCH_TRACK,
+            "artists": "Bench",
+            "album_name": "Bench",
+            "track_name": "Bench",
+            "popularity": "1",
+            "duration_ms": "123000",
+            "explicit": "False",
+            "track_genre": BENCH_GENRE,
+        }
+    )
     staged = stack.workdir / "staging" / "songs.csv"
     with open(staged, "w", newline="", encoding="utf-8") as out:
         out.write(songs.read_text(encoding="utf-8"))
@@ -286,8 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per landing and for the bootstrap")
     parser.add_argument("--json", help="write the measurements to this file")
-    parser.add_argument("--reference", action="store_true",
-                        help="also measure a songs.csv update releasing listens of an unknown track")
+    parser.add_argument(
+        "--reference", action="store_true", help="also measure a songs.csv update releasing listens of an unknown track"
+    )
     parser.add_argument("--reference-rows", type=int, default=20)
     args = parser.parse_args(argv)
 
@@ -304,16 +336,20 @@ def main(argv: list[str] | None = None) -> int:
     summary = generate_lake(stack.lake)
     sample_keys = sorted(str(p.relative_to(stack.lake)) for p in (stack.lake / "raw/streams").rglob("*") if p.is_file())
     reference = read_reference(stack.lake)
-    log(f"work folder {workdir}; sample lake: {len(sample_keys)} stream files, {summary.stream_rows} rows; "
-        f"sensor interval {interval} s")
+    log(
+        f"work folder {workdir}; sample lake: {len(sample_keys)} stream files, {summary.stream_rows} rows; "
+        f"sensor interval {interval} s"
+    )
     landings: list[Landing] = []
     reference_latency = None
     try:
         t0 = time.time()
         stack.start()
         states = stack.wait_ready()
-        log(f"dagster dev ready after {time.time() - t0:.1f} s at http://127.0.0.1:{args.port}; "
-            f"DynamoDB {stack.endpoint}; sensors: {states}")
+        log(
+            f"dagster dev ready after {time.time() - t0:.1f} s at http://127.0.0.1:{args.port}; "
+            f"DynamoDB {stack.endpoint}; sensors: {states}"
+        )
         if any(states[s] != "RUNNING" for s in SENSORS):
             raise RuntimeError(f"sensors not running by default: {states}")
         tables = ServingTables(endpoint_url=stack.endpoint)
@@ -328,8 +364,10 @@ def main(argv: list[str] | None = None) -> int:
                     raise
                 time.sleep(1)
         boot = wait_for_bootstrap(stack, ledger, sample_keys, args.timeout)
-        log(f"bootstrap: every sample file ingested, published and archived {time.time() - t0:.1f} s after start "
-            f"({boot:.1f} s after the ledger appeared)")
+        log(
+            f"bootstrap: every sample file ingested, published and archived {time.time() - t0:.1f} s after start "
+            f"({boot:.1f} s after the ledger appeared)"
+        )
         staging = workdir / "staging"
         staging.mkdir()
         plan = [PLAN[i % len(PLAN)] for i in range(args.landings)]
@@ -339,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             if kind.startswith("name sorting before"):
                 key = f"raw/streams/2024/06/02/streams_part9_{i}.csv"
             else:
-                key = f"raw/streams/uploads/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}_{i}.csv"
+                key = f"raw/streams/uploads/{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}_{i}.csv"
             staged = staging / f"{i}.csv"
             delta = make_file(staged, reference, days, args.rows_per_day, seed=1000 + i)
             landing = Landing(kind=kind, key=key, days=days, rows=args.rows_per_day * len(days), expected_delta=delta)
@@ -351,12 +389,11 @@ def main(argv: list[str] | None = None) -> int:
             landing.landed_at = time.time()
             landings.append(landing)
             wait_for(landing, tables, ledger, args.timeout)
-            if target.exists() or not (stack.lake / "archive/streams" / key[len("raw/streams/"):]).exists():
+            if target.exists() or not (stack.lake / "archive/streams" / key[len("raw/streams/") :]).exists():
                 raise AssertionError(f"{key}: archived in the ledger but not moved to archive/streams")
             log("  " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(landing.seen.items(), key=lambda kv: kv[1])))
         if args.reference:
-            reference_latency = measure_reference_update(stack, tables, ledger, reference, args.reference_rows,
-                                                         args.timeout)
+            reference_latency = measure_reference_update(stack, tables, ledger, reference, args.reference_rows, args.timeout)
     finally:
         stack.stop()
         if not args.keep and not args.workdir:
@@ -364,18 +401,19 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(workdir, ignore_errors=True)
 
-    measured = [l for l in landings if not l.kind.startswith("name sorting before")]
-    latencies = [l.seen["kpis"] for l in measured]
+    measured = [landing for landing in landings if not landing.kind.startswith("name sorting before")]
+    latencies = [landing.seen["kpis"] for landing in measured]
     print(f"\nlatency from landing to KPIs in DynamoDB (sensor interval {interval} s), {len(latencies)} landings:")
-    for l in landings:
-        print(f"  {l.kind:<32} {l.seen['kpis']:6.1f} s to KPIs, {l.seen['archived']:6.1f} s to archived")
+    for landing in landings:
+        print(f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs, {landing.seen['archived']:6.1f} s to archived")
     if latencies:
         print(f"  min {min(latencies):.1f} s, median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
     if args.reference:
         print(f"\nlatency from a songs.csv update to the released day's KPIs in DynamoDB: {reference_latency:.1f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps([{"kind": l.kind, "key": l.key, "days": l.days, "rows": l.rows, **l.seen}
-                                               for l in landings], indent=2))
+        Path(args.json).write_text(
+            json.dumps([{"kind": x.kind, "key": x.key, "days": x.days, "rows": x.rows, **x.seen} for x in landings], indent=2)
+        )
     return 0
 
 

@@ -4,6 +4,7 @@ Reads the same bronze slices and validated reference tables as the project's eng
 same outputs (validated listens and their rejects per day, genre KPIs, top songs, top genres) under
 `out`, with the same rules as music_pipeline/sql/*.sql: one connection, no sqlglot, no staging.
 """
+
 from __future__ import annotations
 
 import duckdb

@@ -6,6 +6,7 @@ memory of the child and all its descendants (the Spark JVM included) from /proc 
 peak of that sum is the stage's peak RSS. Ratios compare two stages measured in this same run on
 the same files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,19 @@ PRESETS = {
     # The documented default: fits in 30 minutes on a 2-core machine (see README "Benchmarks").
     # ~22 min on the shared 2-core machine, ~6 of them Spark on the 10M day (`--spark-sizes 1000000` skips it).
     # Spark backfills 10 days: each Spark run pays ~15 s of session start, so 30 one-day runs would add ~7 min.
-    "full": Sizes("full", 10_000, 50_000, (1_000_000, 10_000_000), (1_000_000, 10_000_000), 30, 1_000_000, 10,
-                  100_000, 100_000, (0, 10, 1000)),
+    "full": Sizes(
+        "full",
+        10_000,
+        50_000,
+        (1_000_000, 10_000_000),
+        (1_000_000, 10_000_000),
+        30,
+        1_000_000,
+        10,
+        100_000,
+        100_000,
+        (0, 10, 1000),
+    ),
     "quick": Sizes("quick", 2_000, 5_000, (50_000, 200_000), (50_000,), 30, 20_000, 5, 5_000, 10_000, (0, 10, 1000)),
     "tiny": Sizes("tiny", 200, 500, (5_000,), (5_000,), 3, 2_000, 2, 1_000, 300, (0, 2, 20)),
 }
@@ -104,8 +116,11 @@ class Runner:
         log = self.logs / f"{len(self.stages):02d}-{name}.log"
         print(f"[bench] {section}: {label} ...", file=sys.stderr, flush=True)
         cmd = [sys.executable, "-m", "benchmarks.stages", name, json.dumps(args)]
-        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "DAGSTER_HOME": str(self.work / "dagster_home")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "DAGSTER_HOME": str(self.work / "dagster_home"),
+        }
         (self.work / "dagster_home").mkdir(exist_ok=True)
         t0 = time.perf_counter()
         with open(log, "w") as out:
@@ -124,9 +139,10 @@ class Runner:
         wall = time.perf_counter() - t0
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith(RESULT_PREFIX)]
         if code != 0 or not lines:
-            raise RuntimeError(f"stage {name} ({label}) failed with exit code {code}; see {log}:\n"
-                               + log.read_text(errors="replace")[-3000:])
-        result = json.loads(lines[-1][len(RESULT_PREFIX):])
+            raise RuntimeError(
+                f"stage {name} ({label}) failed with exit code {code}; see {log}:\n" + log.read_text(errors="replace")[-3000:]
+            )
+        result = json.loads(lines[-1][len(RESULT_PREFIX) :])
         self.stages.append(Stage(section, name, label, wall, peak[0] / 2**20, result))
         print(f"[bench]   {wall:.1f} s, peak {peak[0] / 2**20:.0f} MB", file=sys.stderr, flush=True)
         return result
@@ -134,18 +150,28 @@ class Runner:
 
 # ---------------------------------------------------------------------------------------- machine
 def machine() -> dict:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor() or "unknown")
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
+        platform.processor() or "unknown",
+    )
     mem = next(int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    from importlib.metadata import version
+
     import duckdb
     import pyarrow
 
-    from importlib.metadata import version
-
-    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cores": os.cpu_count(),
-            "ram_gb": round(mem / 2**20, 1), "cpu": cpu, "os": platform.platform(),
-            "python": platform.python_version(), "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__,
-            "pyspark": version("pyspark"), "dagster": version("dagster")}
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "ram_gb": round(mem / 2**20, 1),
+        "cpu": cpu,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "pyarrow": pyarrow.__version__,
+        "pyspark": version("pyspark"),
+        "dagster": version("dagster"),
+    }
 
 
 # ------------------------------------------------------------------------------------------- plan
@@ -157,8 +183,16 @@ def run_all(sizes: Sizes, work: Path) -> dict:
 
     def lake(name: str, days: int, per_day: int) -> str:
         root = str(lakes / name)
-        runner.run("data", "generate", f"{name}: {days} day(s) x {per_day:,} listens", root=root, first=FIRST_DAY,
-                   days=days, listens_per_day=per_day, **ref)
+        runner.run(
+            "data",
+            "generate",
+            f"{name}: {days} day(s) x {per_day:,} listens",
+            root=root,
+            first=FIRST_DAY,
+            days=days,
+            listens_per_day=per_day,
+            **ref,
+        )
         return root
 
     results: dict = {"ingest": [], "engine": [], "checks": [], "backfill": [], "publish": None, "sensor": None, "load": {}}
@@ -166,10 +200,18 @@ def run_all(sizes: Sizes, work: Path) -> dict:
     for per_day in sizes.day_sizes:
         root = lake(f"day_{per_day}", 1, per_day)
         project = runner.run("ingestion", "ingest_project", f"{per_day:,} listens: project", root=root)
-        bare = runner.run("ingestion", "ingest_bare", f"{per_day:,} listens: bare pyarrow", root=root,
-                          out=str(work / "scratch" / "bare"))
-        results["ingest"].append({"listens": per_day, "project": project, "bare": bare,
-                                  "project_rss": runner.stages[-2].peak_rss_mb, "bare_rss": runner.stages[-1].peak_rss_mb})
+        bare = runner.run(
+            "ingestion", "ingest_bare", f"{per_day:,} listens: bare pyarrow", root=root, out=str(work / "scratch" / "bare")
+        )
+        results["ingest"].append(
+            {
+                "listens": per_day,
+                "project": project,
+                "bare": bare,
+                "project_rss": runner.stages[-2].peak_rss_mb,
+                "bare_rss": runner.stages[-1].peak_rss_mb,
+            }
+        )
         runner.run("data", "reference", f"day_{per_day}: songs, users", root=root)
         for engine in sizes.engines:
             if engine == "spark" and per_day not in sizes.spark_day_sizes:
@@ -178,55 +220,110 @@ def run_all(sizes: Sizes, work: Path) -> dict:
             out = str(work / "scratch" / f"hand_{engine}")
             project = runner.run("engine", "engine_project", f"{engine} {per_day:,}: project", **args)
             hand = runner.run("engine", "engine_handwritten", f"{engine} {per_day:,}: hand-written", out=out, **args)
-            same = runner.run("engine", "compare", f"{engine} {per_day:,}: outputs compared", root=root, out=out,
-                              first=FIRST_DAY, days=1)
-            results["engine"].append({"engine": engine, "listens": per_day, "project": project, "hand": hand,
-                                      "compare": same, "project_rss": runner.stages[-3].peak_rss_mb,
-                                      "hand_rss": runner.stages[-2].peak_rss_mb})
+            same = runner.run(
+                "engine", "compare", f"{engine} {per_day:,}: outputs compared", root=root, out=out, first=FIRST_DAY, days=1
+            )
+            results["engine"].append(
+                {
+                    "engine": engine,
+                    "listens": per_day,
+                    "project": project,
+                    "hand": hand,
+                    "compare": same,
+                    "project_rss": runner.stages[-3].peak_rss_mb,
+                    "hand_rss": runner.stages[-2].peak_rss_mb,
+                }
+            )
         # the asset checks of every lake asset on this day's outputs, one process per asset (its own peak RSS)
         for asset in LAKE_CHECKED_ASSETS:
-            done = runner.run("checks", "checks", f"{per_day:,} listens: {asset} checks", root=root, asset=asset,
-                              day=FIRST_DAY)
+            done = runner.run("checks", "checks", f"{per_day:,} listens: {asset} checks", root=root, asset=asset, day=FIRST_DAY)
             results["checks"].append({"listens": per_day, "asset": asset, **done, "peak_rss_mb": runner.stages[-1].peak_rss_mb})
     # 3: backfill, one run for the range vs one run per day, per engine
-    backfills = {"duckdb": (sizes.backfill_days, sizes.backfill_per_day),
-                 "spark": (sizes.spark_backfill_days, sizes.spark_backfill_per_day)}
+    backfills = {
+        "duckdb": (sizes.backfill_days, sizes.backfill_per_day),
+        "spark": (sizes.spark_backfill_days, sizes.spark_backfill_per_day),
+    }
     range_lakes: dict[tuple[int, int], str] = {}
     for engine in sizes.engines:
         days, per_day = backfills[engine]
         if (days, per_day) not in range_lakes:
             root = lake(f"range_{days}x{per_day}", days, per_day)
             ingested = runner.run("ingestion", "ingest_project", f"{days} days x {per_day:,} listens: project", root=root)
-            results["ingest"].append({"listens": days * per_day, "days": days, "project": ingested,
-                                      "project_rss": runner.stages[-1].peak_rss_mb})
+            results["ingest"].append(
+                {"listens": days * per_day, "days": days, "project": ingested, "project_rss": runner.stages[-1].peak_rss_mb}
+            )
             runner.run("data", "reference", f"range {days}x{per_day}: songs, users", root=root)
             range_lakes[(days, per_day)] = root
         root = range_lakes[(days, per_day)]
-        one = runner.run("backfill", "backfill", f"{engine} {days}x{per_day:,}: one run", root=root, engine=engine,
-                         first=FIRST_DAY, days=days, mode="range")
-        many = runner.run("backfill", "backfill", f"{engine} {days}x{per_day:,}: {days} runs", root=root, engine=engine,
-                          first=FIRST_DAY, days=days, mode="daily")
-        results["backfill"].append({"engine": engine, "days": days, "per_day": per_day, "range": one, "daily": many,
-                                    "range_rss": runner.stages[-2].peak_rss_mb, "daily_rss": runner.stages[-1].peak_rss_mb})
+        one = runner.run(
+            "backfill",
+            "backfill",
+            f"{engine} {days}x{per_day:,}: one run",
+            root=root,
+            engine=engine,
+            first=FIRST_DAY,
+            days=days,
+            mode="range",
+        )
+        many = runner.run(
+            "backfill",
+            "backfill",
+            f"{engine} {days}x{per_day:,}: {days} runs",
+            root=root,
+            engine=engine,
+            first=FIRST_DAY,
+            days=days,
+            mode="daily",
+        )
+        results["backfill"].append(
+            {
+                "engine": engine,
+                "days": days,
+                "per_day": per_day,
+                "range": one,
+                "daily": many,
+                "range_rss": runner.stages[-2].peak_rss_mb,
+                "daily_rss": runner.stages[-1].peak_rss_mb,
+            }
+        )
     # 5: publish the largest range's gold tables to DynamoDB (moto server)
     days, per_day = backfills["duckdb"] if "duckdb" in sizes.engines else backfills[sizes.engines[0]]
-    results["publish"] = runner.run("serving", "publish", f"{days} days of gold tables -> DynamoDB (moto server)",
-                                    root=range_lakes[(days, per_day)], first=FIRST_DAY, days=days)
+    results["publish"] = runner.run(
+        "serving",
+        "publish",
+        f"{days} days of gold tables -> DynamoDB (moto server)",
+        root=range_lakes[(days, per_day)],
+        first=FIRST_DAY,
+        days=days,
+    )
     results["publish"]["peak_rss_mb"] = runner.stages[-1].peak_rss_mb
     # 4: the sensor
     if sensor_available():
-        results["sensor"] = runner.run("sensor", "sensor", f"{sizes.sensor_processed:,} processed files",
-                                       root=str(lakes / "sensor"), processed=sizes.sensor_processed,
-                                       new_counts=list(sizes.sensor_new))
+        results["sensor"] = runner.run(
+            "sensor",
+            "sensor",
+            f"{sizes.sensor_processed:,} processed files",
+            root=str(lakes / "sensor"),
+            processed=sizes.sensor_processed,
+            new_counts=list(sizes.sensor_new),
+        )
         results["sensor"]["peak_rss_mb"] = runner.stages[-1].peak_rss_mb
     # 6: code location load
     imports = [runner.run("load", "load_import", f"import music_pipeline.definitions #{k + 1}") for k in range(3)]
     validate = runner.run("load", "load_validate", "dagster definitions validate")
-    results["load"] = {"imports": imports, "validate": validate,
-                       "import_rss": max(s.peak_rss_mb for s in runner.stages if s.name == "load_import"),
-                       "validate_rss": runner.stages[-1].peak_rss_mb}
-    return {"sizes": asdict(sizes), "machine": machine(), "results": results,
-            "stages": [asdict(s) for s in runner.stages], "total_seconds": time.perf_counter() - started}
+    results["load"] = {
+        "imports": imports,
+        "validate": validate,
+        "import_rss": max(s.peak_rss_mb for s in runner.stages if s.name == "load_import"),
+        "validate_rss": runner.stages[-1].peak_rss_mb,
+    }
+    return {
+        "sizes": asdict(sizes),
+        "machine": machine(),
+        "results": results,
+        "stages": [asdict(s) for s in runner.stages],
+        "total_seconds": time.perf_counter() - started,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,11 +332,17 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_const", dest="preset", const="quick", help="small sizes (minutes)")
     size.add_argument("--tiny", action="store_const", dest="preset", const="tiny", help="smoke-test sizes (CI)")
     parser.add_argument("--engines", default="duckdb,spark", help="comma-separated: duckdb, spark")
-    parser.add_argument("--spark-sizes", default=None,
-                        help="comma-separated listens/day of the one-day lakes spark also runs on (default: the preset's)")
+    parser.add_argument(
+        "--spark-sizes",
+        default=None,
+        help="comma-separated listens/day of the one-day lakes spark also runs on (default: the preset's)",
+    )
     parser.add_argument("--work", default=str(REPO / "benchmarks" / ".work"), help="scratch folder (deleted data)")
-    parser.add_argument("--out", default=None, help="markdown report (default benchmarks/RESULTS.md for the full "
-                        "sizes, <work>/RESULTS-<preset>.md otherwise)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="markdown report (default benchmarks/RESULTS.md for the full sizes, <work>/RESULTS-<preset>.md otherwise)",
+    )
     args = parser.parse_args(argv)
     preset = args.preset or "full"
     sizes = PRESETS[preset]
@@ -255,8 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) / preset
     data = run_all(sizes, work)
     text = report.render(data)
-    out = Path(args.out) if args.out else (REPO / "benchmarks" / "RESULTS.md" if preset == "full"
-                                           else work / f"RESULTS-{preset}.md")
+    out = (
+        Path(args.out)
+        if args.out
+        else (REPO / "benchmarks" / "RESULTS.md" if preset == "full" else work / f"RESULTS-{preset}.md")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     (out.with_suffix(".json")).write_text(json.dumps(data, indent=1, default=str))

@@ -7,6 +7,7 @@ each count of new files, that many files land in a new folder and one tick runs 
 during the tick: directory listings (`os.scandir`, the local equivalent of a list request) and
 DynamoDB requests (ledger reads and claims).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,10 +18,12 @@ import time
 from pathlib import Path
 
 PER_FOLDER = 1000
-DESCRIPTION = ("One tick of `stream_files_sensor` through `build_sensor_context` (folder lake; ledger on moto "
-               "server). *list requests* = directory listings (`os.scandir`) during the tick; the processed files are "
-               "{per_folder:,} per day folder; a normal tick (not the periodic rescan). DynamoDB requests made by the "
-               "tick are shown apart (moto server: ~10 ms each, one conditional claim per new file).")
+DESCRIPTION = (
+    "One tick of `stream_files_sensor` through `build_sensor_context` (folder lake; ledger on moto "
+    "server). *list requests* = directory listings (`os.scandir`) during the tick; the processed files are "
+    "{per_folder:,} per day folder; a normal tick (not the periodic rescan). DynamoDB requests made by the "
+    "tick are shown apart (moto server: ~10 ms each, one conditional claim per new file)."
+)
 
 
 def _write_files(root: Path, first_day: dt.date, count: int, tag: str) -> None:
@@ -39,9 +42,9 @@ def run(root: str, processed: int, new_counts: list[int]) -> dict:
 
     from music_pipeline.definitions import build_definitions
     from music_pipeline.discovery import Cursor
-    from music_pipeline.settings import Settings
     from music_pipeline.local_stack import local_dynamodb
     from music_pipeline.resources import DynamoDBResource, LakeResource
+    from music_pipeline.settings import Settings
     from music_pipeline.storage import landing
     from music_pipeline.storage.lake import Lake
 
@@ -71,13 +74,16 @@ def run(root: str, processed: int, new_counts: list[int]) -> dict:
             new_day += dt.timedelta(days=n // PER_FOLDER + 1)
             requests = [0]
 
-            def counting_call(client, operation, params):
+            def counting_call(client, operation, params, requests=requests):
                 if client.meta.service_model.service_name == "dynamodb":
                     requests[0] += 1
                 return real_call(client, operation, params)
 
-            context = build_sensor_context(cursor=cursor.dump(), instance=instance,
-                                           resources={"lake": LakeResource(uri=str(lake_root)), "dynamodb_tables": dynamodb})
+            context = build_sensor_context(
+                cursor=cursor.dump(),
+                instance=instance,
+                resources={"lake": LakeResource(uri=str(lake_root)), "dynamodb_tables": dynamodb},
+            )
             listings[0] = 0
             os.scandir, BaseClient._make_api_call = counting_scandir, counting_call
             try:
@@ -87,11 +93,23 @@ def run(root: str, processed: int, new_counts: list[int]) -> dict:
             finally:
                 os.scandir, BaseClient._make_api_call = real_scandir, real_call
             run_requests = list(getattr(result, "run_requests", None) or [])
-            claimed = sum(len(r.run_config["ops"]["ingest_claimed_files"]["config"]["files"]) for r in run_requests
-                          if r.job_name == "ingest_stream_files")
+            claimed = sum(
+                len(r.run_config["ops"]["ingest_claimed_files"]["config"]["files"])
+                for r in run_requests
+                if r.job_name == "ingest_stream_files"
+            )
             if claimed != n:
                 raise RuntimeError(f"the tick claimed {claimed} files, {n} were new")
-            ticks.append({"processed": processed, "new": n, "seconds": seconds, "list_requests": listings[0],
-                          "dynamodb_requests": requests[0], "claimed": claimed, "run_requests": len(run_requests)})
+            ticks.append(
+                {
+                    "processed": processed,
+                    "new": n,
+                    "seconds": seconds,
+                    "list_requests": listings[0],
+                    "dynamodb_requests": requests[0],
+                    "claimed": claimed,
+                    "run_requests": len(run_requests),
+                }
+            )
             cursor = Cursor(**{**json.loads(result.cursor), "pending": {}})  # next tick: only the next new files
     return {"ticks": ticks, "setup_seconds": setup_seconds, "description": DESCRIPTION.format(per_folder=PER_FOLDER)}

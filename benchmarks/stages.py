@@ -5,6 +5,7 @@ Only the project's public interfaces are timed: `ingest.sync_landed_streams`, `t
 Dagster's `materialize` of the assets in `music_pipeline.defs`, `stream_files_sensor` through
 `build_sensor_context`, and the code location import / `dagster definitions validate`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,8 +42,15 @@ def generate(root: str, first: str, days: int, listens_per_day: int, n_tracks: i
     rows = 0
     for k, day in enumerate(_days(first, days)):
         d = dt.date.fromisoformat(day)
-        rows += sample_data.write_stream_csv(lake / f"raw/streams/{d:%Y/%m/%d}/listens.csv", seed=seed + k, start_date=d,
-                                             days=1, listens_per_day=listens_per_day, track_ids=tracks, user_ids=users)
+        rows += sample_data.write_stream_csv(
+            lake / f"raw/streams/{d:%Y/%m/%d}/listens.csv",
+            seed=seed + k,
+            start_date=d,
+            days=1,
+            listens_per_day=listens_per_day,
+            track_ids=tracks,
+            user_ids=users,
+        )
     size = sum(p.stat().st_size for p in (lake / "raw/streams").rglob("*.csv"))
     return {"seconds": time.perf_counter() - t0, "rows": rows, "csv_bytes": size}
 
@@ -177,8 +185,10 @@ def compare(root: str, out: str, first: str, days: int) -> dict:
         if not glob.glob(path, recursive=True):  # e.g. no rejected row at all
             return [(0,)] if columns == "count(*)" else []
         where = f"CAST(date AS VARCHAR) BETWEEN '{the_days[0]}' AND '{the_days[-1]}'"
-        return con.execute(f"SELECT {columns} FROM read_parquet('{path}', hive_partitioning = false, union_by_name = true) "
-                           f"WHERE {where} ORDER BY ALL").fetchall()
+        return con.execute(
+            f"SELECT {columns} FROM read_parquet('{path}', hive_partitioning = false, union_by_name = true) "
+            f"WHERE {where} ORDER BY ALL"
+        ).fetchall()
 
     def project(table: str) -> str:
         return f"{root}/{table}/date=*/data.parquet"
@@ -187,8 +197,10 @@ def compare(root: str, out: str, first: str, days: int) -> dict:
         found = Path(out, name + ".parquet")
         return str(found) if found.exists() else f"{out}/{name}/**/*.parquet"
 
-    kpi_cols = ("CAST(date AS VARCHAR), genre, listen_count, unique_listeners, total_listening_time_ms, "
-                "round(avg_listening_time_per_user_ms, 6)")
+    kpi_cols = (
+        "CAST(date AS VARCHAR), genre, listen_count, unique_listeners, total_listening_time_ms, "
+        "round(avg_listening_time_per_user_ms, 6)"
+    )
     top_cols = "CAST(date AS VARCHAR), genre, rank, track_id, track_name, artists, play_count"
     genre_cols = "CAST(date AS VARCHAR), rank, genre, listen_count, unique_listeners, total_listening_time_ms"
     checks = {
@@ -199,13 +211,24 @@ def compare(root: str, out: str, first: str, days: int) -> dict:
         "top_genres": (rows(project(tables.TOP_GENRES_DAILY.prefix), genre_cols), rows(hand("top_genres_daily"), genre_cols)),
     }
     different = [name for name, (a, b) in checks.items() if a != b or not a]
-    return {"identical": not different, "different": different, "validated_rows": checks["validated"][0][0][0],
-            "kpi_rows": len(checks["kpis"][0])}
+    return {
+        "identical": not different,
+        "different": different,
+        "validated_rows": checks["validated"][0][0][0],
+        "kpi_rows": len(checks["kpis"][0]),
+    }
 
 
 # ----------------------------------------------------------------------------------------- checks
-LAKE_CHECKED_ASSETS = ("songs", "users", "raw_streams", "validated_streams", "genre_daily_kpis", "top_songs_per_genre",
-                       "top_genres_daily")
+LAKE_CHECKED_ASSETS = (
+    "songs",
+    "users",
+    "raw_streams",
+    "validated_streams",
+    "genre_daily_kpis",
+    "top_songs_per_genre",
+    "top_genres_daily",
+)
 
 
 def checks(root: str, asset: str, day: str) -> dict:
@@ -222,16 +245,18 @@ def checks(root: str, asset: str, day: str) -> dict:
     seconds = time.perf_counter() - t1
     failed = [f"{o.check} ({o.severity}): {o.description.split(';')[0]}" for o in outcomes if not o.passed]
     rows = max((int(o.counts.get("rows_checked", 0)) for o in outcomes), default=0)
-    return {"seconds": seconds, "import_seconds": import_seconds, "checks": len(outcomes), "failed": failed,
-            "rows_checked": rows}
+    return {"seconds": seconds, "import_seconds": import_seconds, "checks": len(outcomes), "failed": failed, "rows_checked": rows}
 
 
 # --------------------------------------------------------------------------------------- backfill
 def _resources(root: str, engine: str = "duckdb", dynamodb_endpoint: str | None = None) -> dict:
     from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
 
-    return {"lake": LakeResource(uri=root), "engine": EngineResource(kind=engine),
-            "dynamodb_tables": DynamoDBResource(endpoint_url=dynamodb_endpoint)}
+    return {
+        "lake": LakeResource(uri=root),
+        "engine": EngineResource(kind=engine),
+        "dynamodb_tables": DynamoDBResource(endpoint_url=dynamodb_endpoint),
+    }
 
 
 def _all_assets() -> list:
@@ -246,10 +271,14 @@ def _materialize(root: str, engine: str, selection: list[str], days: list[str], 
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     with DagsterInstance.ephemeral() as instance:
-        kwargs = ({"partition_key": days[0]} if len(days) == 1 else
-                  {"tags": {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}})
-        result = materialize(_all_assets(), resources=_resources(root, engine, endpoint), selection=selection,
-                             instance=instance, **kwargs)
+        kwargs = (
+            {"partition_key": days[0]}
+            if len(days) == 1
+            else {"tags": {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}}
+        )
+        result = materialize(
+            _all_assets(), resources=_resources(root, engine, endpoint), selection=selection, instance=instance, **kwargs
+        )
         if not result.success:
             raise RuntimeError(f"run failed for {days[0]}...{days[-1]}")
 
@@ -291,16 +320,25 @@ def publish(root: str, first: str, days: int) -> dict:
         for spec in (s.table for s in published):
             for page in serving.client.get_paginator("scan").paginate(TableName=serving.name(spec), Select="COUNT"):
                 found += page["Count"]
-    return {"seconds": seconds, "items": found, "expected_items": expected, "missing_items": expected - found,
-            "items_per_s": found / seconds}
+    return {
+        "seconds": seconds,
+        "items": found,
+        "expected_items": expected,
+        "missing_items": expected - found,
+        "items_per_s": found / seconds,
+    }
 
 
 # ----------------------------------------------------------------------------------------- sensor
 def sensor_available() -> bool:
     """The sensor benchmark runs once `stream_files_sensor` is committed (git) and importable."""
     repo = Path(__file__).resolve().parents[1]
-    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "music_pipeline/defs/sensors.py"], cwd=repo,
-                             capture_output=True).returncode == 0
+    tracked = (
+        subprocess.run(
+            ["git", "ls-files", "--error-unmatch", "music_pipeline/defs/sensors.py"], cwd=repo, capture_output=True
+        ).returncode
+        == 0
+    )
     return tracked
 
 
@@ -323,17 +361,39 @@ def load_validate() -> dict:
     """`dagster definitions validate -m music_pipeline.definitions`, wall time."""
     dagster = Path(sys.executable).with_name("dagster")
     t0 = time.perf_counter()
-    done = subprocess.run([str(dagster), "definitions", "validate", "-m", "music_pipeline.definitions"],
-                          capture_output=True, text=True, env={**os.environ, "DAGSTER_HOME": os.environ.get(
-                              "DAGSTER_HOME", str(Path(__file__).resolve().parent / ".work" / "dagster_home"))})
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "music_pipeline.definitions"],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(Path(__file__).resolve().parent / ".work" / "dagster_home")),
+        },
+    )
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"dagster definitions validate failed: {done.stderr[-2000:]}")
     return {"seconds": seconds}
 
 
-STAGES = {f.__name__: f for f in (generate, reference, ingest_project, ingest_bare, engine_project, engine_handwritten,
-                                   compare, checks, backfill, publish, sensor, load_import, load_validate)}
+STAGES = {
+    f.__name__: f
+    for f in (
+        generate,
+        reference,
+        ingest_project,
+        ingest_bare,
+        engine_project,
+        engine_handwritten,
+        compare,
+        checks,
+        backfill,
+        publish,
+        sensor,
+        load_import,
+        load_validate,
+    )
+}
 
 
 def main(argv: list[str]) -> None:

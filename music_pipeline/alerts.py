@@ -7,6 +7,7 @@ failed-file observations); this module only builds the text and delivers it. A c
 is logged and does not stop the other channels or the other alerts; the incident is not retried
 (the log and the UI still have it), so a broken webhook cannot make every tick repeat old alerts.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,11 @@ def deliver(alert: Alert, settings: AlertSettings, log, region: str | None = Non
     if settings.sns_topic_arn:
         try:
             aws.client("sns", region=region).publish(
-                TopicArn=settings.sns_topic_arn, Subject=alert.subject, Message=alert.text,
-                MessageAttributes={"what": {"DataType": "String", "StringValue": alert.what}})
+                TopicArn=settings.sns_topic_arn,
+                Subject=alert.subject,
+                Message=alert.text,
+                MessageAttributes={"what": {"DataType": "String", "StringValue": alert.what}},
+            )
         except Exception as exc:  # noqa: BLE001 - a channel failing is reported, the others go on
             failed.append(f"sns: {type(exc).__name__}: {exc}")
     if settings.webhook_url:
@@ -74,8 +78,9 @@ def deliver(alert: Alert, settings: AlertSettings, log, region: str | None = Non
 
 def post_webhook(url: str, text: str, timeout: float = 10) -> None:
     """POST {"text": ...} as JSON (what Slack incoming webhooks and compatible ones take)."""
-    request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps({"text": text}).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the configured URL
         if not 200 <= response.status < 300:
             raise RuntimeError(f"HTTP {response.status}")

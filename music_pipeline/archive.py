@@ -10,6 +10,7 @@ the landed bytes (`ingest.content_hash`); otherwise the landed file is kept and 
 Then the ledger moves to `archived` with `archive_key`, keeping `days` (the days the file holds),
 which retention (music_pipeline/retention.py) and backfills (music_pipeline/rehydrate.py) read.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -26,7 +27,7 @@ GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio on CSV at a fraction o
 
 def archive_key(key: str) -> str:
     """Where a landed key is archived: `.gz` appended unless it is compressed already."""
-    relative = key[len(layout.RAW_STREAMS) + 1:] if key.startswith(layout.RAW_STREAMS + "/") else key
+    relative = key[len(layout.RAW_STREAMS) + 1 :] if key.startswith(layout.RAW_STREAMS + "/") else key
     return f"{layout.ARCHIVE_STREAMS}/{relative}" + ("" if is_compressed(key) else ".gz")
 
 
@@ -52,9 +53,12 @@ def write_archive(lake: Lake, key: str, target: str) -> None:
         lake.fs.create_dir(lake.path(target).rsplit("/", 1)[0], recursive=True)
         lake.fs.copy_file(lake.path(key), lake.path(target))
         return
-    with lake.atomic_path(target) as path, lake.open_input(key, decompress=False) as src, \
-            lake.fs.open_output_stream(path, compression=None) as out, \
-            gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
+    with (
+        lake.atomic_path(target) as path,
+        lake.open_input(key, decompress=False) as src,
+        lake.fs.open_output_stream(path, compression=None) as out,
+        gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz,
+    ):
         while chunk := src.read(CHUNK):
             gz.write(chunk)
 
@@ -73,8 +77,10 @@ def archive_file(lake: Lake, ledger: Ledger, key: str, version: str) -> str:
     write_archive(lake, key, target)
     digest, size = landed_hash(lake, target, compressed_by_archive=not is_compressed(key))
     if size != current.size or digest != item["content_hash"]:
-        raise OSError(f"archive copy of {key} at {target} gives back {size} bytes with SHA-256 {digest}, expected "
-                      f"{current.size} bytes with {item['content_hash']}; the landed file is kept")
+        raise OSError(
+            f"archive copy of {key} at {target} gives back {size} bytes with SHA-256 {digest}, expected "
+            f"{current.size} bytes with {item['content_hash']}; the landed file is kept"
+        )
     lake.delete(key)
     if not ledger.archived(key, version, target):
         return "archived (ledger had moved on)"

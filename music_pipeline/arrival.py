@@ -12,6 +12,7 @@ Days to recompute for a delivery:
   none if the ledger already saw this content published for the key, else the days it touches;
 - the same content under another key (`duplicate`): none.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,8 +44,9 @@ def is_day(value: str) -> bool:
         return False
 
 
-def ingest_claimed(lake: Lake, ledger: Ledger, claimed: dict[str, str], run_id: str,
-                   start_date: dt.date | None = None) -> ArrivalReport:
+def ingest_claimed(
+    lake: Lake, ledger: Ledger, claimed: dict[str, str], run_id: str, start_date: dt.date | None = None
+) -> ArrivalReport:
     """Ingest the claimed deliveries {key: version}; record each outcome in the ledger.
     `start_date` (MUSIC_PIPELINE_START_DATE when None) is passed to ingestion (before_start_date)."""
     report = ArrivalReport()
@@ -68,21 +70,30 @@ def ingest_claimed(lake: Lake, ledger: Ledger, claimed: dict[str, str], run_id: 
         report.outcomes[key] = outcome
         if outcome == "failed":
             reason = report.errors.setdefault(key, manifest.error if manifest else "unreadable")
-            recorded = ledger.failed(key, version, run_id=run_id, reason=reason,
-                                     content_hash=manifest.content_hash if manifest else None)
+            recorded = ledger.failed(
+                key, version, run_id=run_id, reason=reason, content_hash=manifest.content_hash if manifest else None
+            )
         else:
             days = _days_to_recompute(outcome, manifest, previous, before.get(key))
             report.days[key] = days
             recorded = ledger.ingested(
-                key, version, run_id=run_id, content_hash=manifest.content_hash, rows=manifest.rows_read, days=days,
-                outcome=outcome, duplicate_of=manifest.duplicate_of)
+                key,
+                version,
+                run_id=run_id,
+                content_hash=manifest.content_hash,
+                rows=manifest.rows_read,
+                days=days,
+                outcome=outcome,
+                duplicate_of=manifest.duplicate_of,
+            )
         if not recorded:
             report.not_recorded.append(key)
     return report
 
 
-def _days_to_recompute(outcome: str, manifest: ingest.Manifest, previous: ingest.Manifest | None,
-                       ledger_item: dict | None) -> list[str]:
+def _days_to_recompute(
+    outcome: str, manifest: ingest.Manifest, previous: ingest.Manifest | None, ledger_item: dict | None
+) -> list[str]:
     if outcome == "duplicate":
         days = set()
     elif outcome == "unchanged":
@@ -100,4 +111,4 @@ def _last_possible_day(manifest: ingest.Manifest) -> str:
     rejected future listens (`future_listen_time`, e.g. 2099): they are counted when their partition
     is materialized, and waiting for it would pin the file in the landing zone."""
     limit = manifest.modified + contracts.STREAM_FUTURE_TOLERANCE_SECONDS
-    return dt.datetime.fromtimestamp(limit, dt.timezone.utc).date().isoformat()
+    return dt.datetime.fromtimestamp(limit, dt.UTC).date().isoformat()

@@ -1,4 +1,5 @@
 """`music-pipeline`: generate sample data, run the demo, start the UI, query the serving tables."""
+
 from __future__ import annotations
 
 import argparse
@@ -83,19 +84,35 @@ def _generate(args: argparse.Namespace) -> int:
     from music_pipeline.sample_data import generate_lake
 
     lake = args.lake or Settings.from_env().lake
-    summary = generate_lake(lake, seed=args.seed, start_date=args.start, days=args.days,
-                            listens_per_day=args.listens_per_day)
-    print(f"wrote {len(summary.files)} files, {summary.stream_rows} stream rows over {len(summary.days)} days "
-          f"({summary.days[0]}...{summary.days[-1]}) into {lake}")
+    summary = generate_lake(lake, seed=args.seed, start_date=args.start, days=args.days, listens_per_day=args.listens_per_day)
+    print(
+        f"wrote {len(summary.files)} files, {summary.stream_rows} stream rows over {len(summary.days)} days "
+        f"({summary.days[0]}...{summary.days[-1]}) into {lake}"
+    )
     print("injected bad rows: " + ", ".join(f"{k}={v}" for k, v in sorted(summary.injected_bad_rows.items())))
     return 0
 
 
 def _materialize(select: str, first: str, last: str, *extra: str) -> int:
     """Run the real Dagster CLI, as a user would, over a partition range (one run)."""
-    command = [sys.executable, "-W", f"ignore:{SUPERSEDED}", "-m", "dagster", "asset", "materialize", "-m", "music_pipeline.definitions",
-               "--select", select, "--partition-range", f"{first}...{last}",
-               "--config-json", json.dumps(QUIET_RUN_CONFIG), *extra]
+    command = [
+        sys.executable,
+        "-W",
+        f"ignore:{SUPERSEDED}",
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "music_pipeline.definitions",
+        "--select",
+        select,
+        "--partition-range",
+        f"{first}...{last}",
+        "--config-json",
+        json.dumps(QUIET_RUN_CONFIG),
+        *extra,
+    ]
     print("$ " + " ".join(command[4:]), flush=True)
     return subprocess.call(command, cwd=PROJECT_ROOT)
 
@@ -172,10 +189,14 @@ def print_top_lists(settings: Settings, days: list[str]) -> None:
         songs = tables.day_items(registry.TOP_SONGS_PER_GENRE.serving.table, day)
         print(f"\n== {day}: top genres (from {tables.name(registry.TOP_GENRES_DAILY.serving.table)}) ==")
         for g in genres:
-            print(f"  {int(g['rank'])}. {g['genre']:<12} listens={int(g['listen_count']):>6} "
-                  f"listeners={int(g['unique_listeners']):>5}")
+            print(
+                f"  {int(g['rank'])}. {g['genre']:<12} listens={int(g['listen_count']):>6} "
+                f"listeners={int(g['unique_listeners']):>5}"
+            )
             for s in sorted((s for s in songs if s["genre"] == g["genre"]), key=lambda s: s["rank"]):
-                print(f"       #{int(s['rank'])} {s.get('track_name', '')[:40]:<40} {s['track_id']}  plays={int(s['play_count'])}")
+                print(
+                    f"       #{int(s['rank'])} {s.get('track_name', '')[:40]:<40} {s['track_id']}  plays={int(s['play_count'])}"
+                )
         print_engagement(tables, day)
 
 
@@ -186,13 +207,14 @@ def print_engagement(tables, day: str) -> None:
     if not one:
         return
     completion = f"{float(one['completion_rate']):.1%}" if "completion_rate" in one else "unknown"
-    print(f"  engagement (from {tables.name(registry.DAILY_METRICS.table)}): "
-          f"DAU={int(one['daily_active_users'])} sessions={int(one['sessions'])} "
-          f"avg session={float(one['avg_session_duration_ms']) / 60000:.1f} min completion={completion} "
-          f"peak hour={int(one['peak_hour']):02d}:00 UTC")
+    print(
+        f"  engagement (from {tables.name(registry.DAILY_METRICS.table)}): "
+        f"DAU={int(one['daily_active_users'])} sessions={int(one['sessions'])} "
+        f"avg session={float(one['avg_session_duration_ms']) / 60000:.1f} min completion={completion} "
+        f"peak hour={int(one['peak_hour']):02d}:00 UTC"
+    )
     artists = sorted((m for m in metrics if m["metric_type"] == "top_artists"), key=lambda m: m["rank"])[:3]
-    print("  top artists: " + ", ".join(f"{int(m['rank'])}. {m['dimensions']['artist']} ({int(m['value'])})"
-                                        for m in artists))
+    print("  top artists: " + ", ".join(f"{int(m['rank'])}. {m['dimensions']['artist']} ({int(m['value'])})" for m in artists))
     devices = sorted((m for m in metrics if m["metric_type"] == "listens_by_device_type"), key=lambda m: -m["value"])
     print("  devices: " + ", ".join(f"{m['dimensions']['device_type']} {float(m['share']):.0%}" for m in devices))
 
@@ -203,8 +225,17 @@ def _dev(args: argparse.Namespace) -> int:
     state = _state(args)
     state.activate()
     with _endpoint(state):
-        command = [sys.executable, "-W", "ignore:Function `dev_command` is superseded", "-m", "dagster", "dev",
-                   "-m", "music_pipeline.definitions", *args.dagster_args]
+        command = [
+            sys.executable,
+            "-W",
+            "ignore:Function `dev_command` is superseded",
+            "-m",
+            "dagster",
+            "dev",
+            "-m",
+            "music_pipeline.definitions",
+            *args.dagster_args,
+        ]
         # dagster dev started from a background job ignores SIGINT unless default handlers are back;
         # its working directory is the state's folder, whose .env it reads
         proc = subprocess.Popen(command, cwd=state.root, preexec_fn=_default_signals)
@@ -227,9 +258,17 @@ def _query(args: argparse.Namespace) -> int:
     from music_pipeline.storage import dynamodb
 
     try:
-        request = query.validate(query.Request(date=args.date, until=args.until, genre=args.genre,
-                                               top_genres=args.top_genres, metric=args.metric, metrics=args.metrics,
-                                               dimension=args.dimension))
+        request = query.validate(
+            query.Request(
+                date=args.date,
+                until=args.until,
+                genre=args.genre,
+                top_genres=args.top_genres,
+                metric=args.metric,
+                metrics=args.metrics,
+                dimension=args.dimension,
+            )
+        )
     except query.QueryError as exc:
         print(f"music-pipeline query: error: {exc}", file=sys.stderr)
         return 2
@@ -243,12 +282,16 @@ def _query(args: argparse.Namespace) -> int:
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code == "ResourceNotFoundException":
-                print(f"music-pipeline query: error: a table or index of this query does not exist at "
-                      f"{url or 'AWS'} ({exc.response['Error'].get('Message', '')}); run `music-pipeline demo` "
-                      "or materialize the serving assets first", file=sys.stderr)
+                print(
+                    f"music-pipeline query: error: a table or index of this query does not exist at "
+                    f"{url or 'AWS'} ({exc.response['Error'].get('Message', '')}); run `music-pipeline demo` "
+                    "or materialize the serving assets first",
+                    file=sys.stderr,
+                )
             else:
-                print(f"music-pipeline query: error: DynamoDB {code}: {exc.response['Error'].get('Message', '')}",
-                      file=sys.stderr)
+                print(
+                    f"music-pipeline query: error: DynamoDB {code}: {exc.response['Error'].get('Message', '')}", file=sys.stderr
+                )
             return 1
         except NoCredentialsError:
             print("music-pipeline query: error: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)", file=sys.stderr)
@@ -290,8 +333,10 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="music-pipeline", description=__doc__)
-    parser.add_argument("--project-dir", help="folder of the local state: .data/ (lake, DynamoDB tables), "
-                        ".dagster_home/, .env (default: the project's checkout)")
+    parser.add_argument(
+        "--project-dir",
+        help="folder of the local state: .data/ (lake, DynamoDB tables), .dagster_home/, .env (default: the project's checkout)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     gen = sub.add_parser("generate", help="write deterministic sample raw data into a lake folder")
@@ -317,11 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     dev.set_defaults(func=_dev)
 
     query = sub.add_parser(
-        "query", help="read the serving tables: genre KPIs, top genres, daily metrics",
+        "query",
+        help="read the serving tables: genre KPIs, top genres, daily metrics",
         description="Read the serving tables. Default: DailyGenreKPIs (every genre of each day; --genre: one genre "
         "over the range, GSI genre-date-index). --top-genres: TopGenresDaily. --metric NAME: one DailyMetrics metric "
         "over the range (--dimension NAME=VALUE filters a listens_by_* or top_artists metric). --metrics: every "
-        "metric of one day (GSI date-index). Reads the local endpoint, started on the persisted tables when none runs.")
+        "metric of one day (GSI date-index). Reads the local endpoint, started on the persisted tables when none runs.",
+    )
     query.add_argument("--date", required=True, help="day YYYY-MM-DD (first day of a range)")
     query.add_argument("--until", help="last day of the range (YYYY-MM-DD, inclusive; default: --date)")
     query.add_argument("--genre", help="one genre of DailyGenreKPIs over the range")
@@ -332,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--json", action="store_true", help="print JSON instead of a table")
     query.set_defaults(func=_query)
 
-    dep = sub.add_parser("deploy", help="AWS: upload the Glue job script + library to <lake>/scripts, create/update the Glue jobs")
+    dep = sub.add_parser(
+        "deploy", help="AWS: upload the Glue job script + library to <lake>/scripts, create/update the Glue jobs"
+    )
     dep.add_argument("--role", help="IAM role ARN of the jobs (default: MUSIC_PIPELINE_GLUE_ROLE)")
     dep.add_argument("--workers", type=int, default=2)
     dep.add_argument("--worker-type", default="G.1X")
@@ -342,11 +391,18 @@ def main(argv: list[str] | None = None) -> int:
 
     ret = sub.add_parser("retention", help="delete the folder lake's partitions past their retention period (DESIGN.md 3)")
     ret.add_argument("--dry-run", action="store_true", help="only list what would be removed")
-    ret.add_argument("--today", type=dt.date.fromisoformat, default=dt.datetime.now(dt.timezone.utc).date(),
-                     help="the day to age partitions against, YYYY-MM-DD (default: today, UTC)")
+    ret.add_argument(
+        "--today",
+        type=dt.date.fromisoformat,
+        default=dt.datetime.now(dt.UTC).date(),
+        help="the day to age partitions against, YYYY-MM-DD (default: today, UTC)",
+    )
     ret.set_defaults(func=_retention)
-    doc = sub.add_parser("doctor", help="preflight: lake, endpoints, tables and keys, Glue jobs and their script, "
-                         "credentials; one line per finding with its fix; exit 1 on a blocking finding")
+    doc = sub.add_parser(
+        "doctor",
+        help="preflight: lake, endpoints, tables and keys, Glue jobs and their script, "
+        "credentials; one line per finding with its fix; exit 1 on a blocking finding",
+    )
     doc.set_defaults(func=_doctor)
 
     args, extra = parser.parse_known_args(argv)

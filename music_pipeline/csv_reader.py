@@ -24,6 +24,7 @@ record instead of a failed file. A UTF-8 BOM at the start of any file is dropped
 Rejected records carry a `listen_time` hint when one is readable in them, so ingestion can count a
 malformed line in its own day.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -77,8 +78,9 @@ def normalize_header(names: list[str], aliases: dict[str, str]) -> list[str]:
     return out
 
 
-def iter_text_batches(open_stream: Callable[[], object], key: str, required: tuple[str, ...],
-                      aliases: dict[str, str] | None = None) -> Iterator[TextBatch]:
+def iter_text_batches(
+    open_stream: Callable[[], object], key: str, required: tuple[str, ...], aliases: dict[str, str] | None = None
+) -> Iterator[TextBatch]:
     """Batches of a landed file: JSON when the key ends in .jsonl/.json/.ndjson(.gz), else CSV."""
     name = key.lower().removesuffix(".gz")
     aliases = aliases or {}
@@ -136,9 +138,9 @@ def iter_blocks(stream, block_size: int = BLOCK_SIZE) -> Iterator[Block]:
             yield Block(b"\n", line, [(line, skipping)], False)
             line += 1
             skipping = None
-            if end >= 0 and chunk[end:end + 2] == b"\r\n":
+            if end >= 0 and chunk[end : end + 2] == b"\r\n":
                 end += 1
-            chunk = chunk[end + 1:] if end >= 0 else b""
+            chunk = chunk[end + 1 :] if end >= 0 else b""
         buf = rest + chunk
         cut = len(buf) if eof else max(buf.rfind(b"\n"), buf.rfind(b"\r", 0, len(buf) - 1)) + 1
         if cut == 0 and eof:
@@ -180,16 +182,20 @@ def _cut_overlong(data: bytes, first_line: int) -> tuple[bytes, list[tuple[int, 
     starts = np.r_[0, ends[:-1] + 1]
     overlong, parts, pos = [], [], 0
     for i in long.tolist():
-        overlong.append((first_line + i, data[starts[i]:starts[i] + MAX_RECORD_BYTES]))
-        parts.append(data[pos:starts[i]])
+        overlong.append((first_line + i, data[starts[i] : starts[i] + MAX_RECORD_BYTES]))
+        parts.append(data[pos : starts[i]])
         pos = int(ends[i])  # keep the line's LF: the line stays, empty
     parts.append(data[pos:])
     return b"".join(parts), overlong
 
 
 def _overlong_rejects(block: Block) -> list[dict]:
-    return [_reject(line, Reason.MALFORMED_LINE, f"the line is longer than {MAX_RECORD_BYTES} bytes",
-                    prefix.decode("utf-8", "replace")) for line, prefix in block.overlong]
+    return [
+        _reject(
+            line, Reason.MALFORMED_LINE, f"the line is longer than {MAX_RECORD_BYTES} bytes", prefix.decode("utf-8", "replace")
+        )
+        for line, prefix in block.overlong
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +221,7 @@ def _iter_csv(open_stream, required, aliases) -> Iterator[TextBatch]:
                 raw_header = _header_fields(data[:line_end])
                 header = normalize_header(raw_header, aliases)
                 _check_required(header, required)
-                data, first_line = data[line_end + 1:], first_line + 1
+                data, first_line = data[line_end + 1 :], first_line + 1
             batch, carry, first = _csv_block(data, first_line, header, block.last)
             batch.rejects[:0] = rejects
             if batch.num_rows or batch.rejects:
@@ -250,10 +256,11 @@ def _csv_block(data: bytes, first_line: int, header: list[str], last: bool) -> t
     starts = np.r_[0, ends[:-1] + 1]
     # blank lines: empty, or starting with a blank and holding nothing else (checked one by one: rare)
     nonblank = ends > starts
-    maybe_blank = np.flatnonzero(nonblank & ((arr[np.minimum(starts, len(arr) - 1)] == 32)
-                                            | (arr[np.minimum(starts, len(arr) - 1)] == 9)))
+    maybe_blank = np.flatnonzero(
+        nonblank & ((arr[np.minimum(starts, len(arr) - 1)] == 32) | (arr[np.minimum(starts, len(arr) - 1)] == 9))
+    )
     for i in maybe_blank.tolist():
-        if not data[starts[i]:ends[i]].strip(_BLANKS):
+        if not data[starts[i] : ends[i]].strip(_BLANKS):
             nonblank[i] = False
     quotes = np.flatnonzero(arr == 34)
     odd = len(quotes) and (np.bincount(np.searchsorted(ends, quotes), minlength=len(ends)) % 2).any()
@@ -271,7 +278,7 @@ def _csv_fast(data, arr, ends, nonblank, first_line, header) -> TextBatch | None
     starts = np.r_[0, ends[:-1] + 1]
     whitespace_only = (~nonblank) & (lengths > 0)
     if whitespace_only.any():  # pyarrow skips empty lines only: drop lines of blanks
-        data = b"".join(data[s:e + 1] for s, e, keep in zip(starts.tolist(), ends.tolist(), nonblank.tolist()) if keep)
+        data = b"".join(data[s : e + 1] for s, e, keep in zip(starts.tolist(), ends.tolist(), nonblank.tolist()) if keep)
     record_lines = first_line + np.flatnonzero(nonblank)
     if not len(record_lines):
         return _empty(header)
@@ -286,8 +293,10 @@ def _csv_fast(data, arr, ends, nonblank, first_line, header) -> TextBatch | None
             pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=header, use_threads=False, block_size=max(len(data), 1 << 20)),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.binary() for c in header},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.binary() for c in header}, strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
+        )
     except pa.ArrowInvalid:
         return None
     if table.num_rows + len(invalid) != len(record_lines) or any(r.number is None for r in invalid):
@@ -297,12 +306,10 @@ def _csv_fast(data, arr, ends, nonblank, first_line, header) -> TextBatch | None
     lt = header.index("listen_time") if "listen_time" in header else None
     for row in invalid:
         bad[row.number - 1] = True
-        rejects.append(_malformed(int(record_lines[row.number - 1]), row.text, row.expected_columns,
-                                  row.actual_columns, lt))
+        rejects.append(_malformed(int(record_lines[row.number - 1]), row.text, row.expected_columns, row.actual_columns, lt))
     if len(rejects) != int(bad.sum()):
         return None
-    columns = {c: col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-               for c, col in zip(header, table.columns)}
+    columns = {c: col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col for c, col in zip(header, table.columns)}
     return _decode(columns, record_lines[~bad], rejects)
 
 
@@ -321,8 +328,9 @@ class _Unbounded(Exception):
     pass
 
 
-def _csv_slow(lines: list[bytes], nonblank: np.ndarray, first_line: int, header: list[str],
-              last: bool) -> tuple[TextBatch, bytes, int]:
+def _csv_slow(
+    lines: list[bytes], nonblank: np.ndarray, first_line: int, header: list[str], last: bool
+) -> tuple[TextBatch, bytes, int]:
     """Python's csv reader, one record at a time, each bounded to MAX_RECORD_LINES / MAX_RECORD_BYTES."""
     texts = [ln.decode("utf-8", "surrogateescape") for ln in lines]
     n, width = len(lines), len(header)
@@ -357,18 +365,30 @@ def _csv_slow(lines: list[bytes], nonblank: np.ndarray, first_line: int, header:
             return _build(values, header, good_lines, rejects), b"\n".join(lines[i:]) + b"\n", first_line + i
         if unbounded or state["ran_out"]:  # a quote not closed within the bound or before the end of the file
             record = lines[i].decode("utf-8", "replace")
-            rejects.append(_reject(first_line + i, Reason.MALFORMED_LINE,
-                                   f"a quoted value is not closed within {MAX_RECORD_LINES} lines "
-                                   f"({MAX_RECORD_BYTES} bytes) or before the end of the file",
-                                   record, _hint_from_text(record, lt)))
+            rejects.append(
+                _reject(
+                    first_line + i,
+                    Reason.MALFORMED_LINE,
+                    f"a quoted value is not closed within {MAX_RECORD_LINES} lines "
+                    f"({MAX_RECORD_BYTES} bytes) or before the end of the file",
+                    record,
+                    _hint_from_text(record, lt),
+                )
+            )
             i += 1
             continue
-        record_text = "\n".join(texts[i:i + used])
+        record_text = "\n".join(texts[i : i + used])
         if len(fields) != width:
             shown = record_text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            rejects.append(_reject(first_line + i, Reason.MALFORMED_LINE,
-                                   f"expected {width} fields, found {len(fields)}", shown,
-                                   fields[lt] if lt is not None and lt < len(fields) else None))
+            rejects.append(
+                _reject(
+                    first_line + i,
+                    Reason.MALFORMED_LINE,
+                    f"expected {width} fields, found {len(fields)}",
+                    shown,
+                    fields[lt] if lt is not None and lt < len(fields) else None,
+                )
+            )
         else:
             for col, v in zip(values, fields):
                 col.append(v.encode("utf-8", "surrogateescape"))
@@ -480,8 +500,9 @@ class _JsonRows:
         cols = {c: pa.array(v, pa.string()) for c, v in self.columns.items()}
         for c in self.required:
             cols.setdefault(c, pa.nulls(self.n, pa.string()))
-        batch = TextBatch(dict(sorted(cols.items())), np.array(self.lines, dtype=np.int64), self.rejects,
-                          pa.array(self.texts, pa.string()))
+        batch = TextBatch(
+            dict(sorted(cols.items())), np.array(self.lines, dtype=np.int64), self.rejects, pa.array(self.texts, pa.string())
+        )
         self.columns, self.by_key, self.n = {}, {}, 0
         self.lines, self.texts, self.rejects = [], [], []
         return batch
@@ -545,7 +566,7 @@ class _TextWindow:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
             if self.pos > (8 << 20) or self.pos > len(self.buf) // 2:
                 self.line_at(self.pos)
-                self.buf, self.counted, self.pos = self.buf[self.pos:], 0, 0
+                self.buf, self.counted, self.pos = self.buf[self.pos :], 0, 0
             self.buf += text
             self.dirty = bool(_SURROGATE.search(self.buf))
 
@@ -598,8 +619,12 @@ def _iter_json_array(open_stream, required, aliases) -> Iterator[TextBatch]:
                 number += 1
                 if not in_array:  # anything after the closing bracket: one malformed record per line
                     end = _line_end(buf, start)
-                    out.reject(number, Reason.MALFORMED_LINE, f"text after the end of the JSON array (line {line})",
-                               _shown(buf[start:end]))
+                    out.reject(
+                        number,
+                        Reason.MALFORMED_LINE,
+                        f"text after the end of the JSON array (line {line})",
+                        _shown(buf[start:end]),
+                    )
                     pos = max(end, start + 1)
                     continue
                 try:

@@ -1,5 +1,6 @@
 """Lists of days (ISO dates) as contiguous ranges, and the compact text form `first...last,day,...`
 that carries a partition range as a Glue job argument. Standard library only (it runs on Glue)."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -3,6 +3,7 @@
 `build_definitions(settings)` is what tests call with other settings in-process; Dagster loads `defs`,
 a lazy `@definitions` function, so importing this module reads no environment.
 """
+
 import dagster as dg
 
 from music_pipeline.defs import alerting, automation, checks, operations, reference_sensor, retention, sensors
@@ -22,13 +23,24 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=automation.with_automation(assets),
         asset_checks=[*checks.asset_checks(assets, settings), *freshness],
-        sensors=[sensors.stream_files_sensor(settings, days_job), automation.automation_sensor(settings),
-                 reference_sensor.reference_files_sensor(settings, reference_job, reference_days_job),
-                 alerting.run_failure_alert_sensor(settings), alerting.alerts_sensor(settings),
-                 operations.freshness_sensor(settings, freshness)],
+        sensors=[
+            sensors.stream_files_sensor(settings, days_job),
+            automation.automation_sensor(settings),
+            reference_sensor.reference_files_sensor(settings, reference_job, reference_days_job),
+            alerting.run_failure_alert_sensor(settings),
+            alerting.alerts_sensor(settings),
+            operations.freshness_sensor(settings, freshness),
+        ],
         schedules=[operations.daily_schedule(settings, daily_job), *retention.schedules],
-        jobs=[sensors.ingest_stream_files, sensors.archive_stream_files, days_job, reference_job, reference_days_job,
-              daily_job, *retention.jobs],
+        jobs=[
+            sensors.ingest_stream_files,
+            sensors.archive_stream_files,
+            days_job,
+            reference_job,
+            reference_days_job,
+            daily_job,
+            *retention.jobs,
+        ],
         resources=resources_from_settings(settings),
         executor=engine_executor(settings.engine),
     )

@@ -6,6 +6,7 @@ and creates or updates each Glue job of `tables.glue_jobs()` so that it matches 
 running it twice changes nothing the second time. The buckets, tables and IAM role come from
 `infra/cloudformation.yaml` (a test keeps the template's jobs equal to these definitions).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -96,7 +97,10 @@ def build_library_zip() -> bytes:
 def upload_artifacts(config: GlueJobsConfig, s3) -> dict[str, str]:
     """Upload the job script and the library zip; returns their URIs -> sha256."""
     uploaded = {}
-    for name, body in ((SCRIPT_NAME, (PACKAGE_DIR / "engines" / "glue_job.py").read_bytes()), (LIBRARY_NAME, build_library_zip())):
+    for name, body in (
+        (SCRIPT_NAME, (PACKAGE_DIR / "engines" / "glue_job.py").read_bytes()),
+        (LIBRARY_NAME, build_library_zip()),
+    ):
         uri = f"{config.scripts}/{name}"
         bucket, key = split_s3_uri(uri)
         s3.put_object(Bucket=bucket, Key=key, Body=body)
@@ -147,8 +151,14 @@ def run_cli(args, settings: Settings) -> int:
         raise SystemExit("deploy: give --role or MUSIC_PIPELINE_GLUE_ROLE (output GlueJobRoleArn of infra/cloudformation.yaml)")
     if settings.lake_is_local and not args.scripts_uri:
         raise SystemExit(f"deploy: the lake {settings.lake} is a folder; set MUSIC_PIPELINE_LAKE=s3://... (or --scripts-uri)")
-    config = GlueJobsConfig(lake=settings.lake, role=role, scripts_uri=args.scripts_uri, job_prefix=settings.glue.job_prefix,
-                            worker_type=args.worker_type, workers=args.workers)
+    config = GlueJobsConfig(
+        lake=settings.lake,
+        role=role,
+        scripts_uri=args.scripts_uri,
+        job_prefix=settings.glue.job_prefix,
+        worker_type=args.worker_type,
+        workers=args.workers,
+    )
     result = deploy(config, settings=settings)
     if not args.skip_tables:
         ServingTables(prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint, region=settings.region).ensure()

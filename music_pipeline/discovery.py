@@ -10,6 +10,7 @@ One file's way, one tick at a time (the ledger in DynamoDB holds the state):
 3. `follow_up`, published: once every touched day's DynamoDB assets were materialized by a run that
    started after the file was ingested, the file is `published`, then archived by `archive_stream_files`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,7 +38,7 @@ class Cursor:
     pending: dict[str, str] = field(default_factory=dict)  # claimed key -> version, until archived/failed
 
     @classmethod
-    def parse(cls, text: str | None) -> "Cursor":
+    def parse(cls, text: str | None) -> Cursor:
         return cls(**json.loads(text)) if text else cls()
 
     def dump(self) -> str:
@@ -49,7 +50,7 @@ def _digest(*parts: str) -> str:
 
 
 def _chunks(items: list, size: int) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def partition_days(days: list[str], now: dt.datetime, start_date: dt.date) -> tuple[list[str], list[str]]:
@@ -60,40 +61,66 @@ def partition_days(days: list[str], now: dt.datetime, start_date: dt.date) -> tu
     return [d for d in days if first <= d <= last], [d for d in days if d > last]
 
 
-def discover(lake, ledger: Ledger, cursor: Cursor, settings: ArrivalSettings, now: float,
-             start_date: dt.date) -> list[RunRequest]:
+def discover(
+    lake, ledger: Ledger, cursor: Cursor, settings: ArrivalSettings, now: float, start_date: dt.date
+) -> list[RunRequest]:
     """New deliveries after the cursor (or all, on a rescan) -> claims -> ingestion runs."""
     if now - cursor.rescanned_at >= settings.rescan_seconds:
         found, cursor.rescanned_at = landing.list_all(lake, layout.RAW_STREAMS, settings.ignored_suffixes), now
     else:
-        found = landing.list_new(lake, layout.RAW_STREAMS, cursor.after,
-                                 limit=settings.max_files_per_run * settings.max_runs_per_tick,
-                                 ignored_suffixes=settings.ignored_suffixes)
+        found = landing.list_new(
+            lake,
+            layout.RAW_STREAMS,
+            cursor.after,
+            limit=settings.max_files_per_run * settings.max_runs_per_tick,
+            ignored_suffixes=settings.ignored_suffixes,
+        )
     if found:
         cursor.after = max(cursor.after, found[-1].key)
     known = ledger.get_many([f.key for f in found])
     stale_before = now - settings.claim_timeout_seconds
-    fresh = [f for f in found if f.key not in known or known[f.key]["version"] != landing.version(f)
-             or (known[f.key]["status"] == DISCOVERED and known[f.key]["discovered_at"] < stale_before)]
+    fresh = [
+        f
+        for f in found
+        if f.key not in known
+        or known[f.key]["version"] != landing.version(f)
+        or (known[f.key]["status"] == DISCOVERED and known[f.key]["discovered_at"] < stale_before)
+    ]
     requests = []
     for batch in _chunks(fresh, settings.max_files_per_run):
         run_key = "ingest:" + _digest(*(f"{f.key}@{landing.version(f)}" for f in batch))
-        claimed = {f.key: landing.version(f) for f in batch
-                   if ledger.claim(f.key, landing.version(f), f.size, f.modified, run_key, settings.claim_timeout_seconds)}
+        claimed = {
+            f.key: landing.version(f)
+            for f in batch
+            if ledger.claim(f.key, landing.version(f), f.size, f.modified, run_key, settings.claim_timeout_seconds)
+        }
         if claimed:
             cursor.pending.update(claimed)
-            requests.append(RunRequest(run_key=run_key, job_name="ingest_stream_files", tags={SENSOR_TAG: "ingest"},
-                                       run_config={"ops": {"ingest_claimed_files": {"config": {
-                                           "files": claimed, "start_date": start_date.isoformat()}}}}))
+            requests.append(
+                RunRequest(
+                    run_key=run_key,
+                    job_name="ingest_stream_files",
+                    tags={SENSOR_TAG: "ingest"},
+                    run_config={
+                        "ops": {"ingest_claimed_files": {"config": {"files": claimed, "start_date": start_date.isoformat()}}}
+                    },
+                )
+            )
     return requests
 
 
-def follow_up(published: Callable[[list[str], float], bool], ledger: Ledger, cursor: Cursor, settings: ArrivalSettings,
-              start_date: dt.date, now: float) -> list[RunRequest]:
+def follow_up(
+    published: Callable[[list[str], float], bool],
+    ledger: Ledger,
+    cursor: Cursor,
+    settings: ArrivalSettings,
+    start_date: dt.date,
+    now: float,
+) -> list[RunRequest]:
     """Pending files: request their days, detect publication (`published(days, since)`: every serving
     asset of every day materialized by a run started after `since`), archive published ones."""
     items = ledger.get_many(list(cursor.pending))
-    today = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    today = dt.datetime.fromtimestamp(now, dt.UTC)
     days_for: dict[str, list[str]] = {}
     to_archive: dict[str, str] = {}
     for key, version in sorted(cursor.pending.items()):
@@ -115,14 +142,23 @@ def follow_up(published: Callable[[list[str], float], bool], ledger: Ledger, cur
     if days_for:
         members = sorted(f"{k}@{cursor.pending[k]}" for k in days_for)
         for first, last in contiguous_ranges([d for days in days_for.values() for d in days]):
-            requests.append(RunRequest(
-                run_key=f"days:{first}...{last}:" + _digest(*members), job_name="stream_days_job",
-                tags={SENSOR_TAG: "days", ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}))
+            requests.append(
+                RunRequest(
+                    run_key=f"days:{first}...{last}:" + _digest(*members),
+                    job_name="stream_days_job",
+                    tags={SENSOR_TAG: "days", ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+                )
+            )
         for key, days in days_for.items():
             item = items[key]
             ledger.days_requested(key, cursor.pending[key], sorted(set(item.get("days_requested", [])) | set(days)))
     for batch in _chunks(sorted(to_archive.items()), settings.max_files_per_run):
-        requests.append(RunRequest(
-            run_key="archive:" + _digest(*(f"{k}@{v}" for k, v in batch)), job_name="archive_stream_files",
-            tags={SENSOR_TAG: "archive"}, run_config={"ops": {"archive_published_files": {"config": {"files": dict(batch)}}}}))
+        requests.append(
+            RunRequest(
+                run_key="archive:" + _digest(*(f"{k}@{v}" for k, v in batch)),
+                job_name="archive_stream_files",
+                tags={SENSOR_TAG: "archive"},
+                run_config={"ops": {"archive_published_files": {"config": {"files": dict(batch)}}}},
+            )
+        )
     return requests

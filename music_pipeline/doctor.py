@@ -11,6 +11,7 @@ What it checks (from the same `Settings` the code location uses):
 A finding is `ok`, `warn` (works, but look) or `error` (blocking: a run would fail); the exit code is 1 on
 any error. Nothing is created or changed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,13 @@ def check_credentials(settings: Settings) -> list[Finding]:
     if credentials is None and settings.lake_is_local and settings.dynamodb_endpoint is None and settings.engine != "glue":
         return [Finding(OK, "AWS credentials: none, none needed (the local stack of `music-pipeline dev` sets its own)")]
     if credentials is None:
-        return [Finding(ERROR, "AWS credentials: none found in the standard chain",
-                        "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or run with an IAM role")]
+        return [
+            Finding(
+                ERROR,
+                "AWS credentials: none found in the standard chain",
+                "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or run with an IAM role",
+            )
+        ]
     return [Finding(OK, f"AWS credentials: present (from {credentials.method}), region {settings.region}")]
 
 
@@ -61,25 +67,44 @@ def check_lake(settings: Settings) -> list[Finding]:
         lake = Lake(settings.lake, s3_endpoint=settings.s3_endpoint, region=settings.region)
         raw = lake.list("raw")
     except Exception as exc:  # noqa: BLE001 - any failure to reach the lake is the finding
-        return [Finding(ERROR, f"lake {settings.lake}: not reachable ({_error_text(exc)})",
-                        "check MUSIC_PIPELINE_LAKE, AWS_ENDPOINT_URL_S3 and the bucket policy")]
+        return [
+            Finding(
+                ERROR,
+                f"lake {settings.lake}: not reachable ({_error_text(exc)})",
+                "check MUSIC_PIPELINE_LAKE, AWS_ENDPOINT_URL_S3 and the bucket policy",
+            )
+        ]
     if not lake.is_local:
-        bucket = settings.lake[len("s3://"):].split("/", 1)[0]
+        bucket = settings.lake[len("s3://") :].split("/", 1)[0]
         try:
             aws.client("s3", endpoint_url=settings.s3_endpoint, region=settings.region).head_bucket(Bucket=bucket)
         except Exception as exc:  # noqa: BLE001
-            return [Finding(ERROR, f"lake {settings.lake}: bucket {bucket} not reachable ({_error_text(exc)})",
-                            "create the bucket (infra/cloudformation.yaml) or fix MUSIC_PIPELINE_LAKE")]
+            return [
+                Finding(
+                    ERROR,
+                    f"lake {settings.lake}: bucket {bucket} not reachable ({_error_text(exc)})",
+                    "create the bucket (infra/cloudformation.yaml) or fix MUSIC_PIPELINE_LAKE",
+                )
+            ]
     findings = [Finding(OK, f"lake {settings.lake}: reachable")]
     if not raw:
-        findings.append(Finding(WARN, f"lake {settings.lake}: nothing under raw/ yet",
-                                "land files under raw/streams/ and raw/songs/songs.csv, raw/users/users.csv "
-                                "(locally: `music-pipeline generate`)"))
+        findings.append(
+            Finding(
+                WARN,
+                f"lake {settings.lake}: nothing under raw/ yet",
+                "land files under raw/streams/ and raw/songs/songs.csv, raw/users/users.csv (locally: `music-pipeline generate`)",
+            )
+        )
     keys = {f.key for f in raw}
     for key in (layout.RAW_SONGS, layout.RAW_USERS):
         if raw and key not in keys:
-            findings.append(Finding(WARN, f"lake: {key} missing (the reference table cannot be validated)",
-                                    f"upload {key} (atomically: write elsewhere, then rename/copy into place)"))
+            findings.append(
+                Finding(
+                    WARN,
+                    f"lake: {key} missing (the reference table cannot be validated)",
+                    f"upload {key} (atomically: write elsewhere, then rename/copy into place)",
+                )
+            )
     return findings
 
 
@@ -88,16 +113,24 @@ def expected_keys(spec: tables.DynamoTable, name: str) -> dict:
 
     args = create_table_args(spec, name)
     types = {a["AttributeName"]: a["AttributeType"] for a in args["AttributeDefinitions"]}
-    return {"key": [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in args["KeySchema"]],
-            "indexes": sorted((i["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]))
-                              for i in args.get("GlobalSecondaryIndexes", []))}
+    return {
+        "key": [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in args["KeySchema"]],
+        "indexes": sorted(
+            (i["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]))
+            for i in args.get("GlobalSecondaryIndexes", [])
+        ),
+    }
 
 
 def actual_keys(description: dict) -> dict:
     types = {a["AttributeName"]: a["AttributeType"] for a in description.get("AttributeDefinitions", [])}
-    return {"key": [(k["AttributeName"], k["KeyType"], types.get(k["AttributeName"])) for k in description["KeySchema"]],
-            "indexes": sorted((i["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]))
-                              for i in description.get("GlobalSecondaryIndexes", []))}
+    return {
+        "key": [(k["AttributeName"], k["KeyType"], types.get(k["AttributeName"])) for k in description["KeySchema"]],
+        "indexes": sorted(
+            (i["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]))
+            for i in description.get("GlobalSecondaryIndexes", [])
+        ),
+    }
 
 
 def check_dynamodb(settings: Settings) -> list[Finding]:
@@ -108,8 +141,13 @@ def check_dynamodb(settings: Settings) -> list[Finding]:
     try:
         client.list_tables(Limit=1)
     except Exception as exc:  # noqa: BLE001
-        return [Finding(ERROR, f"DynamoDB endpoint {where}: not reachable ({_error_text(exc)})",
-                        "check AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION and the network")]
+        return [
+            Finding(
+                ERROR,
+                f"DynamoDB endpoint {where}: not reachable ({_error_text(exc)})",
+                "check AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION and the network",
+            )
+        ]
     findings = [Finding(OK, f"DynamoDB endpoint {where}: reachable")]
     for spec in tables.DYNAMO_TABLES:
         name = f"{settings.table_prefix}{spec.name}"
@@ -117,24 +155,38 @@ def check_dynamodb(settings: Settings) -> list[Finding]:
             description = client.describe_table(TableName=name)["Table"]
         except Exception as exc:  # noqa: BLE001
             if _code(exc) == "ResourceNotFoundException":
-                findings.append(Finding(ERROR, f"DynamoDB table {name}: missing",
-                                        f"{DEPLOY} (creates missing tables) or deploy infra/cloudformation.yaml"))
+                findings.append(
+                    Finding(
+                        ERROR,
+                        f"DynamoDB table {name}: missing",
+                        f"{DEPLOY} (creates missing tables) or deploy infra/cloudformation.yaml",
+                    )
+                )
             else:
-                findings.append(Finding(ERROR, f"DynamoDB table {name}: cannot be described ({_error_text(exc)})",
-                                        "grant dynamodb:DescribeTable to this role"))
+                findings.append(
+                    Finding(
+                        ERROR,
+                        f"DynamoDB table {name}: cannot be described ({_error_text(exc)})",
+                        "grant dynamodb:DescribeTable to this role",
+                    )
+                )
             continue
         want, have = expected_keys(spec, name), actual_keys(description)
         if want != have:
-            findings.append(Finding(ERROR, f"DynamoDB table {name}: key schema {have} differs from the declaration {want}",
-                                    "recreate the table from infra/cloudformation.yaml, or use a new "
-                                    "MUSIC_PIPELINE_TABLE_PREFIX"))
+            findings.append(
+                Finding(
+                    ERROR,
+                    f"DynamoDB table {name}: key schema {have} differs from the declaration {want}",
+                    "recreate the table from infra/cloudformation.yaml, or use a new MUSIC_PIPELINE_TABLE_PREFIX",
+                )
+            )
         else:
             findings.append(Finding(OK, f"DynamoDB table {name}: present, key as declared"))
     return findings
 
 
 def _s3_bytes(settings: Settings, uri: str) -> bytes:
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     s3 = aws.client("s3", endpoint_url=settings.s3_endpoint, region=settings.region)
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
@@ -146,8 +198,13 @@ def check_glue(settings: Settings) -> list[Finding]:
 
     findings = []
     if settings.lake_is_local:
-        findings.append(Finding(ERROR, f"engine glue with the folder lake {settings.lake}: Glue reads and writes S3",
-                                "set MUSIC_PIPELINE_LAKE=s3://bucket/prefix"))
+        findings.append(
+            Finding(
+                ERROR,
+                f"engine glue with the folder lake {settings.lake}: Glue reads and writes S3",
+                "set MUSIC_PIPELINE_LAKE=s3://bucket/prefix",
+            )
+        )
     glue = aws.client("glue", region=settings.region)
     script = (PACKAGE_DIR / "engines" / "glue_job.py").read_bytes()
     library = None
@@ -159,31 +216,40 @@ def check_glue(settings: Settings) -> list[Finding]:
             if _code(exc) == "EntityNotFoundException":
                 findings.append(Finding(ERROR, f"Glue job {name}: missing (every {suffix} step would fail)", DEPLOY))
             else:
-                findings.append(Finding(ERROR, f"Glue job {name}: cannot be read ({_error_text(exc)})",
-                                        "grant glue:GetJob to this role"))
+                findings.append(
+                    Finding(ERROR, f"Glue job {name}: cannot be read ({_error_text(exc)})", "grant glue:GetJob to this role")
+                )
             continue
         location = job.get("Command", {}).get("ScriptLocation", "")
         try:
             same = hashlib.sha256(_s3_bytes(settings, location)).digest() == hashlib.sha256(script).digest()
         except Exception as exc:  # noqa: BLE001
-            findings.append(Finding(ERROR, f"Glue job {name}: its script {location} cannot be read ({_error_text(exc)})",
-                                    DEPLOY))
+            findings.append(Finding(ERROR, f"Glue job {name}: its script {location} cannot be read ({_error_text(exc)})", DEPLOY))
             continue
         if not same:
-            findings.append(Finding(ERROR, f"Glue job {name}: the deployed script {location} differs from this "
-                                           "checkout's engines/glue_job.py", DEPLOY))
+            findings.append(
+                Finding(
+                    ERROR,
+                    f"Glue job {name}: the deployed script {location} differs from this checkout's engines/glue_job.py",
+                    DEPLOY,
+                )
+            )
             continue
         extra = job.get("DefaultArguments", {}).get("--extra-py-files", "")
         if extra.endswith(LIBRARY_NAME):
             library = library if library is not None else build_library_zip()
             try:
                 if _s3_bytes(settings, extra) != library:
-                    findings.append(Finding(WARN, f"Glue job {name}: the deployed library {extra} differs from this "
-                                                  "checkout's package", DEPLOY))
+                    findings.append(
+                        Finding(
+                            WARN, f"Glue job {name}: the deployed library {extra} differs from this checkout's package", DEPLOY
+                        )
+                    )
                     continue
             except Exception as exc:  # noqa: BLE001
-                findings.append(Finding(ERROR, f"Glue job {name}: its library {extra} cannot be read "
-                                               f"({_error_text(exc)})", DEPLOY))
+                findings.append(
+                    Finding(ERROR, f"Glue job {name}: its library {extra} cannot be read ({_error_text(exc)})", DEPLOY)
+                )
                 continue
         findings.append(Finding(OK, f"Glue job {name}: present, deployed script equal to this checkout"))
     return findings
@@ -196,11 +262,21 @@ def check_alerts(settings: Settings) -> list[Finding]:
             aws.client("sns", region=settings.region).get_topic_attributes(TopicArn=settings.alerts.sns_topic_arn)
             findings.append(Finding(OK, f"alert topic {settings.alerts.sns_topic_arn}: present"))
         except Exception as exc:  # noqa: BLE001
-            findings.append(Finding(ERROR, f"alert topic {settings.alerts.sns_topic_arn}: not usable ({_error_text(exc)})",
-                                    "create the topic or fix MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN"))
+            findings.append(
+                Finding(
+                    ERROR,
+                    f"alert topic {settings.alerts.sns_topic_arn}: not usable ({_error_text(exc)})",
+                    "create the topic or fix MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN",
+                )
+            )
     if not settings.alerts.sns_topic_arn and not settings.alerts.webhook_url:
-        findings.append(Finding(WARN, "alerts: only to the log and the UI",
-                                "set MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN and/or MUSIC_PIPELINE_ALERT_WEBHOOK_URL"))
+        findings.append(
+            Finding(
+                WARN,
+                "alerts: only to the log and the UI",
+                "set MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN and/or MUSIC_PIPELINE_ALERT_WEBHOOK_URL",
+            )
+        )
     return findings
 
 

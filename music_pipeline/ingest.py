@@ -11,6 +11,7 @@ read, rows per day, rejects per day and reason. Conservation holds per file and 
 records read = bronze rows + ingestion rejects (a record is a line, or a multi-line quoted CSV
 record, or a JSON array element; see csv_reader.py).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,13 +32,12 @@ import pyarrow.parquet as pq
 from music_pipeline import contracts as c
 from music_pipeline.contracts import Reason
 from music_pipeline.csv_reader import TextBatch, UnreadableFile, iter_text_batches
-from music_pipeline.settings import Settings
-from music_pipeline.storage import landing
-from music_pipeline.storage.lake import Lake, LakeFile, partition_key
-
 from music_pipeline.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.layout import BRONZE_MANIFESTS as MANIFESTS
 from music_pipeline.layout import RAW_STREAMS, UNKNOWN_DAY
+from music_pipeline.settings import Settings
+from music_pipeline.storage import landing
+from music_pipeline.storage.lake import Lake, LakeFile, partition_key
 from music_pipeline.tables import INGEST_REJECTS as _INGEST_REJECTS
 from music_pipeline.tables import RAW_STREAMS as _BRONZE
 
@@ -97,8 +97,7 @@ def write_manifest(lake: Lake, manifest: Manifest) -> None:
 
 def all_manifests(lake: Lake) -> list[Manifest]:
     files = lake.list(MANIFESTS, include_hidden=True)
-    return sorted((Manifest(**json.loads(lake.read_bytes(f.key))) for f in files if f.key.endswith(".json")),
-                  key=lambda m: m.key)
+    return sorted((Manifest(**json.loads(lake.read_bytes(f.key))) for f in files if f.key.endswith(".json")), key=lambda m: m.key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,12 +122,13 @@ def parse_listen_time(text: pa.Array) -> pa.Array:
         return pa.array([], pa.timestamp("us"))
     text = pc.utf8_trim_whitespace(text.cast(pa.string()))
     length = pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    usable = pc.fill_null(pc.and_(pc.string_is_ascii(text), pc.less_equal(pc.binary_length(text), TIME_WIDTH)),
-                          False).to_numpy(zero_copy_only=False)
+    usable = pc.fill_null(pc.and_(pc.string_is_ascii(text), pc.less_equal(pc.binary_length(text), TIME_WIDTH)), False).to_numpy(
+        zero_copy_only=False
+    )
     fixed = pc.utf8_rpad(pc.if_else(pa.array(usable), text, pa.scalar("", pa.string())), TIME_WIDTH, " ")
     fixed = fixed.combine_chunks() if isinstance(fixed, pa.ChunkedArray) else fixed
-    offsets = np.frombuffer(fixed.buffers()[1], np.int32)[fixed.offset:fixed.offset + n + 1]
-    raw = np.frombuffer(fixed.buffers()[2], np.uint8)[offsets[0]:offsets[0] + n * TIME_WIDTH].reshape(n, TIME_WIDTH)
+    offsets = np.frombuffer(fixed.buffers()[1], np.int32)[fixed.offset : fixed.offset + n + 1]
+    raw = np.frombuffer(fixed.buffers()[2], np.uint8)[offsets[0] : offsets[0] + n * TIME_WIDTH].reshape(n, TIME_WIDTH)
     ok = usable & (length >= 19)
     digit = (raw >= 48) & (raw <= 57)
 
@@ -231,8 +231,7 @@ def _text(cols: dict[str, pa.Array], name: str, n: int) -> pa.Array:
     return cols[name] if name in cols else pa.nulls(n, pa.string())
 
 
-def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float,
-                      start_date: dt.date) -> tuple[pa.Table, list[dict]]:
+def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float, start_date: dt.date) -> tuple[pa.Table, list[dict]]:
     """Text records -> bronze rows. Rules, the first failing one is the reason: unparseable
     listen_time, future_listen_time (later than landed_at + 24 h), before_start_date,
     invalid_duration, invalid_completed."""
@@ -242,7 +241,7 @@ def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float,
     micros = listen_time.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
     bad_time = listen_time.is_null().to_numpy(zero_copy_only=False)
     limit_us = int((landed_at + c.STREAM_FUTURE_TOLERANCE_SECONDS) * 1_000_000)
-    start_us = int(dt.datetime.combine(start_date, dt.time()).replace(tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
+    start_us = int(dt.datetime.combine(start_date, dt.time()).replace(tzinfo=dt.UTC).timestamp()) * 1_000_000
     future = ~bad_time & (micros > limit_us)
     early = ~bad_time & ~future & (micros < start_us)
     duration_ms, bad_duration = parse_duration_ms(_text(cols, c.STREAM_DURATION_COLUMN, n))
@@ -254,11 +253,19 @@ def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float,
     dates = listen_time.cast(pa.date32())
     rules = [
         (bad_time, Reason.UNPARSEABLE_LISTEN_TIME, lambda i: f"listen_time {cols['listen_time'][i].as_py()!r}"),
-        (future, Reason.FUTURE_LISTEN_TIME, lambda i: (
-            f"listen_time {cols['listen_time'][i].as_py()!r} is later than the file's landing time "
-            f"{dt.datetime.fromtimestamp(landed_at, dt.timezone.utc).isoformat(timespec='seconds')} + 24 h")),
-        (early, Reason.BEFORE_START_DATE, lambda i: (
-            f"listen_time {cols['listen_time'][i].as_py()!r} is before the start date {start_date.isoformat()}")),
+        (
+            future,
+            Reason.FUTURE_LISTEN_TIME,
+            lambda i: (
+                f"listen_time {cols['listen_time'][i].as_py()!r} is later than the file's landing time "
+                f"{dt.datetime.fromtimestamp(landed_at, dt.UTC).isoformat(timespec='seconds')} + 24 h"
+            ),
+        ),
+        (
+            early,
+            Reason.BEFORE_START_DATE,
+            lambda i: f"listen_time {cols['listen_time'][i].as_py()!r} is before the start date {start_date.isoformat()}",
+        ),
         (bad_duration, Reason.INVALID_DURATION, lambda i: f"duration {cols[c.STREAM_DURATION_COLUMN][i].as_py()!r}"),
         (bad_completed, Reason.INVALID_COMPLETED, lambda i: f"completed {cols['completed'][i].as_py()!r}"),
     ]
@@ -271,17 +278,36 @@ def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float,
             continue
         day_values = dates.to_pylist() if day_values is None else day_values
         for i in np.flatnonzero(hit):
-            record = (batch.records[i].as_py() if batch.records is not None
-                      else ",".join("" if cols[k][i].as_py() is None else cols[k][i].as_py() for k in cols))
-            rejects.append({"date": day_values[i], "source_line": int(batch.lines[i]), "reason": reason,
-                            "detail": detail(i), "record": record})
+            record = (
+                batch.records[i].as_py()
+                if batch.records is not None
+                else ",".join("" if cols[k][i].as_py() is None else cols[k][i].as_py() for k in cols)
+            )
+            rejects.append(
+                {
+                    "date": day_values[i],
+                    "source_line": int(batch.lines[i]),
+                    "reason": reason,
+                    "detail": detail(i),
+                    "record": record,
+                }
+            )
         taken |= hit
-    table = pa.table({
-        "date": dates, "user_id": cols["user_id"], "track_id": cols["track_id"], "listen_time": listen_time,
-        "listen_duration_ms": duration_ms, "stream_id": stream_id, "completed": completed, "device_type": device,
-        "source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
-        "source_line": pa.array(batch.lines, pa.int64()),
-    }, schema=c.BRONZE_STREAMS)
+    table = pa.table(
+        {
+            "date": dates,
+            "user_id": cols["user_id"],
+            "track_id": cols["track_id"],
+            "listen_time": listen_time,
+            "listen_duration_ms": duration_ms,
+            "stream_id": stream_id,
+            "completed": completed,
+            "device_type": device,
+            "source_file": pa.repeat(pa.scalar(source_file, pa.string()), n),
+            "source_line": pa.array(batch.lines, pa.int64()),
+        },
+        schema=c.BRONZE_STREAMS,
+    )
     return (table if not taken.any() else table.filter(pa.array(~taken))), rejects
 
 
@@ -296,8 +322,10 @@ def _reject_days(rejects: list[dict]) -> None:
 
 
 def rejects_table(rejects: list[dict], source_file: str) -> pa.Table:
-    rows = [{"date": r.get("date"), "source_file": source_file, **{k: r[k] for k in ("source_line", "reason", "detail", "record")}}
-            for r in rejects]
+    rows = [
+        {"date": r.get("date"), "source_file": source_file, **{k: r[k] for k in ("source_line", "reason", "detail", "record")}}
+        for r in rejects
+    ]
     return pa.Table.from_pylist(rows, schema=c.INGEST_REJECTS)
 
 
@@ -346,8 +374,14 @@ class _Staging:
         self.paths.clear()
 
 
-def ingest_file(lake: Lake, landed: LakeFile, digest: str, previous: Manifest | None,
-                start_date: dt.date | None = None, read_key: str | None = None) -> Manifest:
+def ingest_file(
+    lake: Lake,
+    landed: LakeFile,
+    digest: str,
+    previous: Manifest | None,
+    start_date: dt.date | None = None,
+    read_key: str | None = None,
+) -> Manifest:
     """Write the bronze slices and rejects of one landed file; replace what its key held before.
     Nothing is published unless the whole file was read. `read_key`: where the bytes are read when
     they are no longer under `landed.key` (a backfill re-ingesting from archive/, see rehydrate.py);
@@ -376,8 +410,11 @@ def ingest_file(lake: Lake, landed: LakeFile, digest: str, previous: Manifest | 
                 table = rejects_table(batch_rejects, landed.key)
                 for day_value in pc.unique(table["date"]).to_pylist():
                     day = day_value.isoformat() if day_value else UNKNOWN_DAY
-                    mask = (pc.is_null(table["date"]) if day_value is None
-                            else pc.equal(table["date"], pa.scalar(day_value, pa.date32())))
+                    mask = (
+                        pc.is_null(table["date"])
+                        if day_value is None
+                        else pc.equal(table["date"], pa.scalar(day_value, pa.date32()))
+                    )
                     part = table.filter(mask)
                     staging.writer(partition_key(INGEST_REJECTS, day, slice_file), c.INGEST_REJECTS).write_table(part)
                     rejects_by_day[day] += part.num_rows
@@ -390,10 +427,16 @@ def ingest_file(lake: Lake, landed: LakeFile, digest: str, previous: Manifest | 
     for counts in by_day_reason.values():
         reasons.update(counts)
     manifest = Manifest(
-        key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified, status="ingested",
-        rows_read=rows_read, rows_by_day=dict(sorted(rows_by_day.items())),
+        key=landed.key,
+        content_hash=digest,
+        size=landed.size,
+        modified=landed.modified,
+        status="ingested",
+        rows_read=rows_read,
+        rows_by_day=dict(sorted(rows_by_day.items())),
         rejects_by_day=dict(sorted(rejects_by_day.items())),
-        rejects_by_reason=dict(sorted(reasons.items())), ingested_at=time.time(),
+        rejects_by_reason=dict(sorted(reasons.items())),
+        ingested_at=time.time(),
         rejects_by_day_and_reason={d: dict(sorted(r.items())) for d, r in sorted(by_day_reason.items())},
     )
     if previous is not None:
@@ -423,14 +466,17 @@ def content_owner(lake: Lake, digest: str, key: str) -> str | None:
     if owner == key:
         return None
     owner_manifest = read_manifest(lake, owner)
-    if owner_manifest and ((owner_manifest.status == "ingested" and owner_manifest.content_hash == digest)
-                           or owner_manifest.held_content_hash == digest):  # a failed re-delivery still holds it
+    if owner_manifest and (
+        (owner_manifest.status == "ingested" and owner_manifest.content_hash == digest)
+        or owner_manifest.held_content_hash == digest
+    ):  # a failed re-delivery still holds it
         return owner
     return None
 
 
-def ingest_landed_file(lake: Lake, landed: LakeFile, force_hash: bool = False,
-                       start_date: dt.date | None = None) -> tuple[str, Manifest]:
+def ingest_landed_file(
+    lake: Lake, landed: LakeFile, force_hash: bool = False, start_date: dt.date | None = None
+) -> tuple[str, Manifest]:
     """Bring one landed file into bronze. Returns (outcome, manifest); outcome is one of
     `unchanged`, `ingested`, `replaced`, `duplicate`, `failed`. Never raises for a file that cannot
     be read (any exception while reading it): it is `failed` with the reason, and bronze keeps what
@@ -439,8 +485,12 @@ def ingest_landed_file(lake: Lake, landed: LakeFile, force_hash: bool = False,
     digest = ""
     try:
         previous = read_manifest(lake, landed.key)
-        if (previous and not force_hash and previous.status != "duplicate"
-                and (previous.size, previous.modified) == (landed.size, landed.modified)):
+        if (
+            previous
+            and not force_hash
+            and previous.status != "duplicate"
+            and (previous.size, previous.modified) == (landed.size, landed.modified)
+        ):
             return "unchanged", previous
         digest = content_hash(lake, landed.key)
         if previous and previous.content_hash == digest and previous.status == "ingested":
@@ -453,8 +503,15 @@ def ingest_landed_file(lake: Lake, landed: LakeFile, force_hash: bool = False,
                 return "unchanged", previous
             if previous is not None:
                 drop_slices(lake, previous)
-            manifest = Manifest(key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified,
-                                status="duplicate", duplicate_of=owner, ingested_at=time.time())
+            manifest = Manifest(
+                key=landed.key,
+                content_hash=digest,
+                size=landed.size,
+                modified=landed.modified,
+                status="duplicate",
+                duplicate_of=owner,
+                ingested_at=time.time(),
+            )
             write_manifest(lake, manifest)
             return "duplicate", manifest
         manifest = ingest_file(lake, landed, digest, previous, start_date)
@@ -471,8 +528,15 @@ def ingest_landed_file(lake: Lake, landed: LakeFile, force_hash: bool = False,
 
 def _failed(landed: LakeFile, digest: str, previous: Manifest | None, exc: Exception) -> Manifest:
     reason = str(exc) if isinstance(exc, UnreadableFile) else f"{type(exc).__name__}: {exc}"
-    manifest = Manifest(key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified,
-                        status="failed", error=f"{landed.key}: {reason}", ingested_at=time.time())
+    manifest = Manifest(
+        key=landed.key,
+        content_hash=digest,
+        size=landed.size,
+        modified=landed.modified,
+        status="failed",
+        error=f"{landed.key}: {reason}",
+        ingested_at=time.time(),
+    )
     held = previous if previous is not None and previous.status in ("ingested", "failed") else None
     if held is not None and held.rows_read:
         manifest.rows_read, manifest.rows_by_day = held.rows_read, held.rows_by_day
@@ -497,8 +561,13 @@ class SyncReport:
         return self.outcomes.get("failed", [])
 
 
-def sync_landed_streams(lake: Lake, keys: list[str] | None = None, *, start_date: dt.date | None = None,
-                        ignored_suffixes: tuple[str, ...] = landing.IGNORED_SUFFIXES) -> SyncReport:
+def sync_landed_streams(
+    lake: Lake,
+    keys: list[str] | None = None,
+    *,
+    start_date: dt.date | None = None,
+    ignored_suffixes: tuple[str, ...] = landing.IGNORED_SUFFIXES,
+) -> SyncReport:
     """Ingest every landed delivery (or the given keys) that bronze does not hold yet. Names that are
     not finished deliveries are skipped (storage/landing.py); a file that cannot be read is `failed`
     in the report and its manifest, and the others go on. `start_date` defaults to
@@ -509,9 +578,16 @@ def sync_landed_streams(lake: Lake, keys: list[str] | None = None, *, start_date
         landed = landing.list_all(lake, RAW_STREAMS, ignored_suffixes=ignored_suffixes)
     else:
         found = landing.stat(lake, keys)
-        landed = sorted((f for f in found.values() if landing.is_delivery(
-            f.key[len(RAW_STREAMS) + 1:] if f.key.startswith(RAW_STREAMS + "/") else f.key, ignored_suffixes)),
-            key=lambda f: f.key)
+        landed = sorted(
+            (
+                f
+                for f in found.values()
+                if landing.is_delivery(
+                    f.key[len(RAW_STREAMS) + 1 :] if f.key.startswith(RAW_STREAMS + "/") else f.key, ignored_suffixes
+                )
+            ),
+            key=lambda f: f.key,
+        )
     for f in landed:
         outcome, manifest = ingest_landed_file(lake, f, start_date=start_date)
         report.add(outcome, manifest)

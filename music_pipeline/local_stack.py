@@ -10,6 +10,7 @@
 When a DynamoDB endpoint is already configured (`AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`),
 it is used as it is. Why dynalite and not a moto server that snapshots itself: docs/decisions.md.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,12 @@ from pathlib import Path
 
 from music_pipeline.settings import PROJECT_ROOT
 
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1",
-                     "AWS_DEFAULT_REGION": "us-east-1"}
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 ENDPOINT_VARS = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
 DYNALITE_CLI = PROJECT_ROOT / "node_modules" / "dynalite" / "cli.js"  # installed by `npm ci` (make install)
 START_TIMEOUT_SECONDS = 30
@@ -201,17 +206,33 @@ class PersistentEndpoint:
 
     def _start(self) -> dict:
         if not DYNALITE_CLI.is_file():
-            raise RuntimeError(f"the local DynamoDB endpoint needs dynalite ({DYNALITE_CLI} is missing): "
-                               "run `make install` (it runs `npm ci`)")
+            raise RuntimeError(
+                f"the local DynamoDB endpoint needs dynalite ({DYNALITE_CLI} is missing): run `make install` (it runs `npm ci`)"
+            )
         self.db.mkdir(parents=True, exist_ok=True)
         port = _free_port()
-        command = ["node", str(DYNALITE_CLI), "--host", "127.0.0.1", "--port", str(port), "--path", str(self.db),
-                   "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
+        command = [
+            "node",
+            str(DYNALITE_CLI),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--path",
+            str(self.db),
+            "--createTableMs",
+            "0",
+            "--deleteTableMs",
+            "0",
+            "--updateTableMs",
+            "0",
+        ]
         with open(self.log, "ab") as log:
             # its own session: Ctrl-C in the terminal of the command that started it must not kill it
             # under the other users; the last user stops it
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not _answers(port):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -296,8 +317,10 @@ def ensure_env_file(path: Path | str, values: dict[str, str]) -> bool:
     path = Path(path)
     if path.exists():
         return False
-    lines = ["# written by `music-pipeline demo`; read by `dagster dev` and the project's commands",
-             *(f"{k}={v}" for k, v in values.items())]
+    lines = [
+        "# written by `music-pipeline demo`; read by `dagster dev` and the project's commands",
+        *(f"{k}={v}" for k, v in values.items()),
+    ]
     path.write_text("\n".join(lines) + "\n")
     return True
 

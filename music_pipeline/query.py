@@ -5,6 +5,7 @@ scan. Input is validated before anything is read: a bad date, range, genre, metr
 a `QueryError` with a one-line message (the CLI exits 2). Numbers come back from DynamoDB as
 Decimal; integral ones are printed as integers, the others as floats.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,17 +16,25 @@ from decimal import Decimal
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from music_pipeline.storage import dynamodb
 from music_pipeline import tables as registry
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.tables import DynamoTable
 
 # DESIGN section 6: DailyMetrics metric types; the `listens_by_*` and `top_artists` ones have one dimension
 METRIC_DIMENSIONS: dict[str, str | None] = {
-    "daily_active_users": None, "listens": None, "listens_per_user": None, "sessions": None,
-    "avg_session_duration_ms": None, "completion_rate": None, "peak_hour": None,
-    "listens_by_genre": "genre", "listens_by_device_type": "device_type", "listens_by_hour": "hour",
-    "listens_by_country": "country", "listens_by_subscription_type": "subscription_type", "top_artists": "artist",
+    "daily_active_users": None,
+    "listens": None,
+    "listens_per_user": None,
+    "sessions": None,
+    "avg_session_duration_ms": None,
+    "completion_rate": None,
+    "peak_hour": None,
+    "listens_by_genre": "genre",
+    "listens_by_device_type": "device_type",
+    "listens_by_hour": "hour",
+    "listens_by_country": "country",
+    "listens_by_subscription_type": "subscription_type",
+    "top_artists": "artist",
 }
 METRIC_TYPES = tuple(METRIC_DIMENSIONS)
 _LAST = "\U0010ffff"  # sorts after every character: `<day>#<LAST>` bounds every metric_key of the day
@@ -33,10 +42,24 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # columns shown first, per table (the others follow in name order)
 _COLUMNS = {
-    registry.GENRE_DAILY_KPIS.serving.table.name: ["date", "genre", "listen_count", "unique_listeners", "listen_share",
-                                     "total_listening_time_ms", "avg_listening_time_per_user_ms"],
-    registry.TOP_GENRES_DAILY.serving.table.name: ["date", "rank", "genre", "listen_count", "unique_listeners", "listen_share",
-                                     "total_listening_time_ms"],
+    registry.GENRE_DAILY_KPIS.serving.table.name: [
+        "date",
+        "genre",
+        "listen_count",
+        "unique_listeners",
+        "listen_share",
+        "total_listening_time_ms",
+        "avg_listening_time_per_user_ms",
+    ],
+    registry.TOP_GENRES_DAILY.serving.table.name: [
+        "date",
+        "rank",
+        "genre",
+        "listen_count",
+        "unique_listeners",
+        "listen_share",
+        "total_listening_time_ms",
+    ],
     registry.DAILY_METRICS.table.name: ["date", "metric_type", "dimension", "value", "unit", "share", "rank"],
 }
 _HIDDEN = {registry.DAILY_METRICS.table.name: {"metric_key", "dimensions"}}  # shown as `dimension`
@@ -77,8 +100,16 @@ def validate(request: Request) -> Request:
     until = parse_day(request.until, "--until") if request.until is not None else None
     if until is not None and until < date:
         raise QueryError(f"--until {until} is before --date {date}")
-    modes = [name for name, on in (("--genre", request.genre is not None), ("--top-genres", request.top_genres),
-                                   ("--metric", request.metric is not None), ("--metrics", request.metrics)) if on]
+    modes = [
+        name
+        for name, on in (
+            ("--genre", request.genre is not None),
+            ("--top-genres", request.top_genres),
+            ("--metric", request.metric is not None),
+            ("--metrics", request.metrics),
+        )
+        if on
+    ]
     if len(modes) > 1:
         raise QueryError(f"{' and '.join(modes)} cannot be combined: choose one")
     genre = request.genre
@@ -99,8 +130,15 @@ def validate(request: Request) -> Request:
             raise QueryError(f"--dimension: metric {request.metric} has no dimension")
         if not sep or name.strip() != expected or not value.strip():
             raise QueryError(f"--dimension {request.dimension!r}: expected {expected}=<value> for {request.metric}")
-    return Request(date=date, until=until, genre=genre, top_genres=request.top_genres, metric=request.metric,
-                   metrics=request.metrics, dimension=request.dimension)
+    return Request(
+        date=date,
+        until=until,
+        genre=genre,
+        top_genres=request.top_genres,
+        metric=request.metric,
+        metrics=request.metrics,
+        dimension=request.dimension,
+    )
 
 
 def run(tables: ServingTables, request: Request) -> tuple[DynamoTable, list[dict]]:

@@ -6,6 +6,7 @@ ones null. The short songs shape gives its duration in seconds: it is converted 
 the one place a reference unit is converted. Lines that cannot be read are kept with their reason, so
 the SQL's rejects hold every rejected line of the file.
 """
+
 from __future__ import annotations
 
 import csv
@@ -68,13 +69,17 @@ def stage(lake: Lake, spec: LakeTable) -> int:
         good = {name: batch.columns[mapping[name]] if name in mapping else pa.nulls(n, pa.string()) for name in columns}
         if "duration_seconds" in mapping:
             good["duration_ms"] = seconds_to_ms(batch.columns[mapping["duration_seconds"]])
-        good.update(source_line=pa.array(batch.lines, pa.int64()), ingest_reason=pa.nulls(n, pa.string()),
-                    record=pa.nulls(n, pa.string()))
+        good.update(
+            source_line=pa.array(batch.lines, pa.int64()), ingest_reason=pa.nulls(n, pa.string()), record=pa.nulls(n, pa.string())
+        )
         tables.append(pa.table(good, schema=schema))
         if batch.rejects:
             bad = {name: [None] * len(batch.rejects) for name in columns}
-            bad.update(source_line=[r["source_line"] for r in batch.rejects],
-                       ingest_reason=[r["reason"] for r in batch.rejects], record=[r["record"] for r in batch.rejects])
+            bad.update(
+                source_line=[r["source_line"] for r in batch.rejects],
+                ingest_reason=[r["reason"] for r in batch.rejects],
+                record=[r["record"] for r in batch.rejects],
+            )
             tables.append(pa.table(bad, schema=schema))
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     lake.write_parquet(spec.bronze.file_key, table.sort_by("source_line"))

@@ -11,6 +11,7 @@ validated, rejects) are put back as they were and the step fails with the reason
 validated version is kept under `<prefix>/_previous/data.parquet` (hidden from listings) to diff
 against and to inspect.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,8 +64,10 @@ def guard(table: LakeTable, rows_read: int, rejected: int, max_share: float) -> 
         return f"{table.source_csv} has no rows"
     share = rejected / rows_read
     if share > max_share:
-        return (f"{table.source_csv}: {rejected} of {rows_read} rows rejected ({share:.2%}), above "
-                f"MUSIC_PIPELINE_MAX_REJECTED_SHARE {max_share:.2%}")
+        return (
+            f"{table.source_csv}: {rejected} of {rows_read} rows rejected ({share:.2%}), above "
+            f"MUSIC_PIPELINE_MAX_REJECTED_SHARE {max_share:.2%}"
+        )
     return None
 
 
@@ -74,8 +77,10 @@ def changed_ids(previous: pa.Table, current: pa.Table, key: str) -> list[str]:
     try:
         con.register("previous_rows", previous)
         con.register("current_rows", current.select(previous.column_names).cast(previous.schema))
-        found = con.sql(f"SELECT DISTINCT {key} AS k FROM ((SELECT * FROM previous_rows EXCEPT SELECT * FROM current_rows) "
-                        f"UNION ALL (SELECT * FROM current_rows EXCEPT SELECT * FROM previous_rows)) ORDER BY 1")
+        found = con.sql(
+            f"SELECT DISTINCT {key} AS k FROM ((SELECT * FROM previous_rows EXCEPT SELECT * FROM current_rows) "
+            f"UNION ALL (SELECT * FROM current_rows EXCEPT SELECT * FROM previous_rows)) ORDER BY 1"
+        )
         return [k for k in found.to_arrow_table()["k"].to_pylist() if k is not None]
     finally:
         con.close()
@@ -92,8 +97,10 @@ def days_naming(lake: Lake, key: str, ids: list[str]) -> list[str]:
     try:
         register_parquet(con, "bronze_streams", lake, [lake.engine_uri(k) for k in files], tables.RAW_STREAMS.contract)
         con.register("changed_ids", pa.table({"id": pa.array(ids, pa.string())}))
-        days = con.sql(f"SELECT DISTINCT CAST(date AS VARCHAR) AS d FROM bronze_streams "
-                       f"WHERE TRIM({key}) IN (SELECT id FROM changed_ids) AND date IS NOT NULL ORDER BY 1")
+        days = con.sql(
+            f"SELECT DISTINCT CAST(date AS VARCHAR) AS d FROM bronze_streams "
+            f"WHERE TRIM({key}) IN (SELECT id FROM changed_ids) AND date IS NOT NULL ORDER BY 1"
+        )
         return days.to_arrow_table()["d"].to_pylist()
     finally:
         con.close()

@@ -19,11 +19,11 @@ Stopping (Ctrl-C or SIGTERM): the daemon first (no new run starts), then the run
 waited for, then webserver, code server, DynamoDB and PostgreSQL; a process group still alive after
 its grace period is killed, and `stop` reports what exited how.
 """
+
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import glob
 import json
 import os
@@ -49,8 +49,12 @@ LOCATION = "music_pipeline"
 DB_USER, DB_NAME = "dagster", "dagster"
 SENSORS = ("stream_files_sensor", "stream_automation_sensor")
 # the local endpoints need some credentials, never real ones
-LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1",
-             "AWS_DEFAULT_REGION": "us-east-1"}
+LOCAL_AWS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 DROPPED_AWS = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 IN_FLIGHT = ("STARTING", "STARTED", "CANCELING")
 
@@ -76,7 +80,7 @@ def processes_in_groups(groups: set[int]) -> list[int]:
             text = Path(stat).read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
         if fields[0] != "Z" and int(fields[2]) in groups:
             found.append(int(stat.split("/")[2]))
     return found
@@ -128,8 +132,10 @@ class Child:
 def postgres_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
     if not found:
-        raise RuntimeError("no PostgreSQL server found under /usr/lib/postgresql/*/bin: "
-                           "install the Debian package (apt-get install -y postgresql)")
+        raise RuntimeError(
+            "no PostgreSQL server found under /usr/lib/postgresql/*/bin: "
+            "install the Debian package (apt-get install -y postgresql)"
+        )
     return Path(found[-1]).parent
 
 
@@ -144,14 +150,26 @@ class Postgres:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(self.port), "DAGSTER_PG_DB": DB_NAME,
-                "DAGSTER_PG_USERNAME": DB_USER, "DAGSTER_PG_PASSWORD": self.password}
+        return {
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_DB": DB_NAME,
+            "DAGSTER_PG_USERNAME": DB_USER,
+            "DAGSTER_PG_PASSWORD": self.password,
+        }
 
     def connect(self, db: str = DB_NAME):
         import psycopg2
 
-        return psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, password=self.password, dbname=db,
-                                connect_timeout=5, sslmode="require")
+        return psycopg2.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=DB_USER,
+            password=self.password,
+            dbname=db,
+            connect_timeout=5,
+            sslmode="require",
+        )
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
@@ -178,8 +196,10 @@ def _as_postgres_user() -> dict:
     try:
         user = pwd.getpwnam("postgres")
     except KeyError:
-        raise RuntimeError("running as root and there is no 'postgres' user to run PostgreSQL as: "
-                           "install the Debian package (apt-get install -y postgresql)") from None
+        raise RuntimeError(
+            "running as root and there is no 'postgres' user to run PostgreSQL as: "
+            "install the Debian package (apt-get install -y postgresql)"
+        ) from None
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
@@ -192,14 +212,39 @@ def start_postgres(logs: Path, timeout: float = 60) -> Postgres:
     try:
         _initdb(pg, bindir, logs, as_user)
         cert, key = _self_signed_certificate(folder, logs, as_user)
-        command = [str(bindir / "postgres"), "-D", str(folder / "data"), "-p", str(pg.port),
-                   "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
-                   # TLS as on RDS, so the instance config keeps `sslmode: require`
-                   "-c", "ssl=on", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}",
-                   # a rehearsal's database is thrown away: no need to wait for the disk
-                   "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        pg.child = _spawn("postgres", command, logs, os.environ.copy(), stop_signal=signal.SIGINT,  # its fast shutdown
-                          **as_user)
+        command = [
+            str(bindir / "postgres"),
+            "-D",
+            str(folder / "data"),
+            "-p",
+            str(pg.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={folder}",
+            # TLS as on RDS, so the instance config keeps `sslmode: require`
+            "-c",
+            "ssl=on",
+            "-c",
+            f"ssl_cert_file={cert}",
+            "-c",
+            f"ssl_key_file={key}",
+            # a rehearsal's database is thrown away: no need to wait for the disk
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
+        pg.child = _spawn(
+            "postgres",
+            command,
+            logs,
+            os.environ.copy(),
+            stop_signal=signal.SIGINT,  # its fast shutdown
+            **as_user,
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -223,9 +268,25 @@ def _initdb(pg: Postgres, bindir: Path, logs: Path, as_user: dict) -> None:
         for path in (pg.folder, pwfile):
             os.chown(path, as_user["user"], as_user["group"])
     with open(logs / "initdb.log", "wb") as out:
-        code = subprocess.call([str(bindir / "initdb"), "-D", str(pg.folder / "data"), "-U", DB_USER,
-                                f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"],
-                               stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **as_user)
+        code = subprocess.call(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(pg.folder / "data"),
+                "-U",
+                DB_USER,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            **as_user,
+        )
     pwfile.unlink()
     if code != 0:
         raise RuntimeError(f"initdb failed (exit {code}): {(logs / 'initdb.log').read_text(errors='replace')[-2000:]}")
@@ -235,8 +296,27 @@ def _self_signed_certificate(folder: Path, logs: Path, as_user: dict) -> tuple[P
     """A one-day certificate for the server (PostgreSQL wants its key private to its owner)."""
     cert, key = folder / "server.crt", folder / "server.key"
     with open(logs / "openssl.log", "wb") as out:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                        "-keyout", str(key), "-out", str(cert)], stdout=out, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
     key.chmod(0o600)
     if as_user:
         for path in (cert, key):
@@ -244,12 +324,28 @@ def _self_signed_certificate(folder: Path, logs: Path, as_user: dict) -> tuple[P
     return cert, key
 
 
-def _spawn(name: str, command: list[str], logs: Path, env: dict[str, str], cwd: Path | None = None,
-           stop_signal: int = signal.SIGTERM, **popen) -> Child:
+def _spawn(
+    name: str,
+    command: list[str],
+    logs: Path,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    stop_signal: int = signal.SIGTERM,
+    **popen,
+) -> Child:
     log = logs / f"{name}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                cwd=cwd or PROJECT_ROOT, start_new_session=True, preexec_fn=_default_signals, **popen)
+        proc = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd or PROJECT_ROOT,
+            start_new_session=True,
+            preexec_fn=_default_signals,
+            **popen,
+        )
     return Child(name, proc, log, stop_signal)
 
 
@@ -283,12 +379,19 @@ class Rehearsal:
 
     def env(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if k not in DROPPED_AWS and not k.startswith("DAGSTER_")}
-        return {**base, **LOCAL_AWS, **self.postgres.env,
-                "DAGSTER_HOME": str(self.home), "DAGSTER_MAX_CONCURRENT_RUNS": "4",
-                "DAGSTER_COMPUTE_LOGS_DIR": str(self.workdir / "compute_logs"),
-                "DAGSTER_CODE_SERVER_HOST": "127.0.0.1", "DAGSTER_CODE_SERVER_PORT": str(self.code_server_port),
-                "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url, "MUSIC_PIPELINE_LAKE": str(self.lake),
-                **self.settings}
+        return {
+            **base,
+            **LOCAL_AWS,
+            **self.postgres.env,
+            "DAGSTER_HOME": str(self.home),
+            "DAGSTER_MAX_CONCURRENT_RUNS": "4",
+            "DAGSTER_COMPUTE_LOGS_DIR": str(self.workdir / "compute_logs"),
+            "DAGSTER_CODE_SERVER_HOST": "127.0.0.1",
+            "DAGSTER_CODE_SERVER_PORT": str(self.code_server_port),
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+            "MUSIC_PIPELINE_LAKE": str(self.lake),
+            **self.settings,
+        }
 
     def start(self, timeout: float = 180) -> None:
         """Start every process and wait until the webserver sees the code location and both sensors."""
@@ -302,19 +405,42 @@ class Rehearsal:
             self.children.append(self.postgres.child)
             port = free_port()
             self.dynamodb_url = f"http://127.0.0.1:{port}"
-            self.children.append(_spawn("dynamodb", [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                        self.logs, self.env()))
+            self.children.append(
+                _spawn("dynamodb", [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], self.logs, self.env())
+            )
             self.code_server_port = free_port()
             self.webserver_port = self.webserver_port or free_port()
             env = self.env()
-            self.children.append(_spawn("code-server", [str(bin_dir / "dagster"), "code-server", "start", "-h", "127.0.0.1",
-                                                        "-p", str(self.code_server_port), "-m", "music_pipeline.definitions",
-                                                        "--location-name", LOCATION], self.logs, env))
+            self.children.append(
+                _spawn(
+                    "code-server",
+                    [
+                        str(bin_dir / "dagster"),
+                        "code-server",
+                        "start",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(self.code_server_port),
+                        "-m",
+                        "music_pipeline.definitions",
+                        "--location-name",
+                        LOCATION,
+                    ],
+                    self.logs,
+                    env,
+                )
+            )
             self._wait(self._code_server_ready, deadline, "the code server to load music_pipeline.definitions")
-            self.children.append(_spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
-                                        self.logs, env))
-            self.children.append(_spawn("webserver", [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p",
-                                                      str(self.webserver_port), "-w", str(WORKSPACE)], self.logs, env))
+            self.children.append(_spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)], self.logs, env))
+            self.children.append(
+                _spawn(
+                    "webserver",
+                    [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.webserver_port), "-w", str(WORKSPACE)],
+                    self.logs,
+                    env,
+                )
+            )
             self._wait(self._dynamodb_ready, deadline, "the DynamoDB endpoint")
             self._wait(self._webserver_ready, deadline, "the webserver to list both sensors")
         except BaseException:
@@ -325,8 +451,10 @@ class Rehearsal:
         while True:
             for child in self.children:
                 if not child.alive():
-                    raise RuntimeError(f"{child.name} exited with {child.proc.returncode} while waiting for {what}; "
-                                       f"its log ({child.log}):\n{child.tail()}")
+                    raise RuntimeError(
+                        f"{child.name} exited with {child.proc.returncode} while waiting for {what}; "
+                        f"its log ({child.log}):\n{child.tail()}"
+                    )
             try:
                 if ready():
                     return
@@ -351,14 +479,17 @@ class Rehearsal:
         return set(SENSORS) <= set(self.sensor_states())
 
     def graphql(self, query: str) -> dict:
-        request = urllib.request.Request(f"{self.webserver_url}/graphql", json.dumps({"query": query}).encode(),
-                                         {"content-type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.webserver_url}/graphql", json.dumps({"query": query}).encode(), {"content-type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())["data"]
 
     def sensor_states(self) -> dict[str, str]:
-        query = ('{ sensorsOrError(repositorySelector: {repositoryLocationName: "%s", repositoryName: "__repository__"})'
-                 ' { ... on Sensors { results { name sensorState { status } } } } }' % LOCATION)
+        query = (
+            '{ sensorsOrError(repositorySelector: {repositoryLocationName: "' + LOCATION + '", repositoryName: '
+            '"__repository__"}) { ... on Sensors { results { name sensorState { status } } } } }'
+        )
         return {s["name"]: s["sensorState"]["status"] for s in self.graphql(query)["sensorsOrError"]["results"]}
 
     def serving_tables(self, prefix: str = ""):
@@ -419,27 +550,34 @@ def main(argv: list[str] | None = None) -> int:
         lake = workdir / "lake"
         summary = generate_lake(lake, start_date=SAMPLE_START)
         settings["MUSIC_PIPELINE_START_DATE"] = os.environ.get("MUSIC_PIPELINE_START_DATE", SAMPLE_START.isoformat())
-        print(f"sample lake {lake}: {summary.stream_rows} stream rows in {len(summary.files)} files, "
-              f"days {summary.days[0]}...{summary.days[-1]}", flush=True)
+        print(
+            f"sample lake {lake}: {summary.stream_rows} stream rows in {len(summary.files)} files, "
+            f"days {summary.days[0]}...{summary.days[-1]}",
+            flush=True,
+        )
     rehearsal = Rehearsal(workdir=workdir, lake=lake, webserver_port=args.port, settings=settings)
     started = time.monotonic()
     try:
         print("starting PostgreSQL, DynamoDB (moto), code server, daemon, webserver ...", flush=True)
         rehearsal.start()
-        print(f"ready after {time.monotonic() - started:.0f} s\n"
-              f"  webserver   {rehearsal.webserver_url}\n"
-              f"  PostgreSQL  postgresql://{DB_USER}@127.0.0.1:{rehearsal.postgres.port}/{DB_NAME} "
-              f"(password in the environment of the processes only)\n"
-              f"  DynamoDB    {rehearsal.dynamodb_url}\n"
-              f"  lake        {lake} (land files under raw/streams/)\n"
-              f"  logs        {rehearsal.logs}\n"
-              f"  sensors     {rehearsal.sensor_states()}\n"
-              f"Ctrl-C stops everything.", flush=True)
+        print(
+            f"ready after {time.monotonic() - started:.0f} s\n"
+            f"  webserver   {rehearsal.webserver_url}\n"
+            f"  PostgreSQL  postgresql://{DB_USER}@127.0.0.1:{rehearsal.postgres.port}/{DB_NAME} "
+            f"(password in the environment of the processes only)\n"
+            f"  DynamoDB    {rehearsal.dynamodb_url}\n"
+            f"  lake        {lake} (land files under raw/streams/)\n"
+            f"  logs        {rehearsal.logs}\n"
+            f"  sensors     {rehearsal.sensor_states()}\n"
+            f"Ctrl-C stops everything.",
+            flush=True,
+        )
         while True:
             for child in rehearsal.children:
                 if not child.alive():
-                    print(f"{child.name} exited with {child.proc.returncode}; stopping. Its log:\n{child.tail()}",
-                          file=sys.stderr)
+                    print(
+                        f"{child.name} exited with {child.proc.returncode}; stopping. Its log:\n{child.tail()}", file=sys.stderr
+                    )
                     return 1
             time.sleep(1)
     except KeyboardInterrupt:
@@ -449,8 +587,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
         codes = rehearsal.stop()
         left = processes_in_groups(rehearsal.groups())
-        print("stopped: " + ", ".join(f"{name} (exit {code})" for name, code in codes.items())
-              + (f"; still running: {left}" if left else "; no process left"), flush=True)
+        print(
+            "stopped: "
+            + ", ".join(f"{name} (exit {code})" for name, code in codes.items())
+            + (f"; still running: {left}" if left else "; no process left"),
+            flush=True,
+        )
         if not args.workdir:
             print(f"work folder kept for its logs: {workdir}", flush=True)
 

@@ -13,13 +13,13 @@ Cost: nothing at all for a day that is younger than the bronze period and has br
 one filtered Scan of the ledger (it has no index by day) and one listing of the landing zone.
 Only whole files are re-ingested: the other days a file holds get their (identical) slices again.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-from music_pipeline import tables
-from music_pipeline import archive, ingest, layout
+from music_pipeline import archive, ingest, layout, tables
 from music_pipeline.retention import RetentionPeriods
 from music_pipeline.storage.lake import Lake, LakeFile, partition_key
 from music_pipeline.storage.ledger import Ledger
@@ -46,25 +46,35 @@ def candidate_days(lake: Lake, days: list[str], today: dt.date, bronze_days: int
     """Days whose bronze slices may have been expired. On a folder lake retention deletes whole
     partitions, so only a day with no bronze at all; on S3 the lifecycle rules expire each object by its
     own age, so also any day older than the bronze period (a late file's slice outlives the others)."""
+
     def expired_by_age(day: str) -> bool:
         return not lake.is_local and (today - dt.date.fromisoformat(day)).days > bronze_days
+
     return [d for d in days if expired_by_age(d) or not lake.list(f"{tables.RAW_STREAMS.prefix}/date={d}")]
 
 
 def missing_days(lake: Lake, manifest: ingest.Manifest, days: set[str]) -> list[str]:
     """Days among `days` for which the file's bronze slice or ingestion-reject slice is gone."""
     name = ingest.slice_name(manifest.key)
-    return sorted(d for d in days & manifest.days
-                  if (d in manifest.rows_by_day and not lake.exists(partition_key(tables.RAW_STREAMS.prefix, d, name)))
-                  or (d in manifest.rejects_by_day and not lake.exists(partition_key(tables.INGEST_REJECTS.prefix, d, name))))
+    return sorted(
+        d
+        for d in days & manifest.days
+        if (d in manifest.rows_by_day and not lake.exists(partition_key(tables.RAW_STREAMS.prefix, d, name)))
+        or (d in manifest.rejects_by_day and not lake.exists(partition_key(tables.INGEST_REJECTS.prefix, d, name)))
+    )
 
 
-def rehydrate(lake: Lake, ledger: Ledger | None, days: list[str], today: dt.date | None = None,
-              bronze_days: int = RetentionPeriods().bronze_days) -> RehydrateReport:
+def rehydrate(
+    lake: Lake,
+    ledger: Ledger | None,
+    days: list[str],
+    today: dt.date | None = None,
+    bronze_days: int = RetentionPeriods().bronze_days,
+) -> RehydrateReport:
     """Re-ingest the archived or still-landed files holding `days` whose slices of those days are
     missing. `bronze_days` is the bronze retention period (retention.RetentionPeriods.bronze_days;
     the setting that should feed it: MUSIC_PIPELINE_BRONZE_RETENTION_DAYS)."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     report = RehydrateReport(candidate_days=candidate_days(lake, days, today, bronze_days))
     wanted = set(report.candidate_days)
     if not wanted:
@@ -95,9 +105,11 @@ def rehydrate(lake: Lake, ledger: Ledger | None, days: list[str], today: dt.date
         try:
             digest, size = archive.landed_hash(lake, source, archive.is_compressed(source) and not archive.is_compressed(key))
         except OSError as exc:  # failing beats publishing the day without this file's rows
-            raise OSError(f"{source} (archive of {key}) cannot be read: {exc}. On S3, archive objects older than the "
-                          "template's ArchiveColdAfterDays are in Glacier: restore them (aws s3api restore-object) "
-                          "and run the backfill again") from exc
+            raise OSError(
+                f"{source} (archive of {key}) cannot be read: {exc}. On S3, archive objects older than the "
+                "template's ArchiveColdAfterDays are in Glacier: restore them (aws s3api restore-object) "
+                "and run the backfill again"
+            ) from exc
         if (digest, size) != (manifest.content_hash, manifest.size):
             report.unavailable[key] = f"{source} does not give back the landed bytes (SHA-256 {digest}, {size} bytes)"
             continue

@@ -1,4 +1,5 @@
 """Dagster resources wiring the settings (DESIGN.md section 7) to the lake, the engine and DynamoDB."""
+
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
@@ -58,8 +59,13 @@ def build_engine(config: EngineResource) -> Engine:
     if config.kind == "glue":
         from music_pipeline.engines.glue import GlueEngine
 
-        return GlueEngine(job_prefix=config.glue_job_prefix or GlueEngine.job_prefix, pipes_uri=config.glue_pipes_uri,
-                          glue_client=config.glue_client, region=config.region, s3_endpoint=config.s3_endpoint)
+        return GlueEngine(
+            job_prefix=config.glue_job_prefix or GlueEngine.job_prefix,
+            pipes_uri=config.glue_pipes_uri,
+            glue_client=config.glue_client,
+            region=config.region,
+            s3_endpoint=config.s3_endpoint,
+        )
     raise ValueError(f"engine {config.kind!r}: expected duckdb, spark or glue")
 
 
@@ -77,9 +83,15 @@ class DynamoDBResource(ConfigurableResource):
 def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResource]:
     return {
         "lake": LakeResource(uri=settings.lake, s3_endpoint=settings.s3_endpoint, region=settings.region),
-        "engine": EngineResource(kind=settings.engine, duckdb_memory_limit=settings.duckdb_memory_limit,
-                                 glue_job_prefix=settings.glue.job_prefix, glue_pipes_uri=settings.glue.pipes_uri,
-                                 region=settings.region, s3_endpoint=settings.s3_endpoint),
-        "dynamodb_tables": DynamoDBResource(table_prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint,
-                                            region=settings.region),
+        "engine": EngineResource(
+            kind=settings.engine,
+            duckdb_memory_limit=settings.duckdb_memory_limit,
+            glue_job_prefix=settings.glue.job_prefix,
+            glue_pipes_uri=settings.glue.pipes_uri,
+            region=settings.region,
+            s3_endpoint=settings.s3_endpoint,
+        ),
+        "dynamodb_tables": DynamoDBResource(
+            table_prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint, region=settings.region
+        ),
     }

@@ -31,6 +31,7 @@ and would see part of it if the files went at once (test_retention.py shows both
 stalled longer than the grace is the remaining exposure. A run interrupted between rename and
 delete leaves a `.deleting-*` folder, which the next run finishes. A single file (a `date=unknown` slice, an archive file) is deleted with one unlink.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -68,8 +69,12 @@ class RetentionPeriods:
                 raise ValueError(f"retention period {name}={value!r}: expected a whole number of days >= 1")
 
     def of_layer(self) -> dict[str, int]:
-        return {"bronze": self.bronze_days, "validated": self.validated_days, "bad-records": self.bad_records_days,
-                "processed": self.processed_days}
+        return {
+            "bronze": self.bronze_days,
+            "validated": self.validated_days,
+            "bad-records": self.bad_records_days,
+            "processed": self.processed_days,
+        }
 
 
 @dataclass(frozen=True)
@@ -104,12 +109,16 @@ class RetentionReport:
 
     def lines(self) -> list[str]:
         verb = "would remove" if self.dry_run else "removed"
-        out = [f"{verb} {e.key} ({e.kind}, day {e.day}, {e.age_days} days old > {e.period_days}; "
-               f"{e.files} files, {e.bytes} bytes)" for e in self.expired]
+        out = [
+            f"{verb} {e.key} ({e.kind}, day {e.day}, {e.age_days} days old > {e.period_days}; {e.files} files, {e.bytes} bytes)"
+            for e in self.expired
+        ]
         out += [f"finished an interrupted deletion: {k}" for k in self.finished_interrupted]
         total = sum(e.bytes for e in self.expired)
-        out.append(f"retention on {self.today}: {verb} {len(self.expired)} units, {total} bytes"
-                   + ("" if self.expired else " (nothing is past its period)"))
+        out.append(
+            f"retention on {self.today}: {verb} {len(self.expired)} units, {total} bytes"
+            + ("" if self.expired else " (nothing is past its period)")
+        )
         return out
 
 
@@ -140,12 +149,12 @@ def _tree_size(path: str) -> tuple[int, int]:
 
 def _mtime_day(entry_or_path) -> dt.date:
     mtime = entry_or_path.stat().st_mtime if hasattr(entry_or_path, "stat") else os.path.getmtime(entry_or_path)
-    return dt.datetime.fromtimestamp(mtime, dt.timezone.utc).date()
+    return dt.datetime.fromtimestamp(mtime, dt.UTC).date()
 
 
 def _parse_day(name: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(name[len("date="):])
+        return dt.date.fromisoformat(name[len("date=") :])
     except ValueError:
         return None
 
@@ -170,8 +179,17 @@ def expired_partitions(lake: Lake, today: dt.date, periods: RetentionPeriods = R
                             continue  # a write in progress
                         day = _mtime_day(entry)
                         if is_expired(day, today, period):
-                            out.append(Expired(f"{key}/{entry.name}", "slice", day.isoformat(), (today - day).days,
-                                               period, 1, entry.stat().st_size))
+                            out.append(
+                                Expired(
+                                    f"{key}/{entry.name}",
+                                    "slice",
+                                    day.isoformat(),
+                                    (today - day).days,
+                                    period,
+                                    1,
+                                    entry.stat().st_size,
+                                )
+                            )
                     continue
                 day = _parse_day(part)
                 if day is None or not is_expired(day, today, period):
@@ -181,8 +199,9 @@ def expired_partitions(lake: Lake, today: dt.date, periods: RetentionPeriods = R
     return out
 
 
-def expired_archive_files(lake: Lake, today: dt.date, periods: RetentionPeriods = RetentionPeriods(),
-                          ledger: Ledger | None = None) -> list[Expired]:
+def expired_archive_files(
+    lake: Lake, today: dt.date, periods: RetentionPeriods = RetentionPeriods(), ledger: Ledger | None = None
+) -> list[Expired]:
     """Archived files whose last day is past the archive period (see the module docstring)."""
     root = _local_root(lake)
     last_day = _archive_last_days(ledger) if ledger is not None else {}
@@ -197,8 +216,11 @@ def expired_archive_files(lake: Lake, today: dt.date, periods: RetentionPeriods 
             key = os.path.relpath(path, root).replace(os.sep, "/")
             day = last_day.get(key) or _mtime_day(path)
             if is_expired(day, today, periods.archive_days):
-                out.append(Expired(key, "archive_file", day.isoformat(), (today - day).days, periods.archive_days, 1,
-                                   os.path.getsize(path)))
+                out.append(
+                    Expired(
+                        key, "archive_file", day.isoformat(), (today - day).days, periods.archive_days, 1, os.path.getsize(path)
+                    )
+                )
     return out
 
 
@@ -211,8 +233,15 @@ def _archive_last_days(ledger: Ledger) -> dict[str, dt.date]:
     return out
 
 
-def run(lake: Lake, today: dt.date, periods: RetentionPeriods = RetentionPeriods(), *, dry_run: bool = False,
-        ledger: Ledger | None = None, grace_seconds: float = GRACE_SECONDS) -> RetentionReport:
+def run(
+    lake: Lake,
+    today: dt.date,
+    periods: RetentionPeriods = RetentionPeriods(),
+    *,
+    dry_run: bool = False,
+    ledger: Ledger | None = None,
+    grace_seconds: float = GRACE_SECONDS,
+) -> RetentionReport:
     """Delete (or with `dry_run` only list) every expired unit; never one inside its period.
     Every expired partition is renamed away first, then, `grace_seconds` later, deleted."""
     root = _local_root(lake)
@@ -263,6 +292,8 @@ def _finish_interrupted(root: str, periods: RetentionPeriods) -> list[str]:
 
 def _local_root(lake: Lake) -> str:
     if not lake.is_local:
-        raise ValueError(f"retention deletes partitions of a folder lake; {lake.uri} is on S3, where the bucket's "
-                         "lifecycle rules (infra/cloudformation.yaml) apply the same periods")
+        raise ValueError(
+            f"retention deletes partitions of a folder lake; {lake.uri} is on S3, where the bucket's "
+            "lifecycle rules (infra/cloudformation.yaml) apply the same periods"
+        )
     return lake.local_path()

@@ -66,22 +66,63 @@ SONG_COLUMNS = (
 USER_COLUMNS = ["user_id", "user_name", "user_age", "user_country", "created_at"]
 STREAM_HEADER = "user_id,track_id,listen_time"
 ALIAS_HEADER = "user_id,song_id,timestamp,duration"
-GENRES = ["pop", "rock", "hip-hop", "jazz", "classical", "edm", "country", "latin",
-          "k-pop", "metal", "blues", "reggae", "indie", "r-n-b"]
+GENRES = [
+    "pop",
+    "rock",
+    "hip-hop",
+    "jazz",
+    "classical",
+    "edm",
+    "country",
+    "latin",
+    "k-pop",
+    "metal",
+    "blues",
+    "reggae",
+    "indie",
+    "r-n-b",
+]
 GENRE_WEIGHTS = np.array([20, 14, 13, 5, 3, 9, 6, 8, 7, 4, 2, 2, 5, 8], dtype=float)
-BAD_COUNTS = {"missing_user_id": 4, "missing_track_id": 4, "unparseable_listen_time": 3,
-              "unknown_track_id": 5, "unknown_user_id": 4, "malformed_line": 4,
-              "bad_encoding": 3, "duplicate_listen": 4,
-              "invalid_duration": 2, "invalid_completed": 2, "future_listen_time": 2, "before_start_date": 2}
+BAD_COUNTS = {
+    "missing_user_id": 4,
+    "missing_track_id": 4,
+    "unparseable_listen_time": 3,
+    "unknown_track_id": 5,
+    "unknown_user_id": 4,
+    "malformed_line": 4,
+    "bad_encoding": 3,
+    "duplicate_listen": 4,
+    "invalid_duration": 2,
+    "invalid_completed": 2,
+    "future_listen_time": 2,
+    "before_start_date": 2,
+}
 SEED_BAD_KINDS = ("invalid_duration", "invalid_completed", "future_listen_time", "before_start_date")
 SEED_COLUMNS = ("stream_id", "user_id", "song_id", "timestamp", "duration", "completed", "device_type")
 DEVICE_TYPES = ["mobile", "desktop", "tablet", "smart_speaker"]
 # Relative listen volume per UTC hour: quiet at 4am, peak in the evening.
-HOUR_WEIGHTS = np.array([3, 2, 1.5, 1, .6, .8, 1.5, 3, 4, 4.5, 5, 5.5,
-                         6, 6, 5.5, 5.5, 6, 7, 8.5, 10, 10.5, 9.5, 7.5, 5])
+HOUR_WEIGHTS = np.array([3, 2, 1.5, 1, 0.6, 0.8, 1.5, 3, 4, 4.5, 5, 5.5, 6, 6, 5.5, 5.5, 6, 7, 8.5, 10, 10.5, 9.5, 7.5, 5])
 _BASE62 = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
-_WORDS = ["Love", "Night", "Fire", "Dream", "City", "Heart", "Summer", "Rain", "Gold",
-          "Shadow", "Dance", "River", "Light", "Wild", "Blue", "Echo", "Storm", "Home"]
+_WORDS = [
+    "Love",
+    "Night",
+    "Fire",
+    "Dream",
+    "City",
+    "Heart",
+    "Summer",
+    "Rain",
+    "Gold",
+    "Shadow",
+    "Dance",
+    "River",
+    "Light",
+    "Wild",
+    "Blue",
+    "Echo",
+    "Storm",
+    "Home",
+]
 _NAMES = ["Ava", "Leo", "Mia", "Noah", "Zoe", "Kai", "Ines", "Omar", "Yuki", "Lena", "Raj", "Sofia"]
 _COUNTRIES = ["US", "GB", "DE", "FR", "BR", "MX", "JP", "KR", "IN", "SE", "ES", "CA"]
 DAY = 86_400
@@ -121,11 +162,28 @@ def _song_row(rng: np.random.Generator, track_id: str, name: str, genre: str) ->
     artists = [f"{a} {w}" for a, w in pairs]
     artists = ";".join(artists) if rng.random() < 0.15 else artists[0]
     album = f"{_title(rng)}, Vol. {int(rng.integers(1, 4))}" if rng.random() < 0.1 else _title(rng)
-    return [track_id, artists, album, name, int(rng.integers(0, 101)), int(rng.integers(90_000, 420_001)),
-            bool(rng.random() < 0.2), _unit(rng), _unit(rng), int(rng.integers(0, 12)),
-            round(float(rng.uniform(-30, 0)), 3), int(rng.integers(0, 2)), _unit(rng), _unit(rng),
-            _unit(rng), _unit(rng), _unit(rng), round(float(rng.uniform(60, 200)), 3),
-            int(rng.choice([3, 4, 4, 4, 5])), genre]
+    return [
+        track_id,
+        artists,
+        album,
+        name,
+        int(rng.integers(0, 101)),
+        int(rng.integers(90_000, 420_001)),
+        bool(rng.random() < 0.2),
+        _unit(rng),
+        _unit(rng),
+        int(rng.integers(0, 12)),
+        round(float(rng.uniform(-30, 0)), 3),
+        int(rng.integers(0, 2)),
+        _unit(rng),
+        _unit(rng),
+        _unit(rng),
+        _unit(rng),
+        _unit(rng),
+        round(float(rng.uniform(60, 200)), 3),
+        int(rng.choice([3, 4, 4, 4, 5])),
+        genre,
+    ]
 
 
 def _build_songs(seed: int, n_tracks: int) -> tuple[list[list], list[str], str]:
@@ -166,8 +224,7 @@ def write_songs_csv(path: str | Path, *, seed: int, n_tracks: int) -> list[str]:
     return valid
 
 
-def write_users_csv(path: str | Path, *, seed: int, n_users: int,
-                    start_date: dt.date = dt.date(2024, 6, 1)) -> list[str]:
+def write_users_csv(path: str | Path, *, seed: int, n_users: int, start_date: dt.date = dt.date(2024, 6, 1)) -> list[str]:
     """Write users.csv; about half the users are created after start_date + 30 days."""
     rng = np.random.default_rng([seed, 2])
     base = dt.datetime.combine(start_date, dt.time())
@@ -178,8 +235,9 @@ def write_users_csv(path: str | Path, *, seed: int, n_users: int,
         else:
             created = base + dt.timedelta(seconds=int(rng.integers(30 * DAY, 400 * DAY)))
         name = f"{rng.choice(_NAMES)}_{rng.choice(_WORDS).lower()}{k}"
-        rows.append([f"u{k:05d}", name, int(rng.integers(13, 80)), str(rng.choice(_COUNTRIES)),
-                     created.strftime("%Y-%m-%d %H:%M:%S")])
+        rows.append(
+            [f"u{k:05d}", name, int(rng.integers(13, 80)), str(rng.choice(_COUNTRIES)), created.strftime("%Y-%m-%d %H:%M:%S")]
+        )
     _write_csv(Path(path), USER_COLUMNS, rows)
     return [r[0] for r in rows]
 
@@ -207,17 +265,26 @@ def _fmt(start: dt.datetime, secs: int, iso_offset_min: int | None = None) -> st
     if iso_offset_min == 0:
         return t.strftime("%Y-%m-%dT%H:%M:%SZ")
     tz = dt.timezone(dt.timedelta(minutes=iso_offset_min))
-    return t.replace(tzinfo=dt.timezone.utc).astimezone(tz).isoformat()
+    return t.replace(tzinfo=dt.UTC).astimezone(tz).isoformat()
 
 
-def write_stream_csv(path: str | Path, *, seed: int, start_date: dt.date, days: int,
-                     listens_per_day: int, track_ids: list[str], user_ids: list[str],
-                     with_duration: bool = False, chunk_rows: int = 1_000_000) -> int:
+def write_stream_csv(
+    path: str | Path,
+    *,
+    seed: int,
+    start_date: dt.date,
+    days: int,
+    listens_per_day: int,
+    track_ids: list[str],
+    user_ids: list[str],
+    with_duration: bool = False,
+    chunk_rows: int = 1_000_000,
+) -> int:
     """Bulk, vectorized, clean stream CSV (pyarrow writer, ~1M-row chunks). Returns rows written."""
     rng = np.random.default_rng([seed, 3])
     p_user, p_track = _power_law(rng, len(user_ids), 0.9), _power_law(rng, len(track_ids), 1.1)
     users_arr, tracks_arr = pa.array(user_ids), pa.array(track_ids)
-    epoch0 = int(dt.datetime.combine(start_date, dt.time(), dt.timezone.utc).timestamp())
+    epoch0 = int(dt.datetime.combine(start_date, dt.time(), dt.UTC).timestamp())
     opts = pacsv.WriteOptions(include_header=False, quoting_style="none")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,8 +295,11 @@ def write_stream_csv(path: str | Path, *, seed: int, start_date: dt.date, days: 
             for lo in range(0, listens_per_day, chunk_rows):
                 n = min(chunk_rows, listens_per_day - lo)
                 u, t, s = _sample(rng, n, day, p_user, p_track)
-                cols = {"user_id": users_arr.take(u), "track_id": tracks_arr.take(t),
-                        "listen_time": pa.array(epoch0 + s, pa.timestamp("s"))}
+                cols = {
+                    "user_id": users_arr.take(u),
+                    "track_id": tracks_arr.take(t),
+                    "listen_time": pa.array(epoch0 + s, pa.timestamp("s")),
+                }
                 if with_duration:
                     cols["duration"] = pa.array(rng.integers(20, 400, size=n))
                 pacsv.write_csv(pa.table(cols), fh, opts)
@@ -248,8 +318,11 @@ def _route(k: int, sec: int, roll: float, dates: list[dt.date]) -> tuple[str, st
         return f"raw/streams/sessions/night_{dates[1]}_{dates[2]}.csv", "csv"
     if k == 0:
         return f"{folder}/streams_part{1 if roll < 0.4 else 2 if roll < 0.75 else 3}.csv", "csv"
-    special = {3: (f"raw/streams/mobile_export/listens_{d:%Y%m%d}.csv", "alias"),
-               4: (f"{folder}/streams.csv.gz", "gzip"), 5: (f"raw/streams/events/{d}.jsonl", "jsonl")}
+    special = {
+        3: (f"raw/streams/mobile_export/listens_{d:%Y%m%d}.csv", "alias"),
+        4: (f"{folder}/streams.csv.gz", "gzip"),
+        5: (f"raw/streams/events/{d}.jsonl", "jsonl"),
+    }
     if k in special:
         return special[k]
     if k == 6 and roll < 0.5:
@@ -313,11 +386,14 @@ def _render(fmt: str, rows: list[tuple], start: dt.datetime, uids, tids, rng) ->
     """Clean lines (header included, except jsonl) for one file, rows sorted by time; for the
     seed shape, the array's elements."""
     if fmt == "seed":
-        return [_seed_element(f"st-{_fmt(start, s)[:10]}-{i:05d}", uids[u], tids[t], _fmt(start, s, 0), *_seed_values(rng))
-                for i, (u, t, s, _) in enumerate(rows)]
+        return [
+            _seed_element(f"st-{_fmt(start, s)[:10]}-{i:05d}", uids[u], tids[t], _fmt(start, s, 0), *_seed_values(rng))
+            for i, (u, t, s, _) in enumerate(rows)
+        ]
     if fmt == "jsonl":
-        return [json.dumps({"user_id": uids[u], "track_id": tids[t], "listen_time": _fmt(start, s)}).encode()
-                for u, t, s, _ in rows]
+        return [
+            json.dumps({"user_id": uids[u], "track_id": tids[t], "listen_time": _fmt(start, s)}).encode() for u, t, s, _ in rows
+        ]
     if fmt != "alias":
         lines = [f"{uids[u]},{tids[t]},{_fmt(start, s)}".encode() for u, t, s, _ in rows]
         return [STREAM_HEADER.encode(), *lines]
@@ -384,9 +460,16 @@ def _inject_bad_rows(rng, files, spares, seed_spares, start, uids, tids, orphan)
     return extra, injected
 
 
-def generate_lake(lake_root: str | Path, *, seed: int = 42, start_date: dt.date = dt.date(2024, 6, 1),
-                  days: int = 7, listens_per_day: int = 3000, n_tracks: int = 400,
-                  n_users: int = 250) -> GenerationSummary:
+def generate_lake(
+    lake_root: str | Path,
+    *,
+    seed: int = 42,
+    start_date: dt.date = dt.date(2024, 6, 1),
+    days: int = 7,
+    listens_per_day: int = 3000,
+    n_tracks: int = 400,
+    n_users: int = 250,
+) -> GenerationSummary:
     """Write songs, users and a mixed bag of stream files (with bad rows) under lake_root."""
     if days < 1 or listens_per_day < 50 or n_users < 5:
         raise ValueError("need days >= 1, listens_per_day >= 50 and n_users >= 5")
@@ -418,6 +501,9 @@ def generate_lake(lake_root: str | Path, *, seed: int = 42, start_date: dt.date 
             stream_rows += len(lines) - (fmt != "jsonl")
         (root / key).parent.mkdir(parents=True, exist_ok=True)
         (root / key).write_bytes(gzip.compress(data, mtime=0) if fmt == "gzip" else data)
-    return GenerationSummary(files=["raw/songs/songs.csv", "raw/users/users.csv", *sorted(files)],
-                             stream_rows=stream_rows, injected_bad_rows=injected,
-                             days=[d.isoformat() for d in dates])
+    return GenerationSummary(
+        files=["raw/songs/songs.csv", "raw/users/users.csv", *sorted(files)],
+        stream_rows=stream_rows,
+        injected_bad_rows=injected,
+        days=[d.isoformat() for d in dates],
+    )

@@ -5,6 +5,7 @@ DynamoDB must equal): the items of a `Serving` declaration are the day's rows of
 or the rows of its items SQL (`sql/<items_sql>.sql`, Spark SQL run in-process by DuckDB over the
 day's files of its sources), each turned into an item by `storage/dynamodb.rows_to_items`.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa

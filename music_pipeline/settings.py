@@ -5,6 +5,7 @@ sets variables for the processes it launches). Nothing reads it at import time: 
 builds its definitions from one `Settings` (`definitions.build_definitions`), and tests build other
 settings in-process with `Settings.from_env({...})` or `dataclasses.replace`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -87,7 +88,7 @@ class Settings:
         return not self.lake.startswith("s3://")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Env(os.environ if environ is None else environ)
         engine = env.text("MUSIC_PIPELINE_ENGINE", "duckdb").lower()
         if engine not in ENGINES:

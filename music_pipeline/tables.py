@@ -9,6 +9,7 @@ these declarations, so a new KPI is one SQL file, one entry here and its contrac
 Light on purpose: no pandera, no duckdb, no Dagster. Checks are named here and implemented in
 `quality/` (found by name, see `quality/registry.py`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -86,9 +87,9 @@ class LakeTable:
     description: str = ""
     sql: str | None = None  # sql/<name>.sql, run by the engines
     inputs: tuple[str, ...] = ()  # tables the SQL reads, by name
-    rejects: "LakeTable | None" = None  # rows the SQL classifies with a reason go here
+    rejects: LakeTable | None = None  # rows the SQL classifies with a reason go here
     source_csv: str | None = None  # reference data: the raw CSV staged into `bronze`
-    bronze: "LakeTable | None" = None
+    bronze: LakeTable | None = None
     checks: tuple[CheckSpec, ...] = ()
     serving: Serving | None = None
     glue_job: str | None = None  # which Glue job runs the step (engine `glue`)
@@ -149,47 +150,95 @@ BRONZE_USERS = LakeTable("bronze_users", "bronze/users", c.BRONZE_USERS, layout=
 
 # ------------------------------------------------------------------------------------------ reference
 SONGS = LakeTable(
-    "songs", "validated/songs", c.VALIDATED_SONGS, layout=SINGLE_FILE, model="Songs", key=("track_id",),
-    group="reference", sql="validate_songs", inputs=("bronze_songs",), rejects=SONG_REJECTS,
-    source_csv=layout.RAW_SONGS, bronze=BRONZE_SONGS, glue_job="validation",
+    "songs",
+    "validated/songs",
+    c.VALIDATED_SONGS,
+    layout=SINGLE_FILE,
+    model="Songs",
+    key=("track_id",),
+    group="reference",
+    sql="validate_songs",
+    inputs=("bronze_songs",),
+    rejects=SONG_REJECTS,
+    source_csv=layout.RAW_SONGS,
+    bronze=BRONZE_SONGS,
+    glue_job="validation",
     checks=(_conserved("Rows of songs.csv = validated songs + rejected songs."),),
     description="Validated songs.csv (either shape, recognised by its header): one row per track_id (the first "
     "valid row in file order wins); rows without genre, id or valid duration go to bad-records/songs with their reason.",
 )
 USERS = LakeTable(
-    "users", "validated/users", c.VALIDATED_USERS, layout=SINGLE_FILE, model="Users", key=("user_id",),
-    group="reference", sql="validate_users", inputs=("bronze_users",), rejects=USER_REJECTS,
-    source_csv=layout.RAW_USERS, bronze=BRONZE_USERS, glue_job="validation",
+    "users",
+    "validated/users",
+    c.VALIDATED_USERS,
+    layout=SINGLE_FILE,
+    model="Users",
+    key=("user_id",),
+    group="reference",
+    sql="validate_users",
+    inputs=("bronze_users",),
+    rejects=USER_REJECTS,
+    source_csv=layout.RAW_USERS,
+    bronze=BRONZE_USERS,
+    glue_job="validation",
     checks=(_conserved("Rows of users.csv = validated users + rejected users."),),
     description="Validated users.csv (either shape): one row per user_id (the first in file order wins).",
 )
 
 # ------------------------------------------------------------------------------------------ streams
 RAW_STREAMS = LakeTable(
-    "raw_streams", "bronze/streams", c.BRONZE_STREAMS, layout=DAY_SLICES, model="BronzeStreams",
-    key=("source_file", "source_line"), group="ingestion", view="bronze_streams", rejects=INGEST_REJECTS,
-    checks=(_conserved("For every landed file with rows in the day: its manifest's rows of the day = its bronze "
-                       "slice rows, its rejects = its bad-records rows, and rows read = bronze rows + rejects over "
-                       "all days."),),
+    "raw_streams",
+    "bronze/streams",
+    c.BRONZE_STREAMS,
+    layout=DAY_SLICES,
+    model="BronzeStreams",
+    key=("source_file", "source_line"),
+    group="ingestion",
+    view="bronze_streams",
+    rejects=INGEST_REJECTS,
+    checks=(
+        _conserved(
+            "For every landed file with rows in the day: its manifest's rows of the day = its bronze "
+            "slice rows, its rejects = its bad-records rows, and rows read = bronze rows + rejects over "
+            "all days."
+        ),
+    ),
     description="Bronze slices of the day: every landed file under raw/streams is read once per content "
     "(pyarrow, RFC 4180), split by the UTC day of listen_time; unreadable lines go to bad-records/raw_streams.",
 )
 VALIDATED_STREAMS = LakeTable(
-    "validated_streams", "validated/streams", c.VALIDATED_STREAMS, model="ValidatedStreams",
-    key=("user_id", "track_id", "listen_time"), group="validation", sql="validate_streams",
-    inputs=("raw_streams", "songs", "users"), rejects=STREAM_REJECTS, glue_job="validation",
+    "validated_streams",
+    "validated/streams",
+    c.VALIDATED_STREAMS,
+    model="ValidatedStreams",
+    key=("user_id", "track_id", "listen_time"),
+    group="validation",
+    sql="validate_streams",
+    inputs=("raw_streams", "songs", "users"),
+    rejects=STREAM_REJECTS,
+    glue_job="validation",
     checks=(
         _conserved("Bronze rows of the day = validated + rejected listens (per day and per file)."),
-        CheckSpec("known_references", "Every validated listen's track is in songs (with the same genre) and its "
-                                      "user in users."),
-        CheckSpec("rejected_share", "Rejected rows of the day (ingestion + validation) / rows read stay at or "
-                                    "below MUSIC_PIPELINE_MAX_REJECTED_SHARE (default 0.05); above it the day is "
-                                    "held: nothing of it flows on to the gold tables and DynamoDB."),
-        CheckSpec("near_duplicates", "WARN when the same user plays the same track again within "
-                                     "MUSIC_PIPELINE_NEAR_DUPLICATE_SECONDS seconds (default 5).",
-                  blocking=False, severity="WARN"),
-        CheckSpec("listens_longer_than_track", "WARN when a listen's own duration is longer than its track.",
-                  blocking=False, severity="WARN"),
+        CheckSpec("known_references", "Every validated listen's track is in songs (with the same genre) and its user in users."),
+        CheckSpec(
+            "rejected_share",
+            "Rejected rows of the day (ingestion + validation) / rows read stay at or "
+            "below MUSIC_PIPELINE_MAX_REJECTED_SHARE (default 0.05); above it the day is "
+            "held: nothing of it flows on to the gold tables and DynamoDB.",
+        ),
+        CheckSpec(
+            "near_duplicates",
+            "WARN when the same user plays the same track again within "
+            "MUSIC_PIPELINE_NEAR_DUPLICATE_SECONDS seconds (default 5).",
+            blocking=False,
+            severity="WARN",
+        ),
+        CheckSpec(
+            "listens_longer_than_track",
+            "WARN when a listen's own duration is longer than its track.",
+            blocking=False,
+            severity="WARN",
+        ),
     ),
     description="Typed, de-duplicated, reference-checked listens of the day (validate_streams.sql); every other "
     "bronze row is in bad-records/validated_streams with its reason.",
@@ -197,69 +246,152 @@ VALIDATED_STREAMS = LakeTable(
 
 # ------------------------------------------------------------------------------------------ gold
 GENRE_DAILY_KPIS = LakeTable(
-    "genre_daily_kpis", "processed/genre_daily_kpis", c.GENRE_DAILY_KPIS, model="GenreDailyKpis",
-    key=("date", "genre"), group="kpis", sql="genre_daily_kpis", inputs=("validated_streams",), glue_job="kpis",
+    "genre_daily_kpis",
+    "processed/genre_daily_kpis",
+    c.GENRE_DAILY_KPIS,
+    model="GenreDailyKpis",
+    key=("date", "genre"),
+    group="kpis",
+    sql="genre_daily_kpis",
+    inputs=("validated_streams",),
+    glue_job="kpis",
     headline=(("top_genre_share", "max", "listen_share"),),
-    checks=(CheckSpec("matches_validated_streams", "Per genre, listen_count, unique_listeners and total listening "
-                                                   "time equal the validated listens; sum of listen_count = validated "
-                                                   "rows; listen_share sums to 1."),),
-    serving=Serving("dynamodb_daily_genre_kpis",
-                    DynamoTable("DailyGenreKPIs", pk="date", sk="genre", indexes=(Index("genre-date-index", "genre", "date"),),
-                                ttl_attribute="expires_at", stream=True),
-                    sources=("genre_daily_kpis",)),
+    checks=(
+        CheckSpec(
+            "matches_validated_streams",
+            "Per genre, listen_count, unique_listeners and total listening "
+            "time equal the validated listens; sum of listen_count = validated "
+            "rows; listen_share sums to 1.",
+        ),
+    ),
+    serving=Serving(
+        "dynamodb_daily_genre_kpis",
+        DynamoTable(
+            "DailyGenreKPIs",
+            pk="date",
+            sk="genre",
+            indexes=(Index("genre-date-index", "genre", "date"),),
+            ttl_attribute="expires_at",
+            stream=True,
+        ),
+        sources=("genre_daily_kpis",),
+    ),
     description="Per (date, genre): listen_count, unique_listeners, total_listening_time_ms, "
     "avg_listening_time_per_user_ms = total / unique_listeners, listen_share = listen_count / the day's listens.",
 )
 TOP_SONGS_PER_GENRE = LakeTable(
-    "top_songs_per_genre", "processed/top_songs_per_genre", c.TOP_SONGS_PER_GENRE, model="TopSongsPerGenre",
-    key=("date", "genre", "rank"), group="kpis", sql="top_songs_per_genre", inputs=("validated_streams", "songs"),
+    "top_songs_per_genre",
+    "processed/top_songs_per_genre",
+    c.TOP_SONGS_PER_GENRE,
+    model="TopSongsPerGenre",
+    key=("date", "genre", "rank"),
+    group="kpis",
+    sql="top_songs_per_genre",
+    inputs=("validated_streams", "songs"),
     glue_job="kpis",
-    checks=(CheckSpec("top_n_ranks", "Per genre exactly min(3, tracks) rows, ranks 1..n, ordered by play_count desc "
-                                     "then track_id asc, play counts equal to validated listens."),),
-    serving=Serving("dynamodb_top_songs_per_genre",
-                    DynamoTable("TopSongsPerGenre", pk="date", sk="genre_rank", ttl_attribute="expires_at", stream=True),
-                    sources=("top_songs_per_genre",), to_item=lambda row: {**row, "genre_rank": genre_rank(row)}),
+    checks=(
+        CheckSpec(
+            "top_n_ranks",
+            "Per genre exactly min(3, tracks) rows, ranks 1..n, ordered by play_count desc "
+            "then track_id asc, play counts equal to validated listens.",
+        ),
+    ),
+    serving=Serving(
+        "dynamodb_top_songs_per_genre",
+        DynamoTable("TopSongsPerGenre", pk="date", sk="genre_rank", ttl_attribute="expires_at", stream=True),
+        sources=("top_songs_per_genre",),
+        to_item=lambda row: {**row, "genre_rank": genre_rank(row)},
+    ),
     description="Exactly min(3, tracks) songs per (date, genre), by play count desc then track_id asc.",
 )
 TOP_GENRES_DAILY = LakeTable(
-    "top_genres_daily", "processed/top_genres_daily", c.TOP_GENRES_DAILY, model="TopGenresDaily",
-    key=("date", "rank"), group="kpis", sql="top_genres_daily", inputs=("genre_daily_kpis",), glue_job="kpis",
-    checks=(CheckSpec("top_n_ranks", "Exactly min(5, genres) rows, ranks 1..n, ordered by listen_count desc then "
-                                     "genre asc, equal to the genre KPIs, no genre left out with more listens."),),
-    serving=Serving("dynamodb_top_genres_daily",
-                    DynamoTable("TopGenresDaily", pk="date", sk="rank", sk_type="N", ttl_attribute="expires_at",
-                                stream=True),
-                    sources=("top_genres_daily",)),
+    "top_genres_daily",
+    "processed/top_genres_daily",
+    c.TOP_GENRES_DAILY,
+    model="TopGenresDaily",
+    key=("date", "rank"),
+    group="kpis",
+    sql="top_genres_daily",
+    inputs=("genre_daily_kpis",),
+    glue_job="kpis",
+    checks=(
+        CheckSpec(
+            "top_n_ranks",
+            "Exactly min(5, genres) rows, ranks 1..n, ordered by listen_count desc then "
+            "genre asc, equal to the genre KPIs, no genre left out with more listens.",
+        ),
+    ),
+    serving=Serving(
+        "dynamodb_top_genres_daily",
+        DynamoTable("TopGenresDaily", pk="date", sk="rank", sk_type="N", ttl_attribute="expires_at", stream=True),
+        sources=("top_genres_daily",),
+    ),
     description="Exactly min(5, genres) genres per date, by listen_count desc then genre asc.",
 )
 DAILY_USER_ENGAGEMENT = LakeTable(
-    "daily_user_engagement", "processed/daily_user_engagement", c.DAILY_USER_ENGAGEMENT, model="DailyUserEngagement",
-    key=("date",), group="kpis", sql="daily_user_engagement", inputs=("validated_streams",), glue_job="kpis",
-    headline=tuple((name, "first", name) for name in ("daily_active_users", "listens", "sessions",
-                                                      "avg_session_duration_ms", "completion_rate")),
-    checks=(CheckSpec("matches_validated_streams", "daily_active_users = distinct users and listens = rows of "
-                                                   "validated_streams; DAU <= sessions <= listens; completion counts "
-                                                   "and peak hour equal to the validated listens."),),
+    "daily_user_engagement",
+    "processed/daily_user_engagement",
+    c.DAILY_USER_ENGAGEMENT,
+    model="DailyUserEngagement",
+    key=("date",),
+    group="kpis",
+    sql="daily_user_engagement",
+    inputs=("validated_streams",),
+    glue_job="kpis",
+    headline=tuple(
+        (name, "first", name)
+        for name in ("daily_active_users", "listens", "sessions", "avg_session_duration_ms", "completion_rate")
+    ),
+    checks=(
+        CheckSpec(
+            "matches_validated_streams",
+            "daily_active_users = distinct users and listens = rows of "
+            "validated_streams; DAU <= sessions <= listens; completion counts "
+            "and peak hour equal to the validated listens.",
+        ),
+    ),
     description="Per date: daily_active_users, listens, listens_per_user, sessions (gap > "
     "MUSIC_PIPELINE_SESSION_GAP_MINUTES, never across midnight), avg_session_duration_ms, completion_rate, "
     "completion_known_listens, peak_hour.",
 )
 ARTIST_DAILY_POPULARITY = LakeTable(
-    "artist_daily_popularity", "processed/artist_daily_popularity", c.ARTIST_DAILY_POPULARITY,
-    model="ArtistDailyPopularity", key=("date", "artist"), group="kpis", sql="artist_daily_popularity",
-    inputs=("validated_streams", "songs"), glue_job="kpis",
-    checks=(CheckSpec("artist_ranks", "Ranks 1..n without gaps by listen_count desc then artist asc; every "
-                                      "credited artist of the day present with its listens."),),
+    "artist_daily_popularity",
+    "processed/artist_daily_popularity",
+    c.ARTIST_DAILY_POPULARITY,
+    model="ArtistDailyPopularity",
+    key=("date", "artist"),
+    group="kpis",
+    sql="artist_daily_popularity",
+    inputs=("validated_streams", "songs"),
+    glue_job="kpis",
+    checks=(
+        CheckSpec(
+            "artist_ranks",
+            "Ranks 1..n without gaps by listen_count desc then artist asc; every "
+            "credited artist of the day present with its listens.",
+        ),
+    ),
     description="Per (date, artist): listen_count, unique_listeners, total_listening_time_ms and rank; every "
     "artist credited on a song (`;`-separated) is credited the whole listen.",
 )
 PLATFORM_USAGE_DAILY = LakeTable(
-    "platform_usage_daily", "processed/platform_usage_daily", c.PLATFORM_USAGE_DAILY, model="PlatformUsageDaily",
-    key=("date", "dimension", "value"), group="kpis", sql="platform_usage_daily",
-    inputs=("validated_streams", "users"), glue_job="kpis",
-    checks=(CheckSpec("dimensions_sum_to_listens", "For each dimension (device_type, hour, country, "
-                                                   "subscription_type) listen_count sums to the day's validated "
-                                                   "listens and listen_share to 1."),),
+    "platform_usage_daily",
+    "processed/platform_usage_daily",
+    c.PLATFORM_USAGE_DAILY,
+    model="PlatformUsageDaily",
+    key=("date", "dimension", "value"),
+    group="kpis",
+    sql="platform_usage_daily",
+    inputs=("validated_streams", "users"),
+    glue_job="kpis",
+    checks=(
+        CheckSpec(
+            "dimensions_sum_to_listens",
+            "For each dimension (device_type, hour, country, "
+            "subscription_type) listen_count sums to the day's validated "
+            "listens and listen_share to 1.",
+        ),
+    ),
     description="Per (date, dimension, value) for device_type, hour (00-23 UTC), country and subscription_type: "
     "listen_count, unique_listeners, total_listening_time_ms, listen_share.",
 )
@@ -267,17 +399,35 @@ PLATFORM_USAGE_DAILY = LakeTable(
 # The generic metrics table: items of several gold tables (daily_metrics_items.sql).
 DAILY_METRICS = Serving(
     "dynamodb_daily_metrics",
-    DynamoTable("DailyMetrics", pk="metric_type", sk="metric_key", indexes=(Index("date-index", "date", "metric_key"),),
-                ttl_attribute="expires_at", stream=True),
+    DynamoTable(
+        "DailyMetrics",
+        pk="metric_type",
+        sk="metric_key",
+        indexes=(Index("date-index", "date", "metric_key"),),
+        ttl_attribute="expires_at",
+        stream=True,
+    ),
     sources=("daily_user_engagement", "platform_usage_daily", "artist_daily_popularity", "genre_daily_kpis"),
-    items_sql="daily_metrics_items", to_item=lambda row: metric_item(row), items_contract=c.DAILY_METRICS_ITEMS,
+    items_sql="daily_metrics_items",
+    to_item=lambda row: metric_item(row),
+    items_contract=c.DAILY_METRICS_ITEMS,
 )
 
 # The ledger of landed files: a DynamoDB table with no lake table behind it.
 PROCESSED_STREAMS = DynamoTable("ProcessedStreams", pk="file_key")
 
-ASSETS: tuple[LakeTable, ...] = (SONGS, USERS, RAW_STREAMS, VALIDATED_STREAMS, GENRE_DAILY_KPIS, TOP_SONGS_PER_GENRE,
-                                 TOP_GENRES_DAILY, DAILY_USER_ENGAGEMENT, ARTIST_DAILY_POPULARITY, PLATFORM_USAGE_DAILY)
+ASSETS: tuple[LakeTable, ...] = (
+    SONGS,
+    USERS,
+    RAW_STREAMS,
+    VALIDATED_STREAMS,
+    GENRE_DAILY_KPIS,
+    TOP_SONGS_PER_GENRE,
+    TOP_GENRES_DAILY,
+    DAILY_USER_ENGAGEMENT,
+    ARTIST_DAILY_POPULARITY,
+    PLATFORM_USAGE_DAILY,
+)
 _ALL = {t.name: t for a in ASSETS for t in (a, a.rejects, a.bronze) if t is not None}
 SERVINGS: tuple[Serving, ...] = (*(t.serving for t in ASSETS if t.serving is not None), DAILY_METRICS)
 DYNAMO_TABLES: tuple[DynamoTable, ...] = (*(s.table for s in SERVINGS), PROCESSED_STREAMS)
@@ -316,7 +466,7 @@ def serving(asset: str) -> Serving:
 
 def expires_at(day: str, retention_days: int) -> int:
     """DynamoDB TTL of a KPI item: epoch seconds of the day's midnight UTC + the retention."""
-    midnight = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=dt.timezone.utc)
+    midnight = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=dt.UTC)
     return int((midnight + dt.timedelta(days=retention_days)).timestamp())
 
 
@@ -325,8 +475,9 @@ class Params:
     """Values the SQL files take as `$name` (constants of the contracts, settings)."""
 
     session_gap_minutes: int = 30
-    values: dict = field(default_factory=lambda: {"top_songs_n": c.TOP_SONGS_N, "top_genres_n": c.TOP_GENRES_N,
-                                                  "top_artists_n": c.TOP_ARTISTS_N})
+    values: dict = field(
+        default_factory=lambda: {"top_songs_n": c.TOP_SONGS_N, "top_genres_n": c.TOP_GENRES_N, "top_artists_n": c.TOP_ARTISTS_N}
+    )
 
     def as_dict(self) -> dict:
         return {**self.values, "session_gap_minutes": self.session_gap_minutes}

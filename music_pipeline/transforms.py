@@ -5,6 +5,7 @@ days' files of partitioned ones, the whole file of reference ones), its SQL is o
 outputs are the table itself and, when it classifies rows, its rejects (rows with a `reason`). The
 local engines, the Glue job script and the tests all call `run_step`, so no step is written twice.
 """
+
 from __future__ import annotations
 
 from music_pipeline import reference, tables
@@ -17,8 +18,10 @@ def input_files(lake: Lake, table: LakeTable, days: list[str]) -> list[str]:
     """Keys of a table's files for the days (every file of an unpartitioned table)."""
     if table.layout == SINGLE_FILE:
         if not lake.exists(table.file_key):
-            raise FileNotFoundError(f"{table.name} has not been materialized yet ({lake.uri}/{table.file_key} is "
-                                    f"missing): materialize the `{table.name}` asset first")
+            raise FileNotFoundError(
+                f"{table.name} has not been materialized yet ({lake.uri}/{table.file_key} is "
+                f"missing): materialize the `{table.name}` asset first"
+            )
         return [table.file_key]
     if table.layout == DAY_SLICES:
         return [f.key for d in days for f in lake.list(f"{table.prefix}/date={d}") if f.key.endswith(".parquet")]
@@ -26,8 +29,10 @@ def input_files(lake: Lake, table: LakeTable, days: list[str]) -> list[str]:
 
 
 def transform(lake: Lake, table: LakeTable, days: list[str], params: Params) -> Transform:
-    inputs = [Input(t.view_name, [lake.engine_uri(k) for k in input_files(lake, t, days)], t.contract)
-              for t in map(tables.table, table.inputs)]
+    inputs = [
+        Input(t.view_name, [lake.engine_uri(k) for k in input_files(lake, t, days)], t.contract)
+        for t in map(tables.table, table.inputs)
+    ]
     sql = load_sql(table.sql, **params.as_dict())
     partitioned = table.partitioned
     if table.rejects is None:
@@ -36,9 +41,10 @@ def transform(lake: Lake, table: LakeTable, days: list[str], params: Params) -> 
     else:  # the SQL classifies rows: reason IS NULL -> the table, else -> its rejects
         view = View(f"classified_{table.name}", sql, materialize=True)
         rejects = table.rejects
-        outputs = [Output(table.prefix, project(view.name, table.contract, "reason IS NULL"), table.contract, partitioned),
-                   Output(rejects.prefix, project(view.name, rejects.contract, "reason IS NOT NULL"), rejects.contract,
-                          partitioned)]
+        outputs = [
+            Output(table.prefix, project(view.name, table.contract, "reason IS NULL"), table.contract, partitioned),
+            Output(rejects.prefix, project(view.name, rejects.contract, "reason IS NOT NULL"), rejects.contract, partitioned),
+        ]
     return Transform(inputs=inputs, views=[view], outputs=outputs, days=days if partitioned else [])
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: the generated sample lake, moto (in-process and over HTTP), one Spark engine.
 Helpers the tests import are in helpers.py."""
+
 from __future__ import annotations
 
 import shutil
@@ -22,13 +23,13 @@ def small_sample(tmp_path_factory):
 @pytest.fixture
 def copy_lake(tmp_path):
     """Copy a (pristine, session-scoped) lake folder into this test's tmp folder."""
+
     def _copy(src: Path, name: str = "lake") -> Path:
         dst = tmp_path / name
         shutil.copytree(src, dst)
         return dst
+
     return _copy
-
-
 
 
 # ------------------------------------------------------------------------------- AWS over moto
@@ -50,20 +51,22 @@ def mocked_aws(aws_env):
         yield
 
 
-
-
 # ------------------------------------------------------------------------------- Spark
 @pytest.fixture(scope="session")
 def spark_engine():
     """One local Spark session for the whole test session (small shuffle, little memory)."""
     from music_pipeline.engines.spark import SparkEngine
 
-    engine = SparkEngine(conf={"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2",
-                               "spark.driver.memory": "1g", "spark.default.parallelism": "2"})
+    engine = SparkEngine(
+        conf={
+            "spark.master": "local[2]",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.driver.memory": "1g",
+            "spark.default.parallelism": "2",
+        }
+    )
     yield engine
     engine.close()
-
-
 
 
 @pytest.fixture(scope="module")

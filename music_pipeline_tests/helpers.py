@@ -1,5 +1,6 @@
 """Test helpers: small hand-built lakes, running the engine steps, the real pipeline in Dagster
 (`materialize`), and reading results back. Fixtures live in conftest.py."""
+
 from __future__ import annotations
 
 import csv
@@ -18,20 +19,40 @@ from music_pipeline.storage.lake import Lake, partition_key
 from music_pipeline.tables import Params
 from music_pipeline.transforms import run_step
 
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 AWS_ENDPOINT_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3")
 SMALL_SAMPLE = dict(seed=7, listens_per_day=400, n_tracks=120, n_users=60)
 GOLD_STEPS = tuple(t.name for t in registry.ASSETS if t.group == "kpis")
 
 
 # ------------------------------------------------------------------------------- hand-built lakes
-def song_row(track_id: str, genre: str, duration_ms: int | str = 200_000, name: str | None = None,
-             artists: str = "Some Artist", index: int = 0) -> dict:
+def song_row(
+    track_id: str,
+    genre: str,
+    duration_ms: int | str = 200_000,
+    name: str | None = None,
+    artists: str = "Some Artist",
+    index: int = 0,
+) -> dict:
     """A songs.csv row with all 21 Spotify columns."""
     row = dict.fromkeys(SONG_COLUMNS, "0")
-    row.update(id=str(index), track_id=track_id, artists=artists, album_name="Album", track_name=name or f"Song {track_id}",
-               popularity="50", duration_ms=str(duration_ms), explicit="False", track_genre=genre)
+    row.update(
+        id=str(index),
+        track_id=track_id,
+        artists=artists,
+        album_name="Album",
+        track_name=name or f"Song {track_id}",
+        popularity="50",
+        duration_ms=str(duration_ms),
+        explicit="False",
+        track_genre=genre,
+    )
     return row
 
 
@@ -60,8 +81,6 @@ def as_lake(root: Path | Lake) -> Lake:
 
 def stream_csv(rows: list[tuple], header: str = "user_id,track_id,listen_time") -> str:
     return header + "\n" + "".join(",".join(str(v) for v in r) + "\n" for r in rows)
-
-
 
 
 # ------------------------------------------------------------------------------- running the engine
@@ -124,8 +143,6 @@ def lake_digest(root: Path, prefixes=("bronze", "validated", "bad-records", "pro
     return out
 
 
-
-
 # ------------------------------------------------------------------------------- Dagster in-process
 def code_location(**environ: str):
     """The code location's Definitions, built from the current environment (plus `environ`), in-process."""
@@ -140,8 +157,7 @@ def code_location(**environ: str):
 def dagster_resources(root: Path, engine: str = "duckdb") -> dict:
     from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
 
-    return {"lake": LakeResource(uri=str(root)), "engine": EngineResource(kind=engine),
-            "dynamodb_tables": DynamoDBResource()}
+    return {"lake": LakeResource(uri=str(root)), "engine": EngineResource(kind=engine), "dynamodb_tables": DynamoDBResource()}
 
 
 def materialize_days(root: Path, first: str, last: str | None = None, selection=None):
@@ -163,8 +179,11 @@ def check_results(result) -> dict[tuple[str, str, str | None], bool]:
     fails on; WARN checks may flag oddities of random sample data, e.g. near-duplicate listens)."""
     from dagster import AssetCheckSeverity
 
-    return {(e.asset_key.to_user_string(), e.check_name, e.partition): e.passed
-            for e in result.get_asset_check_evaluations() if e.severity == AssetCheckSeverity.ERROR}
+    return {
+        (e.asset_key.to_user_string(), e.check_name, e.partition): e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.severity == AssetCheckSeverity.ERROR
+    }
 
 
 def materializations(result) -> dict[tuple[str, str | None], dict]:

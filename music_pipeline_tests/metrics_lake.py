@@ -17,6 +17,7 @@ credit (`A;B`, a repeated name, an empty part), a song without artist, an artist
 song without genre (rejected, so its listens are unknown tracks), a duplicated song and user (the
 first row is kept), a blank country, a blank subscription type, and one bad row per row rule.
 """
+
 from __future__ import annotations
 
 import csv
@@ -94,34 +95,129 @@ SEED = [
 
 # JSON lines with the aliases; durations and completions as text; device_type sometimes absent
 EVENTS = [
-    {"stream_id": "s-200", "user_id": "u01", "song_id": "t06", "timestamp": "2024-06-01T23:50:00Z",
-     "duration": "190", "completed": "True", "device_type": "desktop"},  # u01 late on D1 ...
-    {"stream_id": "s-201", "user_id": "u01", "song_id": "t07", "timestamp": "2024-06-02T00:10:00Z",
-     "duration": "", "completed": "FALSE"},  # ... 20 min later on D2: another session, another day
-    {"stream_id": "s-202", "user_id": "u03", "song_id": "t09", "timestamp": "2024-06-01T13:00:00Z",
-     "duration": "1800", "completed": "t", "device_type": "mobile"},  # 30 min: longer than its track
-    {"stream_id": "s-203", "user_id": "u03", "song_id": "t12", "timestamp": "2024-06-01T13:05:00Z",
-     "duration": "95.5", "completed": "No", "device_type": "mobile"},  # session ends 13:06:35.5, not 13:30
-    {"stream_id": "s-204", "user_id": "u05", "song_id": "t03", "timestamp": "2024-06-01T12:30:00+02:00",
-     "duration": "", "completed": "", "device_type": "Tablet "},  # 10:30 UTC
-    {"stream_id": "s-205", "user_id": "u06", "song_id": "t15", "timestamp": "2024-06-02T01:30:00+02:00",
-     "duration": "300", "completed": "T", "device_type": "mobile"},  # local D2, UTC D1 23:30
-    {"stream_id": "s-206", "user_id": "u06", "song_id": "t15", "timestamp": "2024-06-01T23:30:00Z",
-     "duration": "10", "completed": "f", "device_type": "desktop"},  # the same instant: exact duplicate
-    {"stream_id": "s-207", "user_id": "u02", "song_id": "t05", "timestamp": "2024-06-01 10:50:00",
-     "duration": "-5", "completed": "true"},  # invalid duration
-    {"stream_id": "s-208", "user_id": "u05", "song_id": "t02", "timestamp": "2023-12-31T20:00:00Z",
-     "duration": "180", "completed": "true"},  # before the start date
-    {"stream_id": "s-300", "user_id": "u07", "song_id": "t04", "timestamp": "2024-06-01T15:30:00Z",
-     "duration": "210", "completed": "f", "device_type": "desktop"},  # s-300 of the seed file: duplicate
-    {"stream_id": "s-001", "user_id": "u04", "song_id": "t11", "timestamp": "2024-06-02T10:00:00Z",
-     "duration": "220", "completed": "True", "device_type": "mobile"},  # s-001 of D2 (seed file): duplicate
-    {"stream_id": "s-210", "user_id": "u02", "song_id": "t08", "timestamp": "2024-06-02T20:00:00Z",
-     "duration": "215", "completed": "", "device_type": "desktop"},
-    {"stream_id": "s-211", "user_id": "u01", "song_id": "t09", "timestamp": "2024-06-02T23:50:00Z",
-     "duration": "230", "completed": "yes", "device_type": "mobile"},  # u01 late on D2 ...
-    {"stream_id": "s-212", "user_id": "u08", "song_id": "t16", "timestamp": "2024-06-01T19:00:00Z",
-     "duration": "195", "completed": "1", "device_type": "mobile"},
+    {
+        "stream_id": "s-200",
+        "user_id": "u01",
+        "song_id": "t06",
+        "timestamp": "2024-06-01T23:50:00Z",
+        "duration": "190",
+        "completed": "True",
+        "device_type": "desktop",
+    },  # u01 late on D1 ...
+    {
+        "stream_id": "s-201",
+        "user_id": "u01",
+        "song_id": "t07",
+        "timestamp": "2024-06-02T00:10:00Z",
+        "duration": "",
+        "completed": "FALSE",
+    },  # ... 20 min later on D2: another session, another day
+    {
+        "stream_id": "s-202",
+        "user_id": "u03",
+        "song_id": "t09",
+        "timestamp": "2024-06-01T13:00:00Z",
+        "duration": "1800",
+        "completed": "t",
+        "device_type": "mobile",
+    },  # 30 min: longer than its track
+    {
+        "stream_id": "s-203",
+        "user_id": "u03",
+        "song_id": "t12",
+        "timestamp": "2024-06-01T13:05:00Z",
+        "duration": "95.5",
+        "completed": "No",
+        "device_type": "mobile",
+    },  # session ends 13:06:35.5, not 13:30
+    {
+        "stream_id": "s-204",
+        "user_id": "u05",
+        "song_id": "t03",
+        "timestamp": "2024-06-01T12:30:00+02:00",
+        "duration": "",
+        "completed": "",
+        "device_type": "Tablet ",
+    },  # 10:30 UTC
+    {
+        "stream_id": "s-205",
+        "user_id": "u06",
+        "song_id": "t15",
+        "timestamp": "2024-06-02T01:30:00+02:00",
+        "duration": "300",
+        "completed": "T",
+        "device_type": "mobile",
+    },  # local D2, UTC D1 23:30
+    {
+        "stream_id": "s-206",
+        "user_id": "u06",
+        "song_id": "t15",
+        "timestamp": "2024-06-01T23:30:00Z",
+        "duration": "10",
+        "completed": "f",
+        "device_type": "desktop",
+    },  # the same instant: exact duplicate
+    {
+        "stream_id": "s-207",
+        "user_id": "u02",
+        "song_id": "t05",
+        "timestamp": "2024-06-01 10:50:00",
+        "duration": "-5",
+        "completed": "true",
+    },  # invalid duration
+    {
+        "stream_id": "s-208",
+        "user_id": "u05",
+        "song_id": "t02",
+        "timestamp": "2023-12-31T20:00:00Z",
+        "duration": "180",
+        "completed": "true",
+    },  # before the start date
+    {
+        "stream_id": "s-300",
+        "user_id": "u07",
+        "song_id": "t04",
+        "timestamp": "2024-06-01T15:30:00Z",
+        "duration": "210",
+        "completed": "f",
+        "device_type": "desktop",
+    },  # s-300 of the seed file: duplicate
+    {
+        "stream_id": "s-001",
+        "user_id": "u04",
+        "song_id": "t11",
+        "timestamp": "2024-06-02T10:00:00Z",
+        "duration": "220",
+        "completed": "True",
+        "device_type": "mobile",
+    },  # s-001 of D2 (seed file): duplicate
+    {
+        "stream_id": "s-210",
+        "user_id": "u02",
+        "song_id": "t08",
+        "timestamp": "2024-06-02T20:00:00Z",
+        "duration": "215",
+        "completed": "",
+        "device_type": "desktop",
+    },
+    {
+        "stream_id": "s-211",
+        "user_id": "u01",
+        "song_id": "t09",
+        "timestamp": "2024-06-02T23:50:00Z",
+        "duration": "230",
+        "completed": "yes",
+        "device_type": "mobile",
+    },  # u01 late on D2 ...
+    {
+        "stream_id": "s-212",
+        "user_id": "u08",
+        "song_id": "t16",
+        "timestamp": "2024-06-01T19:00:00Z",
+        "duration": "195",
+        "completed": "1",
+        "device_type": "mobile",
+    },
 ]
 
 # CSV.gz: user_id, track_id, listen_time, completed, device_type (blanks allowed)
@@ -179,22 +275,72 @@ def _csv_text(header: list[str], rows) -> str:
 
 def songs_csv(variant: str) -> str:
     if variant == "short":
-        return _csv_text(["song_id", "title", "artist", "genre", "duration", "release_date"],
-                         [(t, title, artists, genre, seconds, "2020-05-01") for t, title, artists, genre, seconds in SONGS])
-    columns = ["id", "track_id", "artists", "album_name", "track_name", "popularity", "duration_ms", "explicit",
-               "danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
-               "instrumentalness", "liveness", "valence", "tempo", "time_signature", "track_genre"]
-    rows = [(i, t, artists, "Album", title, 50, seconds * 1000, "False", 0.5, 0.5, 5, -6.0, 1, 0.05, 0.1, 0.0, 0.1,
-             0.5, 120.0, 4, genre) for i, (t, title, artists, genre, seconds) in enumerate(SONGS)]
+        return _csv_text(
+            ["song_id", "title", "artist", "genre", "duration", "release_date"],
+            [(t, title, artists, genre, seconds, "2020-05-01") for t, title, artists, genre, seconds in SONGS],
+        )
+    columns = [
+        "id",
+        "track_id",
+        "artists",
+        "album_name",
+        "track_name",
+        "popularity",
+        "duration_ms",
+        "explicit",
+        "danceability",
+        "energy",
+        "key",
+        "loudness",
+        "mode",
+        "speechiness",
+        "acousticness",
+        "instrumentalness",
+        "liveness",
+        "valence",
+        "tempo",
+        "time_signature",
+        "track_genre",
+    ]
+    rows = [
+        (
+            i,
+            t,
+            artists,
+            "Album",
+            title,
+            50,
+            seconds * 1000,
+            "False",
+            0.5,
+            0.5,
+            5,
+            -6.0,
+            1,
+            0.05,
+            0.1,
+            0.0,
+            0.1,
+            0.5,
+            120.0,
+            4,
+            genre,
+        )
+        for i, (t, title, artists, genre, seconds) in enumerate(SONGS)
+    ]
     return _csv_text(columns, rows)
 
 
 def users_csv(variant: str) -> str:
     if variant == "short":
-        return _csv_text(["user_id", "subscription_type", "country", "join_date"],
-                         [(u, sub, country, "2023-01-15") for u, sub, country in USERS])
-    return _csv_text(["user_id", "user_name", "user_age", "user_country", "created_at"],
-                     [(u, f"name_{u}", 30, country, "2023-01-15 08:00:00") for u, _, country in USERS])
+        return _csv_text(
+            ["user_id", "subscription_type", "country", "join_date"],
+            [(u, sub, country, "2023-01-15") for u, sub, country in USERS],
+        )
+    return _csv_text(
+        ["user_id", "user_name", "user_age", "user_country", "created_at"],
+        [(u, f"name_{u}", 30, country, "2023-01-15 08:00:00") for u, _, country in USERS],
+    )
 
 
 def build_metrics_lake(root: Path, variant: str = "short") -> Path:
@@ -210,7 +356,8 @@ def build_metrics_lake(root: Path, variant: str = "short") -> Path:
         SEED_FILE: json.dumps([dict(zip(seed_keys, row)) for row in SEED], indent=2 if variant == "short" else None).encode(),
         EVENTS_FILE: "".join(json.dumps(e) + "\n" for e in EVENTS).encode(),
         MOBILE_FILE: gzip.compress(
-            _csv_text(["user_id", "track_id", "listen_time", "completed", "device_type"], MOBILE).encode(), mtime=0),
+            _csv_text(["user_id", "track_id", "listen_time", "completed", "device_type"], MOBILE).encode(), mtime=0
+        ),
         PLAIN_FILE: _csv_text(["user_id", "track_id", "listen_time"], PLAIN).encode(),
     }
     for key, data in files.items():

@@ -18,6 +18,7 @@ What the oracle decides where the texts leave room (written down in docs/decisio
   (genre: the song is rejected). `device_type` is also lower-cased. Artists rank by name in code
   point order (= UTF-8 byte order, what Spark and DuckDB compare strings by): `Zed` < `abba`.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -33,10 +34,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ALIASES = {"song_id": "track_id", "timestamp": "listen_time"}
-SPOTIFY_SONG_COLUMNS = ("id", "track_id", "artists", "album_name", "track_name", "popularity", "duration_ms",
-                        "explicit", "danceability", "energy", "key", "loudness", "mode", "speechiness",
-                        "acousticness", "instrumentalness", "liveness", "valence", "tempo", "time_signature",
-                        "track_genre")
+SPOTIFY_SONG_COLUMNS = (
+    "id",
+    "track_id",
+    "artists",
+    "album_name",
+    "track_name",
+    "popularity",
+    "duration_ms",
+    "explicit",
+    "danceability",
+    "energy",
+    "key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "time_signature",
+    "track_genre",
+)
 SHORT_SONG_COLUMNS = ("song_id", "title", "artist", "genre", "duration", "release_date")
 LAB_USER_COLUMNS = ("user_id", "user_name", "user_age", "user_country", "created_at")
 SHORT_USER_COLUMNS = ("user_id", "subscription_type", "country", "join_date")
@@ -122,8 +142,13 @@ def read_songs(path: Path) -> dict[str, Song]:
             continue
         if not track or not genre or duration is None or not 0 < duration <= 86_400_000 or track in songs:
             continue
-        songs[track] = Song(track, r["track_name"] if spotify else r["title"],
-                            credited_artists(r["artists"] if spotify else r["artist"]), genre, duration)
+        songs[track] = Song(
+            track,
+            r["track_name"] if spotify else r["title"],
+            credited_artists(r["artists"] if spotify else r["artist"]),
+            genre,
+            duration,
+        )
     return songs
 
 
@@ -137,16 +162,17 @@ def read_users(path: Path) -> dict[str, User]:
     for r in records:
         user = r["user_id"].strip()
         if user and user not in users:
-            users[user] = User(user, label(r["user_country"] if lab else r["country"]),
-                               label(r.get("subscription_type")))
+            users[user] = User(user, label(r["user_country"] if lab else r["country"]), label(r.get("subscription_type")))
     return users
 
 
 # ----------------------------------------------------------------------------------- landed files
 def _record(obj: dict) -> dict:
     """JSON object -> text record with normalized keys (non-strings as their JSON text, null kept)."""
-    return {ALIASES.get(k.strip().lower(), k.strip().lower()): (v if v is None or isinstance(v, str) else json.dumps(v))
-            for k, v in obj.items()}
+    return {
+        ALIASES.get(k.strip().lower(), k.strip().lower()): (v if v is None or isinstance(v, str) else json.dumps(v))
+        for k, v in obj.items()
+    }
 
 
 def landed_records(root: Path):
@@ -161,7 +187,9 @@ def landed_records(root: Path):
         if name.endswith((".jsonl", ".json", ".ndjson")):
             if data.lstrip().startswith(b"["):  # a JSON array: one record per element
                 for position, obj in enumerate(json.loads(data.decode("utf-8")), start=1):
-                    yield (key, position, _record(obj), None) if isinstance(obj, dict) else (key, position, None, "malformed_line")
+                    yield (
+                        (key, position, _record(obj), None) if isinstance(obj, dict) else (key, position, None, "malformed_line")
+                    )
                 continue
             for number, raw in enumerate(data.split(b"\n"), start=1):
                 if not raw.strip():
@@ -205,7 +233,7 @@ def utc_time(text: str | None) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def parse_completed(text: str | None) -> tuple[bool | None, bool]:
@@ -243,8 +271,9 @@ class Validated:
         return sorted({x.date for x in self.listens})
 
 
-def validated_listens(root: Path, start_date: dt.date = DEFAULT_START_DATE,
-                      landed_at: dict[str, dt.datetime] | None = None) -> Validated:
+def validated_listens(
+    root: Path, start_date: dt.date = DEFAULT_START_DATE, landed_at: dict[str, dt.datetime] | None = None
+) -> Validated:
     """The validated listens of a lake folder and its rejects by reason.
 
     `landed_at` maps a file key to its landing time (naive UTC); by default the file's mtime, which is
@@ -270,8 +299,9 @@ def validated_listens(root: Path, start_date: dt.date = DEFAULT_START_DATE,
         if not ok:
             rejects["invalid_completed"] += 1
             continue
-        landed = (landed_at or {}).get(key) or dt.datetime.fromtimestamp(
-            os.stat(root / key).st_mtime, dt.timezone.utc).replace(tzinfo=None)
+        landed = (landed_at or {}).get(key) or dt.datetime.fromtimestamp(os.stat(root / key).st_mtime, dt.UTC).replace(
+            tzinfo=None
+        )
         if when > landed + FUTURE_TOLERANCE:
             rejects["future_listen_time"] += 1
             continue
@@ -306,12 +336,23 @@ def validated_listens(root: Path, start_date: dt.date = DEFAULT_START_DATE,
             rejects[reason] += 1
             continue
         song, person = songs[track], users[user]
-        listens.append(Listen(
-            date=day, user_id=user, track_id=track, listen_time=when,
-            listening_time_ms=own_ms if own_ms is not None else song.duration_ms, completed=completed,
-            device_type=label(record.get("device_type")).lower(), source_file=key, source_line=position,
-            genre=song.genre, artists=song.artists, country=person.country,
-            subscription_type=person.subscription_type))
+        listens.append(
+            Listen(
+                date=day,
+                user_id=user,
+                track_id=track,
+                listen_time=when,
+                listening_time_ms=own_ms if own_ms is not None else song.duration_ms,
+                completed=completed,
+                device_type=label(record.get("device_type")).lower(),
+                source_file=key,
+                source_line=position,
+                genre=song.genre,
+                artists=song.artists,
+                country=person.country,
+                subscription_type=person.subscription_type,
+            )
+        )
     return Validated(listens, rejects)
 
 
@@ -341,8 +382,15 @@ def sessions(listens: list[Listen], gap_minutes: int = SESSION_GAP_MINUTES) -> l
         for run in runs:
             first, last = run[0], run[-1]
             span_ms = (last.listen_time - first.listen_time) / dt.timedelta(milliseconds=1)
-            out.append({"date": day, "user_id": user, "start": first.listen_time, "listens": len(run),
-                        "duration_ms": span_ms + last.listening_time_ms})
+            out.append(
+                {
+                    "date": day,
+                    "user_id": user,
+                    "start": first.listen_time,
+                    "listens": len(run),
+                    "duration_ms": span_ms + last.listening_time_ms,
+                }
+            )
     return out
 
 
@@ -353,17 +401,19 @@ def daily_user_engagement(listens: list[Listen], gap_minutes: int = SESSION_GAP_
         day_sessions = sessions(group, gap_minutes)
         known = [x.completed for x in group if x.completed is not None]
         hours = collections.Counter(x.listen_time.hour for x in group)
-        out.append({
-            "date": day,
-            "daily_active_users": len(users),
-            "listens": len(group),
-            "listens_per_user": len(group) / len(users),
-            "sessions": len(day_sessions),
-            "avg_session_duration_ms": sum(s["duration_ms"] for s in day_sessions) / len(day_sessions),
-            "completion_rate": sum(known) / len(known) if known else None,
-            "completion_known_listens": len(known),
-            "peak_hour": min(hours, key=lambda h: (-hours[h], h)),
-        })
+        out.append(
+            {
+                "date": day,
+                "daily_active_users": len(users),
+                "listens": len(group),
+                "listens_per_user": len(group) / len(users),
+                "sessions": len(day_sessions),
+                "avg_session_duration_ms": sum(s["duration_ms"] for s in day_sessions) / len(day_sessions),
+                "completion_rate": sum(known) / len(known) if known else None,
+                "completion_known_listens": len(known),
+                "peak_hour": min(hours, key=lambda h: (-hours[h], h)),
+            }
+        )
     return out
 
 
@@ -376,8 +426,14 @@ def _aggregate(group: list[Listen], key) -> dict[str, dict]:
             a["listen_count"] += 1
             a["users"].add(x.user_id)
             a["total_listening_time_ms"] += x.listening_time_ms
-    return {v: {"listen_count": a["listen_count"], "unique_listeners": len(a["users"]),
-                "total_listening_time_ms": a["total_listening_time_ms"]} for v, a in acc.items()}
+    return {
+        v: {
+            "listen_count": a["listen_count"],
+            "unique_listeners": len(a["users"]),
+            "total_listening_time_ms": a["total_listening_time_ms"],
+        }
+        for v, a in acc.items()
+    }
 
 
 def artist_daily_popularity(listens: list[Listen]) -> list[dict]:
@@ -399,9 +455,11 @@ def platform_usage_daily(listens: list[Listen]) -> list[dict]:
     out = []
     for day, group in _by_day(listens).items():
         for dimension in PLATFORM_DIMENSIONS:
-            stats = _aggregate(group, lambda x: (_dimension_value(x, dimension),))
-            out += [{"date": day, "dimension": dimension, "value": value, **s,
-                     "listen_share": s["listen_count"] / len(group)} for value, s in sorted(stats.items())]
+            stats = _aggregate(group, lambda x, dimension=dimension: (_dimension_value(x, dimension),))
+            out += [
+                {"date": day, "dimension": dimension, "value": value, **s, "listen_share": s["listen_count"] / len(group)}
+                for value, s in sorted(stats.items())
+            ]
     return out
 
 
@@ -409,15 +467,28 @@ def genre_daily_kpis(listens: list[Listen]) -> list[dict]:
     out = []
     for day, group in _by_day(listens).items():
         for genre, s in sorted(_aggregate(group, lambda x: (x.genre,)).items()):
-            out.append({"date": day, "genre": genre, **s,
-                        "avg_listening_time_per_user_ms": s["total_listening_time_ms"] / s["unique_listeners"],
-                        "listen_share": s["listen_count"] / len(group)})
+            out.append(
+                {
+                    "date": day,
+                    "genre": genre,
+                    **s,
+                    "avg_listening_time_per_user_ms": s["total_listening_time_ms"] / s["unique_listeners"],
+                    "listen_share": s["listen_count"] / len(group),
+                }
+            )
     return out
 
 
 # ----------------------------------------------------------------------------------- DailyMetrics
-ENGAGEMENT_UNITS = {"daily_active_users": "count", "listens": "count", "listens_per_user": "ratio", "sessions": "count",
-                    "avg_session_duration_ms": "ms", "completion_rate": "ratio", "peak_hour": "hour"}
+ENGAGEMENT_UNITS = {
+    "daily_active_users": "count",
+    "listens": "count",
+    "listens_per_user": "ratio",
+    "sessions": "count",
+    "avg_session_duration_ms": "ms",
+    "completion_rate": "ratio",
+    "peak_hour": "hour",
+}
 
 
 def expires_at(day: str) -> int:
@@ -427,8 +498,16 @@ def expires_at(day: str) -> int:
 
 def _item(metric_type: str, day: str, value, unit: str, dimensions: dict[str, str] | None = None, **extra) -> dict:
     key = day + "".join(f"#{k}={v}" for k, v in (dimensions or {}).items())
-    return {"metric_type": metric_type, "metric_key": key, "date": day, "value": value,
-            "dimensions": dict(dimensions or {}), "unit": unit, "expires_at": expires_at(day), **extra}
+    return {
+        "metric_type": metric_type,
+        "metric_key": key,
+        "date": day,
+        "value": value,
+        "dimensions": dict(dimensions or {}),
+        "unit": unit,
+        "expires_at": expires_at(day),
+        **extra,
+    }
 
 
 def daily_metrics(listens: list[Listen], gap_minutes: int = SESSION_GAP_MINUTES) -> dict[tuple[str, str], dict]:
@@ -439,15 +518,27 @@ def daily_metrics(listens: list[Listen], gap_minutes: int = SESSION_GAP_MINUTES)
             if row[metric] is not None:  # no completion_rate item on a day where no completion is known
                 items.append(_item(metric, row["date"], row[metric], unit))
     for row in genre_daily_kpis(listens):
-        items.append(_item("listens_by_genre", row["date"], row["listen_count"], "count", {"genre": row["genre"]},
-                           share=row["listen_share"]))
+        items.append(
+            _item(
+                "listens_by_genre", row["date"], row["listen_count"], "count", {"genre": row["genre"]}, share=row["listen_share"]
+            )
+        )
     for row in platform_usage_daily(listens):
-        items.append(_item(f"listens_by_{row['dimension']}", row["date"], row["listen_count"], "count",
-                           {row["dimension"]: row["value"]}, share=row["listen_share"]))
+        items.append(
+            _item(
+                f"listens_by_{row['dimension']}",
+                row["date"],
+                row["listen_count"],
+                "count",
+                {row["dimension"]: row["value"]},
+                share=row["listen_share"],
+            )
+        )
     for row in artist_daily_popularity(listens):
         if row["rank"] <= TOP_ARTISTS:
-            items.append(_item("top_artists", row["date"], row["listen_count"], "count", {"artist": row["artist"]},
-                               rank=row["rank"]))
+            items.append(
+                _item("top_artists", row["date"], row["listen_count"], "count", {"artist": row["artist"]}, rank=row["rank"])
+            )
     out = {(i["metric_type"], i["metric_key"]): i for i in items}
     assert len(out) == len(items), "two items with one key"
     return out
@@ -456,6 +547,7 @@ def daily_metrics(listens: list[Listen], gap_minutes: int = SESSION_GAP_MINUTES)
 @dataclass
 class Expected:
     """Everything the product must produce for a lake folder."""
+
     validated: Validated
     daily_user_engagement: list[dict]
     artist_daily_popularity: list[dict]
@@ -464,8 +556,18 @@ class Expected:
     daily_metrics: dict[tuple[str, str], dict]
 
 
-def expected(root: Path, start_date: dt.date = DEFAULT_START_DATE, gap_minutes: int = SESSION_GAP_MINUTES,
-             landed_at: dict[str, dt.datetime] | None = None) -> Expected:
+def expected(
+    root: Path,
+    start_date: dt.date = DEFAULT_START_DATE,
+    gap_minutes: int = SESSION_GAP_MINUTES,
+    landed_at: dict[str, dt.datetime] | None = None,
+) -> Expected:
     v = validated_listens(root, start_date, landed_at)
-    return Expected(v, daily_user_engagement(v.listens, gap_minutes), artist_daily_popularity(v.listens),
-                    platform_usage_daily(v.listens), genre_daily_kpis(v.listens), daily_metrics(v.listens, gap_minutes))
+    return Expected(
+        v,
+        daily_user_engagement(v.listens, gap_minutes),
+        artist_daily_popularity(v.listens),
+        platform_usage_daily(v.listens),
+        genre_daily_kpis(v.listens),
+        daily_metrics(v.listens, gap_minutes),
+    )

@@ -1,6 +1,7 @@
 """The arrival harness plus every other sensor of the code location (reference files, alerts, run
 failures), ticked with build_sensor_context on the same real instance; runs may fail (a held day's
 run fails on its blocking check), and every outcome is kept."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,12 @@ class OperationsHarness(Harness):
         """One evaluation of the named sensor (its real tick logic, cursor kept); run requests are executed."""
         sensor_def = self.defs.resolve_sensor_def(name)
         resources = {k: v for k, v in self.defs.resources.items() if k in sensor_def.required_resource_keys}
-        context = build_sensor_context(instance=self.instance, cursor=self.cursors.get(name), resources=resources,
-                                       repository_def=self.defs.get_repository_def())
+        context = build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursors.get(name),
+            resources=resources,
+            repository_def=self.defs.get_repository_def(),
+        )
         data = sensor_def.evaluate_tick(context)
         self.cursors[name] = data.cursor
         self.asset_events.extend(data.asset_events or [])
@@ -34,14 +39,23 @@ class OperationsHarness(Harness):
             label = request.job_name
             if request.asset_check_keys and not request.asset_selection:  # a run of checks only (freshness)
                 label = "checks"
-                outcome = materialize([*self.defs.assets, *(self.defs.asset_checks or [])], instance=self.instance,
-                                      resources=self.defs.resources, selection=AssetSelection.checks(*request.asset_check_keys),
-                                      tags=request.tags, raise_on_error=False)
+                outcome = materialize(
+                    [*self.defs.assets, *(self.defs.asset_checks or [])],
+                    instance=self.instance,
+                    resources=self.defs.resources,
+                    selection=AssetSelection.checks(*request.asset_check_keys),
+                    tags=request.tags,
+                    raise_on_error=False,
+                )
             else:
                 job = self.defs.resolve_job_def(request.job_name)
-                outcome = job.execute_in_process(run_config=request.run_config or None, tags=request.tags,
-                                                 instance=self.instance, asset_selection=request.asset_selection,
-                                                 raise_on_error=False)
+                outcome = job.execute_in_process(
+                    run_config=request.run_config or None,
+                    tags=request.tags,
+                    instance=self.instance,
+                    asset_selection=request.asset_selection,
+                    raise_on_error=False,
+                )
             self.outcomes.append((label, request, outcome.success))
         return requests
 
@@ -55,9 +69,15 @@ class OperationsHarness(Harness):
         requests = build_run_requests(subsets, self.defs.resolve_asset_graph(), run_tags=None, emit_backfills=False)
         for request in requests:
             self.launched.append(("automation", request))
-            outcome = materialize([*self.defs.assets, *(self.defs.asset_checks or [])], instance=self.instance,
-                                  resources=self.defs.resources, selection=request.asset_selection,
-                                  partition_key=request.partition_key, tags=request.tags, raise_on_error=False)
+            outcome = materialize(
+                [*self.defs.assets, *(self.defs.asset_checks or [])],
+                instance=self.instance,
+                resources=self.defs.resources,
+                selection=request.asset_selection,
+                partition_key=request.partition_key,
+                tags=request.tags,
+                raise_on_error=False,
+            )
             self.outcomes.append(("automation", request, outcome.success))
         return requests
 

@@ -2,6 +2,7 @@
 give exactly one message (what, which file/asset/day, why, a link to the run), delivered to a
 Slack-compatible webhook (a local HTTP server) and to the log; a repeated tick gives no second message.
 Sensors are ticked with build_sensor_context on a real instance; DynamoDB (the ledger) on a moto server."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
 from music_pipeline_tests.arrival_harness import build_defs
-from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
+from music_pipeline_tests.helpers import land, song_row, write_songs, write_users
 from music_pipeline_tests.operations_harness import OperationsHarness
 
 BASE = "http://dagster.example:3000"
@@ -60,9 +61,10 @@ def texts(received: list[dict]) -> list[str]:
 def harness(tmp_path, fresh_moto, webhook):
     url, _ = webhook
     lake = Lake(str(tmp_path / "lake"))
-    h = OperationsHarness(build_defs(lake.uri, fresh_moto, MUSIC_PIPELINE_ALERT_WEBHOOK_URL=url,
-                                     MUSIC_PIPELINE_WEBSERVER_URL=BASE),
-                          DagsterInstance.local_temp(str(tmp_path)))  # run-sharded SQLite, as `dagster dev`
+    h = OperationsHarness(
+        build_defs(lake.uri, fresh_moto, MUSIC_PIPELINE_ALERT_WEBHOOK_URL=url, MUSIC_PIPELINE_WEBSERVER_URL=BASE),
+        DagsterInstance.local_temp(str(tmp_path)),
+    )  # run-sharded SQLite, as `dagster dev`
     h.alert_ticks()  # the alert sensors start from "now"
     return h, lake
 
@@ -83,7 +85,7 @@ def test_a_file_that_failed_ingestion_gives_one_alert_per_path(harness, webhook,
     assert "missing required column" in message
     runs = {r.run_id: r for r in h.instance.get_runs() if r.job_name == "ingest_stream_files"}
     link = message.rsplit("run: ", 1)[1]
-    assert link.startswith(f"{BASE}/runs/") and link[len(f"{BASE}/runs/"):] in runs
+    assert link.startswith(f"{BASE}/runs/") and link[len(f"{BASE}/runs/") :] in runs
     assert ingest_run.job_name == "ingest_stream_files"
     events = [e for e in h.asset_events if e.asset_key == AssetKey("raw_streams")]
     assert [e.metadata["music_pipeline/alert"].value for e in events] == [alerts.FILE_FAILED]
@@ -91,8 +93,13 @@ def test_a_file_that_failed_ingestion_gives_one_alert_per_path(harness, webhook,
     # the manual path: raw_streams' own sync reads the landing zone; the file already failed is not
     # alerted again, the new broken one is
     land(lake, KEY_BAD_MANUAL, "user_id;track_id\nu1;s1\n")
-    result = materialize([*h.defs.assets], instance=h.instance, resources=h.defs.resources,
-                         selection=[AssetKey("raw_streams")], partition_key="2024-06-03")
+    result = materialize(
+        [*h.defs.assets],
+        instance=h.instance,
+        resources=h.defs.resources,
+        selection=[AssetKey("raw_streams")],
+        partition_key="2024-06-03",
+    )
     assert result.success
     h.alert_ticks()
     h.alert_ticks()
@@ -105,8 +112,14 @@ def test_a_failed_run_gives_one_alert(harness, webhook):
     h, lake = harness
     _, received = webhook
     # validated_streams before any songs exist: the step fails with the reason
-    result = materialize([*h.defs.assets], instance=h.instance, resources=h.defs.resources, raise_on_error=False,
-                         selection=[AssetKey("validated_streams")], partition_key="2024-06-01")
+    result = materialize(
+        [*h.defs.assets],
+        instance=h.instance,
+        resources=h.defs.resources,
+        raise_on_error=False,
+        selection=[AssetKey("validated_streams")],
+        partition_key="2024-06-01",
+    )
     assert not result.success
     h.alert_ticks()
     h.alert_ticks()

@@ -3,6 +3,7 @@ what they decompress to), retention then expires every layer of their days, and 
 hand re-ingests the archived files and gives back the same bronze rows (attributed to the landed
 keys), the same validated rows, bad-records and KPIs, and the same DynamoDB items.
 DynamoDB (ledger and serving tables) is moto's `mock_aws`, in-process."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,13 +14,13 @@ import pytest
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from music_pipeline import tables as registry
 from music_pipeline import archive, layout, retention
+from music_pipeline import tables as registry
 from music_pipeline.storage.dynamodb import ServingTables
-from music_pipeline.tables import DYNAMO_TABLES as ALL_TABLES
-from music_pipeline.tables import PROCESSED_STREAMS
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
+from music_pipeline.tables import DYNAMO_TABLES as ALL_TABLES
+from music_pipeline.tables import PROCESSED_STREAMS
 from music_pipeline_tests.arrival_harness import Harness, build_defs
 from music_pipeline_tests.helpers import land, materializations, read_all, rows, song_row, stream_csv, write_songs, write_users
 
@@ -28,11 +29,26 @@ D1, D2 = "2024-06-01", "2024-06-02"
 KEY_CSV = f"{layout.RAW_STREAMS}/2024/06/02/plain.csv"
 KEY_GZ = f"{layout.RAW_STREAMS}/2024/06/02/already.csv.gz"
 # a malformed line (ingestion reject), an unknown track (validation reject), listens on two days
-PLAIN = (stream_csv([("u1", "s1", f"{D2} 08:00:00"), ("u2", "s1", f"{D2} 09:00:00"), ("u1", "s3", f"{D2} 10:00:00"),
-                     ("u3", "nope", f"{D2} 11:00:00"), ("u4", "s4", f"{D1} 23:00:00")]) + "u1,s2\n")
+PLAIN = (
+    stream_csv(
+        [
+            ("u1", "s1", f"{D2} 08:00:00"),
+            ("u2", "s1", f"{D2} 09:00:00"),
+            ("u1", "s3", f"{D2} 10:00:00"),
+            ("u3", "nope", f"{D2} 11:00:00"),
+            ("u4", "s4", f"{D1} 23:00:00"),
+        ]
+    )
+    + "u1,s2\n"
+)
 ALREADY = stream_csv([("u3", "s2", f"{D2} 11:00:00"), ("u2", "s4", f"{D1} 12:00:00"), ("u4", "s3", f"{D2} 13:30:00")])
-LAYERS = (registry.RAW_STREAMS.prefix, registry.VALIDATED_STREAMS.prefix, registry.INGEST_REJECTS.prefix,
-          registry.STREAM_REJECTS.prefix, *(t.prefix for t in registry.ASSETS if t.group == "kpis"))
+LAYERS = (
+    registry.RAW_STREAMS.prefix,
+    registry.VALIDATED_STREAMS.prefix,
+    registry.INGEST_REJECTS.prefix,
+    registry.STREAM_REJECTS.prefix,
+    *(t.prefix for t in registry.ASSETS if t.group == "kpis"),
+)
 
 
 def serving_items(tables: ServingTables) -> dict[str, list[dict]]:
@@ -77,8 +93,16 @@ def test_archive_expire_then_backfill_gives_the_same_kpis_and_items(harness):
 
     # archived: the plain CSV gzip-compressed under <path>.gz, the .gz file as it landed; landed files gone
     plain, already = ledger.get(KEY_CSV), ledger.get(KEY_GZ)
-    assert (plain["status"], plain["archive_key"], plain["days"]) == ("archived", f"{layout.ARCHIVE_STREAMS}/2024/06/02/plain.csv.gz", [D1, D2])
-    assert (already["status"], already["archive_key"], already["days"]) == ("archived", f"{layout.ARCHIVE_STREAMS}/2024/06/02/already.csv.gz", [D1, D2])
+    assert (plain["status"], plain["archive_key"], plain["days"]) == (
+        "archived",
+        f"{layout.ARCHIVE_STREAMS}/2024/06/02/plain.csv.gz",
+        [D1, D2],
+    )
+    assert (already["status"], already["archive_key"], already["days"]) == (
+        "archived",
+        f"{layout.ARCHIVE_STREAMS}/2024/06/02/already.csv.gz",
+        [D1, D2],
+    )
     stored = lake.read_bytes(plain["archive_key"])
     assert stored[:2] == b"\x1f\x8b" and gzip.decompress(stored) == PLAIN.encode()
     assert hashlib.sha256(gzip.decompress(stored)).hexdigest() == plain["content_hash"]
@@ -90,16 +114,19 @@ def test_archive_expire_then_backfill_gives_the_same_kpis_and_items(harness):
     assert {r[source_file] for r in before_rows[registry.RAW_STREAMS.prefix]} == {KEY_CSV, KEY_GZ}
     ingest_rejects = read_all(lake, registry.INGEST_REJECTS.prefix).to_pylist()
     assert [(r["date"], r["source_file"], r["source_line"]) for r in ingest_rejects] == [(None, KEY_CSV, 7)]
-    assert [(r["track_id"], r["reason"], r["source_file"]) for r in read_all(lake, registry.STREAM_REJECTS.prefix).to_pylist()] == \
-        [("nope", "unknown_track_id", KEY_CSV)]
-    assert [(i["date"], i["genre"], int(i["listen_count"])) for i in before_items["DailyGenreKPIs"]] == \
-        [(D1, "jazz", 2), (D2, "pop", 3), (D2, "rock", 2)]
+    assert [
+        (r["track_id"], r["reason"], r["source_file"]) for r in read_all(lake, registry.STREAM_REJECTS.prefix).to_pylist()
+    ] == [("nope", "unknown_track_id", KEY_CSV)]
+    assert [(i["date"], i["genre"], int(i["listen_count"])) for i in before_items["DailyGenreKPIs"]] == [
+        (D1, "jazz", 2),
+        (D2, "pop", 3),
+        (D2, "rock", 2),
+    ]
 
     # 400 days later retention removes bronze, validated, bad-records and gold of both days; the archive stays
     report = retention.run(lake, dt.date(2024, 6, 2) + dt.timedelta(days=400), ledger=ledger, grace_seconds=0)
     # (the malformed line has no day: its date=unknown slice is aged by when it was written, today)
-    assert sorted(report.keys) == sorted(f"{t}/date={d}" for t in LAYERS for d in (D1, D2)
-                                         if t != registry.INGEST_REJECTS.prefix)
+    assert sorted(report.keys) == sorted(f"{t}/date={d}" for t in LAYERS for d in (D1, D2) if t != registry.INGEST_REJECTS.prefix)
     assert all(not lake.list(f"{t}/date={d}") for t in LAYERS for d in (D1, D2))
     assert lake.exists(plain["archive_key"]) and lake.exists(already["archive_key"])
     for spec in ALL_TABLES:  # the KPI items have expired too (TTL on AWS; moto does not run TTL)
@@ -110,9 +137,13 @@ def test_archive_expire_then_backfill_gives_the_same_kpis_and_items(harness):
     assert not any(serving_items(tables).values())
 
     # a backfill of the two days, by hand, from the archive
-    result = materialize([*h.defs.assets, *(h.defs.asset_checks or [])], instance=h.instance, resources=h.defs.resources,
-                         tags={ASSET_PARTITION_RANGE_START_TAG: D1, ASSET_PARTITION_RANGE_END_TAG: D2},
-                         selection=[a.key for a in h.defs.assets if a.partitions_def is not None])
+    result = materialize(
+        [*h.defs.assets, *(h.defs.asset_checks or [])],
+        instance=h.instance,
+        resources=h.defs.resources,
+        tags={ASSET_PARTITION_RANGE_START_TAG: D1, ASSET_PARTITION_RANGE_END_TAG: D2},
+        selection=[a.key for a in h.defs.assets if a.partitions_def is not None],
+    )
     assert result.success
     restored = next(m for (a, _), m in materializations(result).items() if a == "raw_streams")
     assert f"`{KEY_CSV}` from `{plain['archive_key']}`: {D1}, {D2}" in restored["files_rehydrated"]
@@ -122,9 +153,13 @@ def test_archive_expire_then_backfill_gives_the_same_kpis_and_items(harness):
     assert (ledger.get(KEY_CSV)["status"], ledger.get(KEY_GZ)["status"]) == ("archived", "archived")
 
     # a second backfill finds every slice in place: nothing re-ingested, nothing changed
-    again = materialize([*h.defs.assets, *(h.defs.asset_checks or [])], instance=h.instance, resources=h.defs.resources,
-                        tags={ASSET_PARTITION_RANGE_START_TAG: D1, ASSET_PARTITION_RANGE_END_TAG: D2},
-                        selection=[a.key for a in h.defs.assets if a.partitions_def is not None])
+    again = materialize(
+        [*h.defs.assets, *(h.defs.asset_checks or [])],
+        instance=h.instance,
+        resources=h.defs.resources,
+        tags={ASSET_PARTITION_RANGE_START_TAG: D1, ASSET_PARTITION_RANGE_END_TAG: D2},
+        selection=[a.key for a in h.defs.assets if a.partitions_def is not None],
+    )
     assert next(m for (a, _), m in materializations(again).items() if a == "raw_streams")["files_rehydrated"] == "_none_"
     assert serving_items(tables) == before_items
 
@@ -135,8 +170,9 @@ def test_an_archive_that_does_not_give_back_the_landed_bytes_keeps_the_landed_fi
     land(lake, KEY_CSV, PLAIN)
     f = lake.list(layout.RAW_STREAMS)[0]
     version = f"{f.size}:{int(round(f.modified * 1000))}"
-    ServingTables().table(PROCESSED_STREAMS).put_item(Item={
-        "file_key": KEY_CSV, "status": "published", "version": version, "content_hash": "0" * 64})
+    ServingTables().table(PROCESSED_STREAMS).put_item(
+        Item={"file_key": KEY_CSV, "status": "published", "version": version, "content_hash": "0" * 64}
+    )
     with pytest.raises(OSError, match="the landed file is kept"):
         archive.archive_file(lake, ledger, KEY_CSV, version)
     assert lake.read_bytes(KEY_CSV) == PLAIN.encode() and ledger.get(KEY_CSV)["status"] == "published"
@@ -149,7 +185,10 @@ def test_the_same_bytes_always_give_the_same_archive(tmp_path):
     archive.write_archive(lake, KEY_CSV, "archive/streams/two.csv.gz")
     one = lake.read_bytes("archive/streams/one.csv.gz")
     assert one == lake.read_bytes("archive/streams/two.csv.gz") and gzip.decompress(one) == PLAIN.encode()
-    assert archive.landed_hash(lake, "archive/streams/one.csv.gz", True) == (hashlib.sha256(PLAIN.encode()).hexdigest(), len(PLAIN))
+    assert archive.landed_hash(lake, "archive/streams/one.csv.gz", True) == (
+        hashlib.sha256(PLAIN.encode()).hexdigest(),
+        len(PLAIN),
+    )
 
 
 def test_a_backfill_after_bronze_expired_re_ingests_files_still_in_the_landing_zone(tmp_path, mocked_aws):
@@ -187,16 +226,26 @@ def test_an_archive_that_is_gone_or_altered_is_reported_not_ingested(tmp_path, m
         target = archive.archive_key(key)
         archive.write_archive(lake, key, target)
         lake.delete(key)
-        table.put_item(Item={"file_key": key, "status": "archived", "days": [D1, D2], "archive_key": target,
-                             "content_hash": manifest.content_hash})
+        table.put_item(
+            Item={
+                "file_key": key,
+                "status": "archived",
+                "days": [D1, D2],
+                "archive_key": target,
+                "content_hash": manifest.content_hash,
+            }
+        )
     lake.delete(archive.archive_key(f"{layout.RAW_STREAMS}/2024/06/02/gone.csv"))
-    lake.write_bytes(archive.archive_key(f"{layout.RAW_STREAMS}/2024/06/02/altered.csv"),
-                     gzip.compress(ALREADY.replace("u2", "u9").encode(), mtime=0))
+    lake.write_bytes(
+        archive.archive_key(f"{layout.RAW_STREAMS}/2024/06/02/altered.csv"),
+        gzip.compress(ALREADY.replace("u2", "u9").encode(), mtime=0),
+    )
     lake.delete_dir(registry.RAW_STREAMS.prefix)  # expired
 
     report = rehydrate.rehydrate(lake, ledger, [D1, D2])
     assert report.reingested == {} and not lake.list(registry.RAW_STREAMS.prefix)
     assert report.unavailable[f"{layout.RAW_STREAMS}/2024/06/02/gone.csv"].startswith(
-        f"its archive {layout.ARCHIVE_STREAMS}/2024/06/02/gone.csv.gz is gone")
+        f"its archive {layout.ARCHIVE_STREAMS}/2024/06/02/gone.csv.gz is gone"
+    )
     assert "does not give back the landed bytes" in report.unavailable[f"{layout.RAW_STREAMS}/2024/06/02/altered.csv"]
     assert "NOT restored" in report.markdown()

@@ -10,6 +10,7 @@ hand-made listens, and the ledger and archive must say what happened to each fil
 It runs twice: on a folder lake, and on an S3 lake served by the same moto server (S3 and
 DynamoDB over HTTP), where the duckdb engine reads through pyarrow's S3 filesystem.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -20,13 +21,13 @@ import boto3
 import pytest
 from dagster import DagsterInstance
 
+from music_pipeline import layout
 from music_pipeline import tables as registry
-from music_pipeline import layout, local_stack
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
 from music_pipeline_tests.arrival_harness import Harness, build_defs
-from music_pipeline_tests.helpers import AWS_ENV, land, song_row, stream_csv, write_songs, write_users
+from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
 
 SONGS = {"s1": ("pop", 200_000), "s2": ("pop", 180_000), "s3": ("rock", 240_000), "s4": ("jazz", 300_000)}
 USERS = ["u1", "u2", "u3", "u4"]
@@ -55,16 +56,25 @@ def expected_kpis(files: list[list[tuple]]) -> dict[str, dict[str, dict]]:
     for (day, genre), values in listens.items():
         users = {u for u, _ in values}
         total = sum(d for _, d in values)
-        out[day][genre] = {"listen_count": len(values), "unique_listeners": len(users),
-                           "total_listening_time_ms": total, "avg_listening_time_per_user_ms": total / len(users)}
+        out[day][genre] = {
+            "listen_count": len(values),
+            "unique_listeners": len(users),
+            "total_listening_time_ms": total,
+            "avg_listening_time_per_user_ms": total / len(users),
+        }
     return dict(out)
 
 
 def served(tables: ServingTables, day: str) -> dict[str, dict]:
-    return {i["genre"]: {"listen_count": int(i["listen_count"]), "unique_listeners": int(i["unique_listeners"]),
-                         "total_listening_time_ms": int(i["total_listening_time_ms"]),
-                         "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"])}
-            for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)}
+    return {
+        i["genre"]: {
+            "listen_count": int(i["listen_count"]),
+            "unique_listeners": int(i["unique_listeners"]),
+            "total_listening_time_ms": int(i["total_listening_time_ms"]),
+            "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"]),
+        }
+        for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)
+    }
 
 
 def served_top_genres(tables: ServingTables, day: str) -> list[str]:
@@ -84,7 +94,7 @@ def lake(request, tmp_path, fresh_moto) -> Lake:
 
 
 def archived(key: str) -> str:
-    return f"{layout.ARCHIVE_STREAMS}/{key[len(layout.RAW_STREAMS) + 1:]}.gz"  # stored gzip-compressed
+    return f"{layout.ARCHIVE_STREAMS}/{key[len(layout.RAW_STREAMS) + 1 :]}.gz"  # stored gzip-compressed
 
 
 def status(ledger: Ledger, key: str) -> str:
@@ -172,8 +182,12 @@ def test_files_arriving_end_to_end(lake: Lake, fresh_moto: str, monkeypatch):
     from dagster import materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    result = materialize([*h.defs.assets, *(h.defs.asset_checks or [])], instance=h.instance, resources=h.defs.resources,
-                         tags={ASSET_PARTITION_RANGE_START_TAG: D1, ASSET_PARTITION_RANGE_END_TAG: D2},
-                         selection=[a.key for a in h.defs.assets if a.partitions_def is not None])
+    result = materialize(
+        [*h.defs.assets, *(h.defs.asset_checks or [])],
+        instance=h.instance,
+        resources=h.defs.resources,
+        tags={ASSET_PARTITION_RANGE_START_TAG: D1, ASSET_PARTITION_RANGE_END_TAG: D2},
+        selection=[a.key for a in h.defs.assets if a.partitions_def is not None],
+    )
     assert result.success
     check_served([A_CHANGED, B, C, LATE])

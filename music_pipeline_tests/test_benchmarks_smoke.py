@@ -4,12 +4,13 @@ It runs `python -m benchmarks --tiny` as `make bench` would, on the duckdb engin
 benchmarked by `make bench` itself; its parity is covered by test_engine_parity.py), and checks
 that every section of the report holds measured numbers and that the outputs were verified.
 """
+
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
-import os
 import sys
 from pathlib import Path
 
@@ -20,8 +21,14 @@ def test_tiny_benchmark_reports_every_section(tmp_path):
     out = tmp_path / "RESULTS.md"
     # the benchmark starts its own local endpoints: no endpoint variable an earlier test of this worker left behind
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--tiny", "--engines", "duckdb", "--work", str(tmp_path),
-                           "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--tiny", "--engines", "duckdb", "--work", str(tmp_path), "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text()
     assert done.stdout.strip().startswith("# Benchmark results")
@@ -38,8 +45,15 @@ def test_tiny_benchmark_reports_every_section(tmp_path):
     assert data["publish"]["items"] == data["publish"]["expected_items"] > 0 and data["publish"]["missing_items"] == 0
     assert data["load"]["imports"][0]["pyspark_imported"] is False and data["load"]["validate"]["seconds"] > 0
     checks = {k["asset"]: k for k in data["checks"]}
-    assert set(checks) >= {"songs", "users", "raw_streams", "validated_streams", "genre_daily_kpis",
-                           "top_songs_per_genre", "top_genres_daily"}
+    assert set(checks) >= {
+        "songs",
+        "users",
+        "raw_streams",
+        "validated_streams",
+        "genre_daily_kpis",
+        "top_songs_per_genre",
+        "top_genres_daily",
+    }
     assert all(k["checks"] >= 2 and k["peak_rss_mb"] > 0 for k in checks.values())
     assert checks["raw_streams"]["rows_checked"] == 5000  # the day's bronze rows, read by the contract check
     # the generated data is clean: no blocking (ERROR) check may fail on it

@@ -2,6 +2,7 @@
 specific way and require that exactly the right check fails, with counts, a sample of the failing
 rows and the contract version; the SQL row rules and the pandera contracts agree on the same bad
 rows; thresholds; and, in real Dagster runs, a blocking failure stops the publish to DynamoDB."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,30 +17,43 @@ import pytest
 from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
 
 from music_pipeline import tables as registry
-from music_pipeline import contracts as c
-from music_pipeline import layout
+from music_pipeline import transforms
 from music_pipeline.contracts import CONTRACT_VERSION, Reason
 from music_pipeline.defs.checks import outcome_metadata
-from music_pipeline.engines.base import Input, Output, Transform, View, load_sql, project
+from music_pipeline.engines.base import Output, Transform, project
 from music_pipeline.engines.duckdb import DuckDBEngine
 from music_pipeline.quality import catalog, report, rules
 from music_pipeline.quality.models import SQL_RULE_COVERAGE
-from music_pipeline.storage import dynamodb
+from music_pipeline.settings import Settings
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.storage.lake import Lake, partition_key
-from music_pipeline import transforms
-from music_pipeline.settings import Settings
 from music_pipeline.tables import Params
 from music_pipeline_tests.helpers import (
-    code_location, gold_items,
-    dagster_resources, land, materializations, read_day, run_all_steps, song_row, stream_csv, validate, write_songs,
+    code_location,
+    dagster_resources,
+    gold_items,
+    land,
+    materializations,
+    read_day,
+    run_all_steps,
+    song_row,
+    stream_csv,
+    validate,
+    write_songs,
     write_users,
 )
 
 DAY = "2024-06-02"
 NEXT_DAY = "2024-06-03"
-LAKE_ASSETS = ["songs", "users", "raw_streams", "validated_streams", "genre_daily_kpis", "top_songs_per_genre",
-               "top_genres_daily"]
+LAKE_ASSETS = [
+    "songs",
+    "users",
+    "raw_streams",
+    "validated_streams",
+    "genre_daily_kpis",
+    "top_songs_per_genre",
+    "top_genres_daily",
+]
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -127,20 +141,21 @@ def test_duplicate_key_in_validated_streams_fails_unique_keys_only(gold_lake, co
     def duplicate(rows):  # row 0 becomes a listen of row 1 (same user, track, time); row count unchanged
         rows[0].update({k: rows[1][k] for k in identity})
         return rows
+
     rows = rewrite(root, registry.VALIDATED_STREAMS.prefix, duplicate)
 
     outcomes = evaluate(root, "validated_streams")
     assert without_sample_warnings(failed(outcomes)) == {"unique_keys": rules.ERROR}
     unique = outcomes["unique_keys"]
     assert unique.counts["failing_rows"] == 1 and unique.counts["duplicate_rows"] == 1
-    assert sample_rows(unique) == [{"user_id": rows[1]["user_id"], "track_id": rows[1]["track_id"],
-                                    "listen_time": rows[1]["listen_time"], "copies": 2}]
+    assert sample_rows(unique) == [
+        {"user_id": rows[1]["user_id"], "track_id": rows[1]["track_id"], "listen_time": rows[1]["listen_time"], "copies": 2}
+    ]
     assert rows[1]["user_id"] in markdown(unique) and rows[1]["track_id"] in markdown(unique)
     # the same listen twice is also a near-duplicate (0 s apart): reported, as a warning
     near = outcomes["near_duplicates"]
     assert near.severity == rules.WARN and not near.passed
-    assert any(r["user_id"] == rows[1]["user_id"] and r["listen_time"] == r["previous_listen_time"]
-               for r in sample_rows(near))
+    assert any(r["user_id"] == rows[1]["user_id"] and r["listen_time"] == r["previous_listen_time"] for r in sample_rows(near))
 
 
 def test_duplicate_key_in_genre_daily_kpis_fails_unique_keys_and_conservation(gold_lake, copy_lake):
@@ -156,18 +171,22 @@ def test_duplicate_key_in_genre_daily_kpis_fails_unique_keys_and_conservation(go
     matches = outcomes["matches_validated_streams"]
     assert matches.counts["sum_listen_count"] == validated + rows[0]["listen_count"]
     assert matches.counts["validated_rows"] == validated
-    assert matches.description.startswith(f"sum of listen_count {validated + rows[0]['listen_count']} != {validated} "
-                                          f"validated rows; 1 genres whose KPIs differ")
+    assert matches.description.startswith(
+        f"sum of listen_count {validated + rows[0]['listen_count']} != {validated} validated rows; 1 genres whose KPIs differ"
+    )
     assert [(r["genre"], r["problem"]) for r in sample_rows(matches)] == [(rows[0]["genre"], "genre has 2 KPI rows")]
     assert f"| {rows[0]['genre']} | {rows[0]['listen_count']} | {2 * rows[0]['listen_count']} |" in markdown(matches)
 
 
-@pytest.mark.parametrize("asset, table, days", [
-    ("validated_streams", registry.VALIDATED_STREAMS.prefix, 1),
-    ("genre_daily_kpis", registry.GENRE_DAILY_KPIS.prefix, 1),
-    ("top_songs_per_genre", registry.TOP_SONGS_PER_GENRE.prefix, 1),
-    ("top_genres_daily", registry.TOP_GENRES_DAILY.prefix, -1),
-])
+@pytest.mark.parametrize(
+    "asset, table, days",
+    [
+        ("validated_streams", registry.VALIDATED_STREAMS.prefix, 1),
+        ("genre_daily_kpis", registry.GENRE_DAILY_KPIS.prefix, 1),
+        ("top_songs_per_genre", registry.TOP_SONGS_PER_GENRE.prefix, 1),
+        ("top_genres_daily", registry.TOP_GENRES_DAILY.prefix, -1),
+    ],
+)
 def test_a_row_outside_the_day_fails_rows_in_day_only(gold_lake, copy_lake, asset, table, days):
     root = copy_lake(gold_lake)
 
@@ -177,6 +196,7 @@ def test_a_row_outside_the_day_fails_rows_in_day_only(gold_lake, copy_lake, asse
         if "listen_time" in moved:
             moved["listen_time"] = shifted(moved["listen_time"], days)
         return rows
+
     moved = rewrite(root, table, move)[-1]
 
     outcomes = evaluate(root, asset)
@@ -194,6 +214,7 @@ def test_a_wrong_average_fails_the_genre_kpi_contract(gold_lake, copy_lake):
     def double_average(rows):
         rows[1]["avg_listening_time_per_user_ms"] *= 2
         return rows
+
     bad = rewrite(root, registry.GENRE_DAILY_KPIS.prefix, double_average)[1]
 
     outcomes = evaluate(root, "genre_daily_kpis")
@@ -201,7 +222,9 @@ def test_a_wrong_average_fails_the_genre_kpi_contract(gold_lake, copy_lake):
     contract = outcomes["contract"]
     rule = "(row): avg_listening_time_per_user_ms != total_listening_time_ms / unique_listeners"
     assert contract.breakdown == {rule: 1}  # once per failing row (pandera lists every column of the row)
-    assert contract.counts["failing_rows"] == 1 and contract.counts["rows_checked"] == len(read_day(root, registry.GENRE_DAILY_KPIS.prefix, DAY))
+    assert contract.counts["failing_rows"] == 1 and contract.counts["rows_checked"] == len(
+        read_day(root, registry.GENRE_DAILY_KPIS.prefix, DAY)
+    )
     [row] = sample_rows(contract)
     assert row["row"] == 2 and row["genre"] == bad["genre"] and row["violations"] == rule
     assert row["avg_listening_time_per_user_ms"] == bad["avg_listening_time_per_user_ms"]
@@ -218,8 +241,10 @@ def test_a_missing_rank_in_top_songs_fails_top_n_ranks_only(gold_lake, copy_lake
     assert failed(outcomes) == {"top_n_ranks": rules.ERROR}
     ranks = outcomes["top_n_ranks"]
     third = next(r["track_id"] for r in top if (r["genre"], r["rank"]) == (genre, 3))
-    assert sample_rows(ranks) == [{"genre": genre, "rank": None, "track_id": None, "problem": "2 rows, expected 3"},
-                                  {"genre": genre, "rank": 3, "track_id": third, "problem": "rank 3 at position 2"}]
+    assert sample_rows(ranks) == [
+        {"genre": genre, "rank": None, "track_id": None, "problem": "2 rows, expected 3"},
+        {"genre": genre, "rank": 3, "track_id": third, "problem": "rank 3 at position 2"},
+    ]
     assert ranks.counts["failing_rows"] == 2
     assert f"| {genre} | 3 | {third} | rank 3 at position 2 |" in markdown(ranks)
 
@@ -254,19 +279,28 @@ def test_dynamodb_items_edited_by_hand_fail_matches_gold(gold_lake, mocked_aws):
 
     kpi = gold["dynamodb_daily_genre_kpis"][0]
     tables.table(registry.GENRE_DAILY_KPIS.serving.table).update_item(
-        Key={"date": DAY, "genre": kpi["genre"]}, UpdateExpression="SET listen_count = listen_count + :one",
-        ExpressionAttributeValues={":one": 1})
+        Key={"date": DAY, "genre": kpi["genre"]},
+        UpdateExpression="SET listen_count = listen_count + :one",
+        ExpressionAttributeValues={":one": 1},
+    )
     song = gold["dynamodb_top_songs_per_genre"][-1]
     tables.table(registry.TOP_SONGS_PER_GENRE.serving.table).delete_item(Key={"date": DAY, "genre_rank": song["genre_rank"]})
     tables.table(registry.TOP_GENRES_DAILY.serving.table).put_item(Item={**gold["dynamodb_top_genres_daily"][0], "rank": 6})
 
     kpis = evaluate(gold_lake, "dynamodb_daily_genre_kpis", serving_tables=tables)["matches_gold"]
     assert not kpis.passed and kpis.severity == rules.ERROR
-    assert sample_rows(kpis) == [{"key": f"{DAY}/{kpi['genre']}", "attribute": "listen_count",
-                                  "expected": str(kpi["listen_count"]), "actual": str(kpi["listen_count"] + 1),
-                                  "problem": "differs"}]
-    assert f"| {DAY}/{kpi['genre']} | listen_count | {kpi['listen_count']} | {kpi['listen_count'] + 1} | differs |" \
-        in markdown(kpis)
+    assert sample_rows(kpis) == [
+        {
+            "key": f"{DAY}/{kpi['genre']}",
+            "attribute": "listen_count",
+            "expected": str(kpi["listen_count"]),
+            "actual": str(kpi["listen_count"] + 1),
+            "problem": "differs",
+        }
+    ]
+    assert f"| {DAY}/{kpi['genre']} | listen_count | {kpi['listen_count']} | {kpi['listen_count'] + 1} | differs |" in markdown(
+        kpis
+    )
     songs = evaluate(gold_lake, "dynamodb_top_songs_per_genre", serving_tables=tables)["matches_gold"]
     assert [(r["key"], r["problem"]) for r in sample_rows(songs)] == [(f"{DAY}/{song['genre_rank']}", "missing from DynamoDB")]
     assert songs.counts["dynamodb_items"] == songs.counts["gold_items"] - 1
@@ -286,9 +320,14 @@ def test_a_file_that_cannot_be_read_fails_every_check_with_the_reason(gold_lake,
 
 # ------------------------------------------------------------------------------- a hand-built day
 T = {"t_pop1": "pop", "t_pop2": "pop", "t_rock": "rock"}
-VALID = [("u1", "t_pop1", f"{DAY} 10:00:00"), ("u2", "t_pop1", f"{DAY} 10:05:00"), ("u1", "t_rock", f"{DAY} 11:00:00"),
-         ("u3", "t_pop2", f"{DAY} 12:00:00"), ("u2", "t_rock", f"{DAY} 12:30:00"),
-         ("u1", "t_pop1", f"{DAY} 10:00:03")]  # u1 plays t_pop1 again 3 s later: a near-duplicate, still valid
+VALID = [
+    ("u1", "t_pop1", f"{DAY} 10:00:00"),
+    ("u2", "t_pop1", f"{DAY} 10:05:00"),
+    ("u1", "t_rock", f"{DAY} 11:00:00"),
+    ("u3", "t_pop2", f"{DAY} 12:00:00"),
+    ("u2", "t_rock", f"{DAY} 12:30:00"),
+    ("u1", "t_pop1", f"{DAY} 10:00:03"),
+]  # u1 plays t_pop1 again 3 s later: a near-duplicate, still valid
 BAD = {  # source line -> (row, reason the SQL gives it)
     8: (("", "t_pop1", f"{DAY} 13:00:00"), Reason.MISSING_USER_ID),
     9: (("u2", "", f"{DAY} 13:01:00"), Reason.MISSING_TRACK_ID),
@@ -297,14 +336,21 @@ BAD = {  # source line -> (row, reason the SQL gives it)
     12: (("u2", "t_pop1", f"{DAY} 10:05:00"), Reason.DUPLICATE_LISTEN),  # line 3 again
 }
 SONG_LINES = {  # source line -> (songs.csv row, reason or None)
-    2: (song_row("t_pop1", "pop", 200_000), None), 3: (song_row("t_pop2", "pop", 180_000), None),
+    2: (song_row("t_pop1", "pop", 200_000), None),
+    3: (song_row("t_pop2", "pop", 180_000), None),
     4: (song_row("t_rock", "rock", 240_000), None),
-    5: (song_row("", "pop"), Reason.MISSING_TRACK_ID), 6: (song_row("t_nogenre", ""), Reason.MISSING_GENRE),
+    5: (song_row("", "pop"), Reason.MISSING_TRACK_ID),
+    6: (song_row("t_nogenre", ""), Reason.MISSING_GENRE),
     7: (song_row("t_zero", "jazz", 0), Reason.INVALID_DURATION_MS),
     8: (song_row("t_pop1", "rock", 1), Reason.DUPLICATE_TRACK_ID),
 }
-USER_LINES = {2: ("u1", None), 3: ("u2", None), 4: ("u3", None), 5: ("", Reason.MISSING_USER_ID),
-              6: ("u2", Reason.DUPLICATE_USER_ID)}
+USER_LINES = {
+    2: ("u1", None),
+    3: ("u2", None),
+    4: ("u3", None),
+    5: ("", Reason.MISSING_USER_ID),
+    6: ("u2", Reason.DUPLICATE_USER_ID),
+}
 STREAM_FILE = "raw/streams/hand/day.csv"
 
 
@@ -321,12 +367,14 @@ def hand_lake(tmp_path_factory) -> Path:
 
 def test_the_sql_rejects_the_hand_built_rows_with_the_expected_reasons(hand_lake):
     rejects = read_day(hand_lake, registry.STREAM_REJECTS.prefix, DAY)
-    assert sorted(zip(rejects["source_line"].to_pylist(), rejects["reason"].to_pylist())) == \
-        [(line, reason) for line, (_, reason) in sorted(BAD.items())]
+    assert sorted(zip(rejects["source_line"].to_pylist(), rejects["reason"].to_pylist())) == [
+        (line, reason) for line, (_, reason) in sorted(BAD.items())
+    ]
     for dataset, lines in (("songs", SONG_LINES), ("users", USER_LINES)):
         bad = Lake(str(hand_lake)).read_parquet([registry.table(dataset).rejects.file_key])
-        assert sorted(zip(bad["source_line"].to_pylist(), bad["reason"].to_pylist())) == \
-            [(line, reason) for line, (_, reason) in sorted(lines.items()) if reason]
+        assert sorted(zip(bad["source_line"].to_pylist(), bad["reason"].to_pylist())) == [
+            (line, reason) for line, (_, reason) in sorted(lines.items()) if reason
+        ]
 
 
 def sql_reasons(step: str) -> set[str]:
@@ -342,17 +390,25 @@ def slip_rejects_into_validated(root: Path, dataset: str) -> None:
     spec = registry.VALIDATED_STREAMS if dataset == "streams" else registry.table(dataset)
     step = transforms.transform(lake, spec, [DAY] if spec.partitioned else [], Params())
     view = step.views[0].name
-    DuckDBEngine().run(lake, Transform(
-        inputs=step.inputs, views=step.views,
-        outputs=[Output(spec.prefix, project(view, spec.contract), spec.contract, partitioned=spec.partitioned)],
-        days=step.days))
+    DuckDBEngine().run(
+        lake,
+        Transform(
+            inputs=step.inputs,
+            views=step.views,
+            outputs=[Output(spec.prefix, project(view, spec.contract), spec.contract, partitioned=spec.partitioned)],
+            days=step.days,
+        ),
+    )
 
 
-@pytest.mark.parametrize("dataset, step, asset, lines", [
-    ("streams", "validate_streams", "validated_streams", {line: reason for line, (_, reason) in BAD.items()}),
-    ("songs", "validate_songs", "songs", {line: reason for line, (_, reason) in SONG_LINES.items() if reason}),
-    ("users", "validate_users", "users", {line: reason for line, (_, reason) in USER_LINES.items() if reason}),
-])
+@pytest.mark.parametrize(
+    "dataset, step, asset, lines",
+    [
+        ("streams", "validate_streams", "validated_streams", {line: reason for line, (_, reason) in BAD.items()}),
+        ("songs", "validate_songs", "songs", {line: reason for line, (_, reason) in SONG_LINES.items() if reason}),
+        ("users", "validate_users", "users", {line: reason for line, (_, reason) in USER_LINES.items() if reason}),
+    ],
+)
 def test_sql_row_rules_and_pandera_contracts_agree_on_the_same_bad_rows(hand_lake, copy_lake, dataset, step, asset, lines):
     coverage = SQL_RULE_COVERAGE[step]
     assert set(coverage) == sql_reasons(step)  # every reason the SQL can give has a check that would catch it
@@ -370,8 +426,9 @@ def test_sql_row_rules_and_pandera_contracts_agree_on_the_same_bad_rows(hand_lak
     assert outcomes["unique_keys"].counts["failing_rows"] == len(duplicates) == 1
     if asset == "validated_streams":
         user, track, time = BAD[duplicates[0]][0]
-        assert sample_rows(outcomes["unique_keys"]) == [{"user_id": user, "track_id": track, "copies": 2,
-                                                         "listen_time": dt.datetime.fromisoformat(time)}]
+        assert sample_rows(outcomes["unique_keys"]) == [
+            {"user_id": user, "track_id": track, "copies": 2, "listen_time": dt.datetime.fromisoformat(time)}
+        ]
         flagged = {r["source_line"]: r["problem"] for r in sample_rows(outcomes["known_references"])}
         for line, reason in lines.items():
             if coverage[reason] == "known_references":
@@ -391,8 +448,12 @@ def test_rejected_share_above_the_configured_limit_is_an_error(hand_lake, monkey
     monkeypatch.setenv(catalog.MAX_REJECTED_SHARE_ENV, "0.25")
     share = evaluate(hand_lake, "validated_streams", only={"rejected_share"})["rejected_share"]
     assert not share.passed and share.severity == rules.ERROR
-    assert share.counts == {"rows_read": read, "rejected_rows": rejected, "rejected_share": round(rejected / read, 6),
-                            "max_rejected_share": 0.25}
+    assert share.counts == {
+        "rows_read": read,
+        "rejected_rows": rejected,
+        "rejected_share": round(rejected / read, 6),
+        "max_rejected_share": 0.25,
+    }
     assert share.breakdown == {reason: 1 for _, reason in BAD.values()}
     assert share.description.startswith(f"held: {rejected / read:.2%} of {read} rows rejected, above the limit 25.00%")
     assert "| unknown_user_id | 1 |" in as_text(outcome_metadata(share)["failing_rows_sample"])
@@ -407,10 +468,16 @@ def test_near_duplicate_listens_are_a_warning_with_a_sample(hand_lake, monkeypat
     near = evaluate(hand_lake, "validated_streams")["near_duplicates"]
     assert not near.passed and near.severity == rules.WARN
     assert near.counts == {"failing_rows": 1} and "within 5 s" in near.description  # the default window
-    assert sample_rows(near) == [{"user_id": "u1", "track_id": "t_pop1",
-                                  "previous_listen_time": dt.datetime.fromisoformat(f"{DAY} 10:00:00"),
-                                  "listen_time": dt.datetime.fromisoformat(f"{DAY} 10:00:03"),
-                                  "source_file": STREAM_FILE, "source_line": 7}]
+    assert sample_rows(near) == [
+        {
+            "user_id": "u1",
+            "track_id": "t_pop1",
+            "previous_listen_time": dt.datetime.fromisoformat(f"{DAY} 10:00:00"),
+            "listen_time": dt.datetime.fromisoformat(f"{DAY} 10:00:03"),
+            "source_file": STREAM_FILE,
+            "source_line": 7,
+        }
+    ]
     assert f"| u1 | t_pop1 | {DAY} 10:00:00 | {DAY} 10:00:03 | {STREAM_FILE} | 7 |" in markdown(near)
     monkeypatch.setenv(catalog.NEAR_DUPLICATE_SECONDS_ENV, "3")  # 3 s apart is not within 3 s
     assert evaluate(hand_lake, "validated_streams", only={"near_duplicates"})["near_duplicates"].passed
@@ -419,8 +486,14 @@ def test_near_duplicate_listens_are_a_warning_with_a_sample(hand_lake, monkeypat
 # ------------------------------------------------------------------------------- through Dagster
 def dagster_run(root: Path, instance: DagsterInstance, selection=None):
     defs = code_location()
-    return materialize([*defs.assets, *defs.asset_checks], resources=dagster_resources(root), partition_key=DAY,
-                       selection=selection, instance=instance, raise_on_error=False)
+    return materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=dagster_resources(root),
+        partition_key=DAY,
+        selection=selection,
+        instance=instance,
+        raise_on_error=False,
+    )
 
 
 def evaluations(result) -> dict[tuple[str, str], object]:
@@ -434,13 +507,19 @@ def test_a_blocking_check_failure_stops_the_publish_to_dynamodb(gold_lake, small
     where = (valid["source_file"], valid["source_line"])
 
     def move_to_next_day(rows):  # its listen_time only: the row still claims `date` = DAY
-        return [{**r, "listen_time": shifted(r["listen_time"], 1)} if (r["source_file"], r["source_line"]) == where
-                else r for r in rows]
+        return [
+            {**r, "listen_time": shifted(r["listen_time"], 1)} if (r["source_file"], r["source_line"]) == where else r
+            for r in rows
+        ]
+
     with DagsterInstance.ephemeral() as instance:
         assert dagster_run(root, instance, selection=["songs", "users", "raw_streams"]).success
         # a bronze slice damaged by hand: the listen now says it happened the next day
-        key = next(f.key for f in Lake(str(root)).list(f"{registry.RAW_STREAMS.prefix}/date={DAY}")
-                   if valid["source_file"] in pq.ParquetFile(root / f.key).read(columns=["source_file"])["source_file"].to_pylist())
+        key = next(
+            f.key
+            for f in Lake(str(root)).list(f"{registry.RAW_STREAMS.prefix}/date={DAY}")
+            if valid["source_file"] in pq.ParquetFile(root / f.key).read(columns=["source_file"])["source_file"].to_pylist()
+        )
         [damaged] = [r for r in rewrite_key(root, key, move_to_next_day) if (r["source_file"], r["source_line"]) == where]
 
         result = dagster_run(root, instance, selection=AssetSelection.assets("validated_streams").downstream())
@@ -464,16 +543,18 @@ def test_a_blocking_check_failure_stops_the_publish_to_dynamodb(gold_lake, small
         # what `music-pipeline check` prints from the same instance: which check, which day, why; exit 1
         ci = report.collect(instance, [result.run_id])
         assert not ci.ok and {(r.asset, r.check, r.day) for r in ci.errors} == {
-            ("validated_streams", "contract", DAY), ("validated_streams", "rows_in_day", DAY)}
+            ("validated_streams", "contract", DAY),
+            ("validated_streams", "rows_in_day", DAY),
+        }
         lines = ci.lines()
         assert any(line.startswith(f"  ERROR validated_streams.rows_in_day [{DAY}]: 1 rows outside {DAY}") for line in lines)
         assert f"  NOT RUN genre_daily_kpis.matches_validated_streams [{DAY}]: not executed (an upstream step failed)" in lines
-        assert {(a, d) for a, _, d in ci.not_executed} == {(a, DAY) for a in (
-            *(t.name for t in registry.ASSETS if t.group == "kpis"), *registry.SERVING_ASSETS)}
+        assert {(a, d) for a, _, d in ci.not_executed} == {
+            (a, DAY) for a in (*(t.name for t in registry.ASSETS if t.group == "kpis"), *registry.SERVING_ASSETS)
+        }
 
 
-def test_a_dagster_run_records_a_held_day_and_warnings_with_metadata(gold_lake, small_sample, copy_lake,
-                                                                    mocked_aws, monkeypatch):
+def test_a_dagster_run_records_a_held_day_and_warnings_with_metadata(gold_lake, small_sample, copy_lake, mocked_aws, monkeypatch):
     src, _ = small_sample
     root = copy_lake(src)
     listen = read_day(gold_lake, registry.VALIDATED_STREAMS.prefix, DAY).to_pylist()[0]
@@ -487,18 +568,24 @@ def test_a_dagster_run_records_a_held_day_and_warnings_with_metadata(gold_lake, 
         assert not {a for a, _ in materializations(result)} & set(registry.SERVING_ASSETS)
         checks = evaluations(result)
         failures = {k: (e.severity, e.blocking) for k, e in checks.items() if not e.passed}
-        assert failures == {("validated_streams", "rejected_share"): (AssetCheckSeverity.ERROR, True),
-                            ("validated_streams", "near_duplicates"): (AssetCheckSeverity.WARN, False)}
+        assert failures == {
+            ("validated_streams", "rejected_share"): (AssetCheckSeverity.ERROR, True),
+            ("validated_streams", "near_duplicates"): (AssetCheckSeverity.WARN, False),
+        }
         assert checks[("validated_streams", "rejected_share")].description.startswith("held: ")
         held = materializations(result)[("validated_streams", DAY)]
         assert held["held"] is True and "MUSIC_PIPELINE_MAX_REJECTED_SHARE 0.10%" in held["held_reason"]
         share = checks[("validated_streams", "rejected_share")].metadata
         assert share["max_rejected_share"].value == 0.001 and share["rejected_share"].value > 0.001
         assert share["rejected_rows"].value == read_day(root, registry.STREAM_REJECTS.prefix, DAY).num_rows + sum(
-            pq.ParquetFile(root / f.key).metadata.num_rows for f in Lake(str(root)).list(f"{registry.INGEST_REJECTS.prefix}/date={DAY}"))
+            pq.ParquetFile(root / f.key).metadata.num_rows
+            for f in Lake(str(root)).list(f"{registry.INGEST_REJECTS.prefix}/date={DAY}")
+        )
         near = checks[("validated_streams", "near_duplicates")].metadata
         assert near["contract_version"].value == CONTRACT_VERSION
-        assert f"| {listen['user_id']} | {listen['track_id']} | {listen['listen_time']} | {again} | " \
-               f"raw/streams/replays/again.csv | 2 |" in as_text(near["failing_rows_sample"])
+        assert (
+            f"| {listen['user_id']} | {listen['track_id']} | {listen['listen_time']} | {again} | "
+            f"raw/streams/replays/again.csv | 2 |" in as_text(near["failing_rows_sample"])
+        )
         ci = report.collect(instance, [result.run_id])
         assert not ci.ok and [(r.check, r.day) for r in ci.errors] == [("rejected_share", DAY)]

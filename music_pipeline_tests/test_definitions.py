@@ -4,6 +4,7 @@ the environment outside settings.py and the CLI entry point.
 
 After an intended change of the graph: `UPDATE_DEFINITIONS_SNAPSHOT=1 pytest music_pipeline_tests/test_definitions.py`
 rewrites the snapshot; review its diff like code."""
+
 from __future__ import annotations
 
 import ast
@@ -16,7 +17,12 @@ from music_pipeline.settings import Settings
 
 SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
 PACKAGE = Path(tables.__file__).parent
-ALLOWED_ENVIRONMENT_READERS = {"settings.py", "cli.py", "local_stack.py", "rehearsal.py"}  # entry points and what sets variables for the processes they launch
+ALLOWED_ENVIRONMENT_READERS = {
+    "settings.py",
+    "cli.py",
+    "local_stack.py",
+    "rehearsal.py",
+}  # entry points and what sets variables for the processes they launch
 
 
 def snapshot_of(defs) -> dict:
@@ -31,10 +37,12 @@ def snapshot_of(defs) -> dict:
             "kinds": sorted(node.kinds),
             "checks": {c.name: graph.get(c).blocking for c in sorted(node.check_keys, key=lambda c: c.name)},
         }
-    return {"assets": assets,
-            "jobs": sorted(j.name for j in defs.jobs or []),
-            "sensors": sorted(s.name for s in defs.sensors or []),
-            "schedules": sorted(s.name for s in defs.schedules or [])}
+    return {
+        "assets": assets,
+        "jobs": sorted(j.name for j in defs.jobs or []),
+        "sensors": sorted(s.name for s in defs.sensors or []),
+        "schedules": sorted(s.name for s in defs.schedules or []),
+    }
 
 
 def test_the_code_location_matches_its_snapshot():

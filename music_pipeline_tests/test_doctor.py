@@ -1,6 +1,7 @@
 """`music-pipeline doctor` against a moto server (S3, DynamoDB, Glue, SNS over HTTP): one table missing and no
 Glue job -> both named with their fixes, exit 1; credentials reported present, never printed. And the Glue
 step itself: a job that does not exist fails with the hint to run `music-pipeline deploy`."""
+
 from __future__ import annotations
 
 import boto3
@@ -21,8 +22,11 @@ MISSING = registry.DAILY_METRICS.table
 def deployment(fresh_moto, monkeypatch):
     """An S3 lake with raw data, every DynamoDB table but one, no Glue job, an alert topic; the engine is glue."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", fresh_moto)  # boto3's own variable: Glue and SNS clients find moto
-    for key, value in {"MUSIC_PIPELINE_LAKE": LAKE, "MUSIC_PIPELINE_ENGINE": "glue",
-                       "AWS_ENDPOINT_URL_DYNAMODB": fresh_moto}.items():
+    for key, value in {
+        "MUSIC_PIPELINE_LAKE": LAKE,
+        "MUSIC_PIPELINE_ENGINE": "glue",
+        "AWS_ENDPOINT_URL_DYNAMODB": fresh_moto,
+    }.items():
         monkeypatch.setenv(key, value)
     boto3.client("s3", endpoint_url=fresh_moto, region_name="us-east-1").create_bucket(Bucket="ops-lake")
     lake = Lake(LAKE, s3_endpoint=fresh_moto)
@@ -43,8 +47,11 @@ def test_doctor_names_the_missing_table_and_glue_jobs_with_their_fixes(deploymen
     assert errors == [
         f"ERROR DynamoDB table {MISSING.name}: missing -> fix: run `music-pipeline deploy` (creates missing tables) "
         "or deploy infra/cloudformation.yaml",
-        *(f"ERROR Glue job music-pipeline-{suffix}: missing (every {suffix} step would fail) -> fix: run "
-          "`music-pipeline deploy`" for suffix in registry.glue_jobs()),
+        *(
+            f"ERROR Glue job music-pipeline-{suffix}: missing (every {suffix} step would fail) -> fix: run "
+            "`music-pipeline deploy`"
+            for suffix in registry.glue_jobs()
+        ),
     ], out
     for spec in registry.DYNAMO_TABLES:
         if spec is not MISSING:
@@ -57,29 +64,41 @@ def test_doctor_names_the_missing_table_and_glue_jobs_with_their_fixes(deploymen
 
 def test_doctor_finds_a_wrong_key_and_a_stale_script_and_passes_once_deployed(deployment, fresh_moto, capsys):
     client = boto3.client("dynamodb", endpoint_url=fresh_moto, region_name="us-east-1")
-    client.create_table(TableName=MISSING.name, KeySchema=[{"AttributeName": "date", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "date", "AttributeType": "S"}],
-                        BillingMode="PAY_PER_REQUEST")
+    client.create_table(
+        TableName=MISSING.name,
+        KeySchema=[{"AttributeName": "date", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "date", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     config = deploy.GlueJobsConfig(lake=LAKE, role="arn:aws:iam::123456789012:role/glue")
-    deploy.deploy(config, glue=boto3.client("glue", region_name="us-east-1"),
-                  s3=boto3.client("s3", endpoint_url=fresh_moto, region_name="us-east-1"))
+    deploy.deploy(
+        config,
+        glue=boto3.client("glue", region_name="us-east-1"),
+        s3=boto3.client("s3", endpoint_url=fresh_moto, region_name="us-east-1"),
+    )
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert f"ERROR DynamoDB table {MISSING.name}: key schema" in out and "differs from the declaration" in out
     assert "Glue job music-pipeline-validation: present, deployed script equal to this checkout" in out
 
     boto3.client("s3", endpoint_url=fresh_moto, region_name="us-east-1").put_object(
-        Bucket="ops-lake", Key="lake/scripts/glue_job.py", Body=b"print('an older script')\n")
+        Bucket="ops-lake", Key="lake/scripts/glue_job.py", Body=b"print('an older script')\n"
+    )
     client.delete_table(TableName=MISSING.name)
     ServingTables(endpoint_url=fresh_moto).ensure([MISSING])
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
         f"ERROR Glue job music-pipeline-{suffix}: the deployed script {LAKE}/scripts/glue_job.py differs from this "
-        "checkout's engines/glue_job.py -> fix: run `music-pipeline deploy`" for suffix in registry.glue_jobs()]
+        "checkout's engines/glue_job.py -> fix: run `music-pipeline deploy`"
+        for suffix in registry.glue_jobs()
+    ]
 
-    deploy.deploy(config, glue=boto3.client("glue", region_name="us-east-1"),
-                  s3=boto3.client("s3", endpoint_url=fresh_moto, region_name="us-east-1"))
+    deploy.deploy(
+        config,
+        glue=boto3.client("glue", region_name="us-east-1"),
+        s3=boto3.client("s3", endpoint_url=fresh_moto, region_name="us-east-1"),
+    )
     assert cli.main(["doctor"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "doctor: nothing blocking"
 

@@ -1,5 +1,6 @@
 """Differential test: the generated sample through the duckdb and spark engines, in two separate
 lakes, gives identical validated rows, rejected rows and gold tables."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,8 +8,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from music_pipeline import tables as registry
 from music_pipeline import layout
+from music_pipeline import tables as registry
 from music_pipeline.engines.duckdb import DuckDBEngine
 from music_pipeline_tests.helpers import read_all, run_all_steps
 
@@ -49,7 +50,9 @@ def test_both_engines_publish_the_same_files_and_schemas(both_engines):
         duck = read_all(lakes["duckdb"], table)
         spark = read_all(lakes["spark"], table)
         assert duck.schema.equals(spark.schema), table
-    listing = {name: sorted(str(p.relative_to(root)) for t in TABLES for p in (root / t).rglob("*.parquet"))
-               for name, root in lakes.items()}
+    listing = {
+        name: sorted(str(p.relative_to(root)) for t in TABLES for p in (root / t).rglob("*.parquet"))
+        for name, root in lakes.items()
+    }
     assert listing["duckdb"] == listing["spark"]
     assert {f"{registry.GENRE_DAILY_KPIS.prefix}/date={d}/data.parquet" for d in summary.days} <= set(listing["duckdb"])

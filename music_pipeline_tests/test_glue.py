@@ -24,21 +24,29 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 import yaml
-from dagster import (AssetExecutionContext, AssetSelection, DagsterEventType, DagsterInstance, MaterializeResult, RetryPolicy,
-                     asset, materialize)
+from dagster import (
+    AssetExecutionContext,
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    MaterializeResult,
+    RetryPolicy,
+    asset,
+    materialize,
+)
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from music_pipeline import deploy
 from music_pipeline import tables as registry
-from music_pipeline import deploy, layout, local_stack
+from music_pipeline.days import format_days, parse_days
 from music_pipeline.defs.partitions import daily_partitions, single_run
 from music_pipeline.engines.glue import JOBS, glue_retry_policy
-from music_pipeline.days import format_days, parse_days
 from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
 from music_pipeline.settings import Settings
-from music_pipeline.tables import Params
 from music_pipeline.storage.dynamodb import create_table_args
 from music_pipeline.storage.lake import Lake, partition_key
-from music_pipeline_tests.helpers import AWS_ENV, code_location, materializations, rows, validate
+from music_pipeline.tables import Params
+from music_pipeline_tests.helpers import code_location, materializations, rows, validate
 
 BUCKET = "music-glue"
 ROLE = "arn:aws:iam::123456789012:role/music-pipeline-glue"
@@ -89,7 +97,7 @@ class LocalGlue:
         return {"JobName": JobName}
 
     def _download(self, uri: str, run_dir: str) -> str:
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         local = os.path.join(run_dir, key.rsplit("/", 1)[-1])
         self.s3.download_file(bucket, key, local)
         return local
@@ -102,17 +110,35 @@ class LocalGlue:
         run_dir = tempfile.mkdtemp(dir=self.workdir)
         script = self._download(job["Command"]["ScriptLocation"], run_dir)
         library = self._download(job["DefaultArguments"]["--extra-py-files"], run_dir)
-        arguments = {**job["DefaultArguments"], **(Arguments or {}), "--JOB_ID": JobName, "--JOB_RUN_ID": run_id,
-                     "--JOB_NAME": JobName}
+        arguments = {
+            **job["DefaultArguments"],
+            **(Arguments or {}),
+            "--JOB_ID": JobName,
+            "--JOB_RUN_ID": run_id,
+            "--JOB_NAME": JobName,
+        }
         spark_submit = str(Path(sys.executable).parent / "spark-submit")
-        command = [spark_submit, "--master", "local[2]", "--driver-memory", "1g", "--conf", "spark.ui.enabled=false",
-                   "--conf", "spark.sql.shuffle.partitions=2", "--py-files", library, script]
+        command = [
+            spark_submit,
+            "--master",
+            "local[2]",
+            "--driver-memory",
+            "1g",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.sql.shuffle.partitions=2",
+            "--py-files",
+            library,
+            script,
+        ]
         command += [part for key, value in arguments.items() for part in (key, value)]
         env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
         with open(os.path.join(run_dir, "stderr.txt"), "wb") as stderr, open(os.path.join(run_dir, "stdout.txt"), "wb") as stdout:
             popen = subprocess.Popen(command, cwd=run_dir, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
-        self.runs[run_id] = LocalJobRun(popen, run_dir, time.monotonic(), job.get("Timeout", 2880) * self.seconds_per_minute,
-                                        arguments=dict(Arguments or {}))
+        self.runs[run_id] = LocalJobRun(
+            popen, run_dir, time.monotonic(), job.get("Timeout", 2880) * self.seconds_per_minute, arguments=dict(Arguments or {})
+        )
         return {"JobRunId": run_id}
 
     def _finish(self, run: LocalJobRun, state: str, error: str | None = None) -> None:
@@ -133,7 +159,7 @@ class LocalGlue:
                 output = "".join(Path(run.log_dir, name).read_text(errors="replace") for name in ("stdout.txt", "stderr.txt"))
                 lines = [line.strip() for line in output.splitlines()]
                 raised = [line for line in lines if EXCEPTION_LINE.match(line)]
-                run.state, run.error = "FAILED", (raised or lines or ["exit code %d" % code])[-1]
+                run.state, run.error = "FAILED", (raised or lines or [f"exit code {code}"])[-1]
             elif time.monotonic() - run.started > run.timeout_seconds:
                 self._finish(run, "TIMEOUT", "Job run timed out")
         response["JobRun"]["JobRunState"] = run.state or "RUNNING"
@@ -200,10 +226,15 @@ def run_range(lake_uri: str, engine: EngineResource, selection, instance):
 # ------------------------------------------------------------------------------- deploy
 def test_deploy_creates_the_jobs_with_the_required_parameters_and_is_idempotent(glue):
     s3 = boto3.client("s3", region_name="us-east-1")
-    for suffix, steps in JOBS.items():
+    for suffix, _steps in JOBS.items():
         job = glue.get_job(JobName=f"music-pipeline-{suffix}")["Job"]
-        assert (job["GlueVersion"], job["WorkerType"], job["NumberOfWorkers"], job["Timeout"], job["MaxRetries"]) == \
-            ("5.1", "G.1X", 2, 60, 0)
+        assert (job["GlueVersion"], job["WorkerType"], job["NumberOfWorkers"], job["Timeout"], job["MaxRetries"]) == (
+            "5.1",
+            "G.1X",
+            2,
+            60,
+            0,
+        )
         assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 3}
         assert job["Role"] == ROLE
         assert job["Command"] == {"Name": "glueetl", "ScriptLocation": f"{SCRIPTS_URI}/glue_job.py", "PythonVersion": "3"}
@@ -226,22 +257,32 @@ def test_deploy_creates_the_jobs_with_the_required_parameters_and_is_idempotent(
 
 def test_infrastructure_template_declares_the_same_jobs_as_deploy():
     """infra/cloudformation.yaml and `music-pipeline deploy` must not drift apart."""
+
     class Loader(yaml.SafeLoader):
         pass
 
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: {suffix: loader.construct_scalar(node)
-                                                                     if isinstance(node, yaml.ScalarNode) else None})
+    Loader.add_multi_constructor(
+        "!", lambda loader, suffix, node: {suffix: loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None}
+    )
     template = yaml.load((Path(__file__).parents[1] / "infra" / "cloudformation.yaml").read_text(), Loader=Loader)
-    jobs = {r["Properties"]["Name"]["Sub"].split("}", 1)[1]: r["Properties"] for r in template["Resources"].values()
-            if r["Type"] == "AWS::Glue::Job"}
+    jobs = {
+        r["Properties"]["Name"]["Sub"].split("}", 1)[1]: r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Glue::Job"
+    }
     for props in jobs.values():  # parameters at their defaults
         props["NumberOfWorkers"] = int(template["Parameters"][props["NumberOfWorkers"]["Ref"]]["Default"])
     assert set(jobs) == set(JOBS)
     config = deploy.GlueJobsConfig(lake="s3://lake", role=ROLE)
     for suffix, props in jobs.items():
         wanted = deploy.job_definition(config, suffix)
-        assert (props["GlueVersion"], props["WorkerType"], props["NumberOfWorkers"], props["Timeout"], props["MaxRetries"]) == \
-            (wanted["GlueVersion"], wanted["WorkerType"], wanted["NumberOfWorkers"], wanted["Timeout"], wanted["MaxRetries"])
+        assert (props["GlueVersion"], props["WorkerType"], props["NumberOfWorkers"], props["Timeout"], props["MaxRetries"]) == (
+            wanted["GlueVersion"],
+            wanted["WorkerType"],
+            wanted["NumberOfWorkers"],
+            wanted["Timeout"],
+            wanted["MaxRetries"],
+        )
         assert props["ExecutionProperty"] == wanted["ExecutionProperty"]
         security = template["Resources"][props["SecurityConfiguration"]["Ref"]]["Properties"]["Name"]["Sub"]
         assert security.replace("${JobPrefix}", config.job_prefix) == wanted["SecurityConfiguration"]
@@ -249,16 +290,20 @@ def test_infrastructure_template_declares_the_same_jobs_as_deploy():
         fixed = {k: v for k, v in wanted["DefaultArguments"].items() if "s3://" not in v and k != "--additional-python-modules"}
         assert {k: props["DefaultArguments"][k] for k in fixed} == fixed
         assert props["DefaultArguments"]["--additional-python-modules"] == deploy.python_modules()
-    declared = {r["Properties"]["TableName"]["Sub"].split("}", 1)[1]: r["Properties"] for r in template["Resources"].values()
-                if r["Type"] == "AWS::DynamoDB::Table"}
+    declared = {
+        r["Properties"]["TableName"]["Sub"].split("}", 1)[1]: r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::DynamoDB::Table"
+    }
     assert set(declared) == {t.name for t in registry.DYNAMO_TABLES}
     for spec in registry.DYNAMO_TABLES:  # keys, attribute types, indexes, TTL and streams as tables.py declares them
         props, wanted = declared[spec.name], create_table_args(spec, spec.name)
         assert props["KeySchema"] == wanted["KeySchema"], spec.name
         by_name = lambda attributes: sorted(attributes, key=lambda a: a["AttributeName"])  # noqa: E731
         assert by_name(props["AttributeDefinitions"]) == by_name(wanted["AttributeDefinitions"]), spec.name
-        assert [(i["IndexName"], i["KeySchema"]) for i in props.get("GlobalSecondaryIndexes", [])] == \
-            [(i["IndexName"], i["KeySchema"]) for i in wanted.get("GlobalSecondaryIndexes", [])], spec.name
+        assert [(i["IndexName"], i["KeySchema"]) for i in props.get("GlobalSecondaryIndexes", [])] == [
+            (i["IndexName"], i["KeySchema"]) for i in wanted.get("GlobalSecondaryIndexes", [])
+        ], spec.name
         if spec.ttl_attribute:
             assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}, spec.name
         if spec.stream:
@@ -278,9 +323,11 @@ def test_engine_backed_assets_retry_with_backoff_when_glue_is_configured():
     out = {}
     for engine in ("glue", "duckdb"):  # in-process: the definitions are built from settings, not at import
         defs = code_location(MUSIC_PIPELINE_ENGINE=engine)
-        out[engine] = {a.key.to_user_string(): [str(p.max_retries) if p else "None",
-                                                 p.backoff.value if p and p.backoff else "None"]
-                       for a in defs.assets for p in [a.op.retry_policy]}
+        out[engine] = {
+            a.key.to_user_string(): [str(p.max_retries) if p else "None", p.backoff.value if p and p.backoff else "None"]
+            for a in defs.assets
+            for p in [a.op.retry_policy]
+        }
     for name in registry.steps():
         assert out["glue"][name] == [str(glue_retry_policy().max_retries), "EXPONENTIAL"]
         assert out["duckdb"][name] == ["None", "None"]
@@ -294,8 +341,10 @@ def comparable(metadata: dict) -> dict:
 
 
 def check_results(result) -> dict:
-    return {(e.asset_key.to_user_string(), e.check_name, e.partition): (e.passed, e.severity.value)
-            for e in result.get_asset_check_evaluations()}
+    return {
+        (e.asset_key.to_user_string(), e.check_name, e.partition): (e.passed, e.severity.value)
+        for e in result.get_asset_check_evaluations()
+    }
 
 
 def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, validated_lake, tmp_path):
@@ -307,9 +356,17 @@ def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, val
     assert expected.success and result.success
 
     # lake outputs: the same rows in every table and day
-    for table in (registry.VALIDATED_STREAMS.prefix, registry.STREAM_REJECTS.prefix, registry.GENRE_DAILY_KPIS.prefix, registry.TOP_GENRES_DAILY.prefix):
+    for table in (
+        registry.VALIDATED_STREAMS.prefix,
+        registry.STREAM_REJECTS.prefix,
+        registry.GENRE_DAILY_KPIS.prefix,
+        registry.TOP_GENRES_DAILY.prefix,
+    ):
         for day in DAYS:
-            want, got = Lake(duck_root).read_parquet([partition_key(table, day)]), Lake(glue_root).read_parquet([partition_key(table, day)])
+            want, got = (
+                Lake(duck_root).read_parquet([partition_key(table, day)]),
+                Lake(glue_root).read_parquet([partition_key(table, day)]),
+            )
             assert got.schema.equals(want.schema), table
             assert got.num_rows > 0 and rows(got) == rows(want), (table, day)
 
@@ -334,12 +391,17 @@ def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, val
 
 
 def validated_streams_asset(retry_policy: RetryPolicy | None):
-    @asset(name="validated_streams_on_glue", partitions_def=daily_partitions(Settings().start_date), backfill_policy=single_run,
-           retry_policy=retry_policy)
+    @asset(
+        name="validated_streams_on_glue",
+        partitions_def=daily_partitions(Settings().start_date),
+        backfill_policy=single_run,
+        retry_policy=retry_policy,
+    )
     def _asset(context: AssetExecutionContext, lake: LakeResource, engine: EngineResource) -> MaterializeResult:
         """The body of the `validated_streams` asset."""
-        written = engine.get().run_step(lake.get(), registry.VALIDATED_STREAMS, list(context.partition_keys), Params(),
-                                        context=context)
+        written = engine.get().run_step(
+            lake.get(), registry.VALIDATED_STREAMS, list(context.partition_keys), Params(), context=context
+        )
         return MaterializeResult(metadata={"rows": sum(written["validated_streams"].values())})
 
     return _asset
@@ -358,13 +420,19 @@ def test_a_failing_job_fails_the_step_with_glues_message_after_retrying_only_the
     """songs/users were never validated, so the job's script raises; the run before it hits Glue's
     concurrency limit (transient: retried), the script error itself is not retried."""
     import shutil
+
     from botocore.exceptions import ClientError
 
     shutil.copytree(small_sample[0], tmp_path / "lake")
-    glue.start_errors.append(ClientError({"Error": {"Code": "ConcurrentRunsExceededException", "Message": "3 runs"}},
-                                         "StartJobRun"))
-    result = materialize([validated_streams_on_glue], resources=resources(str(tmp_path / "lake"), glue_engine(glue)),
-                         partition_key=DAYS[0], raise_on_error=False)
+    glue.start_errors.append(
+        ClientError({"Error": {"Code": "ConcurrentRunsExceededException", "Message": "3 runs"}}, "StartJobRun")
+    )
+    result = materialize(
+        [validated_streams_on_glue],
+        resources=resources(str(tmp_path / "lake"), glue_engine(glue)),
+        partition_key=DAYS[0],
+        raise_on_error=False,
+    )
     assert not result.success
     retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
     failures = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
@@ -378,8 +446,7 @@ def test_a_failing_job_fails_the_step_with_glues_message_after_retrying_only_the
 def _materialize_in_child(lake_uri, endpoint, report):
     service = LocalGlue(endpoint)
     try:
-        materialize([validated_streams_on_glue_once], resources=resources(lake_uri, glue_engine(service)),
-                    partition_key=DAYS[0])
+        materialize([validated_streams_on_glue_once], resources=resources(lake_uri, glue_engine(service)), partition_key=DAYS[0])
     finally:
         run_id, run = next(iter(service.runs.items()))
         report["state"] = service.get_job_run("music-pipeline-validation", run_id)["JobRun"]["JobRunState"]
@@ -424,15 +491,16 @@ class ArrowStagingEngine:
             def _write(self, transform, staging, lake):
                 assert staging.startswith("s3://")
                 for out in transform.outputs:
-                    target = staged_dir(staging, out)[len("s3://"):]
+                    target = staged_dir(staging, out)[len("s3://") :]
                     table = tables[out.table]
                     if not out.partitioned:
                         pq.write_table(table, f"{target}/part-00000.parquet", filesystem=lake.fs)
                         continue
                     for day in sorted(set(table.column("date").to_pylist())):
                         rows_of_day = table.filter(pa.compute.equal(table.column("date"), day))
-                        pq.write_table(rows_of_day, f"{target}/{PARTITION_COLUMN}={day.isoformat()}/part-00000.parquet",
-                                       filesystem=lake.fs)
+                        pq.write_table(
+                            rows_of_day, f"{target}/{PARTITION_COLUMN}={day.isoformat()}/part-00000.parquet", filesystem=lake.fs
+                        )
 
         return _Engine()
 
@@ -446,16 +514,27 @@ def test_engines_stage_and_publish_through_an_s3_lake(moto_endpoint):
     from music_pipeline.engines.base import Output, Transform
 
     lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint=moto_endpoint)
-    kpis = pa.table({"date": [dt.date(2024, 6, 1)] * 2, "genre": ["pop", "rock"], "listen_count": [3, 1],
-                     "unique_listeners": [2, 1], "total_listening_time_ms": [600, 100],
-                     "avg_listening_time_per_user_ms": [300.0, 100.0], "listen_share": [0.75, 0.25]},
-                    schema=c.GENRE_DAILY_KPIS)
-    transform = Transform(inputs=[], views=[], days=DAYS,
-                          outputs=[Output(registry.GENRE_DAILY_KPIS.prefix, "unused", c.GENRE_DAILY_KPIS)])
+    kpis = pa.table(
+        {
+            "date": [dt.date(2024, 6, 1)] * 2,
+            "genre": ["pop", "rock"],
+            "listen_count": [3, 1],
+            "unique_listeners": [2, 1],
+            "total_listening_time_ms": [600, 100],
+            "avg_listening_time_per_user_ms": [300.0, 100.0],
+            "listen_share": [0.75, 0.25],
+        },
+        schema=c.GENRE_DAILY_KPIS,
+    )
+    transform = Transform(
+        inputs=[], views=[], days=DAYS, outputs=[Output(registry.GENRE_DAILY_KPIS.prefix, "unused", c.GENRE_DAILY_KPIS)]
+    )
     written = ArrowStagingEngine(lake, {registry.GENRE_DAILY_KPIS.prefix: kpis}).run(lake, transform)
     assert written == {registry.GENRE_DAILY_KPIS.prefix: {"2024-06-01": 2, "2024-06-02": 0}}
     assert lake.read_parquet([partition_key(registry.GENRE_DAILY_KPIS.prefix, "2024-06-01")]).equals(kpis)
     assert lake.read_parquet([partition_key(registry.GENRE_DAILY_KPIS.prefix, "2024-06-02")]).num_rows == 0
     assert [f.key for f in lake.list("", include_hidden=True) if f.key.startswith(".staging")] == []
-    assert lake.engine_uri("validated/streams/date=2024-06-01/data.parquet") == \
-        f"s3://{BUCKET}/lake/validated/streams/date=2024-06-01/data.parquet"
+    assert (
+        lake.engine_uri("validated/streams/date=2024-06-01/data.parquet")
+        == f"s3://{BUCKET}/lake/validated/streams/date=2024-06-01/data.parquet"
+    )

@@ -2,6 +2,7 @@
 single run; the held day is marked as such; the good days of the range then flow on by themselves
 through the automation, day by day, and the held day does not. A reference update alone (songs
 re-materialized) requests no day through the automation (reference_files_sensor does that)."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,25 +44,36 @@ def lake(tmp_path) -> Lake:
 def test_a_range_run_holds_the_range_and_the_good_days_flow_on_by_themselves(lake, fresh_moto):
     h = OperationsHarness(build_defs(lake.uri, fresh_moto), DagsterInstance.ephemeral())
     everything = [*h.defs.assets, *(h.defs.asset_checks or [])]
-    assert materialize(everything, instance=h.instance, resources=h.defs.resources,
-                       selection=[AssetKey("songs"), AssetKey("users")]).success
+    assert materialize(
+        everything, instance=h.instance, resources=h.defs.resources, selection=[AssetKey("songs"), AssetKey("users")]
+    ).success
     h.automate()  # the automation's first evaluation only sets its cursor
-    result = materialize(everything, instance=h.instance, resources=h.defs.resources, raise_on_error=False,
-                         selection=[a.key for a in h.defs.assets if a.partitions_def is not None],
-                         tags={ASSET_PARTITION_RANGE_START_TAG: D1, ASSET_PARTITION_RANGE_END_TAG: D3})
+    result = materialize(
+        everything,
+        instance=h.instance,
+        resources=h.defs.resources,
+        raise_on_error=False,
+        selection=[a.key for a in h.defs.assets if a.partitions_def is not None],
+        tags={ASSET_PARTITION_RANGE_START_TAG: D1, ASSET_PARTITION_RANGE_END_TAG: D3},
+    )
     assert not result.success
     # the range is held: validated_streams of every day is there, nothing after it
     assert sorted(days_of(h.instance, "validated_streams")) == [D1, D2, D3]
     for asset in ("genre_daily_kpis", *registry.SERVING_ASSETS):
         assert days_of(h.instance, asset) == [], asset
-    per_day = {m.materialization.partition: {k: v.value for k, v in m.materialization.metadata.items()}
-               for m in result.get_asset_materialization_events() if m.asset_key == AssetKey("validated_streams")}
+    per_day = {
+        m.materialization.partition: {k: v.value for k, v in m.materialization.metadata.items()}
+        for m in result.get_asset_materialization_events()
+        if m.asset_key == AssetKey("validated_streams")
+    }
     assert {d: m["held"] for d, m in per_day.items()} == {D1: False, D2: True, D3: False}
-    assert per_day[D2]["held_reason"] == ("90.00% of 20 rows rejected, above MUSIC_PIPELINE_MAX_REJECTED_SHARE 5.00% "
-                                          "(unknown_track_id: 18)")
+    assert per_day[D2]["held_reason"] == (
+        "90.00% of 20 rows rejected, above MUSIC_PIPELINE_MAX_REJECTED_SHARE 5.00% (unknown_track_id: 18)"
+    )
     assert "held_reason" not in per_day[D1]
-    share = {e.partition: (e.passed, e.description) for e in result.get_asset_check_evaluations()
-             if e.check_name == "rejected_share"}
+    share = {
+        e.partition: (e.passed, e.description) for e in result.get_asset_check_evaluations() if e.check_name == "rejected_share"
+    }
     assert share[D1][0] and share[D3][0] and not share[D2][0] and share[D2][1].startswith("held: 90.00% of 20 rows")
 
     # the automation takes the good days on, one by one; the held day stays behind
@@ -75,8 +87,10 @@ def test_a_range_run_holds_the_range_and_the_good_days_flow_on_by_themselves(lak
     for serving in registry.SERVINGS:
         assert sorted(days_of(h.instance, serving.asset)) == [D1, D3], serving.asset
         assert tables.day_items(serving.table, D2) == []
-    assert {i["genre"]: int(i["listen_count"]) for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, D1)} \
-        == {"pop": 1, "rock": 1}
+    assert {i["genre"]: int(i["listen_count"]) for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, D1)} == {
+        "pop": 1,
+        "rock": 1,
+    }
 
     # a reference update by itself requests no day through the automation
     launched = len(h.launched)

@@ -1,5 +1,6 @@
 """Hostile input (issue 16): no file may stop a day, no row may vanish. One test per defect class;
 each fails on the code before the issue and passes with it. Real files, real Parquet, real DuckDB."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,7 +16,11 @@ from music_pipeline import csv_reader, layout
 from music_pipeline import tables as registry
 from music_pipeline.contracts import BRONZE_STREAMS, INGEST_REJECTS
 from music_pipeline.ingest import (
-    file_id, parse_duration_ms, parse_listen_time, read_manifest, sync_landed_streams,
+    file_id,
+    parse_duration_ms,
+    parse_listen_time,
+    read_manifest,
+    sync_landed_streams,
 )
 from music_pipeline.storage import landing
 from music_pipeline.storage.lake import Lake, partition_key
@@ -71,7 +76,9 @@ def test_an_unreadable_file_is_failed_with_its_reason_and_the_others_go_on(base,
     assert not any(file_id(key) in f.key for f in lake.list("bronze/streams") + lake.list(registry.INGEST_REJECTS.prefix))
     validate(base, [D1])
     assert rows(read_day(base, registry.VALIDATED_STREAMS.prefix, D1), "source_file", "source_line") == [
-        ("raw/streams/z_good.csv", 2), ("raw/streams/z_good.csv", 3)]
+        ("raw/streams/z_good.csv", 2),
+        ("raw/streams/z_good.csv", 3),
+    ]
 
 
 def test_a_failed_delivery_keeps_the_keys_last_readable_content(base):
@@ -97,8 +104,12 @@ def test_cr_only_line_endings_read_like_lf(base):
     report = sync_landed_streams(Lake(str(base)))
     assert report.count("ingested") == 2 and not report.failed
     assert bronze(base, "source_file", "source_line", "user_id") == [
-        ("raw/streams/cr.csv", 2, "u1"), ("raw/streams/cr.csv", 3, "u2"), ("raw/streams/cr.csv", 4, "u3"),
-        ("raw/streams/crlf.csv", 2, "u3"), ("raw/streams/crlf.csv", 3, "u2")]
+        ("raw/streams/cr.csv", 2, "u1"),
+        ("raw/streams/cr.csv", 3, "u2"),
+        ("raw/streams/cr.csv", 4, "u3"),
+        ("raw/streams/crlf.csv", 2, "u3"),
+        ("raw/streams/crlf.csv", 3, "u2"),
+    ]
 
 
 def test_a_run_for_another_day_succeeds_next_to_an_unreadable_file(base, mocked_aws):
@@ -108,8 +119,10 @@ def test_a_run_for_another_day_succeeds_next_to_an_unreadable_file(base, mocked_
     land(base, "raw/streams/good.csv", GOOD)
     result = materialize_days(base, D1, selection=["raw_streams"])
     assert result.success
-    meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
-            for m in result.get_asset_materialization_events()}["raw_streams"]
+    meta = {
+        m.materialization.asset_key.to_user_string(): m.materialization.metadata
+        for m in result.get_asset_materialization_events()
+    }["raw_streams"]
     assert meta["files_failed"].value == 1 and "raw/streams/broken.csv.gz" in meta["failed_files"].value
     assert meta["dagster/row_count"].value == 2
 
@@ -118,8 +131,12 @@ def test_a_run_for_another_day_succeeds_next_to_an_unreadable_file(base, mocked_
 def test_huge_or_non_finite_durations_are_rejected_not_a_crash(base):
     key = "raw/streams/d.csv"
     values = ["1e20", "1e400", "inf", "nan", "-1", "86400.0005", "1_0", "0x10", "86400", "0", "  12.5 ", ""]
-    land(base, key, "user_id,track_id,listen_time,duration\n" + "".join(
-        f"u1,T1,2024-06-01 10:{i:02d}:00,{v}\n" for i, v in enumerate(values)))
+    land(
+        base,
+        key,
+        "user_id,track_id,listen_time,duration\n"
+        + "".join(f"u1,T1,2024-06-01 10:{i:02d}:00,{v}\n" for i, v in enumerate(values)),
+    )
     sync_landed_streams(Lake(str(base)))
     assert [r[1] for r in rejects(base)] == list(range(2, 10))
     assert {r[2] for r in rejects(base)} == {"invalid_duration"}
@@ -129,12 +146,31 @@ def test_huge_or_non_finite_durations_are_rejected_not_a_crash(base):
 
 
 # ------------------------------------------------------------------------------------------ timestamps
-IMPOSSIBLE = ["2024-09-31 10:00:00", "2024-09-30 23:59:61", "2024-09-30 23:59:60", "2024-02-30 00:00:00",
-              "2023-02-29 12:00:00", "2024-06-01 24:00:00", "2024-06-01 10:60:00", "2024-13-01 00:00:00",
-              "2024-00-10 00:00:00", "2024-06-00 00:00:00", "0000-01-01 00:00:00", "2024-06-01T10:00:00+24:00",
-              "2024-06-01T10:00:00+02:60", "2024-06-01", "2024-06-01 10:00", "2024-06-01 10:00:00.",
-              "2024-06-01 10:00:00.1234567890", "2024-06-01T10:00:00 Z", "2024-06-01T10:00:00+2", "2024-6-01 10:00:00",
-              "٢٠٢٤-06-01 10:00:00", "not-a-time", ""]
+IMPOSSIBLE = [
+    "2024-09-31 10:00:00",
+    "2024-09-30 23:59:61",
+    "2024-09-30 23:59:60",
+    "2024-02-30 00:00:00",
+    "2023-02-29 12:00:00",
+    "2024-06-01 24:00:00",
+    "2024-06-01 10:60:00",
+    "2024-13-01 00:00:00",
+    "2024-00-10 00:00:00",
+    "2024-06-00 00:00:00",
+    "0000-01-01 00:00:00",
+    "2024-06-01T10:00:00+24:00",
+    "2024-06-01T10:00:00+02:60",
+    "2024-06-01",
+    "2024-06-01 10:00",
+    "2024-06-01 10:00:00.",
+    "2024-06-01 10:00:00.1234567890",
+    "2024-06-01T10:00:00 Z",
+    "2024-06-01T10:00:00+2",
+    "2024-6-01 10:00:00",
+    "٢٠٢٤-06-01 10:00:00",
+    "not-a-time",
+    "",
+]
 
 
 @pytest.mark.parametrize("spelling", ["{}", "{}Z", "{}+00:00", "{}.000000"])
@@ -145,40 +181,100 @@ def test_impossible_calendar_dates_and_times_are_unparseable_in_every_spelling(s
 
 
 def test_one_instant_in_every_accepted_spelling_is_one_value():
-    spellings = ["2024-02-29 23:30:00", "2024-02-29T23:30:00", "2024-02-29T23:30:00Z", "2024-02-29 23:30:00+00:00",
-                 "2024-03-01T01:30:00+02:00", "2024-03-01T0130:00+0200".replace("0130:00", "01:30:00"),
-                 "2024-02-29T18:00:00-05:30", "2024-02-29T23:30:00.000", "  2024-02-29T23:30:00.000000000Z ",
-                 "2024-02-29 23:30:00.0000004"]
+    spellings = [
+        "2024-02-29 23:30:00",
+        "2024-02-29T23:30:00",
+        "2024-02-29T23:30:00Z",
+        "2024-02-29 23:30:00+00:00",
+        "2024-03-01T01:30:00+02:00",
+        "2024-03-01T0130:00+0200".replace("0130:00", "01:30:00"),
+        "2024-02-29T18:00:00-05:30",
+        "2024-02-29T23:30:00.000",
+        "  2024-02-29T23:30:00.000000000Z ",
+        "2024-02-29 23:30:00.0000004",
+    ]
     values = parse_listen_time(pa.array(spellings)).to_pylist()
     assert values == [dt.datetime(2024, 2, 29, 23, 30)] * len(spellings)
-    fractions = parse_listen_time(pa.array(["2024-06-01 10:00:00.5", "2024-06-01T10:00:00.123456789+01:00",
-                                            "1999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z"])).to_pylist()
-    assert fractions == [dt.datetime(2024, 6, 1, 10, 0, 0, 500_000), dt.datetime(2024, 6, 1, 9, 0, 0, 123_456),
-                         dt.datetime(1999, 12, 31, 23, 59, 59, 999_999), dt.datetime(1, 1, 1)]
+    fractions = parse_listen_time(
+        pa.array(
+            [
+                "2024-06-01 10:00:00.5",
+                "2024-06-01T10:00:00.123456789+01:00",
+                "1999-12-31T23:59:59.999999Z",
+                "0001-01-01T00:00:00Z",
+            ]
+        )
+    ).to_pylist()
+    assert fractions == [
+        dt.datetime(2024, 6, 1, 10, 0, 0, 500_000),
+        dt.datetime(2024, 6, 1, 9, 0, 0, 123_456),
+        dt.datetime(1999, 12, 31, 23, 59, 59, 999_999),
+        dt.datetime(1, 1, 1),
+    ]
 
 
 def test_impossible_dates_are_not_moved_to_another_day(base):
     key = "raw/streams/calendar.csv"
-    land(base, key, stream_csv([("u1", "T1", "2024-09-31 10:00:00"), ("u1", "T2", "2024-09-30 23:59:61"),
-                                ("u2", "T1", "2024-02-30 08:00:00"), ("u2", "T2", "2024-09-30T23:59:59Z"),
-                                ("u3", "T3", "2024-10-01T00:00:00.5+00:00")]))
+    land(
+        base,
+        key,
+        stream_csv(
+            [
+                ("u1", "T1", "2024-09-31 10:00:00"),
+                ("u1", "T2", "2024-09-30 23:59:61"),
+                ("u2", "T1", "2024-02-30 08:00:00"),
+                ("u2", "T2", "2024-09-30T23:59:59Z"),
+                ("u3", "T3", "2024-10-01T00:00:00.5+00:00"),
+            ]
+        ),
+    )
     sync_landed_streams(Lake(str(base)), start_date=dt.date(2024, 1, 1))
-    assert rejects(base) == [(key, 2, "unparseable_listen_time"), (key, 3, "unparseable_listen_time"),
-                             (key, 4, "unparseable_listen_time")]
+    assert rejects(base) == [
+        (key, 2, "unparseable_listen_time"),
+        (key, 3, "unparseable_listen_time"),
+        (key, 4, "unparseable_listen_time"),
+    ]
     assert bronze(base, "source_line", "date", "listen_time") == [
         (5, dt.date(2024, 9, 30), dt.datetime(2024, 9, 30, 23, 59, 59)),
-        (6, dt.date(2024, 10, 1), dt.datetime(2024, 10, 1, 0, 0, 0, 500_000))]
+        (6, dt.date(2024, 10, 1), dt.datetime(2024, 10, 1, 0, 0, 0, 500_000)),
+    ]
 
 
 # ------------------------------------------------------------------------------------------ JSON shapes
-SEED = [{"stream_id": "s1", "user_id": "u1", "song_id": "T1", "timestamp": "2024-06-01T10:00:00Z", "duration": 187,
-         "completed": True, "device_type": "Mobile "},
-        {"stream_id": "s2", "user_id": "u2", "song_id": "T2", "timestamp": "2024-06-01T11:00:00Z", "duration": 61.5,
-         "completed": "no", "device_type": ""},
-        {"stream_id": "", "user_id": "u3", "song_id": "T3", "timestamp": "2024-06-01T12:00:00Z", "duration": None,
-         "completed": None, "device_type": "SMART_SPEAKER"}]
-SEED_ROWS = [("s1", "u1", "T1", 187_000, True, "mobile"), ("s2", "u2", "T2", 61_500, False, "unknown"),
-             (None, "u3", "T3", None, None, "smart_speaker")]
+SEED = [
+    {
+        "stream_id": "s1",
+        "user_id": "u1",
+        "song_id": "T1",
+        "timestamp": "2024-06-01T10:00:00Z",
+        "duration": 187,
+        "completed": True,
+        "device_type": "Mobile ",
+    },
+    {
+        "stream_id": "s2",
+        "user_id": "u2",
+        "song_id": "T2",
+        "timestamp": "2024-06-01T11:00:00Z",
+        "duration": 61.5,
+        "completed": "no",
+        "device_type": "",
+    },
+    {
+        "stream_id": "",
+        "user_id": "u3",
+        "song_id": "T3",
+        "timestamp": "2024-06-01T12:00:00Z",
+        "duration": None,
+        "completed": None,
+        "device_type": "SMART_SPEAKER",
+    },
+]
+SEED_ROWS = [
+    ("s1", "u1", "T1", 187_000, True, "mobile"),
+    ("s2", "u2", "T2", 61_500, False, "unknown"),
+    (None, "u3", "T3", None, None, "smart_speaker"),
+]
 
 
 @pytest.mark.parametrize("indent", [None, 2])
@@ -198,19 +294,26 @@ def test_a_json_array_in_the_seed_shape_is_read_whole(base, indent, gz):
 
 def test_bad_elements_of_a_json_array_are_each_one_reject(base):
     key = "raw/streams/array.json"
-    land(base, key, b'\xef\xbb\xbf[\n'
-                    b'{"user_id": "u1", "track_id": "T1", "listen_time": "2024-06-01 10:00:00"},\n'   # 2 good
-                    b'{"user_id": "u2", "track_id": , "listen_time": "2024-06-01 11:00:00"},\n'       # 3 malformed
-                    b'["u2", "T1"],\n'                                                                # 4 not an object
-                    b'{"user_id": "u\xff3", "track_id": "T1", "listen_time": "2024-06-01 12:00:00"},\n'  # 5 encoding
-                    b'{"user_id": "u3", "track_id": "T3", "listen_time": "2024-06-01 13:00:00",\n'     # 6 good, 2 lines
-                    b'  "completed": "maybe"},\n'                                                    # (invalid_completed)
-                    b'{"user_id": "u3", "track_id": "T2", "listen_time": "2024-06-01 14:00:00"}\n'     # 8 good
-                    b']\n')
+    land(
+        base,
+        key,
+        b"\xef\xbb\xbf[\n"
+        b'{"user_id": "u1", "track_id": "T1", "listen_time": "2024-06-01 10:00:00"},\n'  # 2 good
+        b'{"user_id": "u2", "track_id": , "listen_time": "2024-06-01 11:00:00"},\n'  # 3 malformed
+        b'["u2", "T1"],\n'  # 4 not an object
+        b'{"user_id": "u\xff3", "track_id": "T1", "listen_time": "2024-06-01 12:00:00"},\n'  # 5 encoding
+        b'{"user_id": "u3", "track_id": "T3", "listen_time": "2024-06-01 13:00:00",\n'  # 6 good, 2 lines
+        b'  "completed": "maybe"},\n'  # (invalid_completed)
+        b'{"user_id": "u3", "track_id": "T2", "listen_time": "2024-06-01 14:00:00"}\n'  # 8 good
+        b"]\n",
+    )
     sync_landed_streams(Lake(str(base)))
     assert rejects(base, "source_line", "reason", "date") == [
-        (2, "malformed_line", dt.date(2024, 6, 1)), (3, "malformed_line", None), (4, "bad_encoding", dt.date(2024, 6, 1)),
-        (5, "invalid_completed", dt.date(2024, 6, 1))]
+        (2, "malformed_line", dt.date(2024, 6, 1)),
+        (3, "malformed_line", None),
+        (4, "bad_encoding", dt.date(2024, 6, 1)),
+        (5, "invalid_completed", dt.date(2024, 6, 1)),
+    ]
     assert bronze(base, "source_line") == [(1,), (6,)]  # records are numbered by their position in the array
     manifest = read_manifest(Lake(str(base)), key)
     assert manifest.rows_read == 6 and manifest.rejects_by_day == {D1: 3, "unknown": 1}
@@ -228,26 +331,45 @@ def test_json_lines_with_a_bom(base):
 def test_completed_spellings(base):
     key = "raw/streams/c.csv"
     values = ["true", " TRUE ", "1", "Yes", "t", "false", "0", "NO", "F", "", "  ", "maybe", "2", "y"]
-    land(base, key, "user_id,track_id,listen_time,completed\n" + "".join(
-        f"u1,T1,2024-06-01 10:{i:02d}:00,{v}\n" for i, v in enumerate(values)))
+    land(
+        base,
+        key,
+        "user_id,track_id,listen_time,completed\n"
+        + "".join(f"u1,T1,2024-06-01 10:{i:02d}:00,{v}\n" for i, v in enumerate(values)),
+    )
     sync_landed_streams(Lake(str(base)))
-    assert bronze(base, "source_line", "completed") == [(i + 2, v) for i, v in enumerate(
-        [True] * 5 + [False] * 4 + [None] * 2)]
-    assert rejects(base, "source_line", "reason") == [(13, "invalid_completed"), (14, "invalid_completed"),
-                                                      (15, "invalid_completed")]
+    assert bronze(base, "source_line", "completed") == [(i + 2, v) for i, v in enumerate([True] * 5 + [False] * 4 + [None] * 2)]
+    assert rejects(base, "source_line", "reason") == [
+        (13, "invalid_completed"),
+        (14, "invalid_completed"),
+        (15, "invalid_completed"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------ partial uploads
 def test_names_that_are_not_finished_deliveries_are_ignored(base):
-    for name in ("x.csv.part", "y.csv._COPYING_", "z.csv.tmp", "w.csv~", "W.CSV.PART", ".hidden.csv", "_tmp.csv",
-                 "_staging/a.csv", "spark_out.csv/part-0000.csv"):
+    for name in (
+        "x.csv.part",
+        "y.csv._COPYING_",
+        "z.csv.tmp",
+        "w.csv~",
+        "W.CSV.PART",
+        ".hidden.csv",
+        "_tmp.csv",
+        "_staging/a.csv",
+        "spark_out.csv/part-0000.csv",
+    ):
         land(base, f"raw/streams/{name}", GOOD)
     land(base, "raw/streams/y.csv", GOOD)
     lake = Lake(str(base))
     assert [f.key for f in landing.list_new(lake, layout.RAW_STREAMS)] == ["raw/streams/y.csv"]
     assert [f.key for f in landing.list_all(lake, layout.RAW_STREAMS, ignored_suffixes=(".tmp",))] == [
-        "raw/streams/W.CSV.PART", "raw/streams/w.csv~", "raw/streams/x.csv.part", "raw/streams/y.csv",
-        "raw/streams/y.csv._COPYING_"]
+        "raw/streams/W.CSV.PART",
+        "raw/streams/w.csv~",
+        "raw/streams/x.csv.part",
+        "raw/streams/y.csv",
+        "raw/streams/y.csv._COPYING_",
+    ]
     report = sync_landed_streams(lake)
     assert [m.key for outcome in report.outcomes.values() for m in outcome] == ["raw/streams/y.csv"]
     assert {r[0] for r in bronze(base, "source_file")} == {"raw/streams/y.csv"}
@@ -258,11 +380,21 @@ def test_names_that_are_not_finished_deliveries_are_ignored(base):
 # ------------------------------------------------------------------------------------------ rows that vanished
 def test_listens_outside_the_partitions_are_rejected_with_their_reason(base):
     key = "raw/streams/odd_years.csv"
-    land(base, key, stream_csv([("u1", "T1", "2099-01-01 00:00:00"), ("u1", "T2", "1970-01-01 00:00:00"),
-                                ("u2", "T1", "2023-12-31T23:59:59Z"), ("u2", "T2", "2024-01-01T00:00:00Z"),
-                                ("u3", "T3", "2024-06-01 10:00:00")]))
+    land(
+        base,
+        key,
+        stream_csv(
+            [
+                ("u1", "T1", "2099-01-01 00:00:00"),
+                ("u1", "T2", "1970-01-01 00:00:00"),
+                ("u2", "T1", "2023-12-31T23:59:59Z"),
+                ("u2", "T2", "2024-01-01T00:00:00Z"),
+                ("u3", "T3", "2024-06-01 10:00:00"),
+            ]
+        ),
+    )
     path = base / key
-    landed_at = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc).timestamp()
+    landed_at = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC).timestamp()
     os.utime(path, (landed_at, landed_at))  # landed 2024-06-01 12:00 UTC
     land(base, "raw/streams/late.csv", stream_csv([("u1", "T3", "2024-06-02 12:00:00"), ("u2", "T3", "2024-06-02 12:00:01")]))
     os.utime(base / "raw/streams/late.csv", (landed_at, landed_at))
@@ -270,8 +402,10 @@ def test_listens_outside_the_partitions_are_rejected_with_their_reason(base):
     sync_landed_streams(lake, start_date=dt.date(2024, 1, 1))
     assert rejects(base, "source_file", "source_line", "reason", "date") == [
         ("raw/streams/late.csv", 3, "future_listen_time", dt.date(2024, 6, 2)),
-        (key, 2, "future_listen_time", dt.date(2099, 1, 1)), (key, 3, "before_start_date", dt.date(1970, 1, 1)),
-        (key, 4, "before_start_date", dt.date(2023, 12, 31))]
+        (key, 2, "future_listen_time", dt.date(2099, 1, 1)),
+        (key, 3, "before_start_date", dt.date(1970, 1, 1)),
+        (key, 4, "before_start_date", dt.date(2023, 12, 31)),
+    ]
     assert bronze(base, "source_file", "source_line") == [("raw/streams/late.csv", 2), (key, 5), (key, 6)]
     manifest = read_manifest(lake, key)
     assert manifest.rows_read == 5 == sum(manifest.rows_by_day.values()) + sum(manifest.rejects_by_day.values())
@@ -290,17 +424,23 @@ def test_start_date_is_a_parameter_read_at_call_time(base, monkeypatch):
 
 def test_an_unterminated_quote_swallows_no_more_than_its_bound(base):
     key = "raw/streams/quote.csv"
-    land(base, key, HEADER + "\n"
-                    "u1,T1,2024-06-01 10:00:00\n"               # 2 good
-                    'u2,"T\n1",2024-06-01 10:04:00\n'           # 3-4 one record over two lines (RFC 4180)
-                    'u2,"T2,2024-06-01 10:01:00\n'              # 5 unterminated quote (no quote after it)
-                    "u3,T3,2024-06-01 10:02:00\n"               # 6 good
-                    "u1,T2,2024-06-01 10:03:00\n"               # 7 good
-                    "u3,T1,2024-06-01 10:05:00,extra\n")        # 8 malformed, with a readable day
+    land(
+        base,
+        key,
+        HEADER + "\n"
+        "u1,T1,2024-06-01 10:00:00\n"  # 2 good
+        'u2,"T\n1",2024-06-01 10:04:00\n'  # 3-4 one record over two lines (RFC 4180)
+        'u2,"T2,2024-06-01 10:01:00\n'  # 5 unterminated quote (no quote after it)
+        "u3,T3,2024-06-01 10:02:00\n"  # 6 good
+        "u1,T2,2024-06-01 10:03:00\n"  # 7 good
+        "u3,T1,2024-06-01 10:05:00,extra\n",
+    )  # 8 malformed, with a readable day
     lake = Lake(str(base))
     sync_landed_streams(lake)
-    assert rejects(base, "source_line", "reason", "date") == [(5, "malformed_line", dt.date(2024, 6, 1)),
-                                                              (8, "malformed_line", dt.date(2024, 6, 1))]
+    assert rejects(base, "source_line", "reason", "date") == [
+        (5, "malformed_line", dt.date(2024, 6, 1)),
+        (8, "malformed_line", dt.date(2024, 6, 1)),
+    ]
     assert bronze(base, "source_line", "track_id") == [(2, "T1"), (3, "T\n1"), (6, "T3"), (7, "T2")]
     assert read_manifest(lake, key).rows_read == 6 and read_manifest(lake, key).rejects_by_day == {D1: 2}
 
@@ -331,17 +471,29 @@ def test_future_only_days_do_not_pin_a_file_on_the_arrival_path():
     from music_pipeline.arrival import _days_to_recompute
     from music_pipeline.ingest import Manifest
 
-    landed = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc).timestamp()
-    manifest = Manifest(key="raw/streams/a.csv", content_hash="h", size=1, modified=landed, status="ingested",
-                        rows_read=4, rows_by_day={D1: 2}, rejects_by_day={D2: 1, "2099-01-01": 1})
+    landed = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC).timestamp()
+    manifest = Manifest(
+        key="raw/streams/a.csv",
+        content_hash="h",
+        size=1,
+        modified=landed,
+        status="ingested",
+        rows_read=4,
+        rows_by_day={D1: 2},
+        rejects_by_day={D2: 1, "2099-01-01": 1},
+    )
     assert _days_to_recompute("ingested", manifest, None, None) == [D1, D2]
 
 
 # ------------------------------------------------------------------------------------------ found beyond the issue's list
 LISTEN = b'{"user_id": "u1", "track_id": "T1", "listen_time": "2024-06-01 10:00:00"}'
 ODD_FILES = {  # name: (bytes, records read, bronze rows, reasons)
-    "huge_line.csv": (HEADER.encode() + b"\nu1,T1," + b"x" * (3 << 20) + b"\nu2,T2,2024-06-01 10:00:00\n",
-                      2, 1, {"malformed_line": 1}),
+    "huge_line.csv": (
+        HEADER.encode() + b"\nu1,T1," + b"x" * (3 << 20) + b"\nu2,T2,2024-06-01 10:00:00\n",
+        2,
+        1,
+        {"malformed_line": 1},
+    ),
     "huge_line_no_end.csv": (HEADER.encode() + b"\nu1,T1," + b"x" * (3 << 20), 1, 0, {"malformed_line": 1}),
     "deep.json": (b"[" + b"[" * 100_000 + b"]" * 100_000 + b"," + LISTEN + b"]", 2, 1, {"malformed_line": 1}),
     "deep.jsonl": (b"[" * 100_000 + b"\n" + LISTEN + b"\n", 2, 1, {"malformed_line": 1}),
@@ -362,4 +514,8 @@ def test_odd_files_keep_every_record(base, name):
     sync_landed_streams(Lake(str(base)))
     manifest = read_manifest(Lake(str(base)), key)
     assert (manifest.status, manifest.rows_read, sum(manifest.rows_by_day.values()), manifest.rejects_by_reason) == (
-        "ingested", read, good, reasons)
+        "ingested",
+        read,
+        good,
+        reasons,
+    )

@@ -8,6 +8,7 @@ Profiles: `ci` (the default; fixed seed, bounded examples, no example database) 
 more examples, random): `HYPOTHESIS_PROFILE=dev .venv/bin/python -m pytest -p no:xdist
 music_pipeline_tests/test_ingest_properties.py`.
 """
+
 from __future__ import annotations
 
 import collections
@@ -26,20 +27,43 @@ from music_pipeline.contracts import BRONZE_STREAMS, INGEST_REJECTS
 from music_pipeline.ingest import read_manifest, sync_landed_streams
 from music_pipeline.storage.lake import Lake
 
-settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=60, derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.register_profile("dev", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 START = dt.date(2024, 1, 1)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 GOOD_FROM, GOOD_TO = dt.datetime(2024, 1, 2, tzinfo=UTC), dt.datetime(2025, 12, 31, tzinfo=UTC)
 FUTURE_FROM = dt.datetime(2098, 1, 1, tzinfo=UTC)  # later than any landing time + 24 h (fixed: no external state)
-IMPOSSIBLE = ["2024-09-31 10:00:00", "2024-09-30 23:59:61", "2024-02-30 08:00:00", "2023-02-29T12:00:00Z",
-              "2024-06-01 24:00:00", "2024-06-01T10:60:00", "2024-13-01 00:00:00", "not-a-time", "",
-              "2024-06-01", "2024-06-01T10:00:00+25:00", "1e20"]
-KINDS = ["good", "good", "good", "good", "unparseable_listen_time", "future_listen_time", "before_start_date",
-         "invalid_duration", "invalid_completed", "malformed_line", "bad_encoding"]
+IMPOSSIBLE = [
+    "2024-09-31 10:00:00",
+    "2024-09-30 23:59:61",
+    "2024-02-30 08:00:00",
+    "2023-02-29T12:00:00Z",
+    "2024-06-01 24:00:00",
+    "2024-06-01T10:60:00",
+    "2024-13-01 00:00:00",
+    "not-a-time",
+    "",
+    "2024-06-01",
+    "2024-06-01T10:00:00+25:00",
+    "1e20",
+]
+KINDS = [
+    "good",
+    "good",
+    "good",
+    "good",
+    "unparseable_listen_time",
+    "future_listen_time",
+    "before_start_date",
+    "invalid_duration",
+    "invalid_completed",
+    "malformed_line",
+    "bad_encoding",
+]
 
 ids = st.from_regex(r"[A-Za-z0-9_]{1,12}", fullmatch=True)
 
@@ -67,17 +91,20 @@ def instant_text(draw, low: dt.datetime, high: dt.datetime) -> str:
 @st.composite
 def record(draw, kind: str) -> dict:
     """Field texts of one record with exactly one defect of `kind` (or none)."""
-    row = {"user_id": draw(ids), "track_id": draw(ids), "listen_time": draw(instant_text(GOOD_FROM, GOOD_TO)),
-           "duration": draw(st.sampled_from(["", "0", "187", "187.5", "86400", "0.0004", "1e3"])),
-           "completed": draw(st.sampled_from(["", "true", "False", " yes ", "0", "T", "f"])),
-           "kind": kind}
+    row = {
+        "user_id": draw(ids),
+        "track_id": draw(ids),
+        "listen_time": draw(instant_text(GOOD_FROM, GOOD_TO)),
+        "duration": draw(st.sampled_from(["", "0", "187", "187.5", "86400", "0.0004", "1e3"])),
+        "completed": draw(st.sampled_from(["", "true", "False", " yes ", "0", "T", "f"])),
+        "kind": kind,
+    }
     if kind == "unparseable_listen_time":
         row["listen_time"] = draw(st.sampled_from(IMPOSSIBLE))
     elif kind == "future_listen_time":
         row["listen_time"] = draw(instant_text(FUTURE_FROM, dt.datetime(2099, 12, 31, tzinfo=UTC)))
     elif kind == "before_start_date":
-        row["listen_time"] = draw(instant_text(dt.datetime(1970, 1, 1, 12, tzinfo=UTC),
-                                               dt.datetime(2023, 12, 30, tzinfo=UTC)))
+        row["listen_time"] = draw(instant_text(dt.datetime(1970, 1, 1, 12, tzinfo=UTC), dt.datetime(2023, 12, 30, tzinfo=UTC)))
     elif kind == "invalid_duration":
         row["duration"] = draw(st.sampled_from(["1e20", "-1", "abc", "inf", "nan", "86400.5", "1e400"]))
     elif kind == "invalid_completed":
@@ -89,11 +116,16 @@ def record(draw, kind: str) -> dict:
 def landed_file(draw) -> dict:
     shape = draw(st.sampled_from(["csv", "csv", "jsonl", "json_array", "json_pretty"]))
     kinds = draw(st.lists(st.sampled_from(KINDS), min_size=0, max_size=25))
-    return {"shape": shape, "records": [draw(record(k)) for k in kinds], "gzip": draw(st.booleans()),
-            "eol": draw(st.sampled_from(["\n", "\r\n", "\r"])), "bom": draw(st.booleans()),
-            "blank_lines": draw(st.lists(st.integers(0, 30), max_size=3)),
-            "multiline": shape == "csv" and draw(st.booleans()),
-            "unterminated": shape == "csv" and draw(st.booleans())}
+    return {
+        "shape": shape,
+        "records": [draw(record(k)) for k in kinds],
+        "gzip": draw(st.booleans()),
+        "eol": draw(st.sampled_from(["\n", "\r\n", "\r"])),
+        "bom": draw(st.booleans()),
+        "blank_lines": draw(st.lists(st.integers(0, 30), max_size=3)),
+        "multiline": shape == "csv" and draw(st.booleans()),
+        "unterminated": shape == "csv" and draw(st.booleans()),
+    }
 
 
 COLUMNS = ("user_id", "track_id", "listen_time", "duration", "completed")
@@ -101,7 +133,7 @@ COLUMNS = ("user_id", "track_id", "listen_time", "duration", "completed")
 
 def render(spec: dict) -> tuple[bytes, list[tuple[int, str]]]:
     """(file bytes, [(line of the record, expected outcome)]); outcome `good` or a reject reason."""
-    eol, records = spec["eol"], spec["records"]
+    records = spec["records"]
     expected: list[tuple[int, str]] = []
     if spec["shape"] == "json_pretty":  # an array element's record number is its position in the array
         parts = [b"["]
@@ -188,7 +220,8 @@ def test_every_record_written_is_a_bronze_row_or_a_reject_with_its_reason(spec):
     assert collections.Counter(rejects["reason"].to_pylist()) == collections.Counter(o for _, o in expected if o != "good")
     assert sorted(bronze["source_line"].to_pylist()) == good_lines
     assert sorted(zip(rejects["source_line"].to_pylist(), rejects["reason"].to_pylist())) == sorted(
-        (n, o) for n, o in expected if o != "good")
+        (n, o) for n, o in expected if o != "good"
+    )
     assert sum(manifest.rows_by_day.values()) == bronze.num_rows
     assert sum(manifest.rejects_by_day.values()) == rejects.num_rows
     # every bronze row is a listen of an existing partition day, never before the start or in the future

@@ -1,6 +1,7 @@
 """The persistent local DynamoDB endpoint (dynalite on a folder): tables, items and ledger entries
 survive a restart of the endpoint process (stopped, or killed); one process per folder, shared by its
 users; and, as a user types it, `music-pipeline query` after `music-pipeline demo` prints the top genres."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from music_pipeline import layout, local_stack
-from music_pipeline.local_stack import PersistentEndpoint, persistent_dynamodb
-from music_pipeline.storage import dynamodb
+from music_pipeline import local_stack
 from music_pipeline import tables as registry
+from music_pipeline.local_stack import PersistentEndpoint, persistent_dynamodb
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.storage.ledger import Ledger
 from music_pipeline_tests.helpers import AWS_ENDPOINT_VARS, gold_items, materialize_days, read_day
@@ -50,8 +50,7 @@ def test_items_and_ledger_survive_a_restart_of_the_endpoint(tmp_path, small_samp
         ledger = Ledger(ServingTables(endpoint_url=url))
         ledger.ensure()
         assert ledger.claim("raw/streams/a.csv", "v1", 120, 1717200000.5, claim="tick-1")
-        assert ledger.ingested("raw/streams/a.csv", "v1", run_id="run-1", content_hash="h1", rows=3,
-                               days=[DAY], outcome="new")
+        assert ledger.ingested("raw/streams/a.csv", "v1", run_id="run-1", content_hash="h1", rows=3, days=[DAY], outcome="new")
         assert ledger.claim("raw/streams/b.csv", "v1", 80, 1717200001.0, claim="tick-1")
         before = snapshot(url)
     # stopped with its last user: the process is gone, the folder is all that is left
@@ -88,10 +87,17 @@ def test_one_endpoint_per_folder_shared_by_its_users_and_stopped_by_the_last(tmp
         ServingTables(endpoint_url=url).ensure([registry.PROCESSED_STREAMS])
         # a second command on the same folder (another `dev`, a `query`) in another process
         other = subprocess.run(
-            [sys.executable, "-c", "import json, sys; from music_pipeline.local_stack import persistent_dynamodb\n"
-             f"with persistent_dynamodb({str(state)!r}, verbose=False) as url: print(url)"],
-            env={k: v for k, v in os.environ.items() if k not in AWS_ENDPOINT_VARS}, capture_output=True, text=True,
-            timeout=60)
+            [
+                sys.executable,
+                "-c",
+                "import json, sys; from music_pipeline.local_stack import persistent_dynamodb\n"
+                f"with persistent_dynamodb({str(state)!r}, verbose=False) as url: print(url)",
+            ],
+            env={k: v for k, v in os.environ.items() if k not in AWS_ENDPOINT_VARS},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert other.returncode == 0, other.stderr
         assert other.stdout.strip() == url
         assert endpoint_pid(state) == pid and local_stack._pid_alive(pid)  # it left, the first user still uses it
@@ -124,9 +130,21 @@ def test_query_after_demo_prints_the_top_genres(tmp_path):
     """As a user types them, in a fresh project folder: demo (2 sample days), then query."""
     project = tmp_path / "project"
     project.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in (*AWS_ENDPOINT_VARS, "MUSIC_PIPELINE_LAKE", "DAGSTER_HOME", "MUSIC_PIPELINE_START_DATE",
-                        "MUSIC_PIPELINE_TABLE_PREFIX", "MUSIC_PIPELINE_ENGINE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            *AWS_ENDPOINT_VARS,
+            "MUSIC_PIPELINE_LAKE",
+            "DAGSTER_HOME",
+            "MUSIC_PIPELINE_START_DATE",
+            "MUSIC_PIPELINE_TABLE_PREFIX",
+            "MUSIC_PIPELINE_ENGINE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        )
+    }
     cli = [str(BIN / "music-pipeline"), "--project-dir", str(project)]
     demo = subprocess.run([*cli, "demo", "--days", "2"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
@@ -136,8 +154,9 @@ def test_query_after_demo_prints_the_top_genres(tmp_path):
     assert (project / ".env").read_text().splitlines()[1:] == ["MUSIC_PIPELINE_START_DATE=2024-06-01"]
     assert not (project / ".data" / "dynamodb" / "endpoint.json").exists()  # demo stopped its endpoint
 
-    query = subprocess.run([*cli, "query", "--top-genres", "--date", DAY], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+    query = subprocess.run(
+        [*cli, "query", "--top-genres", "--date", DAY], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert query.returncode == 0, query.stderr
     lines = query.stdout.splitlines()
     assert lines[0].split()[:4] == ["date", "rank", "genre", "listen_count"]
@@ -148,8 +167,9 @@ def test_query_after_demo_prints_the_top_genres(tmp_path):
     assert [(int(p["rank"]), p["genre"], p["listen_count"]) for p in printed] == [(r, g, str(c)) for r, g, c in expected]
     assert len(printed) == 5
 
-    as_json = subprocess.run([*cli, "query", "--date", "2024-06-02", "--json"], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=120)
+    as_json = subprocess.run(
+        [*cli, "query", "--date", "2024-06-02", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert as_json.returncode == 0, as_json.stderr
     items = json.loads(as_json.stdout)
     kpis = read_day(project / ".data/lake", registry.GENRE_DAILY_KPIS.prefix, "2024-06-02").to_pylist()

@@ -12,6 +12,7 @@ SQS queue subscribed to the alert topic (what an operator's pager would read).
 4. a songs.csv with half its genres missing: not taken (the previous validated songs stay, byte for byte),
    nothing recomputed, one alert for the failed run.
 """
+
 from __future__ import annotations
 
 import time
@@ -37,7 +38,8 @@ HELD, GOOD = "2024-06-01", "2024-06-02"
 GOOD_LISTENS = [("u1", "s1", f"{GOOD} 08:00:00"), ("u2", "s3", f"{GOOD} 09:00:00"), ("u3", "s2", f"{GOOD} 10:00:00")]
 # 10 listens, 9 of tracks the catalog does not know yet
 HELD_LISTENS = [("u1", "s1", f"{HELD} 07:00:00")] + [
-    (USERS[i % 3], ("n1", "n2", "n3")[i % 3], f"{HELD} {10 + i:02d}:00:00") for i in range(9)]
+    (USERS[i % 3], ("n1", "n2", "n3")[i % 3], f"{HELD} {10 + i:02d}:00:00") for i in range(9)
+]
 
 
 def songs_rows(catalog: dict) -> list[dict]:
@@ -51,14 +53,21 @@ def expected_kpis(listens: list[tuple], catalog: dict) -> dict[str, dict]:
         if track in catalog:
             genre, duration = catalog[track]
             by_genre[genre].append((user, duration))
-    return {g: {"listen_count": len(v), "unique_listeners": len({u for u, _ in v}),
-                "total_listening_time_ms": sum(d for _, d in v)} for g, v in by_genre.items()}
+    return {
+        g: {"listen_count": len(v), "unique_listeners": len({u for u, _ in v}), "total_listening_time_ms": sum(d for _, d in v)}
+        for g, v in by_genre.items()
+    }
 
 
 def served(tables: ServingTables, day: str) -> dict[str, dict]:
-    return {i["genre"]: {"listen_count": int(i["listen_count"]), "unique_listeners": int(i["unique_listeners"]),
-                         "total_listening_time_ms": int(i["total_listening_time_ms"])}
-            for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)}
+    return {
+        i["genre"]: {
+            "listen_count": int(i["listen_count"]),
+            "unique_listeners": int(i["unique_listeners"]),
+            "total_listening_time_ms": int(i["total_listening_time_ms"]),
+        }
+        for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)
+    }
 
 
 def materialized_days(instance, asset: str) -> list[str]:
@@ -86,9 +95,15 @@ def test_held_day_released_by_a_reference_update(tmp_path, fresh_moto, alert_que
     lake = Lake(str(tmp_path / "lake"))
     write_songs(lake, songs_rows(SONGS))
     write_users(lake, USERS)
-    h = OperationsHarness(build_defs(lake.uri, fresh_moto, MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN=topic,
-                                     MUSIC_PIPELINE_WEBSERVER_URL="http://dagster.example:3000"),
-                          DagsterInstance.local_temp(str(tmp_path)))  # run-sharded SQLite, as `dagster dev`
+    h = OperationsHarness(
+        build_defs(
+            lake.uri,
+            fresh_moto,
+            MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN=topic,
+            MUSIC_PIPELINE_WEBSERVER_URL="http://dagster.example:3000",
+        ),
+        DagsterInstance.local_temp(str(tmp_path)),
+    )  # run-sharded SQLite, as `dagster dev`
     tables = ServingTables(endpoint_url=fresh_moto)
     h.alert_ticks()  # the alert sensors start from "now"
     h.settle()
@@ -103,8 +118,9 @@ def test_held_day_released_by_a_reference_update(tmp_path, fresh_moto, alert_que
     for serving in registry.SERVINGS:
         assert HELD not in materialized_days(h.instance, serving.asset)
         assert tables.day_items(serving.table, HELD) == [], serving.table.name
-    held = h.instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey("validated_streams"),
-                                                                asset_partitions=[HELD]), limit=1).records[0]
+    held = h.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("validated_streams"), asset_partitions=[HELD]), limit=1
+    ).records[0]
     metadata = {k: v.value for k, v in held.asset_materialization.metadata.items()}
     assert metadata["held"] is True and metadata["rejected_share"] == 0.9
     assert metadata["held_reason"].startswith("90.00% of 10 rows rejected") and "unknown_track_id: 9" in metadata["held_reason"]
@@ -132,14 +148,15 @@ def test_held_day_released_by_a_reference_update(tmp_path, fresh_moto, alert_que
     h.settle()
     assert served(tables, HELD) == expected_kpis(HELD_LISTENS, catalog)
     assert served(tables, GOOD) == expected_kpis(GOOD_LISTENS, SONGS)
-    assert materialized_days(h.instance, "validated_streams")[len(validated_before):] == [HELD]
+    assert materialized_days(h.instance, "validated_streams")[len(validated_before) :] == [HELD]
     for serving in registry.SERVINGS:
-        assert materialized_days(h.instance, serving.asset)[len(before[serving.asset]):] == [HELD], serving.asset
+        assert materialized_days(h.instance, serving.asset)[len(before[serving.asset]) :] == [HELD], serving.asset
     songs = h.instance.fetch_materializations(AssetKey("songs"), limit=1).records[0].asset_materialization.metadata
     assert songs["affected_days"].value == [HELD] and songs["changed_ids"].value == 3
     assert lake.read_bytes(f"{registry.SONGS.prefix}/_previous/data.parquet") == songs_before
-    assert [r.tags["dagster/asset_partition_range_start"] for name, r in h.launched
-            if r.job_name == "reference_days_job"] == [HELD]
+    assert [r.tags["dagster/asset_partition_range_start"] for name, r in h.launched if r.job_name == "reference_days_job"] == [
+        HELD
+    ]
     h.alert_ticks()
     assert sqs_alerts(sqs, queue) == []  # a day that passes is no incident
 
@@ -164,5 +181,7 @@ def test_held_day_released_by_a_reference_update(tmp_path, fresh_moto, alert_que
     messages = sqs_alerts(sqs, queue)
     assert len(messages) == 1, messages
     assert messages[0].startswith("[music_pipeline] run failed: reference_assets_job (songs)")
-    assert "songs not replaced: raw/songs/songs.csv: 3 of 6 rows rejected (50.00%), above " \
-           "MUSIC_PIPELINE_MAX_REJECTED_SHARE 5.00%; the previous version stays" in messages[0]
+    assert (
+        "songs not replaced: raw/songs/songs.csv: 3 of 6 rows rejected (50.00%), above "
+        "MUSIC_PIPELINE_MAX_REJECTED_SHARE 5.00%; the previous version stays" in messages[0]
+    )

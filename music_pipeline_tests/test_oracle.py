@@ -5,6 +5,7 @@ The oracle reads the raw files with plain `csv` / `json` / `gzip` (JSON arrays w
 `json.loads`), applies the row rules itself (the landing time of a file is its modification time) and
 computes the KPIs with pandas. It shares no code with the package (no ingest, no SQL, no readers).
 """
+
 from __future__ import annotations
 
 import collections
@@ -21,7 +22,6 @@ import pytest
 
 from music_pipeline import tables as registry
 from music_pipeline.sample_data import generate_lake
-from music_pipeline.storage import dynamodb
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline_tests.helpers import materialize_days, read_all
 
@@ -45,8 +45,12 @@ def read_songs(path: Path) -> dict[str, dict]:
             except ValueError:
                 continue
             if track and genre and duration > 0 and track not in kept:
-                kept[track] = {"genre": genre, "duration_ms": duration, "track_name": row["track_name"],
-                               "artists": row["artists"]}
+                kept[track] = {
+                    "genre": genre,
+                    "duration_ms": duration,
+                    "track_name": row["track_name"],
+                    "artists": row["artists"],
+                }
     return kept
 
 
@@ -69,8 +73,17 @@ def landed_records(root: Path):
                 if not isinstance(obj, dict):
                     yield key, number, None, "malformed_line"
                     continue
-                yield key, number, {ALIASES.get(k.strip().lower(), k.strip().lower()):
-                                    (v if v is None or isinstance(v, str) else json.dumps(v)) for k, v in obj.items()}, None
+                yield (
+                    key,
+                    number,
+                    {
+                        ALIASES.get(k.strip().lower(), k.strip().lower()): (
+                            v if v is None or isinstance(v, str) else json.dumps(v)
+                        )
+                        for k, v in obj.items()
+                    },
+                    None,
+                )
             continue
         lines = data.split(b"\n")
         if name.endswith((".jsonl", ".json", ".ndjson")):
@@ -88,8 +101,17 @@ def landed_records(root: Path):
                 if not isinstance(obj, dict):
                     yield key, number, None, "malformed_line"
                     continue
-                yield key, number, {ALIASES.get(k.strip().lower(), k.strip().lower()):
-                                    (v if v is None or isinstance(v, str) else json.dumps(v)) for k, v in obj.items()}, None
+                yield (
+                    key,
+                    number,
+                    {
+                        ALIASES.get(k.strip().lower(), k.strip().lower()): (
+                            v if v is None or isinstance(v, str) else json.dumps(v)
+                        )
+                        for k, v in obj.items()
+                    },
+                    None,
+                )
             continue
         header = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in next(csv.reader([lines[0].decode()]))]
         for number, raw in enumerate(lines[1:], start=2):
@@ -115,7 +137,7 @@ def utc_time(text: str | None) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def duration_ms(text: str | None) -> tuple[int | None, bool]:
@@ -145,7 +167,7 @@ def oracle(root: Path) -> tuple[pd.DataFrame, collections.Counter, dict[str, dic
     rejects: collections.Counter[str] = collections.Counter()
     seen: set[tuple] = set()
     valid = []
-    for key, line, record, reason in landed_records(root):  # file key, then line order
+    for key, _line, record, reason in landed_records(root):  # file key, then line order
         if reason:
             rejects[reason] += 1
             continue
@@ -153,7 +175,7 @@ def oracle(root: Path) -> tuple[pd.DataFrame, collections.Counter, dict[str, dic
         if when is None:
             rejects["unparseable_listen_time"] += 1
             continue
-        landed = dt.datetime.fromtimestamp((root / key).stat().st_mtime, dt.timezone.utc).replace(tzinfo=None)
+        landed = dt.datetime.fromtimestamp((root / key).stat().st_mtime, dt.UTC).replace(tzinfo=None)
         if when > landed + dt.timedelta(hours=24):
             rejects["future_listen_time"] += 1
             continue
@@ -183,20 +205,34 @@ def oracle(root: Path) -> tuple[pd.DataFrame, collections.Counter, dict[str, dic
             continue
         seen.add((user, track, when))
         song = songs[track]
-        valid.append({"date": when.date().isoformat(), "user_id": user, "track_id": track, "genre": song["genre"],
-                      "listening_time_ms": own_ms if own_ms is not None else song["duration_ms"]})
+        valid.append(
+            {
+                "date": when.date().isoformat(),
+                "user_id": user,
+                "track_id": track,
+                "genre": song["genre"],
+                "listening_time_ms": own_ms if own_ms is not None else song["duration_ms"],
+            }
+        )
     return pd.DataFrame(valid), rejects, songs
 
 
 def expected_items(listens: pd.DataFrame, songs: dict[str, dict]):
-    kpis = (listens.groupby(["date", "genre"])
-            .agg(listen_count=("user_id", "size"), unique_listeners=("user_id", "nunique"),
-                 total_listening_time_ms=("listening_time_ms", "sum")).reset_index())
+    kpis = (
+        listens.groupby(["date", "genre"])
+        .agg(
+            listen_count=("user_id", "size"),
+            unique_listeners=("user_id", "nunique"),
+            total_listening_time_ms=("listening_time_ms", "sum"),
+        )
+        .reset_index()
+    )
     kpis["avg_listening_time_per_user_ms"] = kpis["total_listening_time_ms"] / kpis["unique_listeners"]
     kpis["listen_share"] = kpis["listen_count"] / kpis.groupby("date")["listen_count"].transform("sum")
     # DynamoDB TTL of every KPI item: the day's midnight UTC + 365 days, in epoch seconds
-    kpis["expires_at"] = kpis["date"].map(lambda d: int((dt.datetime.fromisoformat(d).replace(tzinfo=dt.timezone.utc)
-                                                         + dt.timedelta(days=365)).timestamp()))
+    kpis["expires_at"] = kpis["date"].map(
+        lambda d: int((dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC) + dt.timedelta(days=365)).timestamp())
+    )
 
     plays = listens.groupby(["date", "genre", "track_id"]).size().rename("play_count").reset_index()
     plays = plays.sort_values(["date", "genre", "play_count", "track_id"], ascending=[True, True, False, True])
@@ -212,8 +248,9 @@ def expected_items(listens: pd.DataFrame, songs: dict[str, dict]):
 
 
 def records(df: pd.DataFrame, columns: list[str]) -> list[dict]:
-    return [{c: (v.item() if hasattr(v, "item") else v) for c, v in zip(columns, row)}
-            for row in df[columns].itertuples(index=False)]
+    return [
+        {c: (v.item() if hasattr(v, "item") else v) for c, v in zip(columns, row)} for row in df[columns].itertuples(index=False)
+    ]
 
 
 def scan(spec: registry.DynamoTable) -> list[dict]:
@@ -222,8 +259,9 @@ def scan(spec: registry.DynamoTable) -> list[dict]:
 
 def plain(item: dict) -> dict:
     """DynamoDB item with Decimals as int (whole numbers) or float."""
-    return {k: (int(v) if v == v.to_integral_value() else float(v)) if hasattr(v, "to_integral_value") else v
-            for k, v in item.items()}
+    return {
+        k: (int(v) if v == v.to_integral_value() else float(v)) if hasattr(v, "to_integral_value") else v for k, v in item.items()
+    }
 
 
 # ----------------------------------------------------------------------------------- the test
@@ -242,8 +280,14 @@ def published(tmp_path_factory):
             patch.delenv(key, raising=False)
         result = materialize_days(root, summary.days[0], summary.days[-1])
         assert result.success
-        items = {spec.name: [plain(i) for i in scan(spec)] for spec in
-                 (registry.GENRE_DAILY_KPIS.serving.table, registry.TOP_SONGS_PER_GENRE.serving.table, registry.TOP_GENRES_DAILY.serving.table)}
+        items = {
+            spec.name: [plain(i) for i in scan(spec)]
+            for spec in (
+                registry.GENRE_DAILY_KPIS.serving.table,
+                registry.TOP_SONGS_PER_GENRE.serving.table,
+                registry.TOP_GENRES_DAILY.serving.table,
+            )
+        }
     return root, summary, items
 
 
@@ -259,8 +303,10 @@ def test_the_oracle_finds_the_injected_bad_rows(published, computed):
     listens, rejects, _ = computed
     assert dict(rejects) == summary.injected_bad_rows  # the oracle's own rules agree with the generator
     assert sorted(listens["date"].unique()) == summary.days
-    product = collections.Counter(read_all(root, "bad-records/raw_streams").column("reason").to_pylist()
-                                  + read_all(root, "bad-records/validated_streams").column("reason").to_pylist())
+    product = collections.Counter(
+        read_all(root, "bad-records/raw_streams").column("reason").to_pylist()
+        + read_all(root, "bad-records/validated_streams").column("reason").to_pylist()
+    )
     assert product == rejects
     assert read_all(root, "validated/streams").num_rows == len(listens)
 
@@ -285,7 +331,7 @@ def test_top_songs_equal_the_oracle(published, computed):
     _, _, items = published
     _, top_songs, _ = computed[2]
     columns = ["date", "genre", "rank", "track_id", "track_name", "artists", "play_count"]
-    expected = sorted((tuple(r.values()) for r in records(top_songs, columns)))
+    expected = sorted(tuple(r.values()) for r in records(top_songs, columns))
     actual = sorted(tuple(i[c] for c in columns) for i in items["TopSongsPerGenre"])
     assert actual == expected
     assert all(i["genre_rank"] == f"{i['genre']}#{i['rank']:03d}" for i in items["TopSongsPerGenre"])

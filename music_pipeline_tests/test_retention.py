@@ -3,6 +3,7 @@
 archive); `--dry-run` lists exactly the expired ones, a run removes exactly those and nothing
 else, a second run removes nothing, and a reader listing the lake during the run sees every
 partition whole or not at all."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,12 +15,12 @@ from collections import defaultdict
 import pyarrow as pa
 import pytest
 
-from music_pipeline import tables as registry
 from music_pipeline import cli, layout, retention
+from music_pipeline import tables as registry
 from music_pipeline.storage.dynamodb import ServingTables
-from music_pipeline.tables import PROCESSED_STREAMS
 from music_pipeline.storage.lake import Lake, partition_key
 from music_pipeline.storage.ledger import Ledger
+from music_pipeline.tables import PROCESSED_STREAMS
 
 TODAY = dt.date(2025, 3, 1)
 TINY = pa.table({"x": pa.array([1, 2, 3], pa.int64())})
@@ -31,7 +32,7 @@ def day(age: int) -> str:
 
 def set_age(lake: Lake, key: str, age_days: int) -> None:
     """Give a file the modification time of noon UTC `age_days` before TODAY."""
-    when = dt.datetime.combine(TODAY - dt.timedelta(days=age_days), dt.time(12), dt.timezone.utc).timestamp()
+    when = dt.datetime.combine(TODAY - dt.timedelta(days=age_days), dt.time(12), dt.UTC).timestamp()
     os.utime(lake.local_path(key), (when, when))
 
 
@@ -56,9 +57,16 @@ def lake(tmp_path) -> Lake:
             for name in names:
                 lake.write_parquet(partition_key(table, day(age), name), TINY)
     # what retention never touches: reference tables, manifests, the content index, staging, a bad folder name
-    for key in ("validated/songs/data.parquet", "validated/users/data.parquet", "bronze/songs/data.parquet",
-                "bronze/_files/abc.json", "bronze/_content/def.json", f"{registry.RAW_STREAMS.prefix}/date=garbage/x.parquet",
-                ".staging/bronze/streams/date=2020-01-01/x.parquet", "raw/streams/2020/01/01/old.csv"):
+    for key in (
+        "validated/songs/data.parquet",
+        "validated/users/data.parquet",
+        "bronze/songs/data.parquet",
+        "bronze/_files/abc.json",
+        "bronze/_content/def.json",
+        f"{registry.RAW_STREAMS.prefix}/date=garbage/x.parquet",
+        ".staging/bronze/streams/date=2020-01-01/x.parquet",
+        "raw/streams/2020/01/01/old.csv",
+    ):
         lake.write_bytes(key, b"{}")
         set_age(lake, key, 4000)
     # rejects without a day: one slice per source file, aged by when it was written
@@ -113,8 +121,12 @@ def test_dry_run_lists_exactly_the_expired_units_then_a_run_removes_exactly_thos
 
 def test_the_day_after_each_boundary_is_removed_the_day_before_is_kept(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
-    for table, period in ((registry.RAW_STREAMS.prefix, 30), (registry.VALIDATED_STREAMS.prefix, 90), (registry.STREAM_REJECTS.prefix, 90),
-                          (registry.TOP_SONGS_PER_GENRE.prefix, 365)):
+    for table, period in (
+        (registry.RAW_STREAMS.prefix, 30),
+        (registry.VALIDATED_STREAMS.prefix, 90),
+        (registry.STREAM_REJECTS.prefix, 90),
+        (registry.TOP_SONGS_PER_GENRE.prefix, 365),
+    ):
         lake.write_parquet(partition_key(table, "2024-01-01"), TINY)
         on_boundary = dt.date(2024, 1, 1) + dt.timedelta(days=period)
         assert retention.run(lake, on_boundary, dry_run=True).keys == [], table  # exactly `period` days old: kept
@@ -137,8 +149,9 @@ def test_the_archive_is_aged_by_the_last_day_the_ledger_says_a_file_holds(lake: 
     for name, days in old.items():
         key = f"{layout.ARCHIVE_STREAMS}/ledger/{name}.csv.gz"
         lake.write_bytes(key, b"gz")  # written today: by mtime none would expire
-        table.put_item(Item={"file_key": f"raw/streams/ledger/{name}.csv", "status": "archived", "days": days,
-                             "archive_key": key})
+        table.put_item(
+            Item={"file_key": f"raw/streams/ledger/{name}.csv", "status": "archived", "days": days, "archive_key": key}
+        )
     lake.write_bytes(f"{layout.ARCHIVE_STREAMS}/ledger/unknown.csv.gz", b"gz")
     keys = [k for k in retention.run(lake, TODAY, dry_run=True, ledger=ledger).keys if k.startswith(layout.ARCHIVE_STREAMS)]
     # a: its last day is 2556 days old; b's last day is 2555 (kept); dup (no days) and unknown: by mtime (today)
@@ -191,8 +204,9 @@ def test_a_reader_during_the_run_sees_each_partition_whole_or_not_at_all(tmp_pat
     assert len(report.expired) == 119
     assert half == []
     assert sum(seen.values()) > 0
-    assert sorted(p.split("=")[1] for p in {f.key.split("/")[-2] for f in lake.list(registry.RAW_STREAMS.prefix)}) == \
-        [day(age) for age in range(30, 19, -1)]
+    assert sorted(p.split("=")[1] for p in {f.key.split("/")[-2] for f in lake.list(registry.RAW_STREAMS.prefix)}) == [
+        day(age) for age in range(30, 19, -1)
+    ]
     print(f"reader listings that saw a partition: {sum(seen.values())}; listing errors: {len(errors)}")
 
 
@@ -203,7 +217,9 @@ def test_the_cli_dry_run_then_run(lake: Lake, monkeypatch, capsys):
     assert cli.main(["retention", "--dry-run", "--today", TODAY.isoformat()]) == 0
     out = capsys.readouterr().out.splitlines()
     assert sorted(line.split()[2] for line in out[:-1]) == expected_units()
-    assert out[0].startswith("would remove ") and out[-1].startswith(f"retention on {TODAY}: would remove {len(expected_units())} units")
+    assert out[0].startswith("would remove ") and out[-1].startswith(
+        f"retention on {TODAY}: would remove {len(expected_units())} units"
+    )
     assert lake.list(f"{registry.RAW_STREAMS.prefix}/date={day(31)}")
     assert cli.main(["retention", "--today", TODAY.isoformat()]) == 0
     assert capsys.readouterr().out.splitlines()[0].startswith("removed ")
@@ -224,8 +240,11 @@ def test_the_retention_job_reports_what_it_removed_and_its_schedule_is_off(lake:
     from music_pipeline.defs import retention as retention_defs
     from music_pipeline.resources import DynamoDBResource, LakeResource
 
-    defs = Definitions(jobs=retention_defs.jobs, schedules=retention_defs.schedules,
-                       resources={"lake": LakeResource(uri=lake.uri), "dynamodb_tables": DynamoDBResource()})
+    defs = Definitions(
+        jobs=retention_defs.jobs,
+        schedules=retention_defs.schedules,
+        resources={"lake": LakeResource(uri=lake.uri), "dynamodb_tables": DynamoDBResource()},
+    )
     schedule = defs.resolve_schedule_def("retention_schedule")
     assert (schedule.job_name, schedule.default_status) == ("retention", DefaultScheduleStatus.STOPPED)
     job = defs.resolve_job_def("retention")

@@ -1,5 +1,6 @@
 """The duckdb engine on an S3 lake (moto server over HTTP, since pyarrow's S3 client is not botocore):
 the generated sample gives the same bronze, validated, rejected and gold rows as on a folder lake."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,14 +10,22 @@ import pandas as pd
 import pytest
 
 from music_pipeline import tables as registry
-from music_pipeline import layout
 from music_pipeline.storage.lake import Lake
-from music_pipeline_tests.helpers import AWS_ENV, read_all, run_all_steps
+from music_pipeline_tests.helpers import read_all, run_all_steps
 
 BUCKET = "music-lake"
-TABLES = (registry.RAW_STREAMS.prefix, registry.SONGS.prefix, registry.SONG_REJECTS.prefix, registry.USERS.prefix,
-          registry.USER_REJECTS.prefix, registry.VALIDATED_STREAMS.prefix, registry.STREAM_REJECTS.prefix, registry.GENRE_DAILY_KPIS.prefix,
-          registry.TOP_SONGS_PER_GENRE.prefix, registry.TOP_GENRES_DAILY.prefix)
+TABLES = (
+    registry.RAW_STREAMS.prefix,
+    registry.SONGS.prefix,
+    registry.SONG_REJECTS.prefix,
+    registry.USERS.prefix,
+    registry.USER_REJECTS.prefix,
+    registry.VALIDATED_STREAMS.prefix,
+    registry.STREAM_REJECTS.prefix,
+    registry.GENRE_DAILY_KPIS.prefix,
+    registry.TOP_SONGS_PER_GENRE.prefix,
+    registry.TOP_GENRES_DAILY.prefix,
+)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Tests for music_pipeline.sample_data: real files written into tmp_path."""
+
 from __future__ import annotations
 
 import collections
@@ -62,7 +63,7 @@ def _parse_time(text: str) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _defects(raw: bytes, tracks: set[str], users: set[str]) -> tuple[set[str], tuple | None]:
@@ -255,8 +256,7 @@ def test_alias_file_has_offsets_and_durations(lake):
 
 def test_skew(lake):
     root, summary = lake
-    rows = [ln.decode().split(",") for rel, kind, ln in _all_lines(root, summary)
-            if kind == "csv" and b"\xff" not in ln]
+    rows = [ln.decode().split(",") for rel, kind, ln in _all_lines(root, summary) if kind == "csv" and b"\xff" not in ln]
     times = [ts for r in rows if len(r) == 3 and (ts := _parse_time(r[2]))]
     hours = collections.Counter(t.hour for t in times)
     assert hours[20] > 4 * hours[4]
@@ -269,8 +269,17 @@ def test_write_stream_csv(tmp_path, with_duration):
     tracks = write_songs_csv(tmp_path / "s.csv", seed=1, n_tracks=60)
     users = write_users_csv(tmp_path / "u.csv", seed=1, n_users=40)
     out = tmp_path / "bulk" / "streams.csv"
-    n = write_stream_csv(out, seed=9, start_date=START, days=3, listens_per_day=2500, track_ids=tracks,
-                         user_ids=users, with_duration=with_duration, chunk_rows=1000)
+    n = write_stream_csv(
+        out,
+        seed=9,
+        start_date=START,
+        days=3,
+        listens_per_day=2500,
+        track_ids=tracks,
+        user_ids=users,
+        with_duration=with_duration,
+        chunk_rows=1000,
+    )
     assert n == 7500
     with open(out, newline="") as fh:
         rows = list(csv.reader(fh))
@@ -280,8 +289,17 @@ def test_write_stream_csv(tmp_path, with_duration):
     assert dates == {START + dt.timedelta(days=k): 2500 for k in range(3)}
     assert {r[0] for r in rows[1:]} <= set(users) and {r[1] for r in rows[1:]} <= set(tracks)
     again = tmp_path / "again.csv"
-    write_stream_csv(again, seed=9, start_date=START, days=3, listens_per_day=2500, track_ids=tracks,
-                     user_ids=users, with_duration=with_duration, chunk_rows=1000)
+    write_stream_csv(
+        again,
+        seed=9,
+        start_date=START,
+        days=3,
+        listens_per_day=2500,
+        track_ids=tracks,
+        user_ids=users,
+        with_duration=with_duration,
+        chunk_rows=1000,
+    )
     assert again.read_bytes() == out.read_bytes()
 
 

@@ -1,14 +1,15 @@
 """The daily schedule (yesterday through the whole graph; on by default only where the arrival sensors are off)
 and the freshness expectation on the serving tables (Dagster time-partition freshness checks, evaluated by the
 freshness sensor's runs, alerted once per incident)."""
+
 from __future__ import annotations
 
 import datetime as dt
 
 from dagster import (
     AssetKey,
-    AssetSelection,
     AssetMaterialization,
+    AssetSelection,
     DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -50,18 +51,23 @@ def test_the_daily_schedule_materializes_yesterday_through_the_whole_graph(tmp_p
     lake = Lake(str(tmp_path / "lake"))
     write_songs(lake, [song_row("s1", "pop"), song_row("s2", "rock", index=1)])
     write_users(lake, ["u1", "u2"])
-    land(lake, "raw/streams/2024/06/02/a.csv",
-         stream_csv([("u1", "s1", "2024-06-02 08:00:00"), ("u2", "s2", "2024-06-02 09:00:00"),
-                     ("u2", "s1", "2024-06-03 00:10:00")]))
+    land(
+        lake,
+        "raw/streams/2024/06/02/a.csv",
+        stream_csv(
+            [("u1", "s1", "2024-06-02 08:00:00"), ("u2", "s2", "2024-06-02 09:00:00"), ("u2", "s1", "2024-06-03 00:10:00")]
+        ),
+    )
     defs = build_defs(lake.uri, fresh_moto, MUSIC_PIPELINE_SCHEDULE_TIME="01:30")
     schedule = defs.resolve_schedule_def("daily_schedule")
     assert schedule.cron_schedule == "30 1 * * *"
-    tick = dt.datetime(2024, 6, 3, 1, 30, tzinfo=dt.timezone.utc)
+    tick = dt.datetime(2024, 6, 3, 1, 30, tzinfo=dt.UTC)
     [request] = schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=tick)).run_requests
     assert request.partition_key == "2024-06-02"
     instance = DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("daily_job").execute_in_process(partition_key=request.partition_key, instance=instance,
-                                                                 tags=request.tags)
+    result = defs.resolve_job_def("daily_job").execute_in_process(
+        partition_key=request.partition_key, instance=instance, tags=request.tags
+    )
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == {a.key.to_user_string() for a in defs.assets}  # songs and users included
@@ -70,8 +76,9 @@ def test_the_daily_schedule_materializes_yesterday_through_the_whole_graph(tmp_p
 
 
 def test_missed_freshness_is_alerted_once_and_closes_when_the_day_is_published(tmp_path, fresh_moto):
-    h = OperationsHarness(build_defs(str(tmp_path / "lake"), fresh_moto, MUSIC_PIPELINE_FRESHNESS_DEADLINE="06:00"),
-                          DagsterInstance.ephemeral())
+    h = OperationsHarness(
+        build_defs(str(tmp_path / "lake"), fresh_moto, MUSIC_PIPELINE_FRESHNESS_DEADLINE="06:00"), DagsterInstance.ephemeral()
+    )
     check = next(c for c in h.defs.asset_checks if any(k.name == "freshness_check" for k in c.check_keys))
     assert {k.asset_key.to_user_string() for k in check.check_keys} == set(registry.SERVING_ASSETS)
     h.alert_ticks()
@@ -80,16 +87,22 @@ def test_missed_freshness_is_alerted_once_and_closes_when_the_day_is_published(t
     h.alert_ticks()
     h.alert_ticks()
     alerts = [e for e in h.asset_events if "music_pipeline/alert" in e.metadata]
-    assert sorted((e.asset_key.to_user_string(), e.metadata["music_pipeline/alert"].value) for e in alerts) == \
-        sorted((name, "freshness missed") for name in registry.SERVING_ASSETS)
+    assert sorted((e.asset_key.to_user_string(), e.metadata["music_pipeline/alert"].value) for e in alerts) == sorted(
+        (name, "freshness missed") for name in registry.SERVING_ASSETS
+    )
     # the days are published (the latest two, whichever side of the deadline the clock is): the checks pass
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     for name in registry.SERVING_ASSETS:
         for back in (1, 2):
             h.instance.report_runless_asset_event(
-                AssetMaterialization(asset_key=AssetKey(name), partition=(today - dt.timedelta(days=back)).isoformat()))
-    run = materialize([*h.defs.assets, check], instance=h.instance, resources=h.defs.resources,
-                      selection=AssetSelection.checks(*check.check_keys))
+                AssetMaterialization(asset_key=AssetKey(name), partition=(today - dt.timedelta(days=back)).isoformat())
+            )
+    run = materialize(
+        [*h.defs.assets, check],
+        instance=h.instance,
+        resources=h.defs.resources,
+        selection=AssetSelection.checks(*check.check_keys),
+    )
     assert [e.passed for e in run.get_asset_check_evaluations()] == [True] * len(registry.SERVING_ASSETS)
     before = len(h.asset_events)
     h.alert_ticks()

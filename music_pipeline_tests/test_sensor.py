@@ -1,4 +1,5 @@
 """Discovery cost and ledger claims: O(new files) listing on S3 (moto) and locally, conditional claims."""
+
 from __future__ import annotations
 
 import os

@@ -10,6 +10,7 @@ Parquet files, never written down.
 Assertions on the lead's part of issue 14 are marked with `lead(...)`: they fail (never skip) with
 "[issue 14 item N, lead's part]" until that part is merged.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,15 +26,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from music_pipeline import layout
+from music_pipeline import tables as registry
 from music_pipeline.local_stack import LOCAL_CREDENTIALS, moto_server
 from music_pipeline.sample_data import generate_lake
-from music_pipeline.storage import dynamodb
-from music_pipeline import tables as registry
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline_tests.helpers import AWS_ENDPOINT_VARS, SMALL_SAMPLE
 
@@ -96,17 +94,31 @@ def ui(tmp_path_factory):
     port = _free_port()
     log = root / "dagster_dev.log"
     with moto_server() as endpoint:
-        env = {k: v for k, v in os.environ.items()
-               if k not in (*AWS_ENDPOINT_VARS, "MUSIC_PIPELINE_START_DATE", "MUSIC_PIPELINE_TABLE_PREFIX",
-                            "MUSIC_PIPELINE_ENGINE", "DAGSTER_HOME")}
-        env.update(LOCAL_CREDENTIALS, MUSIC_PIPELINE_LAKE=str(lake), AWS_ENDPOINT_URL_DYNAMODB=endpoint,
-                   MUSIC_PIPELINE_AUTOMATION="off")  # only the backfill's runs, no sensor runs
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in (
+                *AWS_ENDPOINT_VARS,
+                "MUSIC_PIPELINE_START_DATE",
+                "MUSIC_PIPELINE_TABLE_PREFIX",
+                "MUSIC_PIPELINE_ENGINE",
+                "DAGSTER_HOME",
+            )
+        }
+        env.update(
+            LOCAL_CREDENTIALS, MUSIC_PIPELINE_LAKE=str(lake), AWS_ENDPOINT_URL_DYNAMODB=endpoint, MUSIC_PIPELINE_AUTOMATION="off"
+        )  # only the backfill's runs, no sensor runs
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [str(BIN / "music-pipeline"), "--project-dir", str(root), "dev", "--host", "127.0.0.1",
-                 "--port", str(port)],
-                cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                [str(BIN / "music-pipeline"), "--project-dir", str(root), "dev", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=root,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         try:
             the_ui = UI(f"http://127.0.0.1:{port}", lake, endpoint, log)
             _wait_for_code_location(the_ui, proc)
@@ -144,10 +156,11 @@ def asset_nodes(ui) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def backfill(ui, asset_nodes) -> dict:
     """Every asset over the three days, as the UI's "Materialize all" + partition range launches it; awaited."""
-    launched = ui.graphql("""mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+    launched = ui.graphql(
+        """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
         __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }""",
-                          params={"assetSelection": [{"path": k.split("/")} for k in asset_nodes],
-                                  "partitionNames": DAYS, "fromFailure": False})["launchPartitionBackfill"]
+        params={"assetSelection": [{"path": k.split("/")} for k in asset_nodes], "partitionNames": DAYS, "fromFailure": False},
+    )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     query = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
         ... on PartitionBackfill { id status error { message }
@@ -160,16 +173,22 @@ def backfill(ui, asset_nodes) -> dict:
         if state["status"] in TERMINAL and all(r["status"] in RUN_DONE for r in state["runs"]):
             return state
         if time.monotonic() > deadline:
-            pytest.fail(f"backfill not done within {BACKFILL_TIMEOUT} s: {state['status']}, "
-                        f"runs {[r['status'] for r in state['runs']]}\n{ui.log.read_text()[-3000:]}")
+            pytest.fail(
+                f"backfill not done within {BACKFILL_TIMEOUT} s: {state['status']}, "
+                f"runs {[r['status'] for r in state['runs']]}\n{ui.log.read_text()[-3000:]}"
+            )
         time.sleep(2)
 
 
 def latest_materialization(ui: UI, asset: str, day: str) -> dict | None:
-    data = ui.graphql("""query($key: AssetKeyInput!, $day: String!) { assetOrError(assetKey: $key) {
+    data = ui.graphql(
+        """query($key: AssetKeyInput!, $day: String!) { assetOrError(assetKey: $key) {
         ... on Asset { assetMaterializations(partitions: [$day], limit: 1) { partition runId
           metadataEntries { label __typename ... on IntMetadataEntry { intValue } ... on FloatMetadataEntry { floatValue }
-            ... on TextMetadataEntry { text } } } } } }""", key={"path": [asset]}, day=day)
+            ... on TextMetadataEntry { text } } } } } }""",
+        key={"path": [asset]},
+        day=day,
+    )
     events = data["assetOrError"]["assetMaterializations"]
     return events[0] if events else None
 
@@ -193,8 +212,11 @@ def test_the_backfill_of_every_asset_succeeds_and_publishes_every_day(ui, backfi
         patch.setenv("AWS_SECRET_ACCESS_KEY", "local")
         tables = ServingTables(endpoint_url=ui.dynamodb_url, region="us-east-1")
         for day in DAYS:
-            assert len(tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)) == \
-                day_rows(ui.lake, registry.GENRE_DAILY_KPIS.prefix, day) > 0
+            assert (
+                len(tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day))
+                == day_rows(ui.lake, registry.GENRE_DAILY_KPIS.prefix, day)
+                > 0
+            )
 
 
 def test_the_backfill_of_every_asset_runs_the_range_of_every_daily_asset_once(backfill):
@@ -206,13 +228,16 @@ def test_the_backfill_of_every_asset_runs_the_range_of_every_daily_asset_once(ba
     selections = [sorted("/".join(k["path"]) for k in (r["assetSelection"] or [])) for r in runs]
     daily = [t.name for t in registry.ASSETS if t.partitioned] + list(registry.SERVING_ASSETS)
     runs_of = {name: sum(name in sel for sel in selections) for name in daily}
-    lead("4", all(n == 1 for n in runs_of.values()) and len(runs) <= 3,
-         f"a backfill of all assets over {DAYS[0]}...{DAYS[-1]} ran as {len(runs)} runs: {selections}")
+    lead(
+        "4",
+        all(n == 1 for n in runs_of.values()) and len(runs) <= 3,
+        f"a backfill of all assets over {DAYS[0]}...{DAYS[-1]} ran as {len(runs)} runs: {selections}",
+    )
 
 
-
-@pytest.mark.parametrize("asset, table", [("genre_daily_kpis", registry.GENRE_DAILY_KPIS.prefix),
-                                          ("raw_streams", registry.RAW_STREAMS.prefix)])
+@pytest.mark.parametrize(
+    "asset, table", [("genre_daily_kpis", registry.GENRE_DAILY_KPIS.prefix), ("raw_streams", registry.RAW_STREAMS.prefix)]
+)
 def test_each_partitions_row_count_is_its_own_days_rows(ui, backfill, asset, table):
     run_ids = {r["id"] for r in backfill["runs"]}
     wrong = {}

@@ -8,6 +8,7 @@ Needs `chromium` (Debian: `apt-get install -y chromium`). The UI is a single-pag
 polling, so Chromium is given a virtual-time budget to render before the capture; the welcome
 dialog is off in the project's dagster.yaml (`nux: enabled: false`), which `music-pipeline dev` uses.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # (file name, UI path, what it shows)
 PAGES = [
-    ("lineage.png", "/assets/dynamodb_daily_genre_kpis?view=lineage&lineageScope=upstream&lineageDepth=6",
-     "the asset graph by group, from the landed files to a DynamoDB table, with kinds, checks and partitions"),
-    ("partitions.png", "/assets/genre_daily_kpis?view=partitions&partition=2024-06-03",
-     "genre_daily_kpis by day from 2024-06-01: the sample's days materialized, one day's metadata"),
+    (
+        "lineage.png",
+        "/assets/dynamodb_daily_genre_kpis?view=lineage&lineageScope=upstream&lineageDepth=6",
+        "the asset graph by group, from the landed files to a DynamoDB table, with kinds, checks and partitions",
+    ),
+    (
+        "partitions.png",
+        "/assets/genre_daily_kpis?view=partitions&partition=2024-06-03",
+        "genre_daily_kpis by day from 2024-06-01: the sample's days materialized, one day's metadata",
+    ),
     ("checks.png", "/assets/validated_streams?view=checks", "the asset checks of validated_streams and their results"),
 ]
 
@@ -37,9 +44,17 @@ def chromium() -> str:
 
 
 def capture(browser: str, url: str, target: Path, width: int, height: int, budget_ms: int) -> None:
-    command = [browser, "--headless", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-               f"--window-size={width},{height}", f"--virtual-time-budget={budget_ms}",
-               f"--screenshot={target}", url]
+    command = [
+        browser,
+        "--headless",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--window-size={width},{height}",
+        f"--virtual-time-budget={budget_ms}",
+        f"--screenshot={target}",
+        url,
+    ]
     if os.geteuid() == 0:
         command.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)

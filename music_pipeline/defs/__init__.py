@@ -1,4 +1,5 @@
 """Asset definitions, one module per layer. Assets stay thin: what, when, with which metadata."""
+
 import warnings
 
 from dagster import BetaWarning, PreviewWarning

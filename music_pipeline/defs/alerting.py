@@ -14,6 +14,7 @@
 Both sensors run by default everywhere: with the arrival sensors off (S3 lake) failures must still be
 heard of. On their first tick they start after the latest event (history is not replayed).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,6 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
-
 from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 from music_pipeline import alerts
@@ -50,8 +50,11 @@ MAX_EVENTS_PER_TICK = 1000
 
 def failed_file_observation(key: str, reason: str, content_hash: str | None = None) -> AssetObservation:
     """What ingestion records for a file it could not read (the alerts sensor turns it into one alert)."""
-    return AssetObservation(asset_key="raw_streams", description=f"could not ingest {key}: {reason}",
-                            metadata={FAILED_FILE: key, "reason": reason, "content_hash": content_hash or ""})
+    return AssetObservation(
+        asset_key="raw_streams",
+        description=f"could not ingest {key}: {reason}",
+        metadata={FAILED_FILE: key, "reason": reason, "content_hash": content_hash or ""},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,21 +77,29 @@ def run_alert(context: RunFailureSensorContext, settings: Settings) -> Alert | N
     tags = run.tags
     days = tags.get("dagster/partition") or (
         f"{tags['dagster/asset_partition_range_start']}...{tags['dagster/asset_partition_range_end']}"
-        if "dagster/asset_partition_range_start" in tags else "")
+        if "dagster/asset_partition_range_start" in tags
+        else ""
+    )
     failed_steps = sorted({e.step_key for e in steps if e.step_key})
     target = run.job_name + (f" [{days}]" if days else "") + (f" ({', '.join(failed_steps[:5])})" if failed_steps else "")
     if errors:
-        why = "; ".join(f"{e.step_key}: {root_cause(e.step_failure_data.error)}"
-                        for e in steps if e.step_failure_data and e.step_failure_data.error)[:2000]
+        why = "; ".join(
+            f"{e.step_key}: {root_cause(e.step_failure_data.error)}"
+            for e in steps
+            if e.step_failure_data and e.step_failure_data.error
+        )[:2000]
     else:
         why = (context.failure_event.message or "the run failed").strip()[:2000]
     return Alert(alerts.RUN_FAILED, target, why, alerts.run_link(settings.alerts, run.run_id), key=f"run:{run.run_id}")
 
 
 def run_failure_alert_sensor(settings: Settings):
-    @run_failure_sensor(name="run_failure_alert_sensor", default_status=DefaultSensorStatus.RUNNING,
-                        minimum_interval_seconds=settings.arrival.interval_seconds,
-                        description="One alert per failed run (log, UI tick log, SNS/webhook when configured).")
+    @run_failure_sensor(
+        name="run_failure_alert_sensor",
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=settings.arrival.interval_seconds,
+        description="One alert per failed run (log, UI tick log, SNS/webhook when configured).",
+    )
     def _sensor(context: RunFailureSensorContext):
         alert = run_alert(context, settings)
         if alert is not None:
@@ -108,7 +119,7 @@ class Cursor:
     open: dict[str, float] = field(default_factory=dict)  # incident key -> when it was alerted
 
     @classmethod
-    def parse(cls, text: str | None) -> "Cursor":
+    def parse(cls, text: str | None) -> Cursor:
         return cls(**json.loads(text)) if text else cls()
 
     def dump(self) -> str:
@@ -117,7 +128,7 @@ class Cursor:
     def remember(self, key: str, when: float) -> None:
         self.open[key] = when
         if len(self.open) > MAX_OPEN:
-            for old in sorted(self.open, key=self.open.get)[:len(self.open) - MAX_OPEN]:
+            for old in sorted(self.open, key=self.open.get)[: len(self.open) - MAX_OPEN]:
                 del self.open[old]
 
 
@@ -132,7 +143,8 @@ def check_evaluations(instance, check_keys, cursor: Cursor) -> list[tuple[float,
     for key in check_keys:
         after = cursor.checks_after.get(key.to_user_string(), cursor.started_at)
         records = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=MAX_EVENTS_PER_TICK, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+            key, limit=MAX_EVENTS_PER_TICK, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+        )
         for record in records:
             if record.event is None or record.event.timestamp <= after:
                 continue
@@ -151,9 +163,15 @@ def check_alert(evaluation, run_id: str | None, settings: Settings) -> Alert | N
     if evaluation.check_name == FRESHNESS_CHECK:
         deadline = evaluation.metadata.get("dagster/latest_cron_tick_timestamp")
         why = why or "the latest day's partition was not materialized by the deadline" + (
-            f" (deadline {deadline.value})" if deadline is not None else "")
-        return Alert(alerts.NOT_FRESH, target, why + " (MUSIC_PIPELINE_FRESHNESS_DEADLINE)",
-                     alerts.run_link(settings.alerts, run_id) if run_id else alerts.asset_link(settings.alerts, asset), key)
+            f" (deadline {deadline.value})" if deadline is not None else ""
+        )
+        return Alert(
+            alerts.NOT_FRESH,
+            target,
+            why + " (MUSIC_PIPELINE_FRESHNESS_DEADLINE)",
+            alerts.run_link(settings.alerts, run_id) if run_id else alerts.asset_link(settings.alerts, asset),
+            key,
+        )
     if not (evaluation.blocking and evaluation.severity == AssetCheckSeverity.ERROR):
         return None
     what = alerts.DAY_HELD if evaluation.check_name == HELD_CHECK else alerts.CHECK_FAILED
@@ -179,8 +197,9 @@ def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResu
         if alert is not None and alert.key not in cursor.open:
             cursor.remember(alert.key, when)
             found.append((alert, evaluation.asset_key, evaluation.partition))
-    observations = instance.fetch_observations(AssetRecordsFilter(asset_key=raw_streams, after_storage_id=cursor.files_after),
-                                               limit=MAX_EVENTS_PER_TICK, ascending=True).records
+    observations = instance.fetch_observations(
+        AssetRecordsFilter(asset_key=raw_streams, after_storage_id=cursor.files_after), limit=MAX_EVENTS_PER_TICK, ascending=True
+    ).records
     for record in observations:
         cursor.files_after = record.storage_id
         observation = record.asset_observation
@@ -193,22 +212,35 @@ def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResu
         if key in cursor.open:
             continue
         cursor.remember(key, record.timestamp)
-        found.append((Alert(alerts.FILE_FAILED, file, reason, alerts.run_link(settings.alerts, record.run_id or None), key),
-                      raw_streams, None))
+        found.append(
+            (
+                Alert(alerts.FILE_FAILED, file, reason, alerts.run_link(settings.alerts, record.run_id or None), key),
+                raw_streams,
+                None,
+            )
+        )
     events = []
     for alert, asset_key, day in found:
         alerts.deliver(alert, settings.alerts, context.log, region=settings.region)
-        events.append(AssetObservation(asset_key=asset_key, partition=day, description=alert.text,
-                                       metadata={ALERT: alert.what, "why": alert.why, "link": alert.link}))
-    return SensorResult(asset_events=events, cursor=cursor.dump(),
-                        skip_reason=None if found else "nothing to alert")
+        events.append(
+            AssetObservation(
+                asset_key=asset_key,
+                partition=day,
+                description=alert.text,
+                metadata={ALERT: alert.what, "why": alert.why, "link": alert.link},
+            )
+        )
+    return SensorResult(asset_events=events, cursor=cursor.dump(), skip_reason=None if found else "nothing to alert")
 
 
 def alerts_sensor(settings: Settings):
-    @sensor(name="alerts_sensor", default_status=DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=settings.arrival.interval_seconds,
-            description="One alert per incident: a failed blocking check (a held day), a missed freshness deadline, "
-            "a file that failed ingestion (log, UI, SNS/webhook when configured).")
+    @sensor(
+        name="alerts_sensor",
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=settings.arrival.interval_seconds,
+        description="One alert per incident: a failed blocking check (a held day), a missed freshness deadline, "
+        "a file that failed ingestion (log, UI, SNS/webhook when configured).",
+    )
     def _sensor(context: SensorEvaluationContext):
         return evaluate(context, settings)
 

@@ -37,11 +37,19 @@ def engine_asset(table: LakeTable, settings: Settings) -> AssetsDefinition:
     params = Params(session_gap_minutes=settings.session_gap_minutes)
     partitioned = table.partitioned
 
-    @asset(name=table.name, group_name=table.group, description=table.description, deps=asset_deps(table),
-           partitions_def=daily_partitions(settings.start_date) if partitioned else None,
-           backfill_policy=single_run,  # reference assets too: `--select "*" --partition-range` is one run
-           kinds=kinds(table, settings), code_version="1", owners=OWNERS,
-           metadata=definition_metadata(table, settings.lake), retry_policy=engine_retry_policy(settings.engine))
+    @asset(
+        name=table.name,
+        group_name=table.group,
+        description=table.description,
+        deps=asset_deps(table),
+        partitions_def=daily_partitions(settings.start_date) if partitioned else None,
+        backfill_policy=single_run,  # reference assets too: `--select "*" --partition-range` is one run
+        kinds=kinds(table, settings),
+        code_version="1",
+        owners=OWNERS,
+        metadata=definition_metadata(table, settings.lake),
+        retry_policy=engine_retry_policy(settings.engine),
+    )
     def _asset(context: AssetExecutionContext, lake: LakeResource, engine: EngineResource) -> MaterializeResult:
         the_lake = lake.get()
         if not partitioned:
@@ -51,8 +59,11 @@ def engine_asset(table: LakeTable, settings: Settings) -> AssetsDefinition:
         for day in days:
             metadata = day_metadata(the_lake, table, day, counts[table.name].get(day, 0))
             if table.rejects is not None:
-                metadata.update(rejects_metadata(the_lake, table, day, counts[table.rejects.name].get(day, 0),
-                                                 settings.thresholds.max_rejected_share))
+                metadata.update(
+                    rejects_metadata(
+                        the_lake, table, day, counts[table.rejects.name].get(day, 0), settings.thresholds.max_rejected_share
+                    )
+                )
             context.add_asset_metadata(metadata, partition_key=day)
         return MaterializeResult(metadata={"engine": engine.kind})
 
@@ -73,13 +84,16 @@ def rejects_metadata(lake: Lake, table: LakeTable, day: str, rejected: int, max_
     metadata = {"rejected": rejected, "rejected_by_reason": by_reason, "rejected_share": round(share, 6), "held": held}
     if held:
         top = ", ".join(f"{reason}: {n}" for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:3])
-        metadata["held_reason"] = (f"{share:.2%} of {read} rows rejected, above MUSIC_PIPELINE_MAX_REJECTED_SHARE "
-                                   f"{max_share:.2%}" + (f" ({top})" if top else ""))
+        metadata["held_reason"] = (
+            f"{share:.2%} of {read} rows rejected, above MUSIC_PIPELINE_MAX_REJECTED_SHARE "
+            f"{max_share:.2%}" + (f" ({top})" if top else "")
+        )
     return metadata
 
 
-def reference_step(context: AssetExecutionContext, lake: Lake, table: LakeTable, engine: EngineResource, params: Params,
-                   max_share: float) -> MaterializeResult:
+def reference_step(
+    context: AssetExecutionContext, lake: Lake, table: LakeTable, engine: EngineResource, params: Params, max_share: float
+) -> MaterializeResult:
     """Validate a reference file; a file that fails its guard (or a step that fails) leaves the previous
     version in place (reference_updates.py). The materialization names the days the update affects."""
     # The data version follows the raw file's content: unchanged content leaves the downstream days
@@ -90,16 +104,22 @@ def reference_step(context: AssetExecutionContext, lake: Lake, table: LakeTable,
         counts = engine.get().run_step(lake, table, [], params, context=context)
         # the guard protects a previous version; a first version is taken with its rejects (the days
         # naming its rejected rows are held by rejected_share anyway)
-        reason = reference_updates.guard(table, counts[table.bronze.name][""], counts[table.rejects.name][""],
-                                         max_share) if saved[table.file_key] is not None else None
+        reason = (
+            reference_updates.guard(table, counts[table.bronze.name][""], counts[table.rejects.name][""], max_share)
+            if saved[table.file_key] is not None
+            else None
+        )
     except BaseException:
         reference_updates.restore(lake, saved)
         raise
     if reason is not None:
         bad = lake.read_parquet([table.rejects.file_key])
         reference_updates.restore(lake, saved)
-        raise Failure(f"{table.name} not replaced: {reason}; the previous version stays", allow_retries=False,
-                      metadata={"rejected_by_reason": reasons(bad), "rejected_sample": preview(bad)})
+        raise Failure(
+            f"{table.name} not replaced: {reason}; the previous version stays",
+            allow_retries=False,
+            metadata={"rejected_by_reason": reasons(bad), "rejected_sample": preview(bad)},
+        )
     change = reference_updates.update(lake, table, saved)
     bad = lake.read_parquet([table.rejects.file_key])
     return MaterializeResult(
@@ -121,18 +141,29 @@ def reference_step(context: AssetExecutionContext, lake: Lake, table: LakeTable,
 def raw_streams_asset(settings: Settings) -> AssetsDefinition:
     table = tables.RAW_STREAMS
 
-    @asset(name=table.name, group_name=table.group, description=table.description,
-           partitions_def=daily_partitions(settings.start_date), backfill_policy=single_run,
-           kinds=kinds(table, settings), code_version="1", owners=OWNERS,
-           metadata=definition_metadata(table, settings.lake))
+    @asset(
+        name=table.name,
+        group_name=table.group,
+        description=table.description,
+        partitions_def=daily_partitions(settings.start_date),
+        backfill_policy=single_run,
+        kinds=kinds(table, settings),
+        code_version="1",
+        owners=OWNERS,
+        metadata=definition_metadata(table, settings.lake),
+    )
     def _asset(context: AssetExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource) -> MaterializeResult:
         the_lake = lake.get()
         days = days_of(context)
         # A run launched by stream_files_sensor comes after its files were ingested (defs/sensors.py);
         # materialized by hand, the asset first syncs every landed file.
         arrival = bool(context.run.tags.get("music_pipeline/arrival"))
-        report = ingest.sync_landed_streams(the_lake, keys=[] if arrival else None, start_date=settings.start_date,
-                                            ignored_suffixes=settings.arrival.ignored_suffixes)
+        report = ingest.sync_landed_streams(
+            the_lake,
+            keys=[] if arrival else None,
+            start_date=settings.start_date,
+            ignored_suffixes=settings.arrival.ignored_suffixes,
+        )
         for failed in report.failed:
             context.log.warning(f"could not ingest {failed.error}")
             # the alerts sensor turns it into one alert per (file, content) (defs/alerting.py)
@@ -143,22 +174,27 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
         for day in days:
             keys = [f.key for f in the_lake.list(f"{tables.INGEST_REJECTS.prefix}/date={day}")]
             rejected = the_lake.read_parquet(keys) if keys else None
-            context.add_asset_metadata({
-                "dagster/row_count": rows[day],
-                "rejected": rejected.num_rows if rejected is not None else 0,
-                "rejected_by_reason": reasons(rejected),
-            }, partition_key=day)
+            context.add_asset_metadata(
+                {
+                    "dagster/row_count": rows[day],
+                    "rejected": rejected.num_rows if rejected is not None else 0,
+                    "rejected_by_reason": reasons(rejected),
+                },
+                partition_key=day,
+            )
         touched = sorted({d for outcome in ("ingested", "replaced") for m in report.outcomes.get(outcome, []) for d in m.days})
-        return MaterializeResult(metadata={
-            "files_ingested": report.count("ingested"),
-            "files_replaced": report.count("replaced"),
-            "files_unchanged": report.count("unchanged"),
-            "files_duplicate": report.count("duplicate"),
-            "files_failed": report.count("failed"),
-            "failed_files": MetadataValue.md("\n".join(f"- {m.error}" for m in report.failed) or "_none_"),
-            "days_touched_by_new_files": ", ".join(touched) or "none",
-            "files_rehydrated": MetadataValue.md(restored.markdown()),
-        })
+        return MaterializeResult(
+            metadata={
+                "files_ingested": report.count("ingested"),
+                "files_replaced": report.count("replaced"),
+                "files_unchanged": report.count("unchanged"),
+                "files_duplicate": report.count("duplicate"),
+                "files_failed": report.count("failed"),
+                "failed_files": MetadataValue.md("\n".join(f"- {m.error}" for m in report.failed) or "_none_"),
+                "days_touched_by_new_files": ", ".join(touched) or "none",
+                "files_rehydrated": MetadataValue.md(restored.markdown()),
+            }
+        )
 
     return _asset
 

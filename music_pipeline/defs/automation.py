@@ -1,10 +1,9 @@
 """Declarative automation downstream of raw_streams: which assets follow new data by themselves."""
 
-from dagster import AssetKey, AssetSelection, AssetsDefinition, AutomationCondition, AutomationConditionSensorDefinition
+from dagster import AssetKey, AssetsDefinition, AssetSelection, AutomationCondition, AutomationConditionSensorDefinition
 
 from music_pipeline.defs.sensors import default_status
 from music_pipeline.settings import Settings
-
 
 REFERENCE_ASSETS = ("songs", "users")
 
@@ -29,13 +28,15 @@ def on_new_data() -> AutomationCondition:
 
 def when_missing() -> AutomationCondition:
     """Materialize once while missing (a fresh instance); a failed attempt is not retried in a loop."""
-    return (AutomationCondition.missing() & ~AutomationCondition.in_progress()
-            & ~AutomationCondition.execution_failed()).with_label("when_missing")
+    return (
+        AutomationCondition.missing() & ~AutomationCondition.in_progress() & ~AutomationCondition.execution_failed()
+    ).with_label("when_missing")
 
 
 def with_automation(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
     """raw_streams is driven by the sensor; songs and users are validated when missing; every
     other asset follows `on_new_data`."""
+
     def condition(spec):
         if spec.key == AssetKey("raw_streams"):
             return spec
@@ -48,7 +49,10 @@ def with_automation(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
 
 def automation_sensor(settings: Settings) -> AutomationConditionSensorDefinition:
     return AutomationConditionSensorDefinition(
-        "stream_automation_sensor", target=AssetSelection.all(), default_status=default_status(settings),
-        minimum_interval_seconds=settings.arrival.interval_seconds, emit_backfills=False,
+        "stream_automation_sensor",
+        target=AssetSelection.all(),
+        default_status=default_status(settings),
+        minimum_interval_seconds=settings.arrival.interval_seconds,
+        emit_backfills=False,
         description="Materializes the days raw_streams updated, downstream to DynamoDB, one run per day.",
     )

@@ -5,6 +5,7 @@ materialization of a range carries, per day (`context.add_asset_metadata(..., pa
 only that day's figures: `dagster/row_count`, the headline numbers that are worth a plot, and a
 preview as table metadata that renders inline. What the whole run shares (engine) is run-level.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,8 +21,14 @@ from music_pipeline.tables import LakeTable
 PREVIEW_ROWS = 20
 OWNERS = ["team:data-platform"]
 
-_TYPE_NAMES = {pa.string(): "string", pa.int64(): "int64", pa.float64(): "float64", pa.date32(): "date",
-               pa.timestamp("us"): "timestamp (UTC)", pa.bool_(): "bool"}
+_TYPE_NAMES = {
+    pa.string(): "string",
+    pa.int64(): "int64",
+    pa.float64(): "float64",
+    pa.date32(): "date",
+    pa.timestamp("us"): "timestamp (UTC)",
+    pa.bool_(): "bool",
+}
 
 
 def column_schema(schema: pa.Schema) -> TableSchema:

@@ -9,6 +9,7 @@
   arrival sensors are on (folder lake), on where they are off (S3 lake); MUSIC_PIPELINE_DAILY_SCHEDULE=on/off
   overrides.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -43,27 +44,44 @@ def freshness_checks(settings: Settings):
     # materialization, not one day's partition: the time-partition check says "day D by D+1 06:00".
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SupersessionWarning)
-        return build_time_partition_freshness_checks(assets=list(tables.SERVING_ASSETS), deadline_cron=deadline_cron(settings),
-                                                     timezone="UTC", severity=AssetCheckSeverity.WARN)
+        return build_time_partition_freshness_checks(
+            assets=list(tables.SERVING_ASSETS),
+            deadline_cron=deadline_cron(settings),
+            timezone="UTC",
+            severity=AssetCheckSeverity.WARN,
+        )
 
 
 def freshness_sensor(settings: Settings, checks):
     status = DefaultSensorStatus.STOPPED if settings.lake_is_local else DefaultSensorStatus.RUNNING
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SupersessionWarning)
-        return build_sensor_for_freshness_checks(freshness_checks=checks, name=FRESHNESS_SENSOR, default_status=status,
-                                                 minimum_interval_seconds=max(60, settings.arrival.interval_seconds))
+        return build_sensor_for_freshness_checks(
+            freshness_checks=checks,
+            name=FRESHNESS_SENSOR,
+            default_status=status,
+            minimum_interval_seconds=max(60, settings.arrival.interval_seconds),
+        )
 
 
 def daily_job(settings: Settings):
-    return define_asset_job(DAILY_JOB, selection=AssetSelection.all(), partitions_def=daily_partitions(settings.start_date),
-                            description="Every asset for one day (the daily schedule materializes yesterday); the "
-                            "reference tables are revalidated in the same run.")
+    return define_asset_job(
+        DAILY_JOB,
+        selection=AssetSelection.all(),
+        partitions_def=daily_partitions(settings.start_date),
+        description="Every asset for one day (the daily schedule materializes yesterday); the "
+        "reference tables are revalidated in the same run.",
+    )
 
 
 def daily_schedule(settings: Settings, job):
     at = settings.operations.schedule_time
     status = DefaultScheduleStatus.RUNNING if settings.operations.schedule_running_by_default else DefaultScheduleStatus.STOPPED
-    return build_schedule_from_partitioned_job(job, name="daily_schedule", hour_of_day=at.hour, minute_of_hour=at.minute,
-                                               default_status=status,
-                                               description="Yesterday (UTC) through the whole graph, once a day.")
+    return build_schedule_from_partitioned_job(
+        job,
+        name="daily_schedule",
+        hour_of_day=at.hour,
+        minute_of_hour=at.minute,
+        default_status=status,
+        description="Yesterday (UTC) through the whole graph, once a day.",
+    )

@@ -1,4 +1,5 @@
 """The daily partitioning of every stream asset: one partition per UTC day of listen_time."""
+
 import datetime as dt
 
 from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition

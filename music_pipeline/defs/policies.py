@@ -10,6 +10,7 @@ second while a step subprocess costs ~3 s of imports, both engines already use e
 steps then share one session. On Glue each step is a remote job run, so steps run side by side in
 subprocesses, and a terminated run schedules no further step (docs/decisions.md, Glue section).
 """
+
 from dagster import ExecutorDefinition, RetryPolicy, in_process_executor, multiprocess_executor
 
 

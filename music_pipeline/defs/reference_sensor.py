@@ -14,6 +14,7 @@ One tick:
 A reference asset that was never materialized is left to the automation (`when_missing`). On its first
 tick the sensor starts after the latest materialization (history is not replayed).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,7 +58,7 @@ class Cursor:
     handled: dict[str, int] = field(default_factory=dict)  # asset -> storage id of the last materialization handled
 
     @classmethod
-    def parse(cls, text: str | None) -> "Cursor":
+    def parse(cls, text: str | None) -> Cursor:
         return cls(**json.loads(text)) if text else cls()
 
     def dump(self) -> str:
@@ -65,17 +66,24 @@ class Cursor:
 
 
 def reference_assets_job():
-    return define_asset_job("reference_assets_job", selection=AssetSelection.assets(*(t.name for t in REFERENCE_TABLES)),
-                            executor_def=in_process_executor, tags={REFERENCE_TAG: "file"},
-                            description="Validate a new reference file (songs or users).")
+    return define_asset_job(
+        "reference_assets_job",
+        selection=AssetSelection.assets(*(t.name for t in REFERENCE_TABLES)),
+        executor_def=in_process_executor,
+        tags={REFERENCE_TAG: "file"},
+        description="Validate a new reference file (songs or users).",
+    )
 
 
 def reference_days_job(settings: Settings):
     return define_asset_job(
-        "reference_days_job", selection=AssetSelection.assets("validated_streams").downstream(),
-        partitions_def=daily_partitions(settings.start_date), executor_def=in_process_executor,
+        "reference_days_job",
+        selection=AssetSelection.assets("validated_streams").downstream(),
+        partitions_def=daily_partitions(settings.start_date),
+        executor_def=in_process_executor,
         tags={REFERENCE_TAG: "days"},
-        description="The days a reference update affects, from validated_streams down to DynamoDB.")
+        description="The days a reference update affects, from validated_streams down to DynamoDB.",
+    )
 
 
 def content_hash(lake, key: str, cursor: Cursor) -> str | None:
@@ -107,8 +115,14 @@ def file_requests(instance, lake, cursor: Cursor) -> list[RunRequest]:
         if latest.asset_materialization.tags.get(DATA_VERSION_TAG) == digest or cursor.requested.get(table.name) == digest:
             continue
         cursor.requested[table.name] = digest
-        requests.append(RunRequest(run_key=f"reference:{table.name}:{digest}", job_name="reference_assets_job",
-                                   asset_selection=[AssetKey(table.name)], tags={REFERENCE_TAG: "file"}))
+        requests.append(
+            RunRequest(
+                run_key=f"reference:{table.name}:{digest}",
+                job_name="reference_assets_job",
+                asset_selection=[AssetKey(table.name)],
+                tags={REFERENCE_TAG: "file"},
+            )
+        )
     return requests
 
 
@@ -122,17 +136,23 @@ def affected_day_requests(instance, cursor: Cursor, settings: Settings, now: flo
             continue
         records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey(table.name), after_storage_id=cursor.handled[table.name]),
-            limit=100, ascending=True).records
+            limit=100,
+            ascending=True,
+        ).records
         for record in records:
             value = record.asset_materialization.metadata.get(AFFECTED_DAYS)
             days.update(value.value if value is not None else [])
             cursor.handled[table.name] = record.storage_id
             handled.append(str(record.storage_id))
-    ready, _ = partition_days(sorted(days), dt.datetime.fromtimestamp(now, dt.timezone.utc), settings.start_date)
-    return [RunRequest(run_key=f"reference-days:{first}...{last}:{'+'.join(handled)}", job_name="reference_days_job",
-                       tags={REFERENCE_TAG: "days", ASSET_PARTITION_RANGE_START_TAG: first,
-                             ASSET_PARTITION_RANGE_END_TAG: last})
-            for first, last in contiguous_ranges(ready)]
+    ready, _ = partition_days(sorted(days), dt.datetime.fromtimestamp(now, dt.UTC), settings.start_date)
+    return [
+        RunRequest(
+            run_key=f"reference-days:{first}...{last}:{'+'.join(handled)}",
+            job_name="reference_days_job",
+            tags={REFERENCE_TAG: "days", ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        )
+        for first, last in contiguous_ranges(ready)
+    ]
 
 
 def evaluate(context: SensorEvaluationContext, lake, settings: Settings) -> SensorResult:
@@ -141,16 +161,23 @@ def evaluate(context: SensorEvaluationContext, lake, settings: Settings) -> Sens
     requests += affected_day_requests(context.instance, cursor, settings, time.time())
     for request in requests:
         context.log.info(f"requesting {request.job_name} ({request.run_key})")
-    return SensorResult(run_requests=requests, cursor=cursor.dump(),
-                        skip_reason=None if requests else "no new reference content, no affected days to recompute")
+    return SensorResult(
+        run_requests=requests,
+        cursor=cursor.dump(),
+        skip_reason=None if requests else "no new reference content, no affected days to recompute",
+    )
 
 
 def reference_files_sensor(settings: Settings, assets_job, days_job):
-    @sensor(name="reference_files_sensor", jobs=[assets_job, days_job],
-            minimum_interval_seconds=settings.arrival.interval_seconds, default_status=default_status(settings),
-            description="Notices new content of raw/songs/songs.csv and raw/users/users.csv, re-validates the reference "
-            "table (a file failing its guard leaves the previous version), then recomputes exactly the days with "
-            "bronze rows whose track or user changed, down to DynamoDB.")
+    @sensor(
+        name="reference_files_sensor",
+        jobs=[assets_job, days_job],
+        minimum_interval_seconds=settings.arrival.interval_seconds,
+        default_status=default_status(settings),
+        description="Notices new content of raw/songs/songs.csv and raw/users/users.csv, re-validates the reference "
+        "table (a file failing its guard leaves the previous version), then recomputes exactly the days with "
+        "bronze rows whose track or user changed, down to DynamoDB.",
+    )
     def _sensor(context: SensorEvaluationContext, lake: LakeResource):
         return evaluate(context, lake.get(), settings)
 

@@ -48,11 +48,13 @@ class ClaimedFiles(StreamFiles):
 
 
 @op(description="Ingest the landed files the sensor claimed into bronze and record each outcome in the ledger.")
-def ingest_claimed_files(context: OpExecutionContext, config: ClaimedFiles, lake: LakeResource,
-                         dynamodb_tables: DynamoDBResource) -> Output[list[str]]:
+def ingest_claimed_files(
+    context: OpExecutionContext, config: ClaimedFiles, lake: LakeResource, dynamodb_tables: DynamoDBResource
+) -> Output[list[str]]:
     ledger = Ledger(dynamodb_tables.get())
-    report = arrival.ingest_claimed(lake.get(), ledger, dict(config.files), context.run_id,
-                                    start_date=dt.date.fromisoformat(config.start_date))
+    report = arrival.ingest_claimed(
+        lake.get(), ledger, dict(config.files), context.run_id, start_date=dt.date.fromisoformat(config.start_date)
+    )
     recorded = ledger.get_many(list(report.errors)) if report.errors else {}
     for key, error in report.errors.items():
         context.log.warning(f"{key}: failed: {error}")
@@ -61,23 +63,33 @@ def ingest_claimed_files(context: OpExecutionContext, config: ClaimedFiles, lake
     for key in report.not_recorded:
         context.log.warning(f"{key}: the ledger moved on (claimed again or recorded by another run); nothing recorded")
     outcomes = {o: sum(1 for v in report.outcomes.values() if v == o) for o in sorted(set(report.outcomes.values()))}
-    return Output(report.all_days, metadata={
-        "files": len(config.files), **{f"files_{o}": n for o, n in outcomes.items()},
-        "days_to_recompute": ", ".join(report.all_days) or "none",
-        "failed_files": MetadataValue.md("\n".join(f"- `{k}`: {e}" for k, e in report.errors.items()) or "_none_"),
-    })
+    return Output(
+        report.all_days,
+        metadata={
+            "files": len(config.files),
+            **{f"files_{o}": n for o, n in outcomes.items()},
+            "days_to_recompute": ", ".join(report.all_days) or "none",
+            "failed_files": MetadataValue.md("\n".join(f"- `{k}`: {e}" for k, e in report.errors.items()) or "_none_"),
+        },
+    )
 
 
 @op(description="Move published landed files to archive/streams (copy, verify, delete).")
-def archive_published_files(context: OpExecutionContext, config: StreamFiles, lake: LakeResource,
-                            dynamodb_tables: DynamoDBResource) -> Output[dict]:
+def archive_published_files(
+    context: OpExecutionContext, config: StreamFiles, lake: LakeResource, dynamodb_tables: DynamoDBResource
+) -> Output[dict]:
     the_lake, ledger = lake.get(), Ledger(dynamodb_tables.get())
     results = {key: archive.archive_file(the_lake, ledger, key, version) for key, version in sorted(config.files.items())}
     for key, result in results.items():
         if result != "archived":
             context.log.info(f"{key}: {result}")
-    return Output(results, metadata={"archived": sum(r.startswith("archived") for r in results.values()),
-                                     "left_in_place": sum(not r.startswith("archived") for r in results.values())})
+    return Output(
+        results,
+        metadata={
+            "archived": sum(r.startswith("archived") for r in results.values()),
+            "left_in_place": sum(not r.startswith("archived") for r in results.values()),
+        },
+    )
 
 
 @job(name="ingest_stream_files", tags={SENSOR_TAG: "ingest"}, executor_def=in_process_executor)
@@ -92,9 +104,12 @@ def archive_stream_files():
 
 def stream_days_job(settings: Settings):
     return define_asset_job(
-        "stream_days_job", selection=AssetSelection.assets("raw_streams"), partitions_def=daily_partitions(settings.start_date),
+        "stream_days_job",
+        selection=AssetSelection.assets("raw_streams"),
+        partitions_def=daily_partitions(settings.start_date),
         executor_def=in_process_executor,  # one step: a step subprocess would only add start-up time
-        description="raw_streams for the days newly ingested files touch (a contiguous range per run).")
+        description="raw_streams for the days newly ingested files touch (a contiguous range per run).",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,8 +119,9 @@ def days_published(instance, days: list[str], since: float) -> bool:
     """Every serving asset of every day materialized by a run that started after `since`."""
     for day in days:
         for name in tables.SERVING_ASSETS:
-            records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[day]),
-                                                      limit=1).records
+            records = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[day]), limit=1
+            ).records
             if not records:
                 return False
             run = instance.get_run_record_by_id(records[0].run_id)
@@ -128,8 +144,10 @@ def evaluate(context: SensorEvaluationContext, lake, ledger: Ledger, settings: S
 
 def stream_files_sensor(settings: Settings, days_job):
     @sensor(
-        name="stream_files_sensor", jobs=[ingest_stream_files, days_job, archive_stream_files],
-        minimum_interval_seconds=settings.arrival.interval_seconds, default_status=default_status(settings),
+        name="stream_files_sensor",
+        jobs=[ingest_stream_files, days_job, archive_stream_files],
+        minimum_interval_seconds=settings.arrival.interval_seconds,
+        default_status=default_status(settings),
         description="Finds new files under raw/streams at O(new files) per tick, claims them in the ProcessedStreams "
         "ledger, launches their ingestion and the recomputation of the days they touch, and archives them once "
         "every touched day is published.",

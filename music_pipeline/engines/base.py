@@ -11,6 +11,7 @@ Each output is a SELECT projected onto its contract schema (so both engines writ
 types) and is written partitioned by `date`: one file per day, published atomically, with an
 empty file for a requested day that has no rows (so a re-run never leaves stale rows behind).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -133,8 +134,10 @@ class LocalEngine:
             Path(staging_lake.local_path(staging)).mkdir(parents=True)
         try:
             self._write(transform, staging_lake.engine_uri(staging), lake)
-            return {out.table: publish(lake, out, staged_dir(staging, out), transform.days, staged_in=staging_lake)
-                    for out in transform.outputs}
+            return {
+                out.table: publish(lake, out, staged_dir(staging, out), transform.days, staged_in=staging_lake)
+                for out in transform.outputs
+            }
         finally:
             staging_lake.delete_dir(staging)
             if staging_lake is not lake:
@@ -180,7 +183,7 @@ def publish(lake: Lake, out: Output, staged: str, days: list[str], staged_in: La
         return {"": table.num_rows}
     produced: dict[str, list[str]] = defaultdict(list)
     for key in staged_files:
-        folder = key[len(staged) + 1:].split("/", 1)[0]
+        folder = key[len(staged) + 1 :].split("/", 1)[0]
         if folder.startswith(f"{PARTITION_COLUMN}="):
             produced[folder.split("=", 1)[1]].append(key)
     unexpected = sorted(set(produced) - set(days))
@@ -198,8 +201,11 @@ def publish(lake: Lake, out: Output, staged: str, days: list[str], staged_in: La
                     lake.put_file(staged_in.local_path(files[0]), key)
                 written[day] = rows
                 continue
-        table = pa.concat_tables([staged_in.read_parquet([f]).select(out.schema.names) for f in files]) if files \
+        table = (
+            pa.concat_tables([staged_in.read_parquet([f]).select(out.schema.names) for f in files])
+            if files
             else out.schema.empty_table()
+        )
         lake.write_parquet(key, table.cast(out.schema))
         written[day] = table.num_rows
     return written

@@ -3,6 +3,7 @@
 On a folder lake DuckDB reads and writes the lake's files; on an S3 lake it reads through pyarrow's S3
 filesystem and writes to a local staging folder that `Engine.run` uploads (DuckDB's httpfs is not used).
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,7 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, lake: Lake, file
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_parquet([{paths}], hive_partitioning = false)')
         return
     con.execute(f'DROP VIEW IF EXISTS "{name}"')
-    data = ds.dataset([lake.fs_path(f) for f in files], filesystem=lake.fs, format="parquet") if files \
-        else schema.empty_table()
+    data = ds.dataset([lake.fs_path(f) for f in files], filesystem=lake.fs, format="parquet") if files else schema.empty_table()
     con.register(name, data)
 
 
@@ -78,8 +78,10 @@ class DuckDBEngine(LocalEngine):
                 target = staged_dir(staging, out)
                 query = to_duckdb(self.staged_query(out))
                 if out.partitioned:
-                    con.execute(f"COPY ({query}) TO {_quote(target)} "
-                                f"(FORMAT parquet, COMPRESSION snappy, PARTITION_BY ({PARTITION_COLUMN}))")
+                    con.execute(
+                        f"COPY ({query}) TO {_quote(target)} "
+                        f"(FORMAT parquet, COMPRESSION snappy, PARTITION_BY ({PARTITION_COLUMN}))"
+                    )
                 else:
                     os.makedirs(target, exist_ok=True)
                     con.execute(f"COPY ({query}) TO {_quote(f'{target}/data.parquet')} (FORMAT parquet, COMPRESSION snappy)")

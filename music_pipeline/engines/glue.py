@@ -12,6 +12,7 @@ Transient failures (throttling, too many concurrent runs, Glue capacity or inter
 left to the assets' RetryPolicy (`glue_retry_policy`, exponential backoff); every other failure
 is a `Failure(allow_retries=False)`, so a broken step is not paid for several times.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,12 @@ from music_pipeline.tables import LakeTable, Params
 JOBS = tables.glue_jobs()
 
 TRANSIENT_ERROR_CODES = {
-    "ThrottlingException", "ConcurrentRunsExceededException", "InternalServiceException",
-    "OperationTimeoutException", "ResourceNumberLimitExceededException", "ServiceUnavailableException",
+    "ThrottlingException",
+    "ConcurrentRunsExceededException",
+    "InternalServiceException",
+    "OperationTimeoutException",
+    "ResourceNumberLimitExceededException",
+    "ServiceUnavailableException",
 }
 TRANSIENT_RUN_MESSAGE = re.compile(
     r"resource.{0,20}unavailable|insufficient capacity|internal (service )?(error|exception)|throttl|"
@@ -60,15 +65,17 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/some/prefix` -> (`bucket`, `some/prefix`)."""
     if not uri.startswith("s3://"):
         raise ValueError(f"{uri!r} is not an s3:// URI")
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
     return bucket, prefix.strip("/")
 
 
 def default_pipes_uri(lake_uri: str) -> str:
     """Pipes context and messages live in the lake bucket, under `_pipes/` (hidden from lake listings)."""
     if not lake_uri.startswith("s3://"):
-        raise ValueError(f"the glue engine needs an S3 location for Dagster Pipes messages: the lake {lake_uri} is "
-                         "a folder, so set MUSIC_PIPELINE_GLUE_PIPES_URI=s3://bucket/prefix")
+        raise ValueError(
+            f"the glue engine needs an S3 location for Dagster Pipes messages: the lake {lake_uri} is "
+            "a folder, so set MUSIC_PIPELINE_GLUE_PIPES_URI=s3://bucket/prefix"
+        )
     return f"{lake_uri.rstrip('/')}/_pipes"
 
 
@@ -101,9 +108,13 @@ class GlueEngine:
     name = "glue"
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides) -> "GlueEngine":
-        config = {"job_prefix": settings.glue.job_prefix, "pipes_uri": settings.glue.pipes_uri,
-                  "region": settings.region, "s3_endpoint": settings.s3_endpoint}
+    def from_settings(cls, settings: Settings, **overrides) -> GlueEngine:
+        config = {
+            "job_prefix": settings.glue.job_prefix,
+            "pipes_uri": settings.glue.pipes_uri,
+            "region": settings.region,
+            "s3_endpoint": settings.s3_endpoint,
+        }
         return cls(**{**config, **{k: v for k, v in overrides.items() if v is not None}})
 
     def job_name(self, step: str) -> str:
@@ -123,9 +134,15 @@ class GlueEngine:
 
     def start_job_run_params(self, lake: Lake, step: str, days: list[str], params: Params | None = None) -> dict:
         params = params or Params()
-        return {"JobName": self.job_name(step),
-                "Arguments": {"--step": step, "--days": format_days(days), "--lake": lake.uri,
-                              "--session-gap-minutes": str(params.session_gap_minutes)}}
+        return {
+            "JobName": self.job_name(step),
+            "Arguments": {
+                "--step": step,
+                "--days": format_days(days),
+                "--lake": lake.uri,
+                "--session-gap-minutes": str(params.session_gap_minutes),
+            },
+        }
 
     def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts:
         """Run one step as a Glue job run; returns what `transforms.run_step` returns."""
@@ -140,24 +157,30 @@ class GlueEngine:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES:
                 raise  # left to the RetryPolicy
-            hint = (" (the job does not exist: run `music-pipeline deploy`)"
-                    if error.response.get("Error", {}).get("Code") == "EntityNotFoundException" else "")
-            raise Failure(f"Glue job {params['JobName']} could not be started: {error}{hint}",
-                          allow_retries=False) from error
+            hint = (
+                " (the job does not exist: run `music-pipeline deploy`)"
+                if error.response.get("Error", {}).get("Code") == "EntityNotFoundException"
+                else ""
+            )
+            raise Failure(f"Glue job {params['JobName']} could not be started: {error}{hint}", allow_retries=False) from error
         except RuntimeError as error:
             state = re.search(r"completed with status (\w+)", str(error))
             if state and (state.group(1) == "ERROR" or (state.group(1) == "FAILED" and TRANSIENT_RUN_MESSAGE.search(str(error)))):
                 raise  # left to the RetryPolicy
             if not state:
                 raise
-            raise Failure(str(error), metadata={"glue_job_run_state": state.group(1), "glue_job": params["JobName"]},
-                          allow_retries=False) from error
-        counts = [m["counts"] for m in invocation.get_custom_messages()
-                  if isinstance(m, Mapping) and m.get("kind") == COUNTS_MESSAGE]
+            raise Failure(
+                str(error), metadata={"glue_job_run_state": state.group(1), "glue_job": params["JobName"]}, allow_retries=False
+            ) from error
+        counts = [
+            m["counts"] for m in invocation.get_custom_messages() if isinstance(m, Mapping) and m.get("kind") == COUNTS_MESSAGE
+        ]
         if not counts:
-            raise Failure(f"Glue job {params['JobName']} succeeded but reported no counts over Dagster Pipes "
-                          "(is the deployed script this version's glue_job.py? run `music-pipeline deploy`)",
-                          allow_retries=False)
+            raise Failure(
+                f"Glue job {params['JobName']} succeeded but reported no counts over Dagster Pipes "
+                "(is the deployed script this version's glue_job.py? run `music-pipeline deploy`)",
+                allow_retries=False,
+            )
         context.add_asset_metadata(glue_metadata(invocation.get_results()))
         return counts[-1]
 

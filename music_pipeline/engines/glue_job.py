@@ -10,6 +10,7 @@ under a local spark-submit:
 When launched by Dagster (PipesGlueClient adds `--dagster-pipes-*` arguments) it logs, and
 reports the counts and the materialization metadata back over Dagster Pipes (S3 messages).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,8 +99,11 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     s3 = aws.client("s3", endpoint_url=settings.s3_endpoint, region=settings.region)
-    with open_dagster_pipes(context_loader=PipesS3ContextLoader(client=s3), params_loader=params_loader,
-                            message_writer=PipesS3MessageWriter(s3, interval=PIPES_INTERVAL_SECONDS)) as pipes:
+    with open_dagster_pipes(
+        context_loader=PipesS3ContextLoader(client=s3),
+        params_loader=params_loader,
+        message_writer=PipesS3MessageWriter(s3, interval=PIPES_INTERVAL_SECONDS),
+    ) as pipes:
         counts, metadata = run(args, log=pipes.log.info)
         pipes.report_custom_message({"kind": COUNTS_MESSAGE, "counts": counts})
         pipes.report_asset_materialization(metadata=metadata)

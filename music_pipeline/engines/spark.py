@@ -3,6 +3,7 @@ or on any session handed in (a cluster via spark-submit, a Glue job).
 
 pyspark is imported only when this engine runs, so loading the code location stays light.
 """
+
 from __future__ import annotations
 
 from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, Transform, ddl, staged_dir

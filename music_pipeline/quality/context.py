@@ -4,6 +4,7 @@ A check is a plain function `fn(ctx) -> Outcome`, registered with `@check(name)`
 declares a check of that name) or `@check(name, table="...")` (one table's own check of that name).
 `rules.evaluate` finds the functions of the names a table declares (`quality/catalog.py`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -21,6 +22,7 @@ def check(name: str, table: str | None = None):
     def register(fn: Callable) -> Callable:
         CHECKS[(table, name)] = fn
         return fn
+
     return register
 
 

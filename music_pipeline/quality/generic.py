@@ -1,5 +1,6 @@
 """The checks every table gets from its declaration: `contract` (its pandera model, in record batches),
 `rows_in_day` (partitioned tables) and `unique_keys` (its key, across the whole day in DuckDB)."""
+
 from __future__ import annotations
 
 import copy
@@ -17,6 +18,7 @@ from music_pipeline.quality.context import CheckContext, check
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, Outcome, describe_row, failing_query
 from music_pipeline.quality.reading import Sql, iter_batches, load_sql
 from music_pipeline.storage.lake import Lake
+
 
 @dataclass
 class _Scan:
@@ -88,14 +90,20 @@ def _collect(cases: pd.DataFrame, batch: pa.RecordBatch, offset: int, scan: _Sca
 
 
 def contract_outcome(scan: _Scan, day: str | None) -> Outcome:
-    counts = {"rows_checked": scan.rows, "failing_rows": scan.failing_rows,
-              "failed_values": sum(scan.failures.values())}
+    counts = {"rows_checked": scan.rows, "failing_rows": scan.failing_rows, "failed_values": sum(scan.failures.values())}
     if not scan.failures:
         return Outcome("contract", day, True, f"{scan.rows} rows satisfy the contract", counts=counts)
     worst = ", ".join(f"{rule} ({n})" for rule, n in scan.failures.most_common(3))
     sample = pa.concat_tables(scan.samples, promote_options="permissive") if scan.samples else None
-    return Outcome("contract", day, False, f"{scan.failing_rows} of {scan.rows} rows break the contract: {worst}",
-                   counts=counts, sample=sample, breakdown=dict(scan.failures.most_common()))
+    return Outcome(
+        "contract",
+        day,
+        False,
+        f"{scan.failing_rows} of {scan.rows} rows break the contract: {worst}",
+        counts=counts,
+        sample=sample,
+        breakdown=dict(scan.failures.most_common()),
+    )
 
 
 def in_day_outcome(scan: _Scan, day: str) -> Outcome:
@@ -105,15 +113,25 @@ def in_day_outcome(scan: _Scan, day: str) -> Outcome:
     sample = pa.concat_tables(scan.out_of_day_samples).slice(0, SAMPLE_ROWS)
     first = sample.slice(0, 1).to_pylist()[0]
     shown = {k: first[k] for k in ("date", "listen_time") if k in first}
-    return Outcome("rows_in_day", day, False, f"{scan.out_of_day} rows outside {day}; first: {describe_row(shown)}",
-                   counts=counts, sample=sample)
+    return Outcome(
+        "rows_in_day",
+        day,
+        False,
+        f"{scan.out_of_day} rows outside {day}; first: {describe_row(shown)}",
+        counts=counts,
+        sample=sample,
+    )
 
 
 def unique_keys_outcome(sql: Sql, key: list[str], day: str | None) -> Outcome:
-    return failing_query(sql, "unique_keys", day, load_sql("unique_keys", key=", ".join(key)),
-                          f"duplicated keys ({', '.join(key)})", totals={"duplicate_rows": "SUM(copies - 1)"})
-
-
+    return failing_query(
+        sql,
+        "unique_keys",
+        day,
+        load_sql("unique_keys", key=", ".join(key)),
+        f"duplicated keys ({', '.join(key)})",
+        totals={"duplicate_rows": "SUM(copies - 1)"},
+    )
 
 
 def _scan(ctx: CheckContext) -> _Scan:

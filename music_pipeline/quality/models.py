@@ -7,6 +7,7 @@ and adds what a schema cannot say: nullability, value ranges, row rules and the 
 `SQL_RULE_COVERAGE` below, which music_pipeline_tests/test_checks.py enforces by feeding the
 same bad rows through the SQL and through the checks.
 """
+
 from typing import Annotated
 
 import pandas as pd
@@ -44,7 +45,8 @@ class BronzeStreams(pdr.DataFrameModel):
     track_id: Series[arrow(c.BRONZE_STREAMS, "track_id")] = pdr.Field(nullable=True)
     listen_time: Series[arrow(c.BRONZE_STREAMS, "listen_time")]
     listen_duration_ms: Series[arrow(c.BRONZE_STREAMS, "listen_duration_ms")] = pdr.Field(
-        ge=0, le=c.STREAM_DURATION_MAX_SECONDS * 1000, nullable=True)
+        ge=0, le=c.STREAM_DURATION_MAX_SECONDS * 1000, nullable=True
+    )
     stream_id: Series[arrow(c.BRONZE_STREAMS, "stream_id")] = pdr.Field(nullable=True, str_length={"min_value": 1})
     completed: Series[arrow(c.BRONZE_STREAMS, "completed")] = pdr.Field(nullable=True)
     device_type: Series[arrow(c.BRONZE_STREAMS, "device_type")] = _non_blank()

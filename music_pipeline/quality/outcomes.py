@@ -1,5 +1,6 @@
 """What a check returns (`Outcome`) and the two ways checks build one: from a table of failing rows,
 or from a query of failing rows counted in DuckDB with only a sample fetched (bounded memory)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,19 +26,36 @@ class Outcome:
     breakdown: dict[str, int] = field(default_factory=dict)  # failures per rule / reason
 
 
-def failed_rows(check: str, day: str | None, rows: pa.Table, what: str, total: int | None = None,
-                 severity: str = ERROR, **counts) -> Outcome:
+def failed_rows(
+    check: str, day: str | None, rows: pa.Table, what: str, total: int | None = None, severity: str = ERROR, **counts
+) -> Outcome:
     """An outcome from a table of offending rows (empty = passed)."""
     n = rows.num_rows if total is None else total
     if n == 0:
         return Outcome(check, day, True, f"no {what}", severity, counts={"failing_rows": 0, **counts})
     first = describe_row(rows.slice(0, 1).to_pylist()[0]) if rows.num_rows else ""
-    return Outcome(check, day, False, f"{n} {what}" + (f"; first: {first}" if first else ""), severity,
-                   counts={"failing_rows": n, **counts}, sample=rows.slice(0, SAMPLE_ROWS))
+    return Outcome(
+        check,
+        day,
+        False,
+        f"{n} {what}" + (f"; first: {first}" if first else ""),
+        severity,
+        counts={"failing_rows": n, **counts},
+        sample=rows.slice(0, SAMPLE_ROWS),
+    )
 
 
-def failing_query(sql: Sql, check: str, day: str | None, query: str, what: str, severity: str = ERROR,
-                   totals: dict[str, str] | None = None, breakdown_by: str | None = None, **counts) -> Outcome:
+def failing_query(
+    sql: Sql,
+    check: str,
+    day: str | None,
+    query: str,
+    what: str,
+    severity: str = ERROR,
+    totals: dict[str, str] | None = None,
+    breakdown_by: str | None = None,
+    **counts,
+) -> Outcome:
     """An outcome from a query of offending rows, in bounded memory: DuckDB counts them (and `totals`,
     name -> aggregate over the rows), and only the first SAMPLE_ROWS of them are fetched."""
     breakdown = {}
@@ -45,13 +63,18 @@ def failing_query(sql: Sql, check: str, day: str | None, query: str, what: str, 
         groups = sql.query(f"SELECT {breakdown_by} AS k, COUNT(*) AS n FROM ({query}) AS failing GROUP BY 1 ORDER BY 2 DESC, 1")
         breakdown = dict(zip(groups["k"].to_pylist(), groups["n"].to_pylist()))
     aggregates = {"n": "COUNT(*)", **(totals or {})}
-    found = {"n": sum(breakdown.values())} if breakdown_by and not totals else sql.query(
-        "SELECT " + ", ".join(f"CAST({expr} AS BIGINT) AS {name}" for name, expr in aggregates.items())
-        + f" FROM ({query}) AS failing").to_pylist()[0]
+    found = (
+        {"n": sum(breakdown.values())}
+        if breakdown_by and not totals
+        else sql.query(
+            "SELECT "
+            + ", ".join(f"CAST({expr} AS BIGINT) AS {name}" for name, expr in aggregates.items())
+            + f" FROM ({query}) AS failing"
+        ).to_pylist()[0]
+    )
     n = found.pop("n")
     sample = sql.query(f"{query}\nLIMIT {SAMPLE_ROWS}") if n else pa.table({})
-    result = failed_rows(check, day, sample, what, total=n, severity=severity, **counts,
-                          **{k: v or 0 for k, v in found.items()})
+    result = failed_rows(check, day, sample, what, total=n, severity=severity, **counts, **{k: v or 0 for k, v in found.items()})
     result.breakdown = breakdown
     return result
 

@@ -5,6 +5,7 @@ in pandas at once. Cross-row rules (keys, joins, windows) run in DuckDB over the
 files (DuckDB's own reader for a folder lake, pyarrow datasets for S3), with a memory limit and a
 spill folder, so they too stay within a bounded budget.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -79,7 +80,7 @@ class Sql:
         self.con.close()
         shutil.rmtree(self._spill, ignore_errors=True)
 
-    def __enter__(self) -> "Sql":
+    def __enter__(self) -> Sql:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -4,6 +4,7 @@ A run records one evaluation per (check, day); a check that was planned but neve
 (its asset did not run because an upstream blocking check failed) is reported as not executed.
 The verdict fails on any ERROR-severity failure, any check not executed, or a failed run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,9 +45,11 @@ class Report:
         return bool(self.results) and not (self.errors or self.not_executed or self.failed_runs)
 
     def lines(self) -> list[str]:
-        out = [f"asset checks: {len(self.results)} evaluations in {len(self.runs)} run(s): "
-               f"{sum(r.passed for r in self.results)} passed, {len(self.errors)} failed with ERROR, "
-               f"{len(self.warnings)} warnings, {len(self.not_executed)} not executed"]
+        out = [
+            f"asset checks: {len(self.results)} evaluations in {len(self.runs)} run(s): "
+            f"{sum(r.passed for r in self.results)} passed, {len(self.errors)} failed with ERROR, "
+            f"{len(self.warnings)} warnings, {len(self.not_executed)} not executed"
+        ]
         for label, results in (("ERROR", self.errors), ("WARN", self.warnings)):
             for r in sorted(results, key=lambda r: (r.asset, r.check, r.day or "")):
                 out.append(f"  {label:5} {r.asset}.{r.check} [{r.day or 'unpartitioned'}]: {r.description}")
@@ -69,8 +72,9 @@ def collect(instance: DagsterInstance, run_ids: list[str] | None = None) -> Repo
         for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
             e = entry.dagster_event.event_specific_data
             evaluated.add((e.asset_key.to_user_string(), e.check_name, e.partition))
-            report.results.append(Result(e.asset_key.to_user_string(), e.check_name, e.partition, e.passed,
-                                         e.severity.value, e.description or ""))
+            report.results.append(
+                Result(e.asset_key.to_user_string(), e.check_name, e.partition, e.passed, e.severity.value, e.description or "")
+            )
         for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED):
             planned = entry.dagster_event.event_specific_data
             asset = planned.asset_key.to_user_string()

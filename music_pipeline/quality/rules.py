@@ -6,6 +6,7 @@ Each check is a named function registered in `generic.py`, `stream_checks.py`, `
 into Dagster check evaluations; tests and benchmarks call `evaluate` directly as well. Every check that
 can fail on data reads it in bounded memory (see `reading.py`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -21,21 +22,36 @@ from music_pipeline.storage.lake import Lake
 from music_pipeline.tables import Params
 
 
-def evaluate(asset: str, lake: Lake, days: list[str] | None, thresholds: Thresholds | None = None,
-             serving_tables=None, only: set[str] | None = None, params: Params | None = None,
-             retention_days: int = Settings().kpi_retention_days) -> list[Outcome]:
+def evaluate(
+    asset: str,
+    lake: Lake,
+    days: list[str] | None,
+    thresholds: Thresholds | None = None,
+    serving_tables=None,
+    only: set[str] | None = None,
+    params: Params | None = None,
+    retention_days: int = Settings().kpi_retention_days,
+) -> list[Outcome]:
     """Run the checks of an asset (`catalog.CHECKS[asset]`, or the names in `only`) for each day."""
     served = asset in tables.SERVING_ASSETS
     table = None if served else tables.table(asset)
     names = [d.name for d in catalog.CHECKS[asset] if only is None or d.name in only]
     outcomes: list[Outcome] = []
     with Sql(lake) as sql:
-        for day in (days if days else [None]):
-            ctx = CheckContext(lake=lake, sql=sql, table=table, day=day, thresholds=thresholds or Thresholds(),
-                               params=params or Params(), serving_asset=asset if served else None,
-                               serving_tables=serving_tables, retention_days=retention_days)
+        for day in days if days else [None]:
+            ctx = CheckContext(
+                lake=lake,
+                sql=sql,
+                table=table,
+                day=day,
+                thresholds=thresholds or Thresholds(),
+                params=params or Params(),
+                serving_asset=asset if served else None,
+                serving_tables=serving_tables,
+                retention_days=retention_days,
+            )
             for name in names:
-                outcomes.append(_guarded(name, day, lambda fn=find(asset, name): fn(ctx)))
+                outcomes.append(_guarded(name, day, lambda fn=find(asset, name), ctx=ctx: fn(ctx)))
     return outcomes
 
 

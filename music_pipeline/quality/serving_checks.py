@@ -1,4 +1,5 @@
 """`matches_gold` of every serving asset: the day's DynamoDB items equal the items the lake makes."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -23,20 +24,36 @@ def compare_items(spec, day: str, expected: list[dict], actual: list[dict], tabl
     problems = []
     for k in sorted(set(want) | set(have)):
         if k not in have:
-            problems.append({"key": "/".join(k), "attribute": None, "expected": "(item)", "actual": None,
-                             "problem": "missing from DynamoDB"})
+            problems.append(
+                {"key": "/".join(k), "attribute": None, "expected": "(item)", "actual": None, "problem": "missing from DynamoDB"}
+            )
         elif k not in want:
-            problems.append({"key": "/".join(k), "attribute": None, "expected": None, "actual": "(item)",
-                             "problem": "not in the gold table"})
+            problems.append(
+                {"key": "/".join(k), "attribute": None, "expected": None, "actual": "(item)", "problem": "not in the gold table"}
+            )
         else:
             for attr in sorted(set(want[k]) | set(have[k])):
                 if want[k].get(attr) != have[k].get(attr):
-                    problems.append({"key": "/".join(k), "attribute": attr, "expected": _maybe(want[k].get(attr)),
-                                     "actual": _maybe(have[k].get(attr)), "problem": "differs"})
-    table = pa.Table.from_pylist(problems, schema=pa.schema([(n, pa.string()) for n in
-                                                             ("key", "attribute", "expected", "actual", "problem")]))
-    return failed_rows("matches_gold", day, table, f"differences between {table_name} and the gold rows",
-                       gold_items=len(want), dynamodb_items=len(have))
+                    problems.append(
+                        {
+                            "key": "/".join(k),
+                            "attribute": attr,
+                            "expected": _maybe(want[k].get(attr)),
+                            "actual": _maybe(have[k].get(attr)),
+                            "problem": "differs",
+                        }
+                    )
+    table = pa.Table.from_pylist(
+        problems, schema=pa.schema([(n, pa.string()) for n in ("key", "attribute", "expected", "actual", "problem")])
+    )
+    return failed_rows(
+        "matches_gold",
+        day,
+        table,
+        f"differences between {table_name} and the gold rows",
+        gold_items=len(want),
+        dynamodb_items=len(have),
+    )
 
 
 def _maybe(value) -> str | None:

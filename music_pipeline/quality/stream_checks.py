@@ -1,4 +1,5 @@
 """Checks of the reference tables, bronze and the validated listens beyond the generic ones."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ def reference_rows_conserved(ctx: CheckContext) -> Outcome:
     counts = {"rows_read": read, "validated": valid, "rejected": bad}
     if read == valid + bad:
         return Outcome("rows_conserved", None, True, f"{read} rows read = {valid} validated + {bad} rejected", counts=counts)
-    return Outcome("rows_conserved", None, False, f"{read} rows read but {valid} validated + {bad} rejected "
-                   f"= {valid + bad}", counts=counts)
+    return Outcome(
+        "rows_conserved", None, False, f"{read} rows read but {valid} validated + {bad} rejected = {valid + bad}", counts=counts
+    )
 
 
 @check("rows_conserved", table="raw_streams")
@@ -32,7 +34,7 @@ def bronze_rows_conserved(ctx: CheckContext) -> Outcome:
     rejects = {k.rsplit("/", 1)[1]: lake.parquet_rows(k) for k in day_files(lake, tables.INGEST_REJECTS, day)}
     problems = []
     for name in sorted(set(slices) | set(rejects)):
-        file_id = name[len("file="):-len(".parquet")]
+        file_id = name[len("file=") : -len(".parquet")]
         mkey = f"{layout.BRONZE_MANIFESTS}/{file_id}.json"
         if not lake.exists(mkey):
             problems.append({"file": name, "source_file": None, "problem": "no manifest for this slice"})
@@ -40,19 +42,40 @@ def bronze_rows_conserved(ctx: CheckContext) -> Outcome:
         m = ingest.Manifest(**json.loads(lake.read_bytes(mkey)))
         row = {"file": name, "source_file": m.key}
         if m.rows_by_day.get(day, 0) != slices.get(name, 0):
-            problems.append({**row, "problem": f"manifest says {m.rows_by_day.get(day, 0)} rows of {day}, "
-                                               f"bronze slice has {slices.get(name, 0)}"})
+            problems.append(
+                {
+                    **row,
+                    "problem": f"manifest says {m.rows_by_day.get(day, 0)} rows of {day}, bronze slice has {slices.get(name, 0)}",
+                }
+            )
         if m.rejects_by_day.get(day, 0) != rejects.get(name, 0):
-            problems.append({**row, "problem": f"manifest says {m.rejects_by_day.get(day, 0)} rejects of {day}, "
-                                               f"bad-records has {rejects.get(name, 0)}"})
+            problems.append(
+                {
+                    **row,
+                    "problem": f"manifest says {m.rejects_by_day.get(day, 0)} rejects of {day}, "
+                    f"bad-records has {rejects.get(name, 0)}",
+                }
+            )
         if m.rows_read != sum(m.rows_by_day.values()) + sum(m.rejects_by_day.values()):
-            problems.append({**row, "problem": f"rows read {m.rows_read} != bronze "
-                                               f"{sum(m.rows_by_day.values())} + rejected {sum(m.rejects_by_day.values())}"})
-    table = pa.Table.from_pylist(problems, schema=pa.schema([("file", pa.string()), ("source_file", pa.string()),
-                                                             ("problem", pa.string())]))
-    return failed_rows("rows_conserved", day, table, "files whose rows are not conserved",
-                       bronze_rows=sum(slices.values()), ingestion_rejects=sum(rejects.values()),
-                       files=len(set(slices) | set(rejects)))
+            problems.append(
+                {
+                    **row,
+                    "problem": f"rows read {m.rows_read} != bronze "
+                    f"{sum(m.rows_by_day.values())} + rejected {sum(m.rejects_by_day.values())}",
+                }
+            )
+    table = pa.Table.from_pylist(
+        problems, schema=pa.schema([("file", pa.string()), ("source_file", pa.string()), ("problem", pa.string())])
+    )
+    return failed_rows(
+        "rows_conserved",
+        day,
+        table,
+        "files whose rows are not conserved",
+        bronze_rows=sum(slices.values()),
+        ingestion_rejects=sum(rejects.values()),
+        files=len(set(slices) | set(rejects)),
+    )
 
 
 def _views(ctx: CheckContext, *names: str) -> None:
@@ -70,20 +93,30 @@ def validated_rows_conserved(ctx: CheckContext) -> Outcome:
     bad = count_rows(lake, day_files(lake, tables.STREAM_REJECTS, day))
     counts = {"bronze_rows": bronze, "validated_rows": valid, "rejected_rows": bad}
     if bronze == valid + bad:
-        return Outcome("rows_conserved", day, True, f"{bronze} bronze rows = {valid} validated + {bad} rejected",
-                       counts=counts)
+        return Outcome("rows_conserved", day, True, f"{bronze} bronze rows = {valid} validated + {bad} rejected", counts=counts)
     _views(ctx, "raw_streams", "validated_streams", "stream_rejects")
     files = ctx.sql.query(load_sql("rows_by_source_file"))
-    return Outcome("rows_conserved", day, False, f"{bronze} bronze rows but {valid} validated + {bad} rejected "
-                   f"= {valid + bad} ({files.num_rows} source files differ)", counts=counts,
-                   sample=files.slice(0, SAMPLE_ROWS))
+    return Outcome(
+        "rows_conserved",
+        day,
+        False,
+        f"{bronze} bronze rows but {valid} validated + {bad} rejected = {valid + bad} ({files.num_rows} source files differ)",
+        counts=counts,
+        sample=files.slice(0, SAMPLE_ROWS),
+    )
 
 
 @check("known_references", table="validated_streams")
 def known_references(ctx: CheckContext) -> Outcome:
     _views(ctx, "validated_streams", "songs", "users")
-    return failing_query(ctx.sql, "known_references", ctx.day, load_sql("known_references"),
-                         "listens with unknown references", breakdown_by="problem")
+    return failing_query(
+        ctx.sql,
+        "known_references",
+        ctx.day,
+        load_sql("known_references"),
+        "listens with unknown references",
+        breakdown_by="problem",
+    )
 
 
 def rejected_share_of(ctx: CheckContext) -> dict:
@@ -102,29 +135,53 @@ def rejected_share(ctx: CheckContext) -> Outcome:
     figures = rejected_share_of(ctx)
     share, read = figures["rejected_share"], figures["rows_read"]
     _views(ctx, "stream_rejects", "ingest_rejects")
-    reasons = ctx.sql.query("SELECT reason, COUNT(*) AS n FROM (SELECT reason FROM stream_rejects UNION ALL "
-                            "SELECT reason FROM ingest_rejects) GROUP BY reason ORDER BY n DESC, reason")
-    counts = {"rows_read": read, "rejected_rows": figures["rejected_rows"], "rejected_share": round(share, 6),
-              "max_rejected_share": limit}
+    reasons = ctx.sql.query(
+        "SELECT reason, COUNT(*) AS n FROM (SELECT reason FROM stream_rejects UNION ALL "
+        "SELECT reason FROM ingest_rejects) GROUP BY reason ORDER BY n DESC, reason"
+    )
+    counts = {
+        "rows_read": read,
+        "rejected_rows": figures["rejected_rows"],
+        "rejected_share": round(share, 6),
+        "max_rejected_share": limit,
+    }
     verdict = "within" if share <= limit else "above"
     text = f"{share:.2%} of {read} rows rejected, {verdict} the limit {limit:.2%} (MUSIC_PIPELINE_MAX_REJECTED_SHARE)"
     if share > limit:  # the check blocks: the day is held (DESIGN.md section 3)
         text = f"held: {text}; the day is not published until it passes"
-    return Outcome("rejected_share", ctx.day, share <= limit, text, counts=counts,
-                   sample=reasons if share > limit else None,
-                   breakdown=dict(zip(reasons["reason"].to_pylist(), reasons["n"].to_pylist())))
+    return Outcome(
+        "rejected_share",
+        ctx.day,
+        share <= limit,
+        text,
+        counts=counts,
+        sample=reasons if share > limit else None,
+        breakdown=dict(zip(reasons["reason"].to_pylist(), reasons["n"].to_pylist())),
+    )
 
 
 @check("near_duplicates", table="validated_streams")
 def near_duplicates(ctx: CheckContext) -> Outcome:
     seconds = ctx.thresholds.near_duplicate_seconds
     _views(ctx, "validated_streams")
-    return failing_query(ctx.sql, "near_duplicates", ctx.day, load_sql("near_duplicates", seconds=seconds),
-                         f"listens repeating the same user and track within {seconds} s", severity=WARN)
+    return failing_query(
+        ctx.sql,
+        "near_duplicates",
+        ctx.day,
+        load_sql("near_duplicates", seconds=seconds),
+        f"listens repeating the same user and track within {seconds} s",
+        severity=WARN,
+    )
 
 
 @check("listens_longer_than_track", table="validated_streams")
 def listens_longer_than_track(ctx: CheckContext) -> Outcome:
     _views(ctx, "validated_streams", "songs")
-    return failing_query(ctx.sql, "listens_longer_than_track", ctx.day, load_sql("listens_longer_than_track"),
-                         "listens longer than their track (kept)", severity=WARN)
+    return failing_query(
+        ctx.sql,
+        "listens_longer_than_track",
+        ctx.day,
+        load_sql("listens_longer_than_track"),
+        "listens longer than their track (kept)",
+        severity=WARN,
+    )

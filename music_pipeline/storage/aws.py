@@ -4,6 +4,7 @@ Endpoints follow boto3's own variables (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_
 `Settings`), and are passed explicitly so that a local endpoint set by the CLI reaches every client.
 Credentials come from the standard chain and are never handled here.
 """
+
 from __future__ import annotations
 
 import boto3

@@ -5,6 +5,7 @@ Publishing a day writes its items, then deletes the items of that day that are n
 produced, so readers never see the day empty and never see stale rows after the run.
 Numbers are stored as DynamoDB numbers (Decimal), never strings.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +19,6 @@ from botocore.exceptions import ClientError
 from music_pipeline import tables
 from music_pipeline.storage.aws import client_config, session
 from music_pipeline.tables import DynamoTable, Serving
-
 
 UNSUPPORTED = {"UnknownOperationException"}  # what a local endpoint answers to an API it does not implement
 
@@ -100,11 +100,17 @@ class ServingTables:
     def _protect(self, spec: DynamoTable) -> None:
         """TTL on the table's expiry attribute and point-in-time recovery (the template declares the same).
         A local endpoint that does not implement these calls (dynalite) keeps its tables without them."""
-        calls = [(self.client.update_continuous_backups, {"PointInTimeRecoverySpecification": {
-            "PointInTimeRecoveryEnabled": True}})]
+        calls = [
+            (self.client.update_continuous_backups, {"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}})
+        ]
         if spec.ttl_attribute:
-            calls.insert(0, (self.client.update_time_to_live, {"TimeToLiveSpecification": {
-                "Enabled": True, "AttributeName": spec.ttl_attribute}}))
+            calls.insert(
+                0,
+                (
+                    self.client.update_time_to_live,
+                    {"TimeToLiveSpecification": {"Enabled": True, "AttributeName": spec.ttl_attribute}},
+                ),
+            )
         for call, kwargs in calls:
             try:
                 call(TableName=self.name(spec), **kwargs)
@@ -124,8 +130,13 @@ class ServingTables:
 
     def day_keys(self, spec: DynamoTable, day: str) -> list[dict]:
         """Primary keys of every item of a day."""
-        keys = all_pages(self.table(spec).query, KeyConditionExpression=Key("date").eq(day), **self._by_day(spec),
-                         ProjectionExpression="#pk, #sk", ExpressionAttributeNames={"#pk": spec.pk, "#sk": spec.sk})
+        keys = all_pages(
+            self.table(spec).query,
+            KeyConditionExpression=Key("date").eq(day),
+            **self._by_day(spec),
+            ProjectionExpression="#pk, #sk",
+            ExpressionAttributeNames={"#pk": spec.pk, "#sk": spec.sk},
+        )
         return [{spec.pk: k[spec.pk], spec.sk: k[spec.sk]} for k in keys]
 
     def day_items(self, spec: DynamoTable, day: str) -> list[dict]:
@@ -181,11 +192,14 @@ def create_table_args(spec: DynamoTable, name: str) -> dict:
         attributes.setdefault(index.pk, "S")
         attributes.setdefault(index.sk, "S")
     if spec.indexes:
-        args["GlobalSecondaryIndexes"] = [{
-            "IndexName": index.name,
-            "KeySchema": [{"AttributeName": index.pk, "KeyType": "HASH"}, {"AttributeName": index.sk, "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
-        } for index in spec.indexes]
+        args["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [{"AttributeName": index.pk, "KeyType": "HASH"}, {"AttributeName": index.sk, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in spec.indexes
+        ]
     args["AttributeDefinitions"] = [{"AttributeName": k, "AttributeType": t} for k, t in attributes.items()]
     return args
 

@@ -4,6 +4,7 @@ Keys are '/'-separated paths relative to the root (`raw/streams/x.csv`). Every w
 atomic for readers: locally a temporary file renamed into place, on S3 a single PUT. Each
 partition of a table is one file, so publishing a partition is one atomic step.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,7 +40,7 @@ class Lake:
         self.s3_endpoint = s3_endpoint
         self.region = region or aws.session().region_name
         if self.uri.startswith("s3://"):
-            bucket_and_prefix = self.uri[len("s3://"):]
+            bucket_and_prefix = self.uri[len("s3://") :]
             kwargs = {"region": self.region}
             if s3_endpoint:
                 kwargs["endpoint_override"] = s3_endpoint
@@ -72,7 +73,7 @@ class Lake:
 
     def fs_path(self, engine_uri: str) -> str:
         """The path on this lake's pyarrow filesystem of what `engine_uri` returned."""
-        return engine_uri[len("s3://"):] if engine_uri.startswith("s3://") else engine_uri
+        return engine_uri[len("s3://") :] if engine_uri.startswith("s3://") else engine_uri
 
     # --- reading ----------------------------------------------------------------------------
     def list(self, prefix: str, include_hidden: bool = False) -> list[LakeFile]:
@@ -81,14 +82,20 @@ class Lake:
             found = _walk_local(self.path(prefix), prefix.strip("/"))
         else:
             selector = pafs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
-            found = [LakeFile(key=info.path[len(self._base) + 1:], size=info.size,
-                              modified=info.mtime.timestamp() if info.mtime is not None else 0.0)
-                     for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File]
+            found = [
+                LakeFile(
+                    key=info.path[len(self._base) + 1 :],
+                    size=info.size,
+                    modified=info.mtime.timestamp() if info.mtime is not None else 0.0,
+                )
+                for info in self.fs.get_file_info(selector)
+                if info.type == pafs.FileType.File
+            ]
         files = []
         for f in found:
             if f.key.rsplit("/", 1)[-1].startswith("."):
                 continue  # temporary files of writes in progress
-            if not include_hidden and any(part.startswith((".", "_")) for part in f.key[len(prefix):].split("/")):
+            if not include_hidden and any(part.startswith((".", "_")) for part in f.key[len(prefix) :].split("/")):
                 continue
             files.append(f)
         return sorted(files, key=lambda f: f.key)
@@ -182,7 +189,7 @@ class Lake:
 def _pyarrow_mtime(ns: int) -> float:
     """The modification time exactly as pyarrow's LocalFileSystem reports it, so a key listed here
     and stat'ed through pyarrow (storage/landing.py) has one version."""
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).timestamp()
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).timestamp()
 
 
 def _walk_local(path: str, key: str) -> list[LakeFile]:

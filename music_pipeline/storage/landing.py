@@ -16,6 +16,7 @@ names (and everything below such folders), and files below a folder named like a
 (`x.csv/part-0000.csv`, as Spark writes) are skipped. The list is a parameter everywhere
 (MUSIC_PIPELINE_IGNORED_SUFFIXES feeds it).
 """
+
 from __future__ import annotations
 
 import os
@@ -45,12 +46,13 @@ def is_delivery(relative: str, ignored_suffixes: tuple[str, ...] = IGNORED_SUFFI
     return not any(folder.lower().endswith(DATA_SUFFIXES) for folder in parts[:-1])
 
 
-def list_new(lake: Lake, prefix: str, start_after: str = "", limit: int | None = None,
-             ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES) -> list[LakeFile]:
+def list_new(
+    lake: Lake, prefix: str, start_after: str = "", limit: int | None = None, ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES
+) -> list[LakeFile]:
     """Deliveries under `prefix` whose key sorts after `start_after`, in key order (at most `limit`:
     names that are no delivery do not count against it)."""
     prefix = prefix.rstrip("/") + "/"
-    keep = lambda key: is_delivery(key[len(prefix):], ignored_suffixes)  # noqa: E731
+    keep = lambda key: is_delivery(key[len(prefix) :], ignored_suffixes)  # noqa: E731
     lister = _list_s3 if not lake.is_local else _list_local
     return lister(lake, prefix, start_after, limit, keep)
 
@@ -65,13 +67,16 @@ def stat(lake: Lake, keys: list[str]) -> dict[str, LakeFile]:
     import pyarrow.fs as pafs
 
     infos = lake.fs.get_file_info([lake.path(k) for k in keys]) if keys else []
-    return {k: LakeFile(key=k, size=i.size, modified=i.mtime.timestamp() if i.mtime else 0.0)
-            for k, i in zip(keys, infos) if i.type == pafs.FileType.File}
+    return {
+        k: LakeFile(key=k, size=i.size, modified=i.mtime.timestamp() if i.mtime else 0.0)
+        for k, i in zip(keys, infos)
+        if i.type == pafs.FileType.File
+    }
 
 
 # --- S3 -------------------------------------------------------------------------------------
 def _bucket_and_prefix(lake: Lake) -> tuple[str, str]:
-    bucket, _, root = lake.uri[len("s3://"):].partition("/")
+    bucket, _, root = lake.uri[len("s3://") :].partition("/")
     return bucket, (root.strip("/") + "/") if root.strip("/") else ""
 
 
@@ -93,7 +98,7 @@ def _list_s3(lake: Lake, prefix: str, start_after: str, limit: int | None, keep)
     while True:
         page = client.list_objects_v2(**kwargs)
         for obj in page.get("Contents", []):
-            key = obj["Key"][len(root):]
+            key = obj["Key"][len(root) :]
             if key.endswith("/") or not keep(key):  # folder markers and names that are no delivery
                 continue
             files.append(LakeFile(key=key, size=obj["Size"], modified=obj["LastModified"].timestamp()))

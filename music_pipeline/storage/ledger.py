@@ -15,6 +15,7 @@ days whose partitions must be recomputed), days_requested, duplicate_of, outcome
 published_hash (content last published for the key), claim (the sensor's run key), discovered_at, ingested_at, published_at, archived_at, updated_at,
 archive_key.
 """
+
 from __future__ import annotations
 
 import time
@@ -62,7 +63,7 @@ class Ledger:
         found: dict[str, dict] = {}
         name = self.tables.name(PROCESSED_STREAMS)
         for i in range(0, len(keys), 100):
-            request = {name: {"Keys": [{"file_key": k} for k in dict.fromkeys(keys[i:i + 100])], "ConsistentRead": True}}
+            request = {name: {"Keys": [{"file_key": k} for k in dict.fromkeys(keys[i : i + 100])], "ConsistentRead": True}}
             while request:
                 page = self.tables.resource.batch_get_item(RequestItems=request)
                 for item in page["Responses"].get(name, []):
@@ -86,7 +87,7 @@ class Ledger:
         days = sorted(set(days))
         for i in range(0, len(days), 50):  # keeps the filter expression well below its 4 KB limit
             touches = Attr("days").contains(days[i])
-            for day in days[i + 1:i + 50]:
+            for day in days[i + 1 : i + 50]:
                 touches = touches | Attr("days").contains(day)
             found.update((item["file_key"], item) for item in self._scan(Attr("status").eq(ARCHIVED) & touches))
         return [found[k] for k in sorted(found)]
@@ -112,7 +113,9 @@ class Ledger:
         expression = "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
         try:
             self.table.update_item(
-                Key={"file_key": key}, UpdateExpression=expression, ConditionExpression=condition,
+                Key={"file_key": key},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
                 ExpressionAttributeNames={k: v for k, v in names.items() if k[1:] in sets or k == "#s"},
                 ExpressionAttributeValues={**{f":{k}": v for k, v in sets.items()}, **values},
             )
@@ -125,19 +128,29 @@ class Ledger:
     def claim(self, key: str, version: str, size: int, modified: float, claim: str, stale_after: float = 900) -> bool:
         """discovered: true only for the first claim of this delivery of the key."""
         now = _now()
-        sets = {"status": DISCOVERED, "version": version, "size": size, "modified": Decimal(str(modified)),
-                "claim": claim, "discovered_at": now, "updated_at": now}
-        condition = ("attribute_not_exists(file_key) OR #version <> :version "
-                     "OR (#s = :discovered AND discovered_at < :stale)")
+        sets = {
+            "status": DISCOVERED,
+            "version": version,
+            "size": size,
+            "modified": Decimal(str(modified)),
+            "claim": claim,
+            "discovered_at": now,
+            "updated_at": now,
+        }
+        condition = "attribute_not_exists(file_key) OR #version <> :version OR (#s = :discovered AND discovered_at < :stale)"
         try:
             self.table.update_item(
                 Key={"file_key": key},
-                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+                UpdateExpression="SET "
+                + ", ".join(f"#{k} = :{k}" for k in sets)
                 + " REMOVE days_requested, reason, published_at, archived_at, outcome, duplicate_of",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status", **{f"#{k}": k for k in sets}},
-                ExpressionAttributeValues={**{f":{k}": v for k, v in sets.items()}, ":discovered": DISCOVERED,
-                                           ":stale": now - Decimal(str(stale_after))},
+                ExpressionAttributeValues={
+                    **{f":{k}": v for k, v in sets.items()},
+                    ":discovered": DISCOVERED,
+                    ":stale": now - Decimal(str(stale_after)),
+                },
             )
             return True
         except ClientError as exc:
@@ -147,13 +160,30 @@ class Ledger:
 
     def _from(self, key: str, from_status: str, version: str, **sets) -> bool:
         sets = {**sets, "updated_at": _now()}
-        return self._update(key, "#s = :from AND #version = :version",
-                            {":from": from_status}, {**sets, "version": version})
+        return self._update(key, "#s = :from AND #version = :version", {":from": from_status}, {**sets, "version": version})
 
-    def ingested(self, key: str, version: str, *, run_id: str, content_hash: str, rows: int, days: list[str],
-                 outcome: str, duplicate_of: str | None = None) -> bool:
-        sets = {"status": INGESTED, "run_id": run_id, "content_hash": content_hash, "rows": rows,
-                "days": sorted(days), "days_requested": [], "outcome": outcome, "ingested_at": _now()}
+    def ingested(
+        self,
+        key: str,
+        version: str,
+        *,
+        run_id: str,
+        content_hash: str,
+        rows: int,
+        days: list[str],
+        outcome: str,
+        duplicate_of: str | None = None,
+    ) -> bool:
+        sets = {
+            "status": INGESTED,
+            "run_id": run_id,
+            "content_hash": content_hash,
+            "rows": rows,
+            "days": sorted(days),
+            "days_requested": [],
+            "outcome": outcome,
+            "ingested_at": _now(),
+        }
         if duplicate_of:
             sets["duplicate_of"] = duplicate_of
         return self._from(key, DISCOVERED, version, **sets)
@@ -166,8 +196,12 @@ class Ledger:
 
     def days_requested(self, key: str, version: str, days: list[str]) -> bool:
         """Record which touched days have had a recomputation requested (stays `ingested`)."""
-        return self._update(key, "#s = :from AND #version = :version", {":from": INGESTED},
-                            {"days_requested": sorted(days), "version": version, "updated_at": _now()})
+        return self._update(
+            key,
+            "#s = :from AND #version = :version",
+            {":from": INGESTED},
+            {"days_requested": sorted(days), "version": version, "updated_at": _now()},
+        )
 
     def published(self, key: str, version: str, content_hash: str) -> bool:
         """Every touched day is in DynamoDB; `published_hash` survives later claims of the key, so
