@@ -4,7 +4,8 @@
 WITH credits AS (
   SELECT DISTINCT v.date, v.user_id, v.listening_time_ms, v.source_file, v.source_line, TRIM(credit_list.credit) AS artist
   FROM validated_streams AS v
-  LEFT JOIN songs AS s ON v.track_id = s.track_id  -- noqa: ST11 (read by the LATERAL VIEW)
+  -- songs is read by the LATERAL VIEW below (sqlfluff does not see it)
+  LEFT JOIN songs AS s ON v.track_id = s.track_id  -- noqa: ST11
     LATERAL VIEW EXPLODE(SPLIT(COALESCE(s.artists, ''), ';')) credit_list AS credit
   WHERE TRIM(credit_list.credit) <> ''
 ),
