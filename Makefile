@@ -32,11 +32,10 @@ test: $(STAMP) $(NODE_STAMP)  ## the whole test suite (real Parquet, DuckDB, Spa
 check: $(STAMP) $(NODE_STAMP)  ## CI: sample days through the whole graph with every asset check; fails on any ERROR check
 	$(BIN)/music-pipeline check
 
-dev: $(STAMP) $(NODE_STAMP)  ## the Dagster UI against the local stack
 lint-infra:  ## CI: cfn-lint + checkov over infra/*.yaml (own venv .venv-lint, pinned in requirements-lint.lock), zero findings
 	bash .ci/lint-infra
 
-dev: $(STAMP)  ## the Dagster UI against the local stack
+dev: $(STAMP) $(NODE_STAMP)  ## the Dagster UI against the local stack
 	$(BIN)/music-pipeline dev
 
 rehearsal: $(STAMP) $(NODE_STAMP)  ## the production topology on this machine (PostgreSQL, moto, code server, daemon, webserver) until Ctrl-C

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def _materialize(select: str, first: str, last: str, *extra: str) -> int:
         json.dumps(QUIET_RUN_CONFIG),
         *extra,
     ]
-    print("$ " + " ".join(command[4:]), flush=True)
+    print("$ " + shlex.join(command[4:]), flush=True)
     return subprocess.call(command, cwd=PROJECT_ROOT)
 
 
