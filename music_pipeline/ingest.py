@@ -592,13 +592,3 @@ def sync_landed_streams(
         outcome, manifest = ingest_landed_file(lake, f, start_date=start_date)
         report.add(outcome, manifest)
     return report
-
-
-def bronze_slices(lake: Lake, days: list[str]) -> dict[str, list[str]]:
-    """Keys of the bronze slices of each day."""
-    return {day: [f.key for f in lake.list(f"{BRONZE_STREAMS}/date={day}")] for day in days}
-
-
-def day_range(start: str, end: str) -> list[str]:
-    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]

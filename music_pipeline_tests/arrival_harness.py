@@ -82,8 +82,12 @@ class Harness:
                 tags=request.tags,
                 raise_on_error=False,
             )
-            assert outcome.success, f"automation run {request.asset_selection} {request.partition_key} failed"
+            self.finished("automation", request, outcome.success)
         return requests
+
+    def finished(self, label: str, request, success: bool) -> None:
+        """What a run's outcome means to the test: here every run must succeed."""
+        assert success, f"{label} run {request.asset_selection} {request.partition_key} failed"
 
     def settle(self, max_rounds: int = 10) -> int:
         """Tick and automate until a round requests nothing. Returns the rounds that did something."""

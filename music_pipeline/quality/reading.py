@@ -19,23 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from music_pipeline.engines.duckdb import register_parquet
-from music_pipeline.storage.lake import Lake, partition_key
+from music_pipeline.storage.lake import Lake
 
 BATCH_ROWS = 100_000  # 10M-row day: contract scan ~650 MB peak (933 MB at 250,000, same speed)
 DUCKDB_MEMORY_LIMIT = "1GB"
-
-
-def day_keys(lake: Lake, table: str, day: str) -> list[str]:
-    """Every Parquet file of a table's day: `data.parquet`, or one slice per source file."""
-    return [f.key for f in lake.list(f"{table}/date={day}") if f.key.endswith(".parquet")]
-
-
-def existing(lake: Lake, keys: list[str]) -> list[str]:
-    return [k for k in keys if lake.exists(k)]
-
-
-def partition_file(lake: Lake, table: str, day: str) -> list[str]:
-    return existing(lake, [partition_key(table, day)])
 
 
 def count_rows(lake: Lake, keys: list[str]) -> int:
