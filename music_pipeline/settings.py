@@ -75,6 +75,7 @@ class Settings:
     s3_endpoint: str | None = None
     region: str = "us-east-1"
     duckdb_memory_limit: str | None = None
+    range_chunk_days: int | None = None  # days per engine step in a range run; None: the engine's default
     session_gap_minutes: int = 30
     kpi_retention_days: int = 365
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -82,6 +83,15 @@ class Settings:
     glue: GlueSettings = field(default_factory=GlueSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     operations: OperationSettings = field(default_factory=OperationSettings)
+
+    @property
+    def chunk_days(self) -> int:
+        """Days an engine step processes at once in a range run (0: the whole range). The local engines
+        go one day at a time, so a range run's memory is one day's whatever its length; a Glue job run
+        takes the whole range (each run pays about a minute of start-up, and Glue scales out)."""
+        if self.range_chunk_days is not None:
+            return self.range_chunk_days
+        return 0 if self.engine == "glue" else 1
 
     @property
     def lake_is_local(self) -> bool:
@@ -111,6 +121,11 @@ class Settings:
             s3_endpoint=env.text("AWS_ENDPOINT_URL_S3", "") or env.text("AWS_ENDPOINT_URL", "") or None,
             region=env.text("AWS_REGION", "") or env.text("AWS_DEFAULT_REGION", "") or "us-east-1",
             duckdb_memory_limit=_memory_size(env.text("MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT", "")) or None,
+            range_chunk_days=(
+                env.integer("MUSIC_PIPELINE_RANGE_CHUNK_DAYS", 0, minimum=0)
+                if env.text("MUSIC_PIPELINE_RANGE_CHUNK_DAYS", "")
+                else None
+            ),
             session_gap_minutes=env.integer("MUSIC_PIPELINE_SESSION_GAP_MINUTES", 30, minimum=1),
             kpi_retention_days=env.integer("MUSIC_PIPELINE_KPI_RETENTION_DAYS", 365, minimum=1),
             thresholds=Thresholds(

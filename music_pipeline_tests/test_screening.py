@@ -122,3 +122,48 @@ def test_a_rule_the_footers_cannot_decide_is_scanned(tmp_path):
     pq.write_table(pa.table(rows, schema=contracts.PLATFORM_USAGE_DAILY), lake.local_path(key))
     schema = generic._batch_schema(models.PlatformUsageDaily.__name__)
     assert screening.proves(lake, schema, contracts.PLATFORM_USAGE_DAILY, [key], DAY) is None
+
+
+def _bronze(lake: Lake, slices: dict[str, tuple[str, list[int]]]) -> list[str]:
+    """Bronze slices of DAY: {slice name: (source_file, source lines)}."""
+    import os
+
+    keys = []
+    for name, (source, lines) in slices.items():
+        n = len(lines)
+        rows = {
+            "date": [dt.date(2024, 6, 1)] * n,
+            "user_id": ["u1"] * n,
+            "track_id": ["t1"] * n,
+            "listen_time": [dt.datetime(2024, 6, 1, 1, 0, k) for k in range(n)],
+            "listen_duration_ms": [None] * n,
+            "stream_id": [None] * n,
+            "completed": [None] * n,
+            "device_type": ["unknown"] * n,
+            "source_file": [source] * n,
+            "source_line": lines,
+        }
+        key = f"{tables.RAW_STREAMS.prefix}/date={DAY}/file={name}.parquet"
+        os.makedirs(os.path.dirname(lake.local_path(key)), exist_ok=True)
+        pq.write_table(pa.table(rows, schema=contracts.BRONZE_STREAMS), lake.local_path(key), row_group_size=3)
+        keys.append(key)
+    return keys
+
+
+@pytest.mark.parametrize(
+    ("slices", "proved", "passes"),
+    [
+        ({"a": ("raw/a.csv", [2, 3, 5, 9]), "b": ("raw/b.csv", [2, 3])}, True, True),
+        ({"a": ("raw/a.csv", [2, 3, 3, 9])}, False, False),  # a line twice: the full check fails
+        ({"a": ("raw/a.csv", [2, 3]), "b": ("raw/a.csv", [4, 5])}, False, True),  # one source file in two slices
+        ({"a": ("raw/a.csv", [5, 3, 9])}, False, True),  # not in source order: decided by the full check
+    ],
+)
+def test_bronze_keys_are_proved_unique_only_in_source_order(tmp_path, slices, proved, passes):
+    from music_pipeline.quality import rules
+
+    lake = Lake(str(tmp_path))
+    keys = _bronze(lake, slices)
+    assert screening.source_order_unique(lake, keys) is proved
+    (outcome,) = rules.evaluate("raw_streams", lake, [DAY], only={"unique_keys"})
+    assert outcome.passed is passes

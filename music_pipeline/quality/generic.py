@@ -19,6 +19,8 @@ from music_pipeline.quality.outcomes import SAMPLE_ROWS, Outcome, describe_row, 
 from music_pipeline.quality.reading import Sql, iter_batches, load_sql
 from music_pipeline.storage.lake import Lake
 
+SOURCE_KEY = ("source_file", "source_line")  # bronze's key: a landed file's line
+
 
 @dataclass
 class _Scan:
@@ -161,5 +163,7 @@ def rows_in_day(ctx: CheckContext) -> Outcome:
 
 @check("unique_keys")
 def unique_keys(ctx: CheckContext) -> Outcome:
+    if tuple(ctx.table.key) == SOURCE_KEY and screening.source_order_unique(ctx.lake, ctx.keys):
+        return Outcome("unique_keys", ctx.day, True, f"no duplicated keys ({', '.join(SOURCE_KEY)}): lines in source order")
     ctx.sql.view("checked", ctx.keys, ctx.table.contract)
     return unique_keys_outcome(ctx.sql, list(ctx.table.key), ctx.day)

@@ -123,3 +123,39 @@ def _in_day(stats: dict[str, ColumnStats], day: dt.date) -> bool:
         if nulls or lo is None or lo.date() != day or hi.date() != day:
             return False
     return True
+
+
+def source_order_unique(lake: Lake, keys: list[str]) -> bool:
+    """Whether (source_file, source_line) is unique over files of which each holds one source file's
+    lines in increasing order (how ingestion writes bronze slices): every file's footer shows a single
+    source_file, no two files show the same one, and each file's source_line column strictly increases.
+    Reads one integer column; False means "run the full key check"."""
+    seen: set[str] = set()
+    for key in keys:
+        with lake.fs.open_input_file(lake.path(key)) as f:
+            parquet = pq.ParquetFile(f)
+            if parquet.metadata.num_rows == 0:
+                continue
+            names = parquet.schema_arrow.names
+            if "source_file" not in names or "source_line" not in names:
+                return False
+            files, proved = set(), 0
+            for rows, stats in _row_groups(parquet.metadata, ["source_file"]):
+                nulls, lo, hi = stats["source_file"]
+                if nulls or lo != hi:
+                    return False
+                files.add(lo)
+                proved += rows
+            if proved != parquet.metadata.num_rows or len(files) != 1 or files & seen:
+                return False
+            seen |= files
+            lines = parquet.read(columns=["source_line"]).column(0)
+            if lines.null_count or not _increasing(lines.to_numpy()):
+                return False
+    return True
+
+
+def _increasing(values) -> bool:
+    import numpy as np
+
+    return bool(np.all(values[1:] > values[:-1]))
