@@ -192,7 +192,9 @@ def _reference_table(con, path: Path, wanted: tuple[str, ...], name: str, id_col
     unread = _rejected_lines(con, path, f"scan_{name}", len(header), None)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_unread (source_line BIGINT, reason VARCHAR, record VARCHAR)")
     if unread:
-        con.executemany(f"INSERT INTO {name}_unread VALUES (?, ?, ?)", [(r["source_line"], r["reason"], r["record"]) for r in unread])
+        con.executemany(
+            f"INSERT INTO {name}_unread VALUES (?, ?, ?)", [(r["source_line"], r["reason"], r["record"]) for r in unread]
+        )
 
 
 def run(
@@ -322,7 +324,9 @@ def run(
                 if has_duration
                 else "CAST(NULL AS BIGINT)"
             )
-            duration_bad = f"duration_present({duration}) AND NOT coalesce(duration_ok({duration}), false)" if has_duration else "false"
+            duration_bad = (
+                f"duration_present({duration}) AND NOT coalesce(duration_ok({duration}), false)" if has_duration else "false"
+            )
             select = _scan(con, path, header, scan)
             scans.append(f"""
               SELECT * EXCLUDE ({", ".join(raw.values())}),
@@ -390,17 +394,17 @@ def run(
 
         # ---------------------------------------------------------------- validation
         t0 = time.perf_counter()
-        con.execute(f"""
+        con.execute("""
             CREATE TEMP TABLE classified AS
             WITH listens AS (
               SELECT CAST(listen_time AS DATE) AS date, trim(user_id) AS user_id, trim(track_id) AS track_id, listen_time,
                      listen_duration_ms, stream_id, completed, device_type, source_file, source_line
               FROM landed_rows WHERE ingest_reason IS NULL
             ), repeated AS (  -- keys seen more than once: the first in (source_file, source_line) order is kept
-              SELECT user_id, track_id, listen_time, min({{'f': source_file, 'l': source_line}}) AS first
+              SELECT user_id, track_id, listen_time, min({'f': source_file, 'l': source_line}) AS first
               FROM listens GROUP BY user_id, track_id, listen_time HAVING count(*) > 1
             ), repeated_streams AS (
-              SELECT date, stream_id, min({{'f': source_file, 'l': source_line}}) AS first
+              SELECT date, stream_id, min({'f': source_file, 'l': source_line}) AS first
               FROM listens WHERE stream_id IS NOT NULL GROUP BY date, stream_id HAVING count(*) > 1
             )
             SELECT l.date, l.user_id, l.track_id, l.listen_time, s.genre,
@@ -410,8 +414,8 @@ def run(
                         WHEN l.track_id = '' THEN 'missing_track_id'
                         WHEN s.track_id IS NULL THEN 'unknown_track_id'
                         WHEN u.user_id IS NULL THEN 'unknown_user_id'
-                        WHEN r.first IS NOT NULL AND r.first <> {{'f': l.source_file, 'l': l.source_line}} THEN 'duplicate_listen'
-                        WHEN rs.first IS NOT NULL AND rs.first <> {{'f': l.source_file, 'l': l.source_line}} THEN 'duplicate_listen'
+                        WHEN r.first IS NOT NULL AND r.first <> {'f': l.source_file, 'l': l.source_line} THEN 'duplicate_listen'
+                        WHEN rs.first IS NOT NULL AND rs.first <> {'f': l.source_file, 'l': l.source_line} THEN 'duplicate_listen'
                    END AS reason
             FROM listens AS l
             LEFT JOIN songs AS s ON l.track_id = s.track_id

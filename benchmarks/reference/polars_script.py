@@ -36,32 +36,32 @@ OFFSET_RE = r"([+-])([0-9]{2}):?([0-9]{2})$"
 NUMBER_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 TRUE, FALSE = ["true", "1", "yes", "t"], ["false", "0", "no", "f"]
 
-S, I, F, B, D, T = pl.String, pl.Int64, pl.Float64, pl.Boolean, pl.Date, pl.Datetime("us")
+S, N, F, B, D, T = pl.String, pl.Int64, pl.Float64, pl.Boolean, pl.Date, pl.Datetime("us")  # N: integers
 COLUMNS = {
-    "songs": {"track_id": S, "track_name": S, "artists": S, "album_name": S, "genre": S, "duration_ms": I,
-              "popularity": I, "release_date": S, "source_line": I},
-    "users": {"user_id": S, "user_name": S, "user_age": I, "user_country": S, "subscription_type": S,
-              "created_at": T, "source_line": I},
-    "song_rejects": {"source_line": I, "id": S, "reason": S, "record": S},
-    "user_rejects": {"source_line": I, "id": S, "reason": S, "record": S},
-    "ingest_rejects": {"date": D, "source_file": S, "source_line": I, "reason": S, "detail": S, "record": S},
-    "validated_streams": {"date": D, "user_id": S, "track_id": S, "listen_time": T, "genre": S, "listening_time_ms": I,
-                          "stream_id": S, "completed": B, "device_type": S, "source_file": S, "source_line": I},
-    "stream_rejects": {"date": D, "user_id": S, "track_id": S, "listen_time": T, "source_file": S, "source_line": I,
+    "songs": {"track_id": S, "track_name": S, "artists": S, "album_name": S, "genre": S, "duration_ms": N,
+              "popularity": N, "release_date": S, "source_line": N},
+    "users": {"user_id": S, "user_name": S, "user_age": N, "user_country": S, "subscription_type": S,
+              "created_at": T, "source_line": N},
+    "song_rejects": {"source_line": N, "id": S, "reason": S, "record": S},
+    "user_rejects": {"source_line": N, "id": S, "reason": S, "record": S},
+    "ingest_rejects": {"date": D, "source_file": S, "source_line": N, "reason": S, "detail": S, "record": S},
+    "validated_streams": {"date": D, "user_id": S, "track_id": S, "listen_time": T, "genre": S, "listening_time_ms": N,
+                          "stream_id": S, "completed": B, "device_type": S, "source_file": S, "source_line": N},
+    "stream_rejects": {"date": D, "user_id": S, "track_id": S, "listen_time": T, "source_file": S, "source_line": N,
                        "reason": S},
-    "genre_daily_kpis": {"date": D, "genre": S, "listen_count": I, "unique_listeners": I, "total_listening_time_ms": I,
+    "genre_daily_kpis": {"date": D, "genre": S, "listen_count": N, "unique_listeners": N, "total_listening_time_ms": N,
                          "avg_listening_time_per_user_ms": F, "listen_share": F},
-    "top_songs_per_genre": {"date": D, "genre": S, "rank": I, "track_id": S, "track_name": S, "artists": S,
-                            "play_count": I},
-    "top_genres_daily": {"date": D, "rank": I, "genre": S, "listen_count": I, "unique_listeners": I,
-                         "total_listening_time_ms": I},
-    "daily_user_engagement": {"date": D, "daily_active_users": I, "listens": I, "listens_per_user": F, "sessions": I,
-                              "avg_session_duration_ms": F, "completion_rate": F, "completion_known_listens": I,
-                              "peak_hour": I},
-    "artist_daily_popularity": {"date": D, "artist": S, "listen_count": I, "unique_listeners": I,
-                                "total_listening_time_ms": I, "rank": I},
-    "platform_usage_daily": {"date": D, "dimension": S, "value": S, "listen_count": I, "unique_listeners": I,
-                             "total_listening_time_ms": I, "listen_share": F},
+    "top_songs_per_genre": {"date": D, "genre": S, "rank": N, "track_id": S, "track_name": S, "artists": S,
+                            "play_count": N},
+    "top_genres_daily": {"date": D, "rank": N, "genre": S, "listen_count": N, "unique_listeners": N,
+                         "total_listening_time_ms": N},
+    "daily_user_engagement": {"date": D, "daily_active_users": N, "listens": N, "listens_per_user": F, "sessions": N,
+                              "avg_session_duration_ms": F, "completion_rate": F, "completion_known_listens": N,
+                              "peak_hour": N},
+    "artist_daily_popularity": {"date": D, "artist": S, "listen_count": N, "unique_listeners": N,
+                                "total_listening_time_ms": N, "rank": N},
+    "platform_usage_daily": {"date": D, "dimension": S, "value": S, "listen_count": N, "unique_listeners": N,
+                             "total_listening_time_ms": N, "listen_share": F},
 }  # fmt: skip
 
 
@@ -79,7 +79,7 @@ def _records(path: Path, header: list[str]) -> tuple[pl.DataFrame, list[dict]]:
     lines = (
         pl.scan_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": S}, encoding="utf8-lossy")
         .with_row_index("source_line", offset=1)
-        .with_columns(pl.col("source_line").cast(I))
+        .with_columns(pl.col("source_line").cast(N))
         .filter((pl.col("source_line") > 1) & (pl.col("line").str.strip_chars(" \t").str.len_bytes() > 0))
         .with_columns(pl.col("line").str.strip_suffix("\r"))
     )
@@ -136,9 +136,9 @@ def _exact_times(frame: pl.LazyFrame) -> pl.LazyFrame:
     """`listen_time` of rows whose text is longer than the plain 19 characters: + fraction - offset."""
     t = pl.col("listen_time_text").str.strip_chars()
     long = frame.filter(t.str.len_chars() != 19)
-    fraction = t.str.extract(r"^.{19}\.([0-9]+)", 1).str.pad_end(6, "0").str.slice(0, 6).cast(I).fill_null(0)
+    fraction = t.str.extract(r"^.{19}\.([0-9]+)", 1).str.pad_end(6, "0").str.slice(0, 6).cast(N).fill_null(0)
     sign = pl.when(t.str.extract(OFFSET_RE, 1) == "-").then(-1).otherwise(1)
-    hours, minutes = t.str.extract(OFFSET_RE, 2).cast(I), t.str.extract(OFFSET_RE, 3).cast(I)
+    hours, minutes = t.str.extract(OFFSET_RE, 2).cast(N), t.str.extract(OFFSET_RE, 3).cast(N)
     offset_ok = hours.is_null() | ((hours <= 23) & (minutes <= 59))
     shifted = (
         pl.col("listen_time")
@@ -166,7 +166,7 @@ def _stream_file(path: Path, key: str, header: list[str], start: dt.datetime) ->
         track_id=col["track_id"],
         listen_time=_listen_time(col["listen_time"]),
         listen_time_text=col["listen_time"],
-        listen_duration_ms=pl.when(duration_given & duration_ok).then((seconds * 1000).round(0).cast(I)),
+        listen_duration_ms=pl.when(duration_given & duration_ok).then((seconds * 1000).round(0).cast(N)),
         duration_bad=(duration_given & ~duration_ok).fill_null(False),
         duration_text=col["duration"],
         stream_id=pl.when(stream_id != "").then(stream_id),
@@ -274,8 +274,8 @@ def _songs(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         artists="artists",
         album_name="album_name",
         genre=pl.when(pl.col("track_genre").str.strip_chars(" ") != "").then(pl.col("track_genre").str.strip_chars(" ")),
-        duration_ms=pl.col("duration_ms").str.strip_chars(" ").cast(I, strict=False),
-        popularity=pl.col("popularity").str.strip_chars(" ").cast(I, strict=False),
+        duration_ms=pl.col("duration_ms").str.strip_chars(" ").cast(N, strict=False),
+        popularity=pl.col("popularity").str.strip_chars(" ").cast(N, strict=False),
         release_date=pl.lit(None, S),
         source_line="source_line",
     )
@@ -298,7 +298,7 @@ def _songs(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def _users(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     raw, unread = _reference(path, USER_FIELDS, "lab users")
-    age = pl.col("user_age").str.strip_chars(" ").cast(I, strict=False)
+    age = pl.col("user_age").str.strip_chars(" ").cast(N, strict=False)
     created = pl.col("created_at").str.strip_chars(" ")
     typed = raw.select(
         user_id=pl.when(pl.col("user_id").str.strip_chars(" ") != "").then(pl.col("user_id").str.strip_chars(" ")),
@@ -405,8 +405,8 @@ def run(
     if frames:
         bronze = pl.concat([f.filter(pl.col("ingest_reason").is_null()).select(bronze_columns) for f in frames])
     else:
-        bronze = pl.DataFrame(schema={"user_id": S, "track_id": S, "listen_time": T, "listen_duration_ms": I, "stream_id": S,
-                                      "completed": B, "device_type": S, "source_file": S, "source_line": I})  # fmt: skip
+        bronze = pl.DataFrame(schema={"user_id": S, "track_id": S, "listen_time": T, "listen_duration_ms": N, "stream_id": S,
+                                      "completed": B, "device_type": S, "source_file": S, "source_line": N})  # fmt: skip
     del frames
     ingest_rejects = pl.DataFrame(reject_rows, schema=COLUMNS["ingest_rejects"])
     seconds["ingest"] = time.perf_counter() - t0
@@ -432,7 +432,9 @@ def run(
     )
     later = lambda f, n: pl.col(f).is_not_null() & ((pl.col(f) != pl.col("source_file")) | (pl.col(n) != pl.col("source_line")))  # noqa: E731
     classified = (
-        listens.join(songs.lazy().select("track_id", "genre", song_ms="duration_ms", known_track=pl.lit(True)), on="track_id", how="left")
+        listens.join(
+            songs.lazy().select("track_id", "genre", song_ms="duration_ms", known_track=pl.lit(True)), on="track_id", how="left"
+        )
         .join(users.lazy().select("user_id", known_user=pl.lit(True)), on="user_id", how="left")
         .join(repeated, on=keys, how="left", nulls_equal=True)
         .join(repeated_ids, on=["date", "stream_id"], how="left")
@@ -460,8 +462,8 @@ def run(
     t0 = time.perf_counter()
     v = validated.lazy()
     kpis = v.group_by("date", "genre").agg(
-        listen_count=pl.len().cast(I),
-        unique_listeners=pl.col("user_id").n_unique().cast(I),
+        listen_count=pl.len().cast(N),
+        unique_listeners=pl.col("user_id").n_unique().cast(N),
         total_listening_time_ms=pl.col("listening_time_ms").sum(),
     )
     kpis = kpis.with_columns(
@@ -469,15 +471,22 @@ def run(
         listen_share=pl.col("listen_count") / pl.col("listen_count").sum().over("date"),
     ).collect()
     ranked = lambda frame, by, order, desc: frame.sort([*by, *order], descending=[False] * len(by) + desc).with_columns(  # noqa: E731
-        rank=(pl.int_range(pl.len()).over(by) + 1).cast(I)
+        rank=(pl.int_range(pl.len()).over(by) + 1).cast(N)
     )
     top_songs = (
-        ranked(v.group_by("date", "genre", "track_id").agg(play_count=pl.len().cast(I)), ["date", "genre"], ["play_count", "track_id"], [True, False])
+        ranked(
+            v.group_by("date", "genre", "track_id").agg(play_count=pl.len().cast(N)),
+            ["date", "genre"],
+            ["play_count", "track_id"],
+            [True, False],
+        )
         .filter(pl.col("rank") <= top_songs_n)
         .join(songs.lazy().select("track_id", "track_name", "artists"), on="track_id", how="left")
         .collect()
     )
-    top_genres = ranked(kpis.lazy(), ["date"], ["listen_count", "genre"], [True, False]).filter(pl.col("rank") <= top_genres_n).collect()
+    top_genres = (
+        ranked(kpis.lazy(), ["date"], ["listen_count", "genre"], [True, False]).filter(pl.col("rank") <= top_genres_n).collect()
+    )
 
     gap_us = int(session_gap_minutes) * 60 * 1_000_000
     ordered = v.select("date", "user_id", "listen_time", "listening_time_ms", "source_file", "source_line").sort(
@@ -492,22 +501,22 @@ def run(
         .agg(date=pl.col("date").first(), started=us.first(), last=us.last(), last_ms=pl.col("listening_time_ms").last())
         .group_by("date")
         .agg(
-            sessions=pl.len().cast(I),
+            sessions=pl.len().cast(N),
             avg_session_duration_ms=(((pl.col("last") - pl.col("started")) // 1000) + pl.col("last_ms")).sum().cast(F) / pl.len(),
         )
     )
     peak = (
-        v.group_by("date", hour=pl.col("listen_time").dt.hour().cast(I))
+        v.group_by("date", hour=pl.col("listen_time").dt.hour().cast(N))
         .agg(n=pl.len())
         .sort(["date", "n", "hour"], descending=[False, True, False])
         .group_by("date")
         .agg(peak_hour=pl.col("hour").first())
     )
     totals = v.group_by("date").agg(
-        daily_active_users=pl.col("user_id").n_unique().cast(I),
-        listens=pl.len().cast(I),
-        completed_listens=(pl.col("completed") == True).sum().cast(I),  # noqa: E712
-        completion_known_listens=pl.col("completed").is_not_null().sum().cast(I),
+        daily_active_users=pl.col("user_id").n_unique().cast(N),
+        listens=pl.len().cast(N),
+        completed_listens=(pl.col("completed") == True).sum().cast(N),  # noqa: E712
+        completion_known_listens=pl.col("completed").is_not_null().sum().cast(N),
     )
     engagement = (
         totals.join(sessions, on="date")
@@ -530,26 +539,35 @@ def run(
         .unique()
     )
     credited = (
-        songs.lazy().select("track_id").join(credits, on="track_id", how="left").with_columns(pl.col("artist").fill_null("unknown"))
+        songs.lazy()
+        .select("track_id")
+        .join(credits, on="track_id", how="left")
+        .with_columns(pl.col("artist").fill_null("unknown"))
     )
-    plays = v.group_by("date", "track_id", "user_id").agg(n=pl.len().cast(I), ms=pl.col("listening_time_ms").sum())
+    plays = v.group_by("date", "track_id", "user_id").agg(n=pl.len().cast(N), ms=pl.col("listening_time_ms").sum())
     artists = ranked(
-        plays.join(credited, on="track_id").group_by("date", "artist").agg(
-            listen_count=pl.col("n").sum(), unique_listeners=pl.col("user_id").n_unique().cast(I), total_listening_time_ms=pl.col("ms").sum()
+        plays.join(credited, on="track_id")
+        .group_by("date", "artist")
+        .agg(
+            listen_count=pl.col("n").sum(),
+            unique_listeners=pl.col("user_id").n_unique().cast(N),
+            total_listening_time_ms=pl.col("ms").sum(),
         ),
         ["date"],
         ["listen_count", "artist"],
         [True, False],
     ).collect()
 
-    with_user = v.join(users.lazy().select("user_id", "user_country", "subscription_type"), on="user_id", how="left").with_columns(
+    with_user = v.join(
+        users.lazy().select("user_id", "user_country", "subscription_type"), on="user_id", how="left"
+    ).with_columns(
         hour=pl.col("listen_time").dt.hour().cast(S).str.zfill(2),
         country=pl.col("user_country").fill_null("unknown"),
         subscription_type=pl.col("subscription_type").fill_null("unknown"),
     )
     per_dimension = [
         with_user.group_by("date", value=pl.col(dim)).agg(
-            dimension=pl.lit(dim), listen_count=pl.len().cast(I), unique_listeners=pl.col("user_id").n_unique().cast(I),
+            dimension=pl.lit(dim), listen_count=pl.len().cast(N), unique_listeners=pl.col("user_id").n_unique().cast(N),
             total_listening_time_ms=pl.col("listening_time_ms").sum(),
         )
         for dim in ("device_type", "hour", "country", "subscription_type")
