@@ -128,6 +128,7 @@ def _plain(value):
 def _compare(files_a: Files, files_b: Files, days: list[str], names: tuple[str, str]) -> dict:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     different, rows, details = [], {}, {}
     try:
         for name in TABLES:
@@ -139,10 +140,10 @@ def _compare(files_a: Files, files_b: Files, days: list[str], names: tuple[str, 
             cols = [f.name for f in schema]
             only = {}
             for label, left, right in ((names[0], a, b), (names[1], b, a)):
-                query = f"SELECT * FROM (({left}) EXCEPT ALL ({right}))"
-                n = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+                con.execute(f"CREATE OR REPLACE TEMP TABLE only_here AS ({left}) EXCEPT ALL ({right})")
+                n = con.execute("SELECT count(*) FROM only_here").fetchone()[0]
                 if n:
-                    shown = con.execute(f"{query} ORDER BY ALL LIMIT {SHOWN_ROWS}").fetchall()
+                    shown = con.execute(f"SELECT * FROM only_here ORDER BY ALL LIMIT {SHOWN_ROWS}").fetchall()
                     only[f"only_in_{label}"] = {"rows": n, "first": [{c: _plain(v) for c, v in zip(cols, r)} for r in shown]}
             if problems or only:
                 different.append(name)

@@ -104,26 +104,32 @@ def _deliveries(landed: Path) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda kp: kp[0].encode())
 
 
-def _scan(con: duckdb.DuckDBPyConnection, path: Path, names: list[str], scan: str) -> str:
-    """SQL of a CSV scan with text columns `names` and `source_line` (header = line 1); the lines DuckDB
-    could not read are in the reject tables, keyed by `scan`."""
+def _scan(path: Path, names: list[str], scan: str) -> str:
+    """SQL of a CSV scan with text columns `names` and `rn`, the row's position among the rows read; the lines
+    DuckDB could not read go to the reject tables `<scan>_errors` (see `_gaps`)."""
     columns = "{" + ", ".join(f"{_q(n)}: 'VARCHAR'" for n in names) + "}"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {scan} AS
+    return f"""
         SELECT *, row_number() OVER () AS rn
         FROM read_csv({_q(str(path))}, header = true, auto_detect = false, columns = {columns}, delim = ',',
                       quote = '"', escape = '"', store_rejects = true, rejects_table = '{scan}_errors',
-                      rejects_scan = '{scan}_scans', null_padding = false)""")
-    rejected = con.execute(f"SELECT count(*) FROM {scan}_errors").fetchone()[0]
-    if not rejected:
-        return f"SELECT *, rn + 1 AS source_line FROM {scan}"
-    # the n-th read row is line n + 1 plus the rejected lines before it
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {scan}_gaps AS
-        SELECT line - 2 - (row_number() OVER (ORDER BY line) - 1) AS rows_before, row_number() OVER (ORDER BY line) AS n
-        FROM (SELECT DISTINCT line FROM {scan}_errors)""")
-    return f"""SELECT r.*, r.rn + 1 + coalesce(g.n, 0) AS source_line
-               FROM {scan} AS r ASOF LEFT JOIN {scan}_gaps AS g ON r.rn > g.rows_before"""
+                      rejects_scan = '{scan}_scans', null_padding = false)"""
+
+
+def _gaps(con: duckdb.DuckDBPyConnection, scan: str) -> list[tuple[int, int]]:
+    """(rows read before the n-th rejected line, n) of a scan that ran: the read row at position rn is on line
+    rn + 1 (the header is line 1) + the rejected lines before it."""
+    return con.execute(f"""
+        SELECT line - 2 - (row_number() OVER (ORDER BY line) - 1), row_number() OVER (ORDER BY line)
+        FROM (SELECT DISTINCT line FROM {scan}_errors) ORDER BY line""").fetchall()
+
+
+def _numbered(source: str, gaps: str | None, by: str | None = None) -> str:
+    """`source` with `source_line` instead of `rn` (ASOF join on the gaps table when lines were rejected)."""
+    if gaps is None:
+        return f"SELECT * EXCLUDE (rn), rn + 1 AS source_line FROM {source}"
+    same = f"r.{by} = g.{by} AND " if by else ""
+    return f"""SELECT r.* EXCLUDE (rn), r.rn + 1 + coalesce(g.n, 0) AS source_line
+               FROM {source} AS r ASOF LEFT JOIN {gaps} AS g ON {same}r.rn > g.rows_before"""
 
 
 def _rejected_lines(con: duckdb.DuckDBPyConnection, path: Path, scan: str, width: int, time_index: int | None) -> list[dict]:
@@ -180,16 +186,21 @@ def _write_file(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> int
     return con.execute(f"SELECT count(*) FROM read_parquet({_q(str(target / 'data.parquet'))})").fetchone()[0]
 
 
-def _reference_table(con, path: Path, wanted: tuple[str, ...], name: str, id_column: str) -> None:
+def _reference_table(con, path: Path, wanted: tuple[str, ...], name: str) -> None:
     """A reference CSV -> TEMP TABLE `name` of its text columns + source_line, + `name`_unread (lines that
     could not be read: source_line, reason, record)."""
     header = _header(path)
     missing = [c for c in wanted if c not in header]
     if missing:
         raise ValueError(f"{path}: this script reads the {name} shape {wanted} only; missing {missing}")
-    scan = _scan(con, path, header, f"scan_{name}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {scan}")
-    unread = _rejected_lines(con, path, f"scan_{name}", len(header), None)
+    scan = f"scan_{name}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {scan} AS {_scan(path, header, scan)}")
+    gaps = _gaps(con, scan)
+    if gaps:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {scan}_gaps (rows_before BIGINT, n BIGINT)")
+        con.executemany(f"INSERT INTO {scan}_gaps VALUES (?, ?)", gaps)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_numbered(scan, f'{scan}_gaps' if gaps else None)}")
+    unread = _rejected_lines(con, path, scan, len(header), None)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_unread (source_line BIGINT, reason VARCHAR, record VARCHAR)")
     if unread:
         con.executemany(
@@ -219,13 +230,14 @@ def run(
     con = duckdb.connect(config={"preserve_insertion_order": True})
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         for statement in MACROS.split(";\n"):
             if statement.strip():
                 con.execute(statement)
 
         # ---------------------------------------------------------------- reference data
         t0 = time.perf_counter()
-        _reference_table(con, landed_path / "raw/songs/songs.csv", SONGS_COLUMNS, "songs_csv", "track_id")
+        _reference_table(con, landed_path / "raw/songs/songs.csv", SONGS_COLUMNS, "songs_csv")
         con.execute("""
             CREATE TEMP TABLE songs_classified AS
             WITH typed AS (
@@ -255,7 +267,7 @@ def run(
                UNION ALL SELECT source_line, CAST(NULL AS VARCHAR), reason, record FROM songs_csv_unread""",
             out_path / "song_rejects",
         )
-        _reference_table(con, landed_path / "raw/users/users.csv", USERS_COLUMNS, "users_csv", "user_id")
+        _reference_table(con, landed_path / "raw/users/users.csv", USERS_COLUMNS, "users_csv")
         con.execute("""
             CREATE TEMP TABLE users_classified AS
             WITH typed AS (
@@ -289,7 +301,7 @@ def run(
         t0 = time.perf_counter()
         files = {"ingested": 0, "duplicate": 0, "failed": {}}
         seen_content: set[str] = set()
-        scans, unread = [], []
+        scans, scanned, unread = [], [], []
         for k, (key, path) in enumerate(_deliveries(landed_path)):
             if not key.lower().endswith(".csv"):
                 raise NotImplementedError(f"{key}: this reference reads .csv deliveries only")
@@ -327,7 +339,7 @@ def run(
             duration_bad = (
                 f"duration_present({duration}) AND NOT coalesce(duration_ok({duration}), false)" if has_duration else "false"
             )
-            select = _scan(con, path, header, scan)
+            select = _scan(path, header, scan)
             scans.append(f"""
               SELECT * EXCLUDE ({", ".join(raw.values())}),
                      CASE WHEN ingest_reason = 'invalid_duration' THEN {kept["duration"]}
@@ -347,25 +359,33 @@ def run(
                          {f"completed_of({completed})" if has_completed else "CAST(NULL AS BOOLEAN)"} AS completed,
                          {f"completed_bad({completed})" if has_completed else "false"} AS completed_bad,
                          coalesce(NULLIF(lower(ws_trim({text["device_type"]})), ''), 'unknown') AS device_type,
-                         {_q(key)} AS source_file, source_line,
+                         {_q(key)} AS source_file, rn,
                          {", ".join(f"{_q_ident(c)} AS {raw[c]}" for c in header)}
                   FROM ({select})
                 )
               )""")
-            time_index = header.index("listen_time")
-            for r in _rejected_lines(con, path, scan, len(header), time_index):
-                unread.append((r["hint"], key, r["source_line"], r["reason"], r["detail"], r["record"]))
+            scanned.append((scan, key, path, header.index("listen_time"), len(header)))
         if scans:
             con.execute("CREATE TEMP TABLE landed_rows AS " + " UNION ALL ".join(scans))
+            gaps = []
+            for scan, key, path, time_index, width in scanned:
+                gaps += [(key, *g) for g in _gaps(con, scan)]
+                for r in _rejected_lines(con, path, scan, width, time_index):
+                    unread.append((r["hint"], key, r["source_line"], r["reason"], r["detail"], r["record"]))
+            if gaps:
+                con.execute("CREATE TEMP TABLE line_gaps (source_file VARCHAR, rows_before BIGINT, n BIGINT)")
+                con.executemany("INSERT INTO line_gaps VALUES (?, ?, ?)", gaps)
+            con.execute(f"CREATE TEMP VIEW landed AS {_numbered('landed_rows', 'line_gaps' if gaps else None, 'source_file')}")
         else:
             con.execute("""CREATE TEMP TABLE landed_rows (user_id VARCHAR, track_id VARCHAR, listen_time TIMESTAMP,
                 listen_duration_ms BIGINT, duration_bad BOOLEAN, stream_id VARCHAR, completed BOOLEAN, completed_bad BOOLEAN,
                 device_type VARCHAR, source_file VARCHAR, source_line BIGINT, ingest_reason VARCHAR,
                 reject_value VARCHAR, record VARCHAR)""")
+            con.execute("CREATE TEMP VIEW landed AS SELECT * FROM landed_rows")
         # rows rejected while reading (few): the detail is the value as written (Python's repr)
         landing_times = {key: path.stat().st_mtime for key, path in _deliveries(landed_path)}
         typed_rejects = con.execute("""SELECT CAST(listen_time AS DATE), source_file, source_line, ingest_reason,
-            reject_value, record FROM landed_rows WHERE ingest_reason IS NOT NULL""").fetchall()
+            reject_value, record FROM landed WHERE ingest_reason IS NOT NULL""").fetchall()
         reject_rows = []
         for day, key, line, reason, value, record in typed_rejects:
             lt_text = duration_text = completed_text = value
@@ -390,6 +410,7 @@ def run(
                 "INSERT INTO ingest_rejects SELECT CAST(listen_time_of(?) AS DATE), ?, ?, ?, ?, ?",
                 [(hint, *rest) for hint, *rest in unread],
             )
+        con.execute("SET preserve_insertion_order = false")  # rows are numbered: no order is needed from here on
         seconds["ingest"] = time.perf_counter() - t0
 
         # ---------------------------------------------------------------- validation
@@ -399,7 +420,7 @@ def run(
             WITH listens AS (
               SELECT CAST(listen_time AS DATE) AS date, trim(user_id) AS user_id, trim(track_id) AS track_id, listen_time,
                      listen_duration_ms, stream_id, completed, device_type, source_file, source_line
-              FROM landed_rows WHERE ingest_reason IS NULL
+              FROM landed WHERE ingest_reason IS NULL
             ), repeated AS (  -- keys seen more than once: the first in (source_file, source_line) order is kept
               SELECT user_id, track_id, listen_time, min({'f': source_file, 'l': source_line}) AS first
               FROM listens GROUP BY user_id, track_id, listen_time HAVING count(*) > 1
