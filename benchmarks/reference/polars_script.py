@@ -421,13 +421,15 @@ def run(
     first_file = pl.col("source_file").min()
     first_of = dict(first_file=first_file, first_line=pl.col("source_line").filter(pl.col("source_file") == first_file).min())
     keys = ["user_id", "track_id", "listen_time"]
-    repeated = listens.group_by(keys).agg(n=pl.len(), **first_of).filter(pl.col("n") > 1).drop("n")
+    # keys seen more than once (a count per key, the cheapest aggregate), then the first of each in file order
+    repeated_keys = listens.group_by(keys).agg(n=pl.len()).filter(pl.col("n") > 1).select(keys)
+    repeated = listens.join(repeated_keys, on=keys, how="semi").group_by(keys).agg(**first_of)
+    ids = listens.filter(pl.col("stream_id").is_not_null())
+    repeated_ids = ids.group_by("date", "stream_id").agg(n=pl.len()).filter(pl.col("n") > 1).select("date", "stream_id")
     repeated_ids = (
-        listens.filter(pl.col("stream_id").is_not_null())
+        ids.join(repeated_ids, on=["date", "stream_id"], how="semi")
         .group_by("date", "stream_id")
-        .agg(n=pl.len(), **first_of)
-        .filter(pl.col("n") > 1)
-        .drop("n")
+        .agg(**first_of)
         .rename({"first_file": "stream_first_file", "first_line": "stream_first_line"})
     )
     later = lambda f, n: pl.col(f).is_not_null() & ((pl.col(f) != pl.col("source_file")) | (pl.col(n) != pl.col("source_line")))  # noqa: E731
