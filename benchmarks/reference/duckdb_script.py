@@ -357,7 +357,7 @@ def run(
                          {f"completed_of({completed})" if has_completed else "CAST(NULL AS BOOLEAN)"} AS completed,
                          {f"completed_bad({completed})" if has_completed else "false"} AS completed_bad,
                          coalesce(NULLIF(lower(ws_trim({text["device_type"]})), ''), 'unknown') AS device_type,
-                         {_q(key)} AS source_file, rn,
+                         {_q(key)} AS source_file, {k} AS file_index, rn,
                          {", ".join(f"{_q_ident(c)} AS {raw[c]}" for c in header)}
                   FROM ({select})
                 )
@@ -377,7 +377,7 @@ def run(
         else:
             con.execute("""CREATE TEMP TABLE landed_rows (user_id VARCHAR, track_id VARCHAR, listen_time TIMESTAMP,
                 listen_duration_ms BIGINT, duration_bad BOOLEAN, stream_id VARCHAR, completed BOOLEAN, completed_bad BOOLEAN,
-                device_type VARCHAR, source_file VARCHAR, source_line BIGINT, ingest_reason VARCHAR,
+                device_type VARCHAR, source_file VARCHAR, file_index BIGINT, source_line BIGINT, ingest_reason VARCHAR,
                 reject_value VARCHAR, record VARCHAR)""")
             con.execute("CREATE TEMP VIEW landed AS SELECT * FROM landed_rows")
         # rows rejected while reading (few): the detail is the value as written (Python's repr)
@@ -417,28 +417,29 @@ def run(
             CREATE TEMP TABLE classified AS
             WITH listens AS (
               SELECT CAST(listen_time AS DATE) AS date, trim(user_id) AS user_id, trim(track_id) AS track_id, listen_time,
-                     listen_duration_ms, stream_id, completed, device_type, source_file, source_line
+                     listen_duration_ms, stream_id, completed, device_type, source_file, source_line,
+                     file_index * 1099511627776 + source_line AS ord  -- (source_file, source_line) order in one integer
               FROM landed WHERE ingest_reason IS NULL
             ), repeated_keys AS (  -- keys seen more than once (a count per key: the cheapest aggregate)
               SELECT user_id, track_id, listen_time FROM listens GROUP BY ALL HAVING count(*) > 1
             ), repeated AS (  -- of those, the first in (source_file, source_line) order is kept
-              SELECT user_id, track_id, listen_time, min({'f': source_file, 'l': source_line}) AS first
+              SELECT user_id, track_id, listen_time, min(ord) AS first
               FROM listens SEMI JOIN repeated_keys USING (user_id, track_id, listen_time) GROUP BY ALL
             ), repeated_ids AS (
               SELECT date, stream_id FROM listens WHERE stream_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1
             ), repeated_streams AS (
-              SELECT date, stream_id, min({'f': source_file, 'l': source_line}) AS first
+              SELECT date, stream_id, min(ord) AS first
               FROM listens SEMI JOIN repeated_ids USING (date, stream_id) GROUP BY ALL
             )
             SELECT l.date, l.user_id, l.track_id, l.listen_time, s.genre,
                    coalesce(l.listen_duration_ms, s.duration_ms) AS listening_time_ms, l.stream_id, l.completed, l.device_type,
-                   l.source_file, l.source_line,
+                   l.source_file, l.source_line, l.ord,
                    CASE WHEN l.user_id = '' THEN 'missing_user_id'
                         WHEN l.track_id = '' THEN 'missing_track_id'
                         WHEN s.track_id IS NULL THEN 'unknown_track_id'
                         WHEN u.user_id IS NULL THEN 'unknown_user_id'
-                        WHEN r.first IS NOT NULL AND r.first <> {'f': l.source_file, 'l': l.source_line} THEN 'duplicate_listen'
-                        WHEN rs.first IS NOT NULL AND rs.first <> {'f': l.source_file, 'l': l.source_line} THEN 'duplicate_listen'
+                        WHEN r.first IS NOT NULL AND r.first <> l.ord THEN 'duplicate_listen'
+                        WHEN rs.first IS NOT NULL AND rs.first <> l.ord THEN 'duplicate_listen'
                    END AS reason
             FROM listens AS l
             LEFT JOIN songs AS s ON l.track_id = s.track_id
@@ -446,7 +447,8 @@ def run(
             LEFT JOIN repeated AS r ON l.user_id = r.user_id AND l.track_id = r.track_id AND l.listen_time = r.listen_time
             LEFT JOIN repeated_streams AS rs ON l.date = rs.date AND l.stream_id = rs.stream_id
         """)
-        con.execute("CREATE TEMP TABLE validated AS SELECT * EXCLUDE (reason) FROM classified WHERE reason IS NULL")
+        con.execute("CREATE TEMP VIEW validated AS SELECT * EXCLUDE (reason) FROM classified WHERE reason IS NULL")
+        con.execute("CREATE TEMP VIEW validated_streams AS SELECT * EXCLUDE (ord) FROM validated")
         seconds["validate"] = time.perf_counter() - t0
 
         # ---------------------------------------------------------------- gold
@@ -475,10 +477,10 @@ def run(
                 FROM genre_kpis QUALIFY rank <= {int(top_genres_n)}""",
             "daily_user_engagement": f"""
                 WITH ordered AS (
-                  SELECT date, user_id, listen_time, listening_time_ms, source_file, source_line,
+                  SELECT date, user_id, listen_time, listening_time_ms, ord,
                          lag(listen_time) OVER w AS previous, lead(listen_time) OVER w AS next
                   FROM validated
-                  WINDOW w AS (PARTITION BY date, user_id ORDER BY listen_time, source_file, source_line)
+                  WINDOW w AS (PARTITION BY date, user_id ORDER BY listen_time, ord)
                 ), edges AS (  -- the first and last listen of every session (gap > {gap} minutes starts one)
                   SELECT *, previous IS NULL OR listen_time > previous + INTERVAL {gap} MINUTE AS opens,
                          next IS NULL OR next > listen_time + INTERVAL {gap} MINUTE AS closes
@@ -488,7 +490,7 @@ def run(
                 ), sessions AS (
                   SELECT date, listen_time, listening_time_ms, closes,
                          CASE WHEN opens THEN listen_time
-                              ELSE lag(listen_time) OVER (PARTITION BY date, user_id ORDER BY listen_time, source_file, source_line)
+                              ELSE lag(listen_time) OVER (PARTITION BY date, user_id ORDER BY listen_time, ord)
                          END AS started
                   FROM edges
                 ), per_day AS (
@@ -566,7 +568,7 @@ def run(
         # ---------------------------------------------------------------- validated, rejects
         t0 = time.perf_counter()
         day_rows = {
-            "validated_streams": _write_days(con, "", out_path / "validated_streams", table="validated"),
+            "validated_streams": _write_days(con, "", out_path / "validated_streams", table="validated_streams"),
             "stream_rejects": _write_days(
                 con,
                 """SELECT date, user_id, track_id, listen_time, source_file, source_line, reason
