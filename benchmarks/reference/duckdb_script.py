@@ -140,12 +140,18 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, path: Path, scan: str, width
     ).fetchall()
     if not rows:
         return []
-    data = path.read_bytes()
     out = []
-    for line, position, errors in rows:
-        start = data.rfind(b"\n", 0, position) + 1  # DuckDB's position may point just past the line's start
-        end = data.find(b"\n", start)
-        raw = data[start : end if end >= 0 else len(data)].rstrip(b"\r")
+    with open(path, "rb") as fh:  # read around each rejected line only (a landed file may be large)
+        for line, position, errors in rows:
+            base = max(position - 4096, 0)
+            fh.seek(base)
+            data = fh.read(4096 + (1 << 20))
+            start = data.rfind(b"\n", 0, position - base) + 1  # DuckDB's position may point just past the line's start
+            end = data.find(b"\n", start)
+            raw = data[start : end if end >= 0 else len(data)].rstrip(b"\r")
+            out.append((line, errors, raw))
+    found = []
+    for line, errors, raw in out:
         text = raw.decode("utf-8", "replace")
         fields = next(csv.reader([text]), [])
         hint = fields[time_index] if time_index is not None and time_index < len(fields) else None
@@ -153,8 +159,8 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, path: Path, scan: str, width
             reason, detail = "malformed_line", f"expected {width} fields, found {len(fields)}"
         else:
             reason, detail = "bad_encoding", "the line is not valid UTF-8"
-        out.append({"source_line": int(line), "reason": reason, "detail": detail, "record": text, "hint": hint})
-    return out
+        found.append({"source_line": int(line), "reason": reason, "detail": detail, "record": text, "hint": hint})
+    return found
 
 
 def _write_days(con: duckdb.DuckDBPyConnection, query: str, target: Path, table: str | None = None) -> dict[str, int]:

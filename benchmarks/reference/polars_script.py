@@ -87,18 +87,24 @@ def _records(path: Path, header: list[str]) -> tuple[pl.DataFrame, list[dict]]:
         quoted=pl.col("line").str.contains('"', literal=True),
         fields=pl.col("line").str.count_matches(",", literal=True) + 1,
         lossy=pl.col("line").str.contains("\ufffd", literal=True),
-    ).collect()
-    plain = lines.filter(~pl.col("quoted"))
-    good = (
-        plain.filter(pl.col("fields") == width)
-        .select("source_line", "lossy", pl.col("line").str.split_exact(",", width - 1).alias("f"))
-        .unnest("f")
     )
-    good = good.rename({f"field_{i}": name for i, name in enumerate(header)})
+    # one scan (a common subplan): the split plain lines, and the few others (quoted, malformed)
+    plain, others = pl.collect_all(
+        [
+            lines.filter(~pl.col("quoted") & (pl.col("fields") == width))
+            .select("source_line", "lossy", pl.col("line").str.split_exact(",", width - 1).alias("f"))
+            .unnest("f"),
+            lines.filter(pl.col("quoted") | (pl.col("fields") != width)).select(
+                "source_line", "line", "fields", "quoted", "lossy"
+            ),
+        ]
+    )
+    good = plain.rename({f"field_{i}": name for i, name in enumerate(header)})
     unread = [
         {"source_line": n, "line": text, "fields": k}
-        for n, text, k in plain.filter(pl.col("fields") != width).select("source_line", "line", "fields").iter_rows()
+        for n, text, k in others.filter(~pl.col("quoted")).select("source_line", "line", "fields").iter_rows()
     ]
+    lines = others
     quoted_rows = []
     for n, text, lossy in lines.filter(pl.col("quoted")).select("source_line", "line", "lossy").iter_rows():
         values = next(csv.reader([text]), [])
@@ -120,7 +126,8 @@ def _records(path: Path, header: list[str]) -> tuple[pl.DataFrame, list[dict]]:
             {"source_line": row["source_line"], "reason": "bad_encoding", "detail": "the line is not valid UTF-8",
              "record": ",".join(values), "values": values}
         )  # fmt: skip
-    return good.filter(~pl.col("lossy")).drop("lossy"), rejects
+    good = good.filter(~pl.col("lossy")) if lossy.height else good
+    return good.drop("lossy"), rejects
 
 
 def _listen_time(text: pl.Expr) -> pl.Expr:
@@ -149,8 +156,9 @@ def _exact_times(frame: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat([frame.filter(t.str.len_chars() == 19), long])
 
 
-def _stream_file(path: Path, key: str, header: list[str], start: dt.datetime) -> tuple[pl.DataFrame, list[dict]]:
-    """One landed CSV -> its typed rows with their ingestion reason (null = bronze), and its unreadable lines."""
+def _stream_file(path: Path, key: str, header: list[str], start: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
+    """One landed CSV -> (its typed rows with their ingestion reason (null = bronze), the rows with a reason and
+    their text as written, its unreadable lines)."""
     good, unread = _records(path, header)
     limit = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None) + dt.timedelta(days=1)
     col = {c: pl.col(c) if c in header else pl.lit(None, S) for c in (*REQUIRED, *OPTIONAL)}
@@ -165,20 +173,17 @@ def _stream_file(path: Path, key: str, header: list[str], start: dt.datetime) ->
         user_id=col["user_id"],
         track_id=col["track_id"],
         listen_time=_listen_time(col["listen_time"]),
-        listen_time_text=col["listen_time"],
+        listen_time_text=col["listen_time"],  # for `_exact_times`, dropped after
         listen_duration_ms=pl.when(duration_given & duration_ok).then((seconds * 1000).round(0).cast(N)),
         duration_bad=(duration_given & ~duration_ok).fill_null(False),
-        duration_text=col["duration"],
         stream_id=pl.when(stream_id != "").then(stream_id),
         completed=pl.when(completed.is_in(TRUE)).then(True).when(completed.is_in(FALSE)).then(False),
         completed_bad=((completed != "") & ~completed.is_in(TRUE + FALSE)).fill_null(False),
-        completed_text=col["completed"],
         device_type=pl.when(device != "").then(device).otherwise(pl.lit("unknown")),
         source_file=pl.lit(key),
         source_line=pl.col("source_line"),
-        record=pl.concat_str([pl.col(c).fill_null("") for c in header], separator=","),
     )
-    typed = _exact_times(typed)
+    typed = _exact_times(typed).drop("listen_time_text")
     lt = pl.col("listen_time")
     typed = typed.with_columns(
         ingest_reason=pl.when(lt.is_null())
@@ -191,8 +196,19 @@ def _stream_file(path: Path, key: str, header: list[str], start: dt.datetime) ->
         .then(pl.lit("invalid_duration"))
         .when(pl.col("completed_bad"))
         .then(pl.lit("invalid_completed"))
+    ).drop("duration_bad", "completed_bad")
+    typed = typed.collect()
+    bad = typed.filter(pl.col("ingest_reason").is_not_null()).select("source_line", "ingest_reason", parsed="listen_time")
+    bad = bad.join(good, on="source_line").select(  # the few rejected rows: their text as written
+        "source_line",
+        "ingest_reason",
+        listen_time="parsed",
+        listen_time_text=col["listen_time"],
+        duration_text=col["duration"],
+        completed_text=col["completed"],
+        record=pl.concat_str([pl.col(c).fill_null("") for c in header], separator=","),
     )
-    return typed.collect(), unread
+    return typed, bad, unread
 
 
 def _files(landed: Path) -> list[tuple[str, Path]]:
@@ -375,10 +391,9 @@ def run(
             files["failed"][key] = f"header {header}"
             continue
         files["ingested"] += 1
-        typed, unread = _stream_file(path, key, header, start)
-        frames.append(typed)
+        typed, bad, unread = _stream_file(path, key, header, start)
+        frames.append(typed.filter(pl.col("ingest_reason").is_null()) if bad.height else typed)
         landed_at = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
-        bad = typed.filter(pl.col("ingest_reason").is_not_null())
         for r in bad.iter_rows(named=True):
             reason, text = r["ingest_reason"], r["listen_time_text"]
             detail = {
@@ -403,7 +418,7 @@ def run(
     bronze_columns = ["user_id", "track_id", "listen_time", "listen_duration_ms", "stream_id", "completed", "device_type",
                       "source_file", "source_line"]  # fmt: skip
     if frames:
-        bronze = pl.concat([f.filter(pl.col("ingest_reason").is_null()).select(bronze_columns) for f in frames])
+        bronze = pl.concat([f.select(bronze_columns) for f in frames], rechunk=False)
     else:
         bronze = pl.DataFrame(schema={"user_id": S, "track_id": S, "listen_time": T, "listen_duration_ms": N, "stream_id": S,
                                       "completed": B, "device_type": S, "source_file": S, "source_line": N})  # fmt: skip
