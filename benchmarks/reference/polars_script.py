@@ -373,7 +373,7 @@ def run(
     files = {"ingested": 0, "duplicate": 0, "failed": {}}
     contents: set[str] = set()
     frames, reject_rows = [], []
-    for key, path in _files(landed_path):
+    for index, (key, path) in enumerate(_files(landed_path)):
         if not key.lower().endswith(".csv"):
             raise NotImplementedError(f"{key}: this reference reads .csv deliveries only")
         with open(path, "rb") as fh:
@@ -392,7 +392,9 @@ def run(
             continue
         files["ingested"] += 1
         typed, bad, unread = _stream_file(path, key, header, start)
-        frames.append(typed.filter(pl.col("ingest_reason").is_null()) if bad.height else typed)
+        typed = typed.filter(pl.col("ingest_reason").is_null()) if bad.height else typed
+        # (source_file, source_line) order as one integer: file index << 40 | line
+        frames.append(typed.with_columns(ord=pl.col("source_line") + (index << 40)))
         landed_at = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
         for r in bad.iter_rows(named=True):
             reason, text = r["ingest_reason"], r["listen_time_text"]
@@ -416,12 +418,13 @@ def run(
             reject_rows.append({"date": when.date() if when else None, "source_file": key, "source_line": r["source_line"],
                                 "reason": r["reason"], "detail": r["detail"], "record": r["record"]})  # fmt: skip
     bronze_columns = ["user_id", "track_id", "listen_time", "listen_duration_ms", "stream_id", "completed", "device_type",
-                      "source_file", "source_line"]  # fmt: skip
+                      "source_file", "source_line", "ord"]  # fmt: skip
     if frames:
         bronze = pl.concat([f.select(bronze_columns) for f in frames], rechunk=False)
     else:
         bronze = pl.DataFrame(schema={"user_id": S, "track_id": S, "listen_time": T, "listen_duration_ms": N, "stream_id": S,
-                                      "completed": B, "device_type": S, "source_file": S, "source_line": N})  # fmt: skip
+                                      "completed": B, "device_type": S, "source_file": S, "source_line": N,
+                                      "ord": N})  # fmt: skip
     del frames
     ingest_rejects = pl.DataFrame(reject_rows, schema=COLUMNS["ingest_rejects"])
     seconds["ingest"] = time.perf_counter() - t0
@@ -433,21 +436,18 @@ def run(
         user_id=pl.col("user_id").str.strip_chars(" "),
         track_id=pl.col("track_id").str.strip_chars(" "),
     )
-    first_file = pl.col("source_file").min()
-    first_of = dict(first_file=first_file, first_line=pl.col("source_line").filter(pl.col("source_file") == first_file).min())
     keys = ["user_id", "track_id", "listen_time"]
     # keys seen more than once (a count per key, the cheapest aggregate), then the first of each in file order
     repeated_keys = listens.group_by(keys).agg(n=pl.len()).filter(pl.col("n") > 1).select(keys)
-    repeated = listens.join(repeated_keys, on=keys, how="semi").group_by(keys).agg(**first_of)
+    repeated = listens.join(repeated_keys, on=keys, how="semi").group_by(keys).agg(first=pl.col("ord").min())
     ids = listens.filter(pl.col("stream_id").is_not_null())
     repeated_ids = ids.group_by("date", "stream_id").agg(n=pl.len()).filter(pl.col("n") > 1).select("date", "stream_id")
     repeated_ids = (
         ids.join(repeated_ids, on=["date", "stream_id"], how="semi")
         .group_by("date", "stream_id")
-        .agg(**first_of)
-        .rename({"first_file": "stream_first_file", "first_line": "stream_first_line"})
+        .agg(stream_first=pl.col("ord").min())
     )
-    later = lambda f, n: pl.col(f).is_not_null() & ((pl.col(f) != pl.col("source_file")) | (pl.col(n) != pl.col("source_line")))  # noqa: E731
+    later = lambda first: pl.col(first).is_not_null() & (pl.col(first) != pl.col("ord"))  # noqa: E731
     classified = (
         listens.join(
             songs.lazy().select("track_id", "genre", song_ms="duration_ms", known_track=pl.lit(True)), on="track_id", how="left"
@@ -465,12 +465,12 @@ def run(
             .then(pl.lit("unknown_track_id"))
             .when(pl.col("known_user").is_null())
             .then(pl.lit("unknown_user_id"))
-            .when(later("first_file", "first_line") | later("stream_first_file", "stream_first_line"))
+            .when(later("first") | later("stream_first"))
             .then(pl.lit("duplicate_listen")),
         )
         .collect()
     )
-    validated = classified.filter(pl.col("reason").is_null()).select(list(COLUMNS["validated_streams"]))
+    validated = classified.filter(pl.col("reason").is_null()).select(*COLUMNS["validated_streams"], "ord")
     stream_rejects = classified.filter(pl.col("reason").is_not_null())
     del classified, bronze
     seconds["validate"] = time.perf_counter() - t0
@@ -506,9 +506,7 @@ def run(
     )
 
     gap_us = int(session_gap_minutes) * 60 * 1_000_000
-    ordered = v.select("date", "user_id", "listen_time", "listening_time_ms", "source_file", "source_line").sort(
-        "date", "user_id", "listen_time", "source_file", "source_line"
-    )
+    ordered = v.select("date", "user_id", "listen_time", "listening_time_ms", "ord").sort("date", "user_id", "listen_time", "ord")
     same = lambda k: (pl.col("date") == pl.col("date").shift(k)) & (pl.col("user_id") == pl.col("user_id").shift(k))  # noqa: E731
     us = pl.col("listen_time").dt.epoch("us")
     sessions = (
