@@ -1,7 +1,8 @@
 """Table-by-table comparison of the project's lake with a reference's output (or of two references), with DuckDB.
 
-Every column of every table's contract is compared as a multiset of rows (`EXCEPT ALL` both ways): exact for
-strings, integers, booleans, dates and timestamps; floats rounded to 9 significant digits. A side's files must
+Every column of every table's contract is compared as a multiset of rows: exact for strings, integers, booleans,
+dates and timestamps; floats rounded to 9 significant digits. Each side is first reduced to (rows, sum of the rows'
+64-bit hashes), one scan each; only when those differ are the rows only in one side listed (`EXCEPT ALL` both ways). A side's files must
 also carry exactly the contract's columns with the contract's Arrow types (the Parquet schema is part of what
 the product promises). Harness code, not a reference: it finds the project's files through `music_pipeline.tables`.
 
@@ -135,11 +136,16 @@ def _compare(files_a: Files, files_b: Files, days: list[str], names: tuple[str, 
             schema = tables.table(name).contract
             a_files, b_files = files_a(name, days), files_b(name, days)
             a, b = _relation(a_files, schema), _relation(b_files, schema)
-            rows[name] = con.execute(f"SELECT count(*) FROM ({a})").fetchone()[0]
-            problems = _schema_problems(a_files, schema, names[0]) + _schema_problems(b_files, schema, names[1])
             cols = [f.name for f in schema]
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            fingerprint = f"SELECT count(*), sum(CAST(hash({quoted}) AS HUGEINT))"
+            print_a = con.execute(f"{fingerprint} FROM ({a})").fetchone()
+            print_b = con.execute(f"{fingerprint} FROM ({b})").fetchone()
+            rows[name] = print_a[0]
+            sides = ((names[0], a, b), (names[1], b, a)) if print_a != print_b else ()
+            problems = _schema_problems(a_files, schema, names[0]) + _schema_problems(b_files, schema, names[1])
             only = {}
-            for label, left, right in ((names[0], a, b), (names[1], b, a)):
+            for label, left, right in sides:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE only_here AS ({left}) EXCEPT ALL ({right})")
                 n = con.execute("SELECT count(*) FROM only_here").fetchone()[0]
                 if n:
