@@ -223,7 +223,7 @@ def run(
     top_artists_n: int = 10,
 ) -> dict:
     """Every table of the lake folder `landed` under `out`. Returns {"rows": {table: rows}, "seconds": {phase: s},
-    "files": {"ingested": n, "duplicate": n, "failed": [key: reason]}}. `top_artists_n` shapes only DynamoDB
+    "files": {"ingested": n, "duplicate": n, "failed": {key: reason}}, "days"}. `top_artists_n` shapes only DynamoDB
     items (no lake table), it is accepted for the common interface."""
     landed_path, out_path = Path(landed), Path(out)
     shutil.rmtree(out_path, ignore_errors=True)
