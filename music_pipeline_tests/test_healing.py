@@ -53,6 +53,7 @@ def published(lake, fresh_moto, request, tmp_path):
     Items keep a TTL far ahead (the sample's 2024 days would be expired by moto's enabled TTL otherwise)."""
     url, received = request.getfixturevalue("webhook")
     defs = build_defs(lake.uri, fresh_moto, MUSIC_PIPELINE_KPI_RETENTION_DAYS="36500", MUSIC_PIPELINE_ALERT_WEBHOOK_URL=url)
+    (tmp_path / "dagster_home").mkdir()
     with instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
         h = OperationsHarness(defs, instance)
         everything = [*defs.assets, *(defs.asset_checks or [])]
@@ -163,13 +164,13 @@ def test_deleted_changed_and_dropped_serving_data_is_republished_untouched_days_
 
 def test_in_flight_and_held_days_are_left_alone(lake, published):
     h, tables, received = published
-    # a queued run of D1 (the automation publishing it): D1 is not verified while it waits
+    # a run of D1 in progress (the automation publishing it): D1 is not verified meanwhile
     h.instance.add_run(
-        DagsterRun(job_name="__ASSET_JOB", run_id="queued-d1", status=DagsterRunStatus.QUEUED, tags={PARTITION_NAME_TAG: D1})
+        DagsterRun(job_name="__ASSET_JOB", run_id="running-d1", status=DagsterRunStatus.STARTED, tags={PARTITION_NAME_TAG: D1})
     )
     delete_day(tables, GENRES, D1)
     assert heal_tick(h) == []
-    h.instance.report_run_canceled(h.instance.get_run_by_id("queued-d1"))
+    h.instance.report_run_canceled(h.instance.get_run_by_id("running-d1"))
     assert requested(heal_tick(h)) == [(D1, ["dynamodb_daily_genre_kpis"])]  # once it is over
     texts(received)
 

@@ -32,6 +32,11 @@ PAGES = [
         "/assets/genre_daily_kpis?view=partitions&partition=2024-06-03",
         "genre_daily_kpis by day from 2024-06-01: the sample's days materialized, one day's metadata",
     ),
+    (
+        "plots.png",
+        "/assets/daily_user_engagement?view=plots",
+        "daily_user_engagement's plots: each day's headline KPIs (DAU, listens, sessions, completion rate) across days",
+    ),
     ("checks.png", "/assets/validated_streams?view=checks", "the asset checks of validated_streams and their results"),
 ]
 

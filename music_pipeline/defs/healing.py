@@ -301,8 +301,13 @@ def healing_alert(found: list[Finding], settings: Settings, serving_tables: Serv
 
 def evaluate(context: SensorEvaluationContext, lake, serving_tables: ServingTables, settings: Settings) -> SensorResult:
     tick = inspect(context.instance, context.repository_def.asset_graph, lake, serving_tables, settings, time.time())
+    by_reason: dict[str, list[str]] = {}
     for what, why in sorted(tick.skipped.items()):
-        context.log.info(f"not verified: {what}: {why}")
+        by_reason.setdefault(why, []).append(what)
+    for why, which in sorted(by_reason.items()):  # one line per reason, not per table and day
+        context.log.info(
+            f"not verified ({why}): {', '.join(which[:20])}" + (f" and {len(which) - 20} more" if len(which) > 20 else "")
+        )
     requests, events = [], []
     for request, found in requests_for(context.instance, tick.findings):
         alert = healing_alert(found, settings, serving_tables)
