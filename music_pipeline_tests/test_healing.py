@@ -15,7 +15,7 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
 from dagster._core.test_utils import instance_for_test
 
-from music_pipeline import alerts, layout
+from music_pipeline import alerts, layout, serving
 from music_pipeline import tables as registry
 from music_pipeline.defs import healing
 from music_pipeline.settings import Settings
@@ -93,7 +93,7 @@ def in_dynamodb(tables: ServingTables, spec, day: str) -> list[dict]:
 
 def from_gold(lake: Lake, spec, day: str) -> list[dict]:
     key = lambda i: (str(i[spec.table.pk]), str(i[spec.table.sk]))  # noqa: E731
-    items = healing.serving.day_items(lake, spec, day, registry.Params(), retention_days=36500)
+    items = serving.day_items(lake, spec, day, registry.Params(), retention_days=36500)
     return sorted(items, key=key)
 
 
@@ -204,3 +204,15 @@ def test_in_flight_and_held_days_are_left_alone(lake, published):
     )
     assert expired.findings == [] and expired.verified == 0
     assert expired.skipped[f"dynamodb_top_genres_daily {D1}"] == "its items have expired (TTL expires_at)"
+
+
+def test_healing_settings():
+    default = Settings.from_env({}).operations
+    assert (default.healing_interval_seconds, default.healing_days, default.healing_running_by_default) == (300, 7, True)
+    chosen = Settings.from_env(
+        {"MUSIC_PIPELINE_HEALING_INTERVAL_SECONDS": "60", "MUSIC_PIPELINE_HEALING_DAYS": "30", "MUSIC_PIPELINE_HEALING": "off"}
+    ).operations
+    assert (chosen.healing_interval_seconds, chosen.healing_days, chosen.healing_running_by_default) == (60, 30, False)
+    for name, value in (("MUSIC_PIPELINE_HEALING_DAYS", "0"), ("MUSIC_PIPELINE_HEALING", "maybe")):
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({name: value})

@@ -332,7 +332,9 @@ def healing_sensor(settings: Settings, job):
         name=SENSOR,
         jobs=[job],
         minimum_interval_seconds=settings.operations.healing_interval_seconds,
-        default_status=DefaultSensorStatus.RUNNING,
+        default_status=DefaultSensorStatus.RUNNING
+        if settings.operations.healing_running_by_default
+        else DefaultSensorStatus.STOPPED,
         description="Republishes from the lake the days of serving tables that are missing, empty or differ from the "
         f"gold (the latest {settings.operations.healing_days} published days and days failing matches_gold); "
         "held and in-flight days are left alone.",
