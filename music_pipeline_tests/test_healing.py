@@ -1,7 +1,7 @@
 """Self-healing serving tables (issue 14): a day whose DynamoDB items were deleted or changed, and a
 table deleted entirely, are republished from the lake by `serving_healing_sensor` within two ticks,
 with one "day republished" message each (webhook on a local HTTP server); untouched, held and
-in-flight days are not requested. Sensor ticked with build_sensor_context on a real SQLite instance,
+in-flight days are not requested (one test over one published lake: the pipeline runs once). Sensor ticked with build_sensor_context on a real SQLite instance,
 requested runs executed in-process, DynamoDB on a moto server."""
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def delete_day(tables: ServingTables, spec, day: str) -> int:
     return len(keys)
 
 
-def test_deleted_changed_and_dropped_serving_data_is_republished_untouched_days_are_not(lake, published):
+def test_damaged_serving_days_are_republished_untouched_in_flight_and_held_days_are_not(lake, published):
     h, tables, received = published
     assert heal_tick(h) == []  # untouched: nothing requested
     assert texts(received) == []
@@ -161,9 +161,7 @@ def test_deleted_changed_and_dropped_serving_data_is_republished_untouched_days_
     assert in_dynamodb(tables, TOP_GENRES, D3) == from_gold(lake, TOP_GENRES, D3)
     assert len(texts(received)) == 1
 
-
-def test_in_flight_and_held_days_are_left_alone(lake, published):
-    h, tables, received = published
+    # in-flight and held days are left alone (same published lake: one pipeline run for the whole test)
     # a run of D1 in progress (the automation publishing it): D1 is not verified meanwhile
     h.instance.add_run(
         DagsterRun(job_name="__ASSET_JOB", run_id="running-d1", status=DagsterRunStatus.STARTED, tags={PARTITION_NAME_TAG: D1})
