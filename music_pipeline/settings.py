@@ -58,11 +58,14 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class OperationSettings:
-    """Freshness expectation and the daily schedule (README, "Operating it")."""
+    """Freshness expectation, the daily schedule and the healing of the serving tables (README, "Operating it")."""
 
     freshness_deadline: dt.time = dt.time(6, 0)  # the serving assets of day D by this UTC time of day D+1
     schedule_time: dt.time = dt.time(1, 0)  # the daily schedule materializes yesterday at this UTC time
     schedule_running_by_default: bool = False  # MUSIC_PIPELINE_DAILY_SCHEDULE on/off; default: on when sensors are off
+    healing_interval_seconds: int = 300  # MUSIC_PIPELINE_HEALING_INTERVAL_SECONDS: how often serving_healing_sensor verifies
+    healing_days: int = 7  # MUSIC_PIPELINE_HEALING_DAYS: the latest published days it compares with the gold each tick
+    healing_running_by_default: bool = True  # MUSIC_PIPELINE_HEALING on/off: default status of serving_healing_sensor
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class Settings:
         ignored = env.text("MUSIC_PIPELINE_IGNORED_SUFFIXES", ",".join(DEFAULT_IGNORED_SUFFIXES))
         sensors_on = automation == "on" or (automation == "" and not lake.startswith("s3://"))
         schedule = env.text("MUSIC_PIPELINE_DAILY_SCHEDULE", "").lower()
+        healing = env.text("MUSIC_PIPELINE_HEALING", "on").lower()
+        if healing not in ("on", "off"):
+            raise ValueError(f"MUSIC_PIPELINE_HEALING={healing!r}: expected on or off")
         if schedule not in ("", "on", "off"):
             raise ValueError(f"MUSIC_PIPELINE_DAILY_SCHEDULE={schedule!r}: expected on or off")
         return cls(
@@ -154,6 +160,9 @@ class Settings:
                 freshness_deadline=env.time_of_day("MUSIC_PIPELINE_FRESHNESS_DEADLINE", OperationSettings.freshness_deadline),
                 schedule_time=env.time_of_day("MUSIC_PIPELINE_SCHEDULE_TIME", OperationSettings.schedule_time),
                 schedule_running_by_default=schedule == "on" or (schedule == "" and not sensors_on),
+                healing_interval_seconds=env.integer("MUSIC_PIPELINE_HEALING_INTERVAL_SECONDS", 300, minimum=1),
+                healing_days=env.integer("MUSIC_PIPELINE_HEALING_DAYS", 7, minimum=1),
+                healing_running_by_default=healing == "on",
             ),
         )
 
