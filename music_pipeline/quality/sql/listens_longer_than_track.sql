@@ -6,4 +6,4 @@ SELECT
 FROM validated_streams AS v
 INNER JOIN songs AS s ON v.track_id = s.track_id
 WHERE v.listening_time_ms > s.duration_ms
-ORDER BY v.source_file, v.source_line
+ORDER BY source_file, source_line
