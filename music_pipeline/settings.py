@@ -87,14 +87,14 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     operations: OperationSettings = field(default_factory=OperationSettings)
 
-    @property
-    def chunk_days(self) -> int:
-        """Days an engine step processes at once in a range run (0: the whole range). The local engines
-        go one day at a time, so a range run's memory is one day's whatever its length; a Glue job run
-        takes the whole range (each run pays about a minute of start-up, and Glue scales out)."""
+    def chunk_days(self, engine: str) -> int:
+        """Days a step of `engine` processes at once in a range run (0: the whole range). DuckDB goes one
+        day at a time, so a range run's memory is one day's whatever its length; Spark (local or Glue)
+        takes the whole range in one job: it spills to disk within its executors' memory by itself, and each
+        job pays start-up (seconds locally, about a minute for a Glue job run)."""
         if self.range_chunk_days is not None:
             return self.range_chunk_days
-        return 0 if self.engine == "glue" else 1
+        return 1 if engine == "duckdb" else 0
 
     @property
     def lake_is_local(self) -> bool:
