@@ -179,7 +179,13 @@ def run(
             .select(
                 "date",
                 (
-                    F.floor((F.unix_micros(F.col("last.listen_time")) - F.unix_micros("started")) / 1000).cast("long")
+                    F.floor(
+                        (
+                            F.unix_micros(F.col("last.listen_time").cast("timestamp"))
+                            - F.unix_micros(F.col("started").cast("timestamp"))
+                        )
+                        / 1000
+                    ).cast("long")
                     + F.col("last.listening_time_ms")
                 ).alias("duration_ms"),
             )

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import threading
@@ -43,6 +44,8 @@ class Sizes:
     sensor_new: tuple[int, ...]
     arrival: bool = False  # benchmarks/arrival_latency.py (a real `music-pipeline dev`, a few minutes)
     load_imports: int = 3  # fresh-process imports of the code location (median reported)
+    range_ingest: bool = True  # ingestion alone of the range lake (section 3)
+    load_validate: bool = True  # `dagster definitions validate` (section 8)
     engines: tuple[str, ...] = ("duckdb", "spark")
 
 
@@ -65,8 +68,23 @@ PRESETS = {
         (0, 10, 1000),
         arrival=True,
     ),
-    "quick": Sizes("quick", 2_000, 5_000, (50_000, 200_000), (50_000,), 10, 20_000, 3, 5_000, 10_000, (0, 10, 1000)),
-    "tiny": Sizes("tiny", 200, 500, (5_000,), (5_000,), 2, 2_000, 2, 1_000, 300, (0, 2, 20), load_imports=1),
+    "quick": Sizes("quick", 2_000, 5_000, (50_000, 200_000), (50_000,), 10, 20_000, 2, 5_000, 10_000, (0, 10, 1000)),
+    "tiny": Sizes(
+        "tiny",
+        200,
+        500,
+        (5_000,),
+        (5_000,),
+        2,
+        2_000,
+        2,
+        1_000,
+        300,
+        (0, 2, 20),
+        load_imports=1,
+        range_ingest=False,
+        load_validate=False,
+    ),
 }
 
 
@@ -77,6 +95,7 @@ class Stage:
     label: str
     wall_seconds: float
     peak_rss_mb: float
+    cpu_seconds: float  # user + system time of the stage's process and the children it waited for
     result: dict = field(default_factory=dict)
 
 
@@ -108,6 +127,11 @@ def tree_rss(root_pid: int) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 class Runner:
     def __init__(self, work: Path):
         self.work = work
@@ -126,7 +150,7 @@ class Runner:
             "DAGSTER_HOME": str(self.work / "dagster_home"),
         }
         (self.work / "dagster_home").mkdir(exist_ok=True)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _children_cpu()
         with open(log, "w") as out:
             proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
             peak = [0]
@@ -140,15 +164,15 @@ class Runner:
             sampler.start()
             code = proc.wait()
             sampler.join()
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith(RESULT_PREFIX)]
         if code != 0 or not lines:
             raise RuntimeError(
                 f"stage {name} ({label}) failed with exit code {code}; see {log}:\n" + log.read_text(errors="replace")[-3000:]
             )
         result = json.loads(lines[-1][len(RESULT_PREFIX) :])
-        self.stages.append(Stage(section, name, label, wall, peak[0] / 2**20, result))
-        print(f"[bench]   {wall:.1f} s, peak {peak[0] / 2**20:.0f} MB", file=sys.stderr, flush=True)
+        self.stages.append(Stage(section, name, label, wall, peak[0] / 2**20, cpu, result))
+        print(f"[bench]   {wall:.1f} s ({cpu:.1f} s CPU), peak {peak[0] / 2**20:.0f} MB", file=sys.stderr, flush=True)
         return result
 
 
@@ -274,8 +298,9 @@ def run_all(sizes: Sizes, work: Path) -> dict:
         days, per_day = backfills[engine]
         if (days, per_day) not in range_lakes:
             root = lake(f"range_{days}x{per_day}", days, per_day)
-            ingested = runner.run("ingestion", "ingest_project", f"{days} days x {per_day:,} listens: project", root=root)
-            results["ingest"].append({"listens": days * per_day, "days": days, "project": ingested, "project_rss": rss()})
+            if sizes.range_ingest:
+                ingested = runner.run("ingestion", "ingest_project", f"{days} days x {per_day:,} listens: project", root=root)
+                results["ingest"].append({"listens": days * per_day, "days": days, "project": ingested, "project_rss": rss()})
             range_lakes[(days, per_day)] = root
         root = range_lakes[(days, per_day)]
         entry = {"engine": engine, "days": days, "per_day": per_day}
@@ -319,13 +344,10 @@ def run_all(sizes: Sizes, work: Path) -> dict:
     imports = [
         runner.run("load", "load_import", f"import music_pipeline.definitions #{k + 1}") for k in range(sizes.load_imports)
     ]
-    validate = runner.run("load", "load_validate", "dagster definitions validate")
-    results["load"] = {
-        "imports": imports,
-        "validate": validate,
-        "import_rss": max(s.peak_rss_mb for s in runner.stages if s.name == "load_import"),
-        "validate_rss": rss(),
-    }
+    results["load"] = {"imports": imports, "import_rss": max(s.peak_rss_mb for s in runner.stages if s.name == "load_import")}
+    if sizes.load_validate:
+        results["load"]["validate"] = runner.run("load", "load_validate", "dagster definitions validate")
+        results["load"]["validate_rss"] = rss()
     # 8: arrival latency under a real `music-pipeline dev` (or the latest committed figure)
     if sizes.arrival:
         results["arrival"] = {

@@ -152,9 +152,7 @@ def _definitions(root: str, engine: str, dynamodb_endpoint: str | None):
     return build_definitions(settings), resources_from_settings(settings), settings
 
 
-def _materialize(
-    root: str, engine: str, selection: list[str], days: list[str], endpoint: str | None = None, checks: bool = True
-) -> dict:
+def _materialize(location: tuple, selection: list[str], days: list[str], checks: bool = True) -> dict:
     """One Dagster run (in process, ephemeral instance) of `selection` and (`checks`) the asset checks of the
     selected assets, for one day or one partition range. Returns its wall time and, from its event log, the time of
     each step: a step that materialized an asset is an asset step, one that evaluated checks a check step.
@@ -164,7 +162,7 @@ def _materialize(
     from dagster import DagsterEventType, DagsterInstance, materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    defs, resources, _ = _definitions(root, engine, endpoint)
+    defs, resources, _ = location
     kwargs = (
         {"partition_key": days[0]}
         if len(days) == 1
@@ -248,11 +246,11 @@ def e2e_project(root: str, engine: str, first: str, days: int) -> dict:
     from music_pipeline.local_stack import local_dynamodb
 
     _landed_only(root)
-    t0 = time.perf_counter()
-    _definitions(root, engine, None)  # imports and the definitions' build, timed apart
-    setup = time.perf_counter() - t0
     with local_dynamodb(verbose=False) as url:  # raw_streams reads the ledger only for days without bronze
-        run = _materialize(root, engine, list(LAKE_GRAPH), _days(first, days), endpoint=url)
+        t0 = time.perf_counter()
+        location = _definitions(root, engine, url)  # imports and the definitions' build, timed apart
+        setup = time.perf_counter() - t0
+        run = _materialize(location, list(LAKE_GRAPH), _days(first, days))
     return {**run, "setup_seconds": setup, "listens": _validated_rows(root, _days(first, days))}
 
 
@@ -363,18 +361,52 @@ def spark_handwritten(root: str, first: str, days: int, out: str) -> dict:
 # every column of each table as text (so Parquet types of different writers compare), summed hashes for the
 # two row-level tables, every row for the small gold tables
 SPARK_COMPARED = {
-    "validated_streams": "date, user_id, track_id, listen_time, genre, listening_time_ms, stream_id, completed, "
-    "device_type, source_file, source_line",
-    "stream_rejects": "date, user_id, track_id, listen_time, source_file, source_line, reason",
-    "genre_daily_kpis": "date, genre, listen_count, unique_listeners, total_listening_time_ms, "
-    "round(avg_listening_time_per_user_ms, 9), round(listen_share, 12)",
-    "top_songs_per_genre": "date, genre, rank, track_id, track_name, artists, play_count",
-    "top_genres_daily": "date, rank, genre, listen_count, unique_listeners, total_listening_time_ms",
-    "daily_user_engagement": "date, daily_active_users, listens, round(listens_per_user, 9), sessions, "
-    "round(avg_session_duration_ms, 6), round(completion_rate, 12), completion_known_listens, peak_hour",
-    "artist_daily_popularity": "date, artist, listen_count, unique_listeners, total_listening_time_ms, rank",
-    "platform_usage_daily": "date, dimension, value, listen_count, unique_listeners, total_listening_time_ms, "
-    "round(listen_share, 12)",
+    "validated_streams": (
+        "date",
+        "user_id",
+        "track_id",
+        "listen_time",
+        "genre",
+        "listening_time_ms",
+        "stream_id",
+        "completed",
+        "device_type",
+        "source_file",
+        "source_line",
+    ),
+    "stream_rejects": ("date", "user_id", "track_id", "listen_time", "source_file", "source_line", "reason"),
+    "genre_daily_kpis": (
+        "date",
+        "genre",
+        "listen_count",
+        "unique_listeners",
+        "total_listening_time_ms",
+        "round(avg_listening_time_per_user_ms, 9)",
+        "round(listen_share, 12)",
+    ),
+    "top_songs_per_genre": ("date", "genre", "rank", "track_id", "track_name", "artists", "play_count"),
+    "top_genres_daily": ("date", "rank", "genre", "listen_count", "unique_listeners", "total_listening_time_ms"),
+    "daily_user_engagement": (
+        "date",
+        "daily_active_users",
+        "listens",
+        "round(listens_per_user, 9)",
+        "sessions",
+        "round(avg_session_duration_ms, 6)",
+        "round(completion_rate, 12)",
+        "completion_known_listens",
+        "peak_hour",
+    ),
+    "artist_daily_popularity": ("date", "artist", "listen_count", "unique_listeners", "total_listening_time_ms", "rank"),
+    "platform_usage_daily": (
+        "date",
+        "dimension",
+        "value",
+        "listen_count",
+        "unique_listeners",
+        "total_listening_time_ms",
+        "round(listen_share, 12)",
+    ),
 }
 ROW_LEVEL = ("validated_streams", "stream_rejects")
 
@@ -393,7 +425,7 @@ def spark_compare(root: str, out: str, first: str, days: int, reference_out: str
     def facts(path: str, table: str) -> list[tuple]:
         if not glob.glob(path, recursive=True):  # e.g. no rejected row at all
             return [(0, None)] if table in ROW_LEVEL else []
-        cols = ", ".join(f"CAST({c.strip()} AS VARCHAR)" for c in SPARK_COMPARED[table].split(", "))
+        cols = ", ".join(f"CAST({c} AS VARCHAR)" for c in SPARK_COMPARED[table])
         source = (
             f"(SELECT * FROM read_parquet('{path}', hive_partitioning = false, union_by_name = true) "
             f"WHERE CAST(date AS VARCHAR) BETWEEN '{the_days[0]}' AND '{the_days[-1]}')"
@@ -431,11 +463,12 @@ def backfill(root: str, engine: str, first: str, days: int, mode: str) -> dict:
         root, the_days = _one_day_lake(root, first), the_days[:1]
     _landed_only(root)
     with local_dynamodb(verbose=False) as url:  # raw_streams reads the ledger for days without bronze
+        location = _definitions(root, engine, url)  # loaded once, as a code server does for every run
         t0 = time.perf_counter()
         if mode == "range":
-            runs = [_materialize(root, engine, list(LAKE_GRAPH), the_days, endpoint=url)]
+            runs = [_materialize(location, list(LAKE_GRAPH), the_days)]
         else:
-            runs = [_materialize(root, engine, list(LAKE_GRAPH), [day], endpoint=url) for day in the_days]
+            runs = [_materialize(location, list(LAKE_GRAPH), [day]) for day in the_days]
         seconds = time.perf_counter() - t0
     return {**_add_runs(runs), "seconds": seconds, "runs": len(runs), "days": len(the_days)}
 
@@ -466,7 +499,7 @@ def publish(root: str, first: str, days: int) -> dict:
         serving = dynamodb.ServingTables(endpoint_url=url)
         serving.ensure()
         t0 = time.perf_counter()
-        _materialize(root, "duckdb", [s.asset for s in published], the_days, endpoint=url, checks=False)
+        _materialize(_definitions(root, "duckdb", url), [s.asset for s in published], the_days, checks=False)
         seconds = time.perf_counter() - t0
         found = 0
         for spec in (s.table for s in published):
