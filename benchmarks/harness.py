@@ -148,6 +148,8 @@ class Runner:
             **os.environ,
             "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
             "DAGSTER_HOME": str(self.work / "dagster_home"),
+            # Spark's driver (project session and hand-written) listens on the loopback interface only
+            "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
         }
         (self.work / "dagster_home").mkdir(exist_ok=True)
         t0, cpu0 = time.perf_counter(), _children_cpu()

@@ -533,7 +533,7 @@ def _load(data: dict) -> list[str]:
         )
     lines += _table(["measure", "seconds", "peak RSS MB", "note"], rows)
     return lines + _table(
-        ["section", "stage", "wall s", "CPU s", "peak RSS MB"],
+        ["section", "stage", "wall s", "CPU s (no JVM)", "peak RSS MB"],
         [
             [st["section"], st["label"], _s(st["wall_seconds"]), _s(st.get("cpu_seconds", 0.0)), _mb(st["peak_rss_mb"])]
             for st in data["stages"]
