@@ -52,8 +52,8 @@ class Sizes:
 PRESETS = {
     # The documented default, about 30-40 minutes on the shared 2-core machine (README "Benchmarks"): the issue's
     # sizes (a 10M-listen day end to end, 30 days x 1M in one run and in 30 runs). Spark on the 1M and the 10M
-    # day (`--spark-sizes 1000000` skips the 10M one); Spark backfills 10 days x 100k: each Spark run pays a
-    # session start, so 30 one-day runs would add minutes and measure only that.
+    # day (`--spark-sizes 1000000` skips the 10M one); Spark backfills 5 days x 100k: every Spark run of the whole
+    # graph pays a session start and ten Spark steps (~30 s at any size), so more one-day runs measure only that.
     "full": Sizes(
         "full",
         10_000,
@@ -62,7 +62,7 @@ PRESETS = {
         (1_000_000, 10_000_000),
         30,
         1_000_000,
-        10,
+        5,
         100_000,
         100_000,
         (0, 10, 1000),
