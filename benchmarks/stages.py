@@ -251,7 +251,7 @@ def e2e_project(root: str, engine: str, first: str, days: int) -> dict:
         location = _definitions(root, engine, url)  # imports and the definitions' build, timed apart
         setup = time.perf_counter() - t0
         run = _materialize(location, list(LAKE_GRAPH), _days(first, days))
-    return {**run, "setup_seconds": setup, "listens": _validated_rows(root, _days(first, days))}
+    return {**run, "setup_seconds": setup, "validated_rows": _validated_rows(root, _days(first, days))}
 
 
 def _validated_rows(root: str, days: list[str]) -> int:
