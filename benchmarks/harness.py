@@ -79,7 +79,7 @@ PRESETS = {
         2_000,
         2,
         1_000,
-        300,
+        0,  # no sensor stage
         (0, 2, 20),
         load_imports=1,
         range_ingest=False,
@@ -336,8 +336,8 @@ def run_all(sizes: Sizes, work: Path) -> dict:
         days=days,
     )
     results["publish"]["peak_rss_mb"] = rss()
-    # 6: the sensor
-    if sensor_available():
+    # 6: the sensor (not at the tiny size: test_sensor.py covers it, and the smoke test must stay short)
+    if sizes.sensor_processed and sensor_available():
         results["sensor"] = runner.run(
             "sensor",
             "sensor",
