@@ -23,6 +23,8 @@ CHECK_FAILED = "blocking check failed"
 DAY_HELD = "day held"
 FILE_FAILED = "file failed ingestion"
 NOT_FRESH = "freshness missed"
+DAY_REPUBLISHED = "day republished"  # a serving table healed from the lake (defs/healing.py): for information
+INFORMATION = {DAY_REPUBLISHED}  # logged at INFO, not WARNING; the channels get them all the same
 
 SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters
 
@@ -54,7 +56,7 @@ def asset_link(settings: AlertSettings, asset: str) -> str:
 
 def deliver(alert: Alert, settings: AlertSettings, log, region: str | None = None) -> list[str]:
     """Send one alert to the log and every configured channel. Returns the channels that failed (with why)."""
-    log.warning(alert.text)
+    (log.info if alert.what in INFORMATION else log.warning)(alert.text)
     failed = []
     if settings.sns_topic_arn:
         try:

@@ -6,7 +6,7 @@ a lazy `@definitions` function, so importing this module reads no environment.
 
 import dagster as dg
 
-from music_pipeline.defs import alerting, automation, checks, operations, reference_sensor, retention, sensors
+from music_pipeline.defs import alerting, automation, checks, healing, operations, reference_sensor, retention, sensors
 from music_pipeline.defs.assets import table_assets
 from music_pipeline.defs.policies import engine_executor
 from music_pipeline.defs.serving import serving_assets
@@ -20,6 +20,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     reference_job, reference_days_job = reference_sensor.reference_assets_job(), reference_sensor.reference_days_job(settings)
     freshness = operations.freshness_checks(settings)
     daily_job = operations.daily_job(settings)
+    republish_job = healing.republish_job(settings)
     return dg.Definitions(
         assets=automation.with_automation(assets),
         asset_checks=[*checks.asset_checks(assets, settings), *freshness],
@@ -30,6 +31,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             alerting.run_failure_alert_sensor(settings),
             alerting.alerts_sensor(settings),
             operations.freshness_sensor(settings, freshness),
+            healing.healing_sensor(settings, republish_job),
         ],
         schedules=[operations.daily_schedule(settings, daily_job), *retention.schedules],
         jobs=[
@@ -39,6 +41,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             reference_job,
             reference_days_job,
             daily_job,
+            republish_job,
             *retention.jobs,
         ],
         resources=resources_from_settings(settings),

@@ -303,13 +303,20 @@ def _free_port() -> int:
 # ------------------------------------------------------------------------------- Dagster home, .env
 def prepare_dagster_home(home: Path | str) -> Path:
     """Create the Dagster home with the project's quiet dagster.yaml (telemetry and the welcome
-    dialog off) unless it has a dagster.yaml of its own."""
+    dialog off, run output at INFO) unless it has a dagster.yaml of its own. A copy an earlier
+    version of the project wrote (its first line is the project's) is brought up to date; a file
+    the user wrote is left as it is."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
-    if not target.exists():
-        target.write_text(QUIET_DAGSTER_YAML.read_text())
+    ours = QUIET_DAGSTER_YAML.read_text()
+    if not target.exists() or (_first_line(target.read_text()) == _first_line(ours) and target.read_text() != ours):
+        target.write_text(ours)
     return home
+
+
+def _first_line(text: str) -> str:
+    return text.split("\n", 1)[0]
 
 
 def ensure_env_file(path: Path | str, values: dict[str, str]) -> bool:

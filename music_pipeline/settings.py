@@ -58,11 +58,14 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class OperationSettings:
-    """Freshness expectation and the daily schedule (README, "Operating it")."""
+    """Freshness expectation, the daily schedule and the healing of the serving tables (README, "Operating it")."""
 
     freshness_deadline: dt.time = dt.time(6, 0)  # the serving assets of day D by this UTC time of day D+1
     schedule_time: dt.time = dt.time(1, 0)  # the daily schedule materializes yesterday at this UTC time
     schedule_running_by_default: bool = False  # MUSIC_PIPELINE_DAILY_SCHEDULE on/off; default: on when sensors are off
+    healing_interval_seconds: int = 300  # MUSIC_PIPELINE_HEALING_INTERVAL_SECONDS: how often serving_healing_sensor verifies
+    healing_days: int = 7  # MUSIC_PIPELINE_HEALING_DAYS: the latest published days it compares with the gold each tick
+    healing_running_by_default: bool = True  # MUSIC_PIPELINE_HEALING on/off: default status of serving_healing_sensor
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Settings:
     s3_endpoint: str | None = None
     region: str = "us-east-1"
     duckdb_memory_limit: str | None = None
+    range_chunk_days: int | None = None  # days per engine step in a range run; None: the engine's default
     session_gap_minutes: int = 30
     kpi_retention_days: int = 365
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -82,6 +86,15 @@ class Settings:
     glue: GlueSettings = field(default_factory=GlueSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     operations: OperationSettings = field(default_factory=OperationSettings)
+
+    @property
+    def chunk_days(self) -> int:
+        """Days an engine step processes at once in a range run (0: the whole range). The local engines
+        go one day at a time, so a range run's memory is one day's whatever its length; a Glue job run
+        takes the whole range (each run pays about a minute of start-up, and Glue scales out)."""
+        if self.range_chunk_days is not None:
+            return self.range_chunk_days
+        return 0 if self.engine == "glue" else 1
 
     @property
     def lake_is_local(self) -> bool:
@@ -100,6 +113,9 @@ class Settings:
         ignored = env.text("MUSIC_PIPELINE_IGNORED_SUFFIXES", ",".join(DEFAULT_IGNORED_SUFFIXES))
         sensors_on = automation == "on" or (automation == "" and not lake.startswith("s3://"))
         schedule = env.text("MUSIC_PIPELINE_DAILY_SCHEDULE", "").lower()
+        healing = env.text("MUSIC_PIPELINE_HEALING", "on").lower()
+        if healing not in ("on", "off"):
+            raise ValueError(f"MUSIC_PIPELINE_HEALING={healing!r}: expected on or off")
         if schedule not in ("", "on", "off"):
             raise ValueError(f"MUSIC_PIPELINE_DAILY_SCHEDULE={schedule!r}: expected on or off")
         return cls(
@@ -111,6 +127,11 @@ class Settings:
             s3_endpoint=env.text("AWS_ENDPOINT_URL_S3", "") or env.text("AWS_ENDPOINT_URL", "") or None,
             region=env.text("AWS_REGION", "") or env.text("AWS_DEFAULT_REGION", "") or "us-east-1",
             duckdb_memory_limit=_memory_size(env.text("MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT", "")) or None,
+            range_chunk_days=(
+                env.integer("MUSIC_PIPELINE_RANGE_CHUNK_DAYS", 0, minimum=0)
+                if env.text("MUSIC_PIPELINE_RANGE_CHUNK_DAYS", "")
+                else None
+            ),
             session_gap_minutes=env.integer("MUSIC_PIPELINE_SESSION_GAP_MINUTES", 30, minimum=1),
             kpi_retention_days=env.integer("MUSIC_PIPELINE_KPI_RETENTION_DAYS", 365, minimum=1),
             thresholds=Thresholds(
@@ -139,6 +160,9 @@ class Settings:
                 freshness_deadline=env.time_of_day("MUSIC_PIPELINE_FRESHNESS_DEADLINE", OperationSettings.freshness_deadline),
                 schedule_time=env.time_of_day("MUSIC_PIPELINE_SCHEDULE_TIME", OperationSettings.schedule_time),
                 schedule_running_by_default=schedule == "on" or (schedule == "" and not sensors_on),
+                healing_interval_seconds=env.integer("MUSIC_PIPELINE_HEALING_INTERVAL_SECONDS", 300, minimum=1),
+                healing_days=env.integer("MUSIC_PIPELINE_HEALING_DAYS", 7, minimum=1),
+                healing_running_by_default=healing == "on",
             ),
         )
 

@@ -160,7 +160,7 @@ def dagster_resources(root: Path, engine: str = "duckdb") -> dict:
     return {"lake": LakeResource(uri=str(root)), "engine": EngineResource(kind=engine), "dynamodb_tables": DynamoDBResource()}
 
 
-def materialize_days(root: Path, first: str, last: str | None = None, selection=None):
+def materialize_days(root: Path, first: str, last: str | None = None, selection=None, instance=None):
     """A real Dagster run of the code location's assets over one day or a range (one run, single_run
     backfill policy), with the lake at `root` and DynamoDB from the environment (moto in tests)."""
     from dagster import materialize
@@ -169,9 +169,9 @@ def materialize_days(root: Path, first: str, last: str | None = None, selection=
     defs = code_location()
     assets = [*defs.assets, *(defs.asset_checks or [])]  # checks run with their assets, as in the UI/CLI
     if last is None or last == first:
-        return materialize(assets, resources=dagster_resources(root), partition_key=first, selection=selection)
+        return materialize(assets, resources=dagster_resources(root), partition_key=first, selection=selection, instance=instance)
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-    return materialize(assets, resources=dagster_resources(root), tags=tags, selection=selection)
+    return materialize(assets, resources=dagster_resources(root), tags=tags, selection=selection, instance=instance)
 
 
 def check_results(result) -> dict[tuple[str, str, str | None], bool]:

@@ -184,3 +184,22 @@ def test_query_after_demo_prints_the_top_genres(tmp_path):
         assert len(runs) == 1
         done = instance.get_materialized_partitions(AssetKey("dynamodb_top_genres_daily"))
         assert done == {"2024-06-01", "2024-06-02"}
+
+
+def test_the_dagster_home_gets_the_quiet_config_an_old_copy_is_refreshed_a_users_own_kept(tmp_path):
+    """Runs launched by `make dev` print at INFO: the instance's python_log_level is what Dagster gives the
+    console logger of a run without logger config (default_system_loggers)."""
+    from dagster import DagsterInstance
+
+    ours = local_stack.QUIET_DAGSTER_YAML.read_text()
+    home = local_stack.prepare_dagster_home(tmp_path / "fresh")
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.python_log_level == "INFO"
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "dagster.yaml").write_text(ours.split("\n", 1)[0] + "\ntelemetry:\n  enabled: false\n")  # an earlier copy
+    assert (local_stack.prepare_dagster_home(older) / "dagster.yaml").read_text() == ours
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
+    assert (local_stack.prepare_dagster_home(own) / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"

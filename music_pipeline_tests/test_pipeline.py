@@ -213,3 +213,37 @@ def test_a_partition_range_is_one_run(small_sample, copy_lake, mocked_aws):
         )
     assert set(meta[("validated_streams", days[0])]["rejected_by_reason"]) >= {"duplicate_listen"}  # day 0's duplicates
     assert not (root / registry.VALIDATED_STREAMS.prefix / "date=2024-06-04").exists()
+
+
+def test_a_range_run_processes_one_day_at_a_time_with_the_same_results(small_sample, copy_lake, mocked_aws, monkeypatch):
+    """MUSIC_PIPELINE_RANGE_CHUNK_DAYS: the default (1) runs each engine step once per day inside the one
+    run (memory of one day, whatever the range); 0 takes the whole range in one step. Same files either way."""
+    from dagster import DagsterInstance
+
+    src, _ = small_sample
+    days = ["2024-06-01", "2024-06-02", "2024-06-03"]
+    selection = ["songs", "users", "raw_streams", "validated_streams", "genre_daily_kpis"]
+    written, chunks = {}, {}
+    for setting in ("1", "0"):
+        monkeypatch.setenv("MUSIC_PIPELINE_RANGE_CHUNK_DAYS", setting)
+        root = copy_lake(src, f"lake_{setting}")
+        with DagsterInstance.ephemeral() as instance:
+            result = materialize_days(root, days[0], days[-1], selection=selection, instance=instance)
+            assert result.success
+            steps = collections.Counter(e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS")
+            assert steps["validated_streams"] == 1  # one run, one step per asset
+            chunks[setting] = [
+                e.user_message
+                for e in instance.all_logs(result.run_id)
+                if e.step_key == "validated_streams" and e.user_message.startswith("validated_streams: ")
+            ]
+        written[setting] = {
+            (t.name, day): sorted(read_day(root, t.prefix, day).to_pylist(), key=lambda row: [str(v) for v in row.values()])
+            for t in (registry.VALIDATED_STREAMS, registry.STREAM_REJECTS, registry.GENRE_DAILY_KPIS)
+            for day in days
+        }
+    assert chunks == {
+        "1": [f"validated_streams: {day}" for day in days],
+        "0": ["validated_streams: 2024-06-01 .. 2024-06-03 (3 days)"],
+    }
+    assert written["1"] == written["0"] and all(written["1"][("genre_daily_kpis", d)] for d in days)

@@ -250,3 +250,21 @@ def test_the_duckdb_memory_limit_of_the_environment_bounds_the_engine(tmp_path):
     assert rows(read_day(root, registry.GENRE_DAILY_KPIS.prefix, D1), "genre", "listen_count") == [("pop", 1), ("rock", 1)]
     with pytest.raises(ValueError, match="MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT='lots'"):
         engine("lots")
+
+
+@pytest.mark.parametrize("days", [["2024-06-01"], ["2024-06-01", "2024-06-03"]])
+def test_rows_of_a_day_not_requested_are_never_published(tmp_path, days):
+    """One day is written as the day's file directly, a range partitioned by date: either way a row of
+    another day stops the step before anything is published."""
+    import pyarrow as pa
+
+    from music_pipeline.engines.base import Output, Transform
+    from music_pipeline.engines.duckdb import DuckDBEngine
+    from music_pipeline.storage.lake import Lake
+
+    schema = pa.schema([("date", pa.date32()), ("n", pa.int64())])
+    sql = "SELECT CAST(d AS DATE) AS date, CAST(1 AS BIGINT) AS n FROM (SELECT '2024-06-01' AS d UNION ALL SELECT '2024-06-02')"
+    lake = Lake(str(tmp_path))
+    with pytest.raises(RuntimeError, match="2024-06-02"):
+        DuckDBEngine().run(lake, Transform(inputs=[], views=[], outputs=[Output("processed/t", sql, schema)], days=days))
+    assert not lake.list("processed/t")

@@ -12,7 +12,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, Failur
 from music_pipeline import ingest, reference_updates, rehydrate, tables
 from music_pipeline.defs.alerting import failed_file_observation
 from music_pipeline.defs.metadata import OWNERS, day_metadata, definition_metadata, preview, reasons
-from music_pipeline.defs.partitions import daily_partitions, days_of, single_run
+from music_pipeline.defs.partitions import chunks, daily_partitions, days_of, single_run
 from music_pipeline.defs.policies import engine_retry_policy
 from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
 from music_pipeline.settings import Settings
@@ -54,17 +54,17 @@ def engine_asset(table: LakeTable, settings: Settings) -> AssetsDefinition:
         the_lake = lake.get()
         if not partitioned:
             return reference_step(context, the_lake, table, engine, params, settings.thresholds.max_rejected_share)
-        days = days_of(context)
-        counts = engine.get().run_step(the_lake, table, days, params, context=context)
-        for day in days:
-            metadata = day_metadata(the_lake, table, day, counts[table.name].get(day, 0))
-            if table.rejects is not None:
-                metadata.update(
-                    rejects_metadata(
-                        the_lake, table, day, counts[table.rejects.name].get(day, 0), settings.thresholds.max_rejected_share
-                    )
-                )
-            context.add_asset_metadata(metadata, partition_key=day)
+        runner = engine.get()
+        # a range is processed in bounded chunks of days (Settings.chunk_days): memory stays one chunk's
+        for chunk in chunks(days_of(context), settings.chunk_days):
+            context.log.info(f"{table.name}: {chunk[0]}" + (f" .. {chunk[-1]} ({len(chunk)} days)" if len(chunk) > 1 else ""))
+            counts = runner.run_step(the_lake, table, chunk, params, context=context)
+            for day in chunk:
+                metadata = day_metadata(the_lake, table, day, counts[table.name].get(day, 0))
+                if table.rejects is not None:
+                    rejected = counts[table.rejects.name].get(day, 0)
+                    metadata.update(rejects_metadata(the_lake, table, day, rejected, settings.thresholds.max_rejected_share))
+                context.add_asset_metadata(metadata, partition_key=day)
         return MaterializeResult(metadata={"engine": engine.kind})
 
     return _asset

@@ -9,7 +9,6 @@ preview as table metadata that renders inline. What the whole run shares (engine
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +18,7 @@ from music_pipeline.storage.lake import Lake
 from music_pipeline.tables import LakeTable
 
 PREVIEW_ROWS = 20
+SORTED_PREVIEW_MAX_ROWS = 100_000  # larger days preview their file's first rows
 OWNERS = ["team:data-platform"]
 
 _TYPE_NAMES = {
@@ -58,7 +58,8 @@ def reasons(table: pa.Table | None) -> dict[str, int]:
     """Rejected rows per reason of a bad-records table."""
     if table is None or not table.num_rows:
         return {}
-    return dict(sorted(Counter(table.column("reason").to_pylist()).items()))
+    counts = pc.value_counts(table.column("reason")).to_pylist()
+    return dict(sorted((c["values"], c["counts"]) for c in counts))
 
 
 def headline(table: LakeTable, rows: pa.Table) -> dict[str, float | int]:
@@ -72,12 +73,18 @@ def headline(table: LakeTable, rows: pa.Table) -> dict[str, float | int]:
 
 
 def day_metadata(lake: Lake, table: LakeTable, day: str, rows_written: int) -> dict:
-    """What one day's materialization of an engine-backed table shows."""
+    """What one day's materialization of an engine-backed table shows. A small table's preview is its
+    first rows by key (the same rows whichever engine wrote the file); a large one (validated streams)
+    shows the file's first rows: sorting ten million rows for twenty would cost more than the step."""
     metadata: dict = {"dagster/row_count": rows_written}
     key = table.day_key(day)
-    if lake.exists(key):
-        rows = lake.read_parquet([key])
-        ordered = rows.sort_by([(k, "ascending") for k in table.key]) if table.key else rows
-        metadata["preview"] = preview(ordered)  # by key: the same rows whichever engine wrote the file
-        metadata.update(headline(table, rows))
+    if not lake.exists(key):
+        return metadata
+    if rows_written > SORTED_PREVIEW_MAX_ROWS:
+        metadata["preview"] = preview(lake.read_parquet_head(key, PREVIEW_ROWS))
+        return metadata
+    rows = lake.read_parquet([key])
+    ordered = rows.sort_by([(k, "ascending") for k in table.key]) if table.key else rows
+    metadata["preview"] = preview(ordered)
+    metadata.update(headline(table, rows))
     return metadata

@@ -13,11 +13,13 @@ import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from music_pipeline.quality import models
+from music_pipeline.quality import models, screening
 from music_pipeline.quality.context import CheckContext, check
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, Outcome, describe_row, failing_query
 from music_pipeline.quality.reading import Sql, iter_batches, load_sql
 from music_pipeline.storage.lake import Lake
+
+SOURCE_KEY = ("source_file", "source_line")  # bronze's key: a landed file's line
 
 
 @dataclass
@@ -37,9 +39,16 @@ def _batch_schema(model_name: str) -> pdr.DataFrameSchema:
     return schema
 
 
-def scan_contract(lake: Lake, model_name: str, keys: list[str], day: str | None = None) -> _Scan:
-    """Validate files batch by batch against a model; count rows outside `day` when given."""
+def scan_contract(
+    lake: Lake, model_name: str, keys: list[str], day: str | None = None, contract: pa.Schema | None = None
+) -> _Scan:
+    """Validate files batch by batch against a model; count rows outside `day` when given. With the
+    table's contract, files whose footers prove the model for every row are not scanned (screening.py)."""
     schema = _batch_schema(model_name)
+    if contract is not None:
+        proved = screening.proves(lake, schema, contract, keys, day)
+        if proved is not None:
+            return _Scan(rows=proved)
     scan = _Scan()
     day_value = pa.scalar(dt.date.fromisoformat(day), pa.date32()) if day else None
     for batch in iter_batches(lake, keys):
@@ -137,7 +146,8 @@ def unique_keys_outcome(sql: Sql, key: list[str], day: str | None) -> Outcome:
 def _scan(ctx: CheckContext) -> _Scan:
     """One pass of the contract over the table's files of the day, shared by `contract` and `rows_in_day`."""
     if "scan" not in ctx.cache:
-        ctx.cache["scan"] = scan_contract(ctx.lake, ctx.table.model, ctx.keys, ctx.day if ctx.table.partitioned else None)
+        day = ctx.day if ctx.table.partitioned else None
+        ctx.cache["scan"] = scan_contract(ctx.lake, ctx.table.model, ctx.keys, day, ctx.table.contract)
     return ctx.cache["scan"]
 
 
@@ -153,5 +163,7 @@ def rows_in_day(ctx: CheckContext) -> Outcome:
 
 @check("unique_keys")
 def unique_keys(ctx: CheckContext) -> Outcome:
+    if tuple(ctx.table.key) == SOURCE_KEY and screening.source_order_unique(ctx.lake, ctx.keys):
+        return Outcome("unique_keys", ctx.day, True, f"no duplicated keys ({', '.join(SOURCE_KEY)}): lines in source order")
     ctx.sql.view("checked", ctx.keys, ctx.table.contract)
     return unique_keys_outcome(ctx.sql, list(ctx.table.key), ctx.day)

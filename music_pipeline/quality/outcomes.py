@@ -56,27 +56,37 @@ def failing_query(
     breakdown_by: str | None = None,
     **counts,
 ) -> Outcome:
-    """An outcome from a query of offending rows, in bounded memory: DuckDB counts them (and `totals`,
-    name -> aggregate over the rows), and only the first SAMPLE_ROWS of them are fetched."""
-    breakdown = {}
-    if breakdown_by:  # the counts per group also give the total: one pass
-        groups = sql.query(f"SELECT {breakdown_by} AS k, COUNT(*) AS n FROM ({query}) AS failing GROUP BY 1 ORDER BY 2 DESC, 1")
-        breakdown = dict(zip(groups["k"].to_pylist(), groups["n"].to_pylist()))
-    aggregates = {"n": "COUNT(*)", **(totals or {})}
-    found = (
-        {"n": sum(breakdown.values())}
-        if breakdown_by and not totals
-        else sql.query(
-            "SELECT "
-            + ", ".join(f"CAST({expr} AS BIGINT) AS {name}" for name, expr in aggregates.items())
-            + f" FROM ({query}) AS failing"
+    """An outcome from a query of offending rows, in bounded memory: the query runs once, into a DuckDB
+    temporary table (spilled under the session's memory limit), which gives the count, `totals` (name ->
+    aggregate over the rows), the breakdown and the first SAMPLE_ROWS rows in the order of the query's
+    final `ORDER BY` (over its output columns)."""
+    body, order = _final_order(query)
+    sql.con.execute(f"CREATE OR REPLACE TEMP TABLE failing_rows AS {body}")
+    try:
+        breakdown = {}
+        if breakdown_by:
+            groups = sql.query(f"SELECT {breakdown_by} AS k, COUNT(*) AS n FROM failing_rows GROUP BY 1 ORDER BY 2 DESC, 1")
+            breakdown = dict(zip(groups["k"].to_pylist(), groups["n"].to_pylist()))
+        aggregates = {"n": "COUNT(*)", **(totals or {})}
+        found = sql.query(
+            "SELECT " + ", ".join(f"CAST({expr} AS BIGINT) AS {name}" for name, expr in aggregates.items()) + " FROM failing_rows"
         ).to_pylist()[0]
-    )
-    n = found.pop("n")
-    sample = sql.query(f"{query}\nLIMIT {SAMPLE_ROWS}") if n else pa.table({})
+        n = found.pop("n")
+        ordered = f" ORDER BY {order}" if order else ""
+        sample = sql.query(f"SELECT * FROM failing_rows{ordered} LIMIT {SAMPLE_ROWS}") if n else pa.table({})
+    finally:
+        sql.con.execute("DROP TABLE IF EXISTS failing_rows")
     result = failed_rows(check, day, sample, what, total=n, severity=severity, **counts, **{k: v or 0 for k, v in found.items()})
     result.breakdown = breakdown
     return result
+
+
+def _final_order(query: str) -> tuple[str, str | None]:
+    """A query without its final top-level `ORDER BY` clause, and that clause's terms."""
+    body, found, order = query.rstrip().rstrip(";").rpartition("\nORDER BY ")
+    if not found or "(" in order or ")" in order:
+        return query, None
+    return body, order.strip()
 
 
 def describe_row(row: dict) -> str:

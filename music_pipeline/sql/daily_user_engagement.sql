@@ -2,41 +2,42 @@
 -- A session is a user's listens of one day in (listen_time, source_file, source_line) order; a gap
 -- of more than $session_gap_minutes minutes starts a new one (exactly that gap does not). It lasts
 -- from its first listen_time to its last listen's listen_time + that listen's listening time.
+-- One sort of the day's listens: each listen knows whether it starts a session (LAG) and ends one
+-- (LEAD); the (few) boundary listens then pair each session's start with its end.
 WITH ordered AS (
   SELECT
-    date, user_id, listen_time, listening_time_ms, completed,
+    date, user_id, listen_time, listening_time_ms, source_file, source_line,
     LAG(listen_time) OVER w AS previous_listen_time,
-    ROW_NUMBER() OVER w AS position
+    LEAD(listen_time) OVER w AS next_listen_time
   FROM validated_streams
   WINDOW w AS (PARTITION BY date, user_id ORDER BY listen_time, source_file, source_line)
 ),
-numbered AS (
+boundaries AS (
   SELECT
-    *,
-    SUM(CASE
-      WHEN
-        previous_listen_time IS NULL
-        OR listen_time > previous_listen_time + INTERVAL $session_gap_minutes MINUTES THEN 1
-      ELSE 0
-    END)
-      OVER (PARTITION BY date, user_id ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session
+    date, user_id, listen_time, listening_time_ms, source_file, source_line,
+    previous_listen_time IS NULL
+    OR listen_time > previous_listen_time + INTERVAL $session_gap_minutes MINUTES AS starts_session,
+    next_listen_time IS NULL
+    OR next_listen_time > listen_time + INTERVAL $session_gap_minutes MINUTES AS ends_session
   FROM ordered
 ),
-session_ends AS (
+paired AS (
   SELECT
-    date, user_id, session, listen_time, listening_time_ms,
-    MIN(listen_time) OVER (PARTITION BY date, user_id, session) AS started,
-    ROW_NUMBER() OVER (PARTITION BY date, user_id, session ORDER BY position DESC) AS from_last
-  FROM numbered
+    date, starts_session, listen_time AS started,
+    CASE WHEN ends_session THEN listen_time ELSE LEAD(listen_time) OVER b END AS last_listen_time,
+    CASE WHEN ends_session THEN listening_time_ms ELSE LEAD(listening_time_ms) OVER b END AS last_listening_time_ms
+  FROM boundaries
+  WHERE starts_session OR ends_session
+  WINDOW b AS (PARTITION BY date, user_id ORDER BY listen_time, source_file, source_line)
 ),
 sessions AS (
   SELECT
     date,
     COUNT(*) AS sessions,
-    CAST(SUM(TIMESTAMPDIFF(MICROSECOND, started, listen_time) DIV 1000 + listening_time_ms) AS DOUBLE)
+    CAST(SUM(TIMESTAMPDIFF(MICROSECOND, started, last_listen_time) DIV 1000 + last_listening_time_ms) AS DOUBLE)
     / COUNT(*) AS avg_session_duration_ms
-  FROM session_ends
-  WHERE from_last = 1
+  FROM paired
+  WHERE starts_session
   GROUP BY date
 ),
 hours AS (

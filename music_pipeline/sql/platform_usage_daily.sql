@@ -11,20 +11,24 @@ WITH listens AS (
   FROM validated_streams AS v
   LEFT JOIN users AS u ON v.user_id = u.user_id
 ),
+-- One pass over the listens computes every dimension (GROUPING SETS), not one copy of the day per dimension.
 by_value AS (
-  SELECT date, 'device_type' AS dimension, device_type AS value, user_id, listening_time_ms FROM listens
-  UNION ALL
-  SELECT date, 'hour', hour, user_id, listening_time_ms FROM listens
-  UNION ALL
-  SELECT date, 'country', country, user_id, listening_time_ms FROM listens
-  UNION ALL
-  SELECT date, 'subscription_type', subscription_type, user_id, listening_time_ms FROM listens
+  SELECT
+    date,
+    CASE
+      WHEN GROUPING(device_type) = 0 THEN 'device_type'
+      WHEN GROUPING(hour) = 0 THEN 'hour'
+      WHEN GROUPING(country) = 0 THEN 'country'
+      ELSE 'subscription_type'
+    END AS dimension,
+    COALESCE(device_type, hour, country, subscription_type) AS value,
+    COUNT(*) AS listen_count,
+    COUNT(DISTINCT user_id) AS unique_listeners,
+    SUM(listening_time_ms) AS total_listening_time_ms
+  FROM listens
+  GROUP BY GROUPING SETS ((date, device_type), (date, hour), (date, country), (date, subscription_type))
 )
 SELECT
-  date, dimension, value,
-  COUNT(*) AS listen_count,
-  COUNT(DISTINCT user_id) AS unique_listeners,
-  SUM(listening_time_ms) AS total_listening_time_ms,
-  CAST(COUNT(*) AS DOUBLE) / SUM(COUNT(*)) OVER (PARTITION BY date, dimension) AS listen_share
+  date, dimension, value, listen_count, unique_listeners, total_listening_time_ms,
+  CAST(listen_count AS DOUBLE) / SUM(listen_count) OVER (PARTITION BY date, dimension) AS listen_share
 FROM by_value
-GROUP BY date, dimension, value

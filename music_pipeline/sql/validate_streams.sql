@@ -17,18 +17,30 @@ WITH listens AS (
     source_line
   FROM bronze_streams
 ),
+-- Duplicates are found by aggregating the keys that repeat (a hash aggregate, no sort of every
+-- row): each repeated key keeps its first occurrence in (source_file, source_line) order.
+repeated_listens AS (
+  SELECT user_id, track_id, listen_time, MIN(STRUCT(source_file, source_line)) AS first_occurrence
+  FROM listens
+  GROUP BY user_id, track_id, listen_time
+  HAVING COUNT(*) > 1
+),
+repeated_streams AS (
+  SELECT date, stream_id, MIN(STRUCT(source_file, source_line)) AS first_occurrence
+  FROM listens
+  WHERE stream_id IS NOT NULL
+  GROUP BY date, stream_id
+  HAVING COUNT(*) > 1
+),
 numbered AS (
   SELECT
     l.*,
-    ROW_NUMBER() OVER (
-      PARTITION BY l.user_id, l.track_id, l.listen_time
-      ORDER BY l.source_file, l.source_line
-    ) AS occurrence,
-    CASE WHEN l.stream_id IS NOT NULL THEN ROW_NUMBER() OVER (
-      PARTITION BY l.date, l.stream_id
-      ORDER BY l.source_file, l.source_line
-    ) END AS stream_occurrence
+    COALESCE(STRUCT(l.source_file, l.source_line) <> rl.first_occurrence, FALSE)
+    OR COALESCE(STRUCT(l.source_file, l.source_line) <> rs.first_occurrence, FALSE) AS repeated
   FROM listens AS l
+  LEFT JOIN repeated_listens AS rl
+    ON l.user_id = rl.user_id AND l.track_id = rl.track_id AND l.listen_time = rl.listen_time
+  LEFT JOIN repeated_streams AS rs ON l.date = rs.date AND l.stream_id = rs.stream_id
 )
 SELECT
   n.date,
@@ -47,7 +59,7 @@ SELECT
     WHEN n.track_id IS NULL OR n.track_id = '' THEN 'missing_track_id'
     WHEN s.track_id IS NULL THEN 'unknown_track_id'
     WHEN u.user_id IS NULL THEN 'unknown_user_id'
-    WHEN n.occurrence > 1 OR n.stream_occurrence > 1 THEN 'duplicate_listen'
+    WHEN n.repeated THEN 'duplicate_listen'
   END AS reason
 FROM numbered AS n
 LEFT JOIN songs AS s ON n.track_id = s.track_id

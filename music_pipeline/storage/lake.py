@@ -119,6 +119,13 @@ class Lake:
             return schema.empty_table()
         return pa.concat_tables(tables)
 
+    def read_parquet_head(self, key: str, rows: int) -> pa.Table:
+        """The first `rows` rows of a Parquet file (reads one batch, not the file)."""
+        with self.fs.open_input_file(self.path(key)) as f:
+            parquet = pq.ParquetFile(f)
+            batch = next(parquet.iter_batches(batch_size=rows), None)
+            return pa.Table.from_batches([batch]) if batch is not None else parquet.schema_arrow.empty_table()
+
     def parquet_rows(self, key: str) -> int:
         with self.fs.open_input_file(self.path(key)) as f:
             return pq.ParquetFile(f).metadata.num_rows

@@ -1,22 +1,21 @@
 -- The day's artists: ranks 1..n in order of listen_count desc then artist asc, and every artist
 -- credited on a validated listen present with that many listens. Views: validated_streams, songs,
 -- artist_daily_popularity.
-WITH credits AS (
-  SELECT DISTINCT v.source_file, v.source_line, TRIM(a.artist) AS artist
-  FROM validated_streams AS v
-  LEFT JOIN songs AS s ON v.track_id = s.track_id
+WITH song_credits AS (
+  SELECT DISTINCT s.track_id, TRIM(a.artist) AS artist
+  FROM songs AS s
   CROSS JOIN UNNEST(STR_SPLIT(COALESCE(s.artists, ''), ';')) AS a (artist)
   WHERE TRIM(a.artist) <> ''
 ),
+-- listens per track first (a few thousand rows), then credited to each of the track's artists
+plays AS (
+  SELECT track_id, COUNT(*) AS listens FROM validated_streams GROUP BY track_id
+),
 credited AS (
-  SELECT artist, COUNT(*) AS listens
-  FROM (
-    SELECT artist FROM credits
-    UNION ALL
-    SELECT 'unknown' FROM validated_streams AS v
-    WHERE NOT EXISTS (SELECT 1 FROM credits AS c WHERE c.source_file = v.source_file AND c.source_line = v.source_line)
-  ) AS all_credits
-  GROUP BY artist
+  SELECT COALESCE(c.artist, 'unknown') AS artist, SUM(p.listens) AS listens
+  FROM plays AS p
+  LEFT JOIN song_credits AS c ON p.track_id = c.track_id
+  GROUP BY COALESCE(c.artist, 'unknown')
 ),
 ordered AS (
   SELECT p.*, ROW_NUMBER() OVER (ORDER BY p.listen_count DESC, p.artist ASC) AS position

@@ -11,4 +11,5 @@ FROM validated_streams AS v
 LEFT JOIN songs AS s ON v.track_id = s.track_id
 LEFT JOIN users AS u ON v.user_id = u.user_id
 WHERE s.track_id IS NULL OR u.user_id IS NULL OR v.genre IS DISTINCT FROM s.genre
-ORDER BY v.source_file, v.source_line
+-- by source_file, source_line (output positions: the sample is ordered after the query ran)
+ORDER BY 6, 7
