@@ -2,8 +2,10 @@
 so its peak memory is its own. A stage prints one line `BENCH_RESULT {json}`: what it measured.
 
 Only the project's public interfaces are timed: `ingest.sync_landed_streams`, `transforms.run_step`,
-Dagster's `materialize` of the assets in `music_pipeline.defs`, `stream_files_sensor` through
-`build_sensor_context`, and the code location import / `dagster definitions validate`.
+Dagster's `materialize` of the assets and asset checks of `music_pipeline.definitions.build_definitions`,
+`stream_files_sensor` through `build_sensor_context`, and the code location import / `dagster definitions
+validate`. Step times of a run come from its Dagster event log (STEP_START to STEP_SUCCESS), so they hold
+whatever a step does inside, however the engine and the checks change.
 """
 
 from __future__ import annotations
@@ -13,19 +15,44 @@ import glob
 import json
 import os
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 RESULT_PREFIX = "BENCH_RESULT "
-GOLD_STEPS = ("validated_streams", "genre_daily_kpis", "top_songs_per_genre", "top_genres_daily")
-EXTRA_KPI_STEPS = ("daily_user_engagement", "artist_daily_popularity", "platform_usage_daily")
+GOLD_STEPS = (
+    "genre_daily_kpis",
+    "top_songs_per_genre",
+    "top_genres_daily",
+    "daily_user_engagement",
+    "artist_daily_popularity",
+    "platform_usage_daily",
+)
+ENGINE_STEPS = ("validated_streams", *GOLD_STEPS)  # the steps the spark comparison times (from bronze)
+# the whole lake graph of a day, as a user materializes it from the landed files (serving assets apart)
+LAKE_GRAPH = ("songs", "users", "raw_streams", *ENGINE_STEPS)
+REFERENCES = ("duckdb", "polars")  # benchmarks/reference/<name>_script.py
 
 
 def _days(first: str, count: int) -> list[str]:
     start = dt.date.fromisoformat(first)
     return [(start + dt.timedelta(days=k)).isoformat() for k in range(count)]
+
+
+def _landed_only(root: str) -> None:
+    """Remove everything a previous stage derived (bronze, validated, gold, staging): only `raw/` stays,
+    so the next run starts from the landed files, as on a fresh lake."""
+    for child in Path(root).iterdir():
+        if child.name == "raw":
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -72,10 +99,12 @@ def reference(root: str) -> dict:
 
 # ------------------------------------------------------------------------------------- ingestion
 def ingest_project(root: str) -> dict:
-    """Landed CSV -> bronze slices with the project's ingestion (line numbers, rejects, manifests)."""
+    """Landed CSV -> bronze slices with the project's ingestion (line numbers, rejects, manifests), on a lake
+    holding only its landed files (what earlier stages derived is removed first, untimed)."""
     from music_pipeline.ingest import sync_landed_streams
     from music_pipeline.storage.lake import Lake
 
+    _landed_only(root)
     lake = Lake(root)
     size = sum(f.size for f in lake.list("raw/streams"))
     t0 = time.perf_counter()
@@ -108,7 +137,174 @@ def ingest_bare(root: str, out: str) -> dict:
     return {"seconds": seconds, "rows": rows, "csv_bytes": size, "mb_per_s": size / 1e6 / seconds}
 
 
-# ---------------------------------------------------------------------------------------- engines
+# --------------------------------------------------------------------- the whole graph (Dagster)
+def _definitions(root: str, engine: str, dynamodb_endpoint: str | None):
+    """The code location's definitions and resources for this lake, built from settings the way Dagster
+    builds them (`MUSIC_PIPELINE_*` from the environment, the lake, engine and endpoint set here)."""
+    from music_pipeline.definitions import build_definitions
+    from music_pipeline.resources import resources_from_settings
+    from music_pipeline.settings import Settings
+
+    env = {**os.environ, "MUSIC_PIPELINE_LAKE": root, "MUSIC_PIPELINE_ENGINE": engine}
+    if dynamodb_endpoint:
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
+    settings = Settings.from_env(env)
+    return build_definitions(settings), resources_from_settings(settings), settings
+
+
+def _materialize(location: tuple, selection: list[str], days: list[str], checks: bool = True) -> dict:
+    """One Dagster run (in process, ephemeral instance) of `selection` and (`checks`) the asset checks of the
+    selected assets, for one day or one partition range. Returns its wall time and, from its event log, the time of
+    each step: a step that materialized an asset is an asset step, one that evaluated checks a check step.
+
+    A failed step (a blocking check included) or any failed ERROR-severity check fails the stage; failed
+    WARN checks are returned with their description."""
+    from dagster import DagsterEventType, DagsterInstance, materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    defs, resources, _ = location
+    kwargs = (
+        {"partition_key": days[0]}
+        if len(days) == 1
+        else {"tags": {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}}
+    )
+    with DagsterInstance.ephemeral() as instance:
+        t0 = time.perf_counter()
+        result = materialize(
+            [*defs.assets, *(defs.asset_checks if checks else [])],
+            resources=resources,
+            selection=list(selection),
+            instance=instance,
+            raise_on_error=False,
+            **kwargs,
+        )
+        seconds = time.perf_counter() - t0
+        records = instance.all_logs(result.run_id)
+    started: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    kinds: dict[str, str] = {}
+    failed_steps, failed_checks, warned = [], [], []
+    for record in records:
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        key = event.step_key
+        if event.event_type == DagsterEventType.STEP_START:
+            started[key] = record.timestamp
+        elif event.event_type == DagsterEventType.STEP_SUCCESS:
+            steps[key] = record.timestamp - started[key]
+        elif event.event_type == DagsterEventType.STEP_FAILURE:
+            failed_steps.append(f"{key}: {event.event_specific_data.error.message.strip()[:300]}")
+        elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            kinds.setdefault(key, "asset")
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            kinds[key] = "check"
+            check = event.event_specific_data
+            if not check.passed:
+                line = f"{check.asset_key.to_user_string()}.{check.check_name} ({check.severity.value}): {(check.description or '')[:160]}"
+                (failed_checks if check.severity.value == "ERROR" else warned).append(line)
+    if failed_steps or failed_checks or not result.success:
+        raise RuntimeError(
+            f"run of {days[0]}..{days[-1]} failed: steps {failed_steps or 'none'}; ERROR checks {failed_checks or 'none'}"
+        )
+    missing = set(selection) - {k for k, kind in kinds.items() if kind == "asset"}
+    if missing:
+        raise RuntimeError(f"run of {days[0]}..{days[-1]}: no materialization from {sorted(missing)}")
+    asset_steps = {k: s for k, s in steps.items() if kinds.get(k) == "asset"}
+    check_steps = {k: s for k, s in steps.items() if kinds.get(k) == "check"}
+    return {
+        "seconds": seconds,
+        "transforms_seconds": sum(asset_steps.values()),
+        "checks_seconds": sum(check_steps.values()),
+        "asset_steps": asset_steps,
+        "check_steps": check_steps,
+        "checks_evaluated": sum(
+            1 for r in records if r.dagster_event and r.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+        ),
+        "warned": warned,
+    }
+
+
+def _add_runs(runs: list[dict]) -> dict:
+    """Several runs as one measurement: times summed per step, warnings of every run."""
+    total: dict = {"seconds": 0.0, "transforms_seconds": 0.0, "checks_seconds": 0.0, "asset_steps": {}, "check_steps": {}}
+    total.update(checks_evaluated=0, warned=[])
+    for run in runs:
+        for key in ("seconds", "transforms_seconds", "checks_seconds", "checks_evaluated"):
+            total[key] += run[key]
+        for group in ("asset_steps", "check_steps"):
+            for step, seconds in run[group].items():
+                total[group][step] = total[group].get(step, 0.0) + seconds
+        total["warned"] += run["warned"]
+    return total
+
+
+def e2e_project(root: str, engine: str, first: str, days: int) -> dict:
+    """The whole lake graph of the day(s) with its asset checks, from the landed CSV, as a user runs it:
+    one Dagster `materialize` of songs, users, raw_streams (which ingests the landed files),
+    validated_streams and the six gold tables. The lake holds only its landed files when it starts."""
+    from music_pipeline.local_stack import local_dynamodb
+
+    _landed_only(root)
+    with local_dynamodb(verbose=False) as url:  # raw_streams reads the ledger only for days without bronze
+        t0 = time.perf_counter()
+        location = _definitions(root, engine, url)  # imports and the definitions' build, timed apart
+        setup = time.perf_counter() - t0
+        run = _materialize(location, list(LAKE_GRAPH), _days(first, days))
+    return {**run, "setup_seconds": setup, "validated_rows": _validated_rows(root, _days(first, days))}
+
+
+def _validated_rows(root: str, days: list[str]) -> int:
+    from music_pipeline import tables
+    from music_pipeline.storage.lake import Lake
+    from music_pipeline.transforms import day_rows
+
+    return sum(day_rows(Lake(root), tables.VALIDATED_STREAMS, days).values())
+
+
+def e2e_reference(root: str, script: str, out: str, first: str) -> dict:
+    """One independent end-to-end reference (`benchmarks/reference/<name>_script.py`): the landed lake
+    folder -> validated, rejected and gold tables under `out`, with the product's parameters."""
+    import importlib
+
+    from music_pipeline import contracts
+    from music_pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    module = importlib.import_module(f"benchmarks.reference.{script}_script")
+    imported = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    done = module.run(
+        root,
+        out,
+        start_date=settings.start_date.isoformat(),
+        session_gap_minutes=settings.session_gap_minutes,
+        top_songs_n=contracts.TOP_SONGS_N,
+        top_genres_n=contracts.TOP_GENRES_N,
+        top_artists_n=contracts.TOP_ARTISTS_N,
+    )
+    seconds = time.perf_counter() - t1
+    return {"seconds": seconds, "import_seconds": imported, "reported": done}
+
+
+def e2e_compare(root: str, outs: dict[str, str], first: str, days: int) -> dict:
+    """Every table of the project's lake against the DuckDB reference, and the two references against
+    each other (`benchmarks/reference/compare.py`: every column, every row)."""
+    from benchmarks.reference import compare
+
+    the_days = _days(first, days)
+    project = compare.compare(root, outs["duckdb"], the_days)
+    references = compare.compare_outputs(outs["duckdb"], outs["polars"], the_days)
+    return {
+        "identical": bool(project["identical"] and references["identical"]),
+        "project_vs_duckdb": project,
+        "duckdb_vs_polars": references,
+    }
+
+
+# ----------------------------------------------------------------------------------- spark engine
 def _inputs(root: str, days: list[str]) -> tuple[list[str], str, str]:
     from music_pipeline import tables
     from music_pipeline.storage.lake import Lake
@@ -119,61 +315,106 @@ def _inputs(root: str, days: list[str]) -> tuple[list[str], str, str]:
 
 
 def engine_project(root: str, engine: str, first: str, days: int) -> dict:
-    """The project's engine through transforms.run_step: validated streams and the three gold tables."""
+    """The project's engine through transforms.run_step, from bronze and the validated reference tables:
+    validated_streams and the six gold tables (session start-up timed apart)."""
     from music_pipeline import tables
     from music_pipeline.resources import EngineResource, build_engine
+    from music_pipeline.settings import Settings
     from music_pipeline.storage.lake import Lake
     from music_pipeline.tables import Params
     from music_pipeline.transforms import run_step
 
     lake, the_days = Lake(root), _days(first, days)
+    params = Params(session_gap_minutes=Settings.from_env().session_gap_minutes)
     t0 = time.perf_counter()
     runner = build_engine(EngineResource(kind=engine))
     if engine == "spark":
         runner.session.sql("SELECT 1").collect()
     result = {"startup_seconds": time.perf_counter() - t0}
     t1 = time.perf_counter()
-    for step in GOLD_STEPS:
+    for step in ENGINE_STEPS:
         s0 = time.perf_counter()
-        run_step(runner, lake, tables.table(step), the_days, Params())
+        run_step(runner, lake, tables.table(step), the_days, params)
         result[f"{step}_seconds"] = time.perf_counter() - s0
     result["seconds"] = time.perf_counter() - t1
-    # the engagement, artist and platform KPIs: timed apart (the hand-written references compute the genre family
-    # only), reported as a ratio to genre_daily_kpis on the same day
-    for step in EXTRA_KPI_STEPS:
-        s0 = time.perf_counter()
-        run_step(runner, lake, tables.table(step), the_days, Params())
-        result[f"{step}_seconds"] = time.perf_counter() - s0
     runner.close()
     return result
 
 
-def engine_handwritten(root: str, engine: str, first: str, days: int, out: str) -> dict:
-    """The hand-written script for the same engine, on the same bronze and reference files."""
+def spark_handwritten(root: str, first: str, days: int, out: str) -> dict:
+    """The hand-written PySpark script (benchmarks/handwritten_spark.py) on the same bronze and reference files."""
+    from benchmarks import handwritten_spark
+    from music_pipeline.settings import Settings
+
     bronze, songs, users = _inputs(root, _days(first, days))
     shutil.rmtree(out, ignore_errors=True)
     Path(out).mkdir(parents=True)
     t0 = time.perf_counter()
-    if engine == "duckdb":
-        from benchmarks import handwritten_duckdb
-
-        startup = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        handwritten_duckdb.run(bronze, songs, users, out)
-    else:
-        from benchmarks import handwritten_spark
-
-        spark = handwritten_spark.session()
-        spark.sql("SELECT 1").collect()
-        startup = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        handwritten_spark.run(spark, bronze, songs, users, out)
-    seconds = time.perf_counter() - t1
-    return {"startup_seconds": startup, "seconds": seconds}
+    spark = handwritten_spark.session()
+    spark.sql("SELECT 1").collect()
+    startup = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    handwritten_spark.run(spark, bronze, songs, users, out, session_gap_minutes=Settings.from_env().session_gap_minutes)
+    return {"startup_seconds": startup, "seconds": time.perf_counter() - t1}
 
 
-def compare(root: str, out: str, first: str, days: int) -> dict:
-    """The project's outputs and the hand-written ones, row for row (validated counts, KPIs, tops)."""
+# every column of each table as text (so Parquet types of different writers compare), summed hashes for the
+# two row-level tables, every row for the small gold tables
+SPARK_COMPARED = {
+    "validated_streams": (
+        "date",
+        "user_id",
+        "track_id",
+        "listen_time",
+        "genre",
+        "listening_time_ms",
+        "stream_id",
+        "completed",
+        "device_type",
+        "source_file",
+        "source_line",
+    ),
+    "stream_rejects": ("date", "user_id", "track_id", "listen_time", "source_file", "source_line", "reason"),
+    "genre_daily_kpis": (
+        "date",
+        "genre",
+        "listen_count",
+        "unique_listeners",
+        "total_listening_time_ms",
+        "round(avg_listening_time_per_user_ms, 9)",
+        "round(listen_share, 12)",
+    ),
+    "top_songs_per_genre": ("date", "genre", "rank", "track_id", "track_name", "artists", "play_count"),
+    "top_genres_daily": ("date", "rank", "genre", "listen_count", "unique_listeners", "total_listening_time_ms"),
+    "daily_user_engagement": (
+        "date",
+        "daily_active_users",
+        "listens",
+        "round(listens_per_user, 9)",
+        "sessions",
+        "round(avg_session_duration_ms, 6)",
+        "round(completion_rate, 12)",
+        "completion_known_listens",
+        "peak_hour",
+    ),
+    "artist_daily_popularity": ("date", "artist", "listen_count", "unique_listeners", "total_listening_time_ms", "rank"),
+    "platform_usage_daily": (
+        "date",
+        "dimension",
+        "value",
+        "listen_count",
+        "unique_listeners",
+        "total_listening_time_ms",
+        "round(listen_share, 12)",
+    ),
+}
+ROW_LEVEL = ("validated_streams", "stream_rejects")
+
+
+def spark_compare(root: str, out: str, first: str, days: int, reference_out: str | None = None) -> dict:
+    """The spark engine's outputs in the lake against the hand-written PySpark ones: every column of every
+    table (row-level tables by count and summed row hashes), and, when given, against the DuckDB reference's
+    outputs of the same landed files (`benchmarks/reference/compare.py`)."""
     import duckdb
 
     from music_pipeline import tables
@@ -181,122 +422,66 @@ def compare(root: str, out: str, first: str, days: int) -> dict:
     the_days = _days(first, days)
     con = duckdb.connect()
 
-    def rows(path: str, columns: str) -> list[tuple]:
+    def facts(path: str, table: str) -> list[tuple]:
         if not glob.glob(path, recursive=True):  # e.g. no rejected row at all
-            return [(0,)] if columns == "count(*)" else []
-        where = f"CAST(date AS VARCHAR) BETWEEN '{the_days[0]}' AND '{the_days[-1]}'"
-        return con.execute(
-            f"SELECT {columns} FROM read_parquet('{path}', hive_partitioning = false, union_by_name = true) "
-            f"WHERE {where} ORDER BY ALL"
-        ).fetchall()
+            return [(0, None)] if table in ROW_LEVEL else []
+        cols = ", ".join(f"CAST({c} AS VARCHAR)" for c in SPARK_COMPARED[table])
+        source = (
+            f"(SELECT * FROM read_parquet('{path}', hive_partitioning = false, union_by_name = true) "
+            f"WHERE CAST(date AS VARCHAR) BETWEEN '{the_days[0]}' AND '{the_days[-1]}')"
+        )
+        if table in ROW_LEVEL:
+            return con.execute(f"SELECT count(*), sum(hash({cols})::HUGEINT) FROM {source}").fetchall()
+        return con.execute(f"SELECT {cols} FROM {source} ORDER BY ALL").fetchall()
 
-    def project(table: str) -> str:
-        return f"{root}/{table}/date=*/data.parquet"
+    different, rows = [], {}
+    for table in SPARK_COMPARED:
+        mine = facts(f"{root}/{tables.table(table).prefix}/date=*/data.parquet", table)
+        theirs = facts(f"{out}/{table}/**/*.parquet", table)
+        rows[table] = mine[0][0] if table in ROW_LEVEL else len(mine)
+        if mine != theirs or (not rows[table] and table != "stream_rejects"):
+            different.append(table)
+    result = {"identical": not different, "different": different, "rows": rows}
+    if reference_out:
+        from benchmarks.reference import compare
 
-    def hand(name: str) -> str:
-        found = Path(out, name + ".parquet")
-        return str(found) if found.exists() else f"{out}/{name}/**/*.parquet"
-
-    kpi_cols = (
-        "CAST(date AS VARCHAR), genre, listen_count, unique_listeners, total_listening_time_ms, "
-        "round(avg_listening_time_per_user_ms, 6)"
-    )
-    top_cols = "CAST(date AS VARCHAR), genre, rank, track_id, track_name, artists, play_count"
-    genre_cols = "CAST(date AS VARCHAR), rank, genre, listen_count, unique_listeners, total_listening_time_ms"
-    checks = {
-        "validated": (rows(project(tables.VALIDATED_STREAMS.prefix), "count(*)"), rows(hand("validated_streams"), "count(*)")),
-        "rejected": (rows(project(tables.STREAM_REJECTS.prefix), "count(*)"), rows(hand("stream_rejects"), "count(*)")),
-        "kpis": (rows(project(tables.GENRE_DAILY_KPIS.prefix), kpi_cols), rows(hand("genre_daily_kpis"), kpi_cols)),
-        "top_songs": (rows(project(tables.TOP_SONGS_PER_GENRE.prefix), top_cols), rows(hand("top_songs_per_genre"), top_cols)),
-        "top_genres": (rows(project(tables.TOP_GENRES_DAILY.prefix), genre_cols), rows(hand("top_genres_daily"), genre_cols)),
-    }
-    different = [name for name, (a, b) in checks.items() if a != b or not a]
-    return {
-        "identical": not different,
-        "different": different,
-        "validated_rows": checks["validated"][0][0][0],
-        "kpi_rows": len(checks["kpis"][0]),
-    }
-
-
-# ----------------------------------------------------------------------------------------- checks
-LAKE_CHECKED_ASSETS = (
-    "songs",
-    "users",
-    "raw_streams",
-    "validated_streams",
-    "genre_daily_kpis",
-    "top_songs_per_genre",
-    "top_genres_daily",
-)
-
-
-def checks(root: str, asset: str, day: str) -> dict:
-    """Every asset check of one lake asset for one day (`quality.rules.evaluate`, as `defs/checks.py` calls it)."""
-    from music_pipeline.storage.lake import Lake
-
-    lake = Lake(root)
-    t0 = time.perf_counter()
-    from music_pipeline.quality import rules  # pandera (and the pyspark it imports): timed apart
-
-    import_seconds = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    outcomes = rules.evaluate(asset, lake, None if asset in ("songs", "users") else [day])
-    seconds = time.perf_counter() - t1
-    failed = [f"{o.check} ({o.severity}): {o.description.split(';')[0]}" for o in outcomes if not o.passed]
-    rows = max((int(o.counts.get("rows_checked", 0)) for o in outcomes), default=0)
-    return {"seconds": seconds, "import_seconds": import_seconds, "checks": len(outcomes), "failed": failed, "rows_checked": rows}
+        versus = compare.compare(root, reference_out, the_days)
+        result["vs_reference"] = {"identical": bool(versus["identical"]), "different": list(versus["different"])}
+        result["identical"] = result["identical"] and result["vs_reference"]["identical"]
+    return result
 
 
 # --------------------------------------------------------------------------------------- backfill
-def _resources(root: str, engine: str = "duckdb", dynamodb_endpoint: str | None = None) -> dict:
-    from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
-
-    return {
-        "lake": LakeResource(uri=root),
-        "engine": EngineResource(kind=engine),
-        "dynamodb_tables": DynamoDBResource(endpoint_url=dynamodb_endpoint),
-    }
-
-
-def _all_assets() -> list:
-    from music_pipeline.definitions import build_definitions
-    from music_pipeline.settings import Settings
-
-    return list(build_definitions(Settings.from_env()).assets)
-
-
-def _materialize(root: str, engine: str, selection: list[str], days: list[str], endpoint: str | None = None) -> None:
-    from dagster import DagsterInstance, materialize
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-    with DagsterInstance.ephemeral() as instance:
-        kwargs = (
-            {"partition_key": days[0]}
-            if len(days) == 1
-            else {"tags": {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}}
-        )
-        result = materialize(
-            _all_assets(), resources=_resources(root, engine, endpoint), selection=selection, instance=instance, **kwargs
-        )
-        if not result.success:
-            raise RuntimeError(f"run failed for {days[0]}...{days[-1]}")
-
-
 def backfill(root: str, engine: str, first: str, days: int, mode: str) -> dict:
-    """raw_streams, validated_streams and the gold tables for a range: one run (`range`) or one run per day."""
+    """The whole lake graph with its checks (as `e2e_project`) for a range, from the landed files: one run for
+    the range (`range`), one run per day (`daily`), or one run of the first day alone on a lake holding only
+    that day's landed file (`one_day`, whose peak memory is the denominator of the range's)."""
     from music_pipeline.local_stack import local_dynamodb
 
-    selection = ["raw_streams", *GOLD_STEPS]
     the_days = _days(first, days)
+    if mode == "one_day":
+        root, the_days = _one_day_lake(root, first), the_days[:1]
+    _landed_only(root)
     with local_dynamodb(verbose=False) as url:  # raw_streams reads the ledger for days without bronze
+        location = _definitions(root, engine, url)  # loaded once, as a code server does for every run
         t0 = time.perf_counter()
         if mode == "range":
-            _materialize(root, engine, selection, the_days, endpoint=url)
+            runs = [_materialize(location, list(LAKE_GRAPH), the_days)]
         else:
-            for day in the_days:
-                _materialize(root, engine, selection, [day], endpoint=url)
-    return {"seconds": time.perf_counter() - t0, "runs": 1 if mode == "range" else days}
+            runs = [_materialize(location, list(LAKE_GRAPH), [day]) for day in the_days]
+        seconds = time.perf_counter() - t0
+    return {**_add_runs(runs), "seconds": seconds, "runs": len(runs), "days": len(the_days)}
+
+
+def _one_day_lake(root: str, first: str) -> str:
+    """A copy of the range lake's reference files and first day's landed file (the generator writes one
+    file per day, `raw/streams/YYYY/MM/DD/`), next to the range lake."""
+    day = dt.date.fromisoformat(first)
+    target = Path(f"{root.rstrip('/')}_one_day")
+    shutil.rmtree(target, ignore_errors=True)
+    for sub in ("raw/songs", "raw/users", f"raw/streams/{day:%Y/%m/%d}"):
+        shutil.copytree(Path(root, sub), target / sub)
+    return str(target)
 
 
 # ---------------------------------------------------------------------------------------- serving
@@ -314,7 +499,7 @@ def publish(root: str, first: str, days: int) -> dict:
         serving = dynamodb.ServingTables(endpoint_url=url)
         serving.ensure()
         t0 = time.perf_counter()
-        _materialize(root, "duckdb", [s.asset for s in published], the_days, endpoint=url)
+        _materialize(_definitions(root, "duckdb", url), [s.asset for s in published], the_days, checks=False)
         seconds = time.perf_counter() - t0
         found = 0
         for spec in (s.table for s in published):
@@ -346,6 +531,48 @@ def sensor(root: str, processed: int, new_counts: list[int]) -> dict:
     from benchmarks import sensor_bench
 
     return sensor_bench.run(root, processed, new_counts)
+
+
+# ---------------------------------------------------------------------------------------- arrival
+def arrival(landings: int = 3) -> dict:
+    """`benchmarks/arrival_latency.py` as it is (a real `music-pipeline dev`, files landed one after another,
+    DynamoDB polled until their KPIs are there), on a free local port; the latencies from its JSON."""
+    with socket.socket() as probe:  # a port nobody listens on now (dagster dev binds 127.0.0.1)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="bench-arrival-") as tmp:
+        out = Path(tmp, "arrival.json")
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.arrival_latency",
+                "--landings",
+                str(landings),
+                "--port",
+                str(port),
+                "--json",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")},
+        )
+        seconds = time.perf_counter() - t0
+        if done.returncode != 0 or not out.exists():
+            raise RuntimeError(f"arrival_latency failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        landed = json.loads(out.read_text())
+    measured = [x for x in landed if not x["kind"].startswith("name sorting before")]
+    latencies = [x["kpis"] for x in measured]
+    return {
+        "seconds": seconds,
+        "interval_seconds": int(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30")),
+        "landings": measured,
+        "median_seconds": statistics.median(latencies),
+        "max_seconds": max(latencies),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 # -------------------------------------------------------------------------------- code location load
@@ -383,13 +610,16 @@ STAGES = {
         reference,
         ingest_project,
         ingest_bare,
+        e2e_project,
+        e2e_reference,
+        e2e_compare,
         engine_project,
-        engine_handwritten,
-        compare,
-        checks,
+        spark_handwritten,
+        spark_compare,
         backfill,
         publish,
         sensor,
+        arrival,
         load_import,
         load_validate,
     )
@@ -399,7 +629,7 @@ STAGES = {
 def main(argv: list[str]) -> None:
     name, args = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
     result = STAGES[name](**args)
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
 
 
 if __name__ == "__main__":
