@@ -254,8 +254,7 @@ def test_the_duckdb_memory_limit_of_the_environment_bounds_the_engine(tmp_path):
 
 @pytest.mark.parametrize("days", [["2024-06-01"], ["2024-06-01", "2024-06-03"]])
 def test_rows_of_a_day_not_requested_are_never_published(tmp_path, days):
-    """One day is written as the day's file directly, a range partitioned by date: either way a row of
-    another day stops the step before anything is published."""
+    """A row of a day that was not requested stops the step before anything is published."""
     import pyarrow as pa
 
     from music_pipeline.engines.base import Output, Transform

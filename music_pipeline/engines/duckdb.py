@@ -77,13 +77,7 @@ class DuckDBEngine(LocalEngine):
             for out in transform.outputs:
                 target = staged_dir(staging, out)
                 query = to_duckdb(self.staged_query(out))
-                if out.partitioned and len(transform.days) == 1:
-                    # one day: the file itself, without a partitioned write (publish checks its dates)
-                    folder = f"{target}/{PARTITION_COLUMN}={transform.days[0]}"
-                    os.makedirs(folder, exist_ok=True)
-                    day_query = to_duckdb(out.sql)
-                    con.execute(f"COPY ({day_query}) TO {_quote(folder + '/data.parquet')} (FORMAT parquet, COMPRESSION snappy)")
-                elif out.partitioned:
+                if out.partitioned:
                     con.execute(
                         f"COPY ({query}) TO {_quote(target)} "
                         f"(FORMAT parquet, COMPRESSION snappy, PARTITION_BY ({PARTITION_COLUMN}))"
