@@ -3,9 +3,9 @@
     .venv/bin/python -m benchmarks.arrival_latency [--landings 3] [--behind-cursor] [--port 3344]
 
 What it does, as a user would, with no clicks:
-1. generates the sample lake in a fresh work folder and starts `music-pipeline dev -p PORT` (the same
-   as `make dev`: a moto DynamoDB endpoint plus `dagster dev`) in its own process group, with
-   MUSIC_PIPELINE_LAKE and DAGSTER_HOME pointing into the work folder;
+1. generates the sample lake in a fresh work folder and starts `music-pipeline --project-dir WORK dev -p PORT`
+   (the same as `make dev`: the persistent local DynamoDB endpoint plus `dagster dev`, with the lake, the
+   tables and the Dagster instance under the work folder) in its own process group;
 2. waits until the UI answers and checks that `stream_files_sensor` and `stream_automation_sensor`
    are RUNNING by default; waits until the sensors have ingested, published and archived every
    sample file (the "bootstrap");
@@ -49,7 +49,7 @@ from pathlib import Path
 from music_pipeline.settings import PROJECT_ROOT
 
 SENSORS = ("stream_files_sensor", "stream_automation_sensor")
-ENDPOINT_LINE = re.compile(r"local DynamoDB endpoint \(moto, in memory\): (http://\S+)")
+ENDPOINT_LINE = re.compile(r"local DynamoDB endpoint \([^)]*\): (http://\S+)")
 SENSORS_QUERY = """{ sensorsOrError(repositorySelector: {repositoryLocationName: "music_pipeline.definitions",
   repositoryName: "__repository__"}) { ... on Sensors { results { name sensorState { status } } } } }"""
 # what each landing holds: the days of its listens (existing sample days), named by kind
@@ -66,22 +66,28 @@ def log(message: str) -> None:
 
 # --- the dev stack --------------------------------------------------------------------------
 class DevStack:
-    """`music-pipeline dev -p PORT` in its own process group (dagster dev ignores SIGINT in the background)."""
+    """`music-pipeline --project-dir WORK dev -p PORT` in its own process group, its state (lake, DynamoDB
+    tables, Dagster instance) under the work folder as `make dev` keeps it under the checkout."""
 
     def __init__(self, workdir: Path, port: int):
         self.workdir, self.port = workdir, port
-        self.lake, self.home, self.log_path = workdir / "lake", workdir / "dagster_home", workdir / "dev.log"
+        self.lake, self.home, self.log_path = workdir / ".data/lake", workdir / ".dagster_home", workdir / "dev.log"
         self.proc: subprocess.Popen | None = None
         self.endpoint: str | None = None
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-        return {**env, "MUSIC_PIPELINE_LAKE": str(self.lake), "DAGSTER_HOME": str(self.home)}
+        own = ("AWS_ENDPOINT_URL", "MUSIC_PIPELINE_LAKE", "DAGSTER_HOME")  # the work folder's, not the caller's
+        return {k: v for k, v in os.environ.items() if not k.startswith(own)}
 
     def start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        command = [str(Path(sys.executable).parent / "music-pipeline"), "dev", "-p", str(self.port)]
+        command = [
+            str(Path(sys.executable).parent / "music-pipeline"),
+            "--project-dir",
+            str(self.workdir),
+            "dev",
+            "-p",
+            str(self.port),
+        ]
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 command,
@@ -120,19 +126,25 @@ class DevStack:
         raise TimeoutError(f"dagster dev not ready after {timeout:.0f} s; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        time.sleep(2)
-        try:  # children that outlived the leader (run workers) are still in the group
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """Ctrl-C as a user would (music-pipeline stops dagster dev, then the DynamoDB endpoint it started),
+        then whatever is left of the group, then the endpoint if it outlived its command (its own session)."""
+        from music_pipeline.local_stack import PersistentEndpoint, stop_process
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            time.sleep(2)
+            try:  # children that outlived the leader (run workers) are still in the group
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        left = PersistentEndpoint(self.workdir / ".data/dynamodb").running()
+        if left:
+            stop_process(left["pid"])
 
 
 # --- the lake's reference data, read independently of the pipeline ---------------------------
@@ -323,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-rows", type=int, default=20)
     args = parser.parse_args(argv)
 
+    from music_pipeline.archive import archive_key
     from music_pipeline.local_stack import LOCAL_CREDENTIALS
     from music_pipeline.sample_data import generate_lake
     from music_pipeline.storage.dynamodb import ServingTables
@@ -389,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             landing.landed_at = time.time()
             landings.append(landing)
             wait_for(landing, tables, ledger, args.timeout)
-            if target.exists() or not (stack.lake / "archive/streams" / key[len("raw/streams/") :]).exists():
+            if target.exists() or not (stack.lake / archive_key(key)).exists():
                 raise AssertionError(f"{key}: archived in the ledger but not moved to archive/streams")
             log("  " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(landing.seen.items(), key=lambda kv: kv[1])))
         if args.reference:
