@@ -6,8 +6,8 @@ What it does, as a user would, with no clicks:
 1. generates the sample lake in a fresh work folder and starts `music-pipeline --project-dir WORK dev -p PORT`
    (the same as `make dev`: the persistent local DynamoDB endpoint plus `dagster dev`, with the lake, the
    tables and the Dagster instance under the work folder) in its own process group;
-2. waits until the UI answers and checks that `stream_files_sensor` and `stream_automation_sensor`
-   are RUNNING by default; waits until the sensors have ingested, published and archived every
+2. waits until the UI answers and checks that `stream_files_sensor`, `ingested_files_sensor` and
+   `stream_automation_sensor` are RUNNING by default; waits until the sensors have ingested, published and archived every
    sample file (the "bootstrap");
 3. per landing: writes a CSV of valid listens for existing days into a staging folder, moves it into
    `raw/streams/` (one rename), and polls DynamoDB until `DailyGenreKPIs` of each of its days equals
@@ -48,7 +48,7 @@ from pathlib import Path
 
 from music_pipeline.settings import PROJECT_ROOT
 
-SENSORS = ("stream_files_sensor", "stream_automation_sensor")
+SENSORS = ("stream_files_sensor", "ingested_files_sensor", "stream_automation_sensor")
 ENDPOINT_LINE = re.compile(r"local DynamoDB endpoint \([^)]*\): (http://\S+)")
 SENSORS_QUERY = """{ sensorsOrError(repositorySelector: {repositoryLocationName: "music_pipeline.definitions",
   repositoryName: "__repository__"}) { ... on Sensors { results { name sensorState { status } } } } }"""
