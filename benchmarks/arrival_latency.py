@@ -18,7 +18,7 @@ What it does, as a user would, with no clicks:
    that adds the track (genre `benchmark`) into `raw/songs/` and polls DynamoDB until that day's
    `DailyGenreKPIs` has genre `benchmark` with listen_count N (what `reference_files_sensor` and
    `reference_days_job` must do with no clicks);
-5. prints the latencies (min/median) and stops the whole process group.
+5. prints the latencies (min/median/p90/max) and stops the whole process group.
 
 Sensor interval: MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS as in the environment (default 30).
 Landed names sort after the sensor's cursor (`raw/streams/uploads/<time>_...`), as with a producer
@@ -420,7 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     for landing in landings:
         print(f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs, {landing.seen['archived']:6.1f} s to archived")
     if latencies:
-        print(f"  min {min(latencies):.1f} s, median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
+        p90 = statistics.quantiles(latencies, n=10, method="inclusive")[-1] if len(latencies) > 1 else latencies[0]
+        print(
+            f"  min {min(latencies):.1f} s, median {statistics.median(latencies):.1f} s, p90 {p90:.1f} s, "
+            f"max {max(latencies):.1f} s"
+        )
     if args.reference:
         print(f"\nlatency from a songs.csv update to the released day's KPIs in DynamoDB: {reference_latency:.1f} s")
     if args.json:
