@@ -9,8 +9,9 @@ What it does, as a user would, with no clicks:
 2. waits until the UI answers and checks that `stream_files_sensor`, `ingested_files_sensor` and
    `stream_automation_sensor` are RUNNING by default; waits until the sensors have ingested, published and archived every
    sample file (the "bootstrap");
-3. per landing: writes a CSV of valid listens for existing days into a staging folder, moves it into
-   `raw/streams/` (one rename), and polls DynamoDB until `DailyGenreKPIs` of each of its days equals
+3. per landing: writes a CSV of valid listens for existing days into a staging folder, waits a random part of
+   the sensor interval (seeded: files land at any moment of a tick's interval), moves it into `raw/streams/`
+   (one rename), and polls DynamoDB until `DailyGenreKPIs` of each of its days equals
    the values before plus an independent count of the file's rows per genre (listen_count and
    total_listening_time_ms from raw/songs.csv), and the ledger until the file is archived;
 4. with `--reference`: lands a file of N listens of a track the catalog does not know yet (rejected as
@@ -323,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--landings", type=int, default=3, help="files landed one after another (default 3)")
     parser.add_argument("--rows-per-day", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=15, help="seed of the random moment each file lands at")
     parser.add_argument("--behind-cursor", action="store_true", help="add a landing whose name sorts before the cursor")
     parser.add_argument("--port", type=int, default=3344)
     parser.add_argument("--workdir", help="work folder (default: a fresh temporary folder, removed unless --keep)")
@@ -384,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         staging = workdir / "staging"
         staging.mkdir()
         plan = [PLAN[i % len(PLAN)] for i in range(args.landings)]
+        phase, tick = random.Random(args.seed), float(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30"))
         if args.behind_cursor:
             plan.append(("name sorting before the cursor", ["2024-06-02"]))
         for i, (kind, days) in enumerate(plan):
@@ -393,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
                 key = f"raw/streams/uploads/{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}_{i}.csv"
             staged = staging / f"{i}.csv"
             delta = make_file(staged, reference, days, args.rows_per_day, seed=1000 + i)
+            # a producer lands at any moment of the sensor's interval; right after the previous archive run it
+            # would land at the same point of every interval (the tick that archived it) and bias the figure
+            time.sleep(phase.uniform(0, tick))
             landing = Landing(kind=kind, key=key, days=days, rows=args.rows_per_day * len(days), expected_delta=delta)
             landing.before = {day: day_kpis(tables, day) for day in days}
             target = stack.lake / key
