@@ -3,14 +3,15 @@
     .venv/bin/python -m benchmarks.arrival_latency [--landings 3] [--behind-cursor] [--port 3344]
 
 What it does, as a user would, with no clicks:
-1. generates the sample lake in a fresh work folder and starts `music-pipeline dev -p PORT` (the same
-   as `make dev`: a moto DynamoDB endpoint plus `dagster dev`) in its own process group, with
-   MUSIC_PIPELINE_LAKE and DAGSTER_HOME pointing into the work folder;
-2. waits until the UI answers and checks that `stream_files_sensor` and `stream_automation_sensor`
-   are RUNNING by default; waits until the sensors have ingested, published and archived every
+1. generates the sample lake in a fresh work folder and starts `music-pipeline --project-dir WORK dev -p PORT`
+   (the same as `make dev`: the persistent local DynamoDB endpoint plus `dagster dev`, with the lake, the
+   tables and the Dagster instance under the work folder) in its own process group;
+2. waits until the UI answers and checks that `stream_files_sensor`, `ingested_files_sensor` and
+   `stream_automation_sensor` are RUNNING by default; waits until the sensors have ingested, published and archived every
    sample file (the "bootstrap");
-3. per landing: writes a CSV of valid listens for existing days into a staging folder, moves it into
-   `raw/streams/` (one rename), and polls DynamoDB until `DailyGenreKPIs` of each of its days equals
+3. per landing: writes a CSV of valid listens for existing days into a staging folder, waits a random part of
+   the sensor interval (seeded: files land at any moment of a tick's interval), moves it into `raw/streams/`
+   (one rename), and polls DynamoDB until `DailyGenreKPIs` of each of its days equals
    the values before plus an independent count of the file's rows per genre (listen_count and
    total_listening_time_ms from raw/songs.csv), and the ledger until the file is archived;
 4. with `--reference`: lands a file of N listens of a track the catalog does not know yet (rejected as
@@ -18,7 +19,7 @@ What it does, as a user would, with no clicks:
    that adds the track (genre `benchmark`) into `raw/songs/` and polls DynamoDB until that day's
    `DailyGenreKPIs` has genre `benchmark` with listen_count N (what `reference_files_sensor` and
    `reference_days_job` must do with no clicks);
-5. prints the latencies (min/median) and stops the whole process group.
+5. prints the latencies (min/median/p90/max) and stops the whole process group.
 
 Sensor interval: MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS as in the environment (default 30).
 Landed names sort after the sensor's cursor (`raw/streams/uploads/<time>_...`), as with a producer
@@ -48,8 +49,8 @@ from pathlib import Path
 
 from music_pipeline.settings import PROJECT_ROOT
 
-SENSORS = ("stream_files_sensor", "stream_automation_sensor")
-ENDPOINT_LINE = re.compile(r"local DynamoDB endpoint \(moto, in memory\): (http://\S+)")
+SENSORS = ("stream_files_sensor", "ingested_files_sensor", "stream_automation_sensor")
+ENDPOINT_LINE = re.compile(r"local DynamoDB endpoint \([^)]*\): (http://\S+)")
 SENSORS_QUERY = """{ sensorsOrError(repositorySelector: {repositoryLocationName: "music_pipeline.definitions",
   repositoryName: "__repository__"}) { ... on Sensors { results { name sensorState { status } } } } }"""
 # what each landing holds: the days of its listens (existing sample days), named by kind
@@ -66,22 +67,28 @@ def log(message: str) -> None:
 
 # --- the dev stack --------------------------------------------------------------------------
 class DevStack:
-    """`music-pipeline dev -p PORT` in its own process group (dagster dev ignores SIGINT in the background)."""
+    """`music-pipeline --project-dir WORK dev -p PORT` in its own process group, its state (lake, DynamoDB
+    tables, Dagster instance) under the work folder as `make dev` keeps it under the checkout."""
 
     def __init__(self, workdir: Path, port: int):
         self.workdir, self.port = workdir, port
-        self.lake, self.home, self.log_path = workdir / "lake", workdir / "dagster_home", workdir / "dev.log"
+        self.lake, self.home, self.log_path = workdir / ".data/lake", workdir / ".dagster_home", workdir / "dev.log"
         self.proc: subprocess.Popen | None = None
         self.endpoint: str | None = None
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-        return {**env, "MUSIC_PIPELINE_LAKE": str(self.lake), "DAGSTER_HOME": str(self.home)}
+        own = ("AWS_ENDPOINT_URL", "MUSIC_PIPELINE_LAKE", "DAGSTER_HOME")  # the work folder's, not the caller's
+        return {k: v for k, v in os.environ.items() if not k.startswith(own)}
 
     def start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        command = [str(Path(sys.executable).parent / "music-pipeline"), "dev", "-p", str(self.port)]
+        command = [
+            str(Path(sys.executable).parent / "music-pipeline"),
+            "--project-dir",
+            str(self.workdir),
+            "dev",
+            "-p",
+            str(self.port),
+        ]
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 command,
@@ -120,19 +127,25 @@ class DevStack:
         raise TimeoutError(f"dagster dev not ready after {timeout:.0f} s; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        time.sleep(2)
-        try:  # children that outlived the leader (run workers) are still in the group
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """Ctrl-C as a user would (music-pipeline stops dagster dev, then the DynamoDB endpoint it started),
+        then whatever is left of the group, then the endpoint if it outlived its command (its own session)."""
+        from music_pipeline.local_stack import PersistentEndpoint, stop_process
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            time.sleep(2)
+            try:  # children that outlived the leader (run workers) are still in the group
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        left = PersistentEndpoint(self.workdir / ".data/dynamodb").running()
+        if left:
+            stop_process(left["pid"])
 
 
 # --- the lake's reference data, read independently of the pipeline ---------------------------
@@ -311,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--landings", type=int, default=3, help="files landed one after another (default 3)")
     parser.add_argument("--rows-per-day", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=15, help="seed of the random moment each file lands at")
     parser.add_argument("--behind-cursor", action="store_true", help="add a landing whose name sorts before the cursor")
     parser.add_argument("--port", type=int, default=3344)
     parser.add_argument("--workdir", help="work folder (default: a fresh temporary folder, removed unless --keep)")
@@ -323,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-rows", type=int, default=20)
     args = parser.parse_args(argv)
 
+    from music_pipeline.archive import archive_key
     from music_pipeline.local_stack import LOCAL_CREDENTIALS
     from music_pipeline.sample_data import generate_lake
     from music_pipeline.storage.dynamodb import ServingTables
@@ -371,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         staging = workdir / "staging"
         staging.mkdir()
         plan = [PLAN[i % len(PLAN)] for i in range(args.landings)]
+        phase, tick = random.Random(args.seed), float(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30"))
         if args.behind_cursor:
             plan.append(("name sorting before the cursor", ["2024-06-02"]))
         for i, (kind, days) in enumerate(plan):
@@ -380,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
                 key = f"raw/streams/uploads/{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}_{i}.csv"
             staged = staging / f"{i}.csv"
             delta = make_file(staged, reference, days, args.rows_per_day, seed=1000 + i)
+            # a producer lands at any moment of the sensor's interval; right after the previous archive run it
+            # would land at the same point of every interval (the tick that archived it) and bias the figure
+            time.sleep(phase.uniform(0, tick))
             landing = Landing(kind=kind, key=key, days=days, rows=args.rows_per_day * len(days), expected_delta=delta)
             landing.before = {day: day_kpis(tables, day) for day in days}
             target = stack.lake / key
@@ -389,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             landing.landed_at = time.time()
             landings.append(landing)
             wait_for(landing, tables, ledger, args.timeout)
-            if target.exists() or not (stack.lake / "archive/streams" / key[len("raw/streams/") :]).exists():
+            if target.exists() or not (stack.lake / archive_key(key)).exists():
                 raise AssertionError(f"{key}: archived in the ledger but not moved to archive/streams")
             log("  " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(landing.seen.items(), key=lambda kv: kv[1])))
         if args.reference:
@@ -407,7 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     for landing in landings:
         print(f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs, {landing.seen['archived']:6.1f} s to archived")
     if latencies:
-        print(f"  min {min(latencies):.1f} s, median {statistics.median(latencies):.1f} s, max {max(latencies):.1f} s")
+        p90 = statistics.quantiles(latencies, n=10, method="inclusive")[-1] if len(latencies) > 1 else latencies[0]
+        print(
+            f"  min {min(latencies):.1f} s, median {statistics.median(latencies):.1f} s, p90 {p90:.1f} s, "
+            f"max {max(latencies):.1f} s"
+        )
     if args.reference:
         print(f"\nlatency from a songs.csv update to the released day's KPIs in DynamoDB: {reference_latency:.1f} s")
     if args.json:

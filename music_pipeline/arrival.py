@@ -11,14 +11,20 @@ Days to recompute for a delivery:
 - the same content again (re-sent under the same key, or already in bronze from a manual sync):
   none if the ledger already saw this content published for the key, else the days it touches;
 - the same content under another key (`duplicate`): none.
+
+`adopt_ingested` records in the ledger what a run outside the sensor put in bronze and published (the
+demo's `dagster asset materialize`), as the sensor would have: claimed, ingested, published, archived.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from music_pipeline import contracts, ingest
+from music_pipeline import archive, contracts, ingest, layout
+from music_pipeline.discovery import partition_days
 from music_pipeline.storage import landing
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
@@ -112,3 +118,51 @@ def _last_possible_day(manifest: ingest.Manifest) -> str:
     is materialized, and waiting for it would pin the file in the landing zone."""
     limit = manifest.modified + contracts.STREAM_FUTURE_TOLERANCE_SECONDS
     return dt.datetime.fromtimestamp(limit, dt.UTC).date().isoformat()
+
+
+def adopt_ingested(
+    lake: Lake,
+    ledger: Ledger,
+    published: Callable[[list[str]], bool],
+    *,
+    claim: str,
+    start_date: dt.date,
+    ignored_suffixes: tuple[str, ...] = landing.IGNORED_SUFFIXES,
+    now: float | None = None,
+) -> dict[str, str]:
+    """Landed deliveries that bronze holds already (its manifest names the same size and modification
+    time) and the ledger does not know, recorded as the sensor would have: claimed (`claim` as the run
+    key), `failed` with the manifest's reason, or `ingested` with the days they touch, then, when
+    `published(days)` says every such day is in DynamoDB, `published` and archived. Returns key -> what
+    became of it; a delivery bronze does not hold, or the ledger knows, is left to the sensor."""
+    now = time.time() if now is None else now
+    today = dt.datetime.fromtimestamp(now, dt.UTC)
+    results = {}
+    for landed in landing.list_all(lake, layout.RAW_STREAMS, ignored_suffixes):
+        key, version = landed.key, landing.version(landed)
+        manifest = ingest.read_manifest(lake, key)
+        if manifest is None or (manifest.size, manifest.modified) != (landed.size, landed.modified):
+            results[key] = "left to the sensor: bronze does not hold this delivery"
+        elif not ledger.claim(key, version, landed.size, landed.modified, claim):
+            results[key] = "left to the sensor: known to the ledger"
+        elif manifest.status == "failed":
+            ledger.failed(key, version, run_id=claim, reason=manifest.error or "unreadable", content_hash=manifest.content_hash)
+            results[key] = "failed"
+        else:
+            days = _days_to_recompute("ingested", manifest, None, None)
+            ledger.ingested(
+                key,
+                version,
+                run_id=claim,
+                content_hash=manifest.content_hash,
+                rows=manifest.rows_read,
+                days=days,
+                outcome=manifest.status,
+                duplicate_of=manifest.duplicate_of,
+            )
+            ready, later = partition_days(days, today, start_date)
+            if later or not published(ready):
+                results[key] = "ingested (its days are not all published: the sensor follows it)"
+            elif ledger.published(key, version, manifest.content_hash):
+                results[key] = archive.archive_file(lake, ledger, key, version)
+    return results

@@ -26,6 +26,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[*checks.asset_checks(assets, settings), *freshness],
         sensors=[
             sensors.stream_files_sensor(settings, days_job),
+            sensors.ingested_files_sensor(settings, days_job),
             automation.automation_sensor(settings),
             reference_sensor.reference_files_sensor(settings, reference_job, reference_days_job),
             alerting.run_failure_alert_sensor(settings),

@@ -5,8 +5,11 @@ One file's way, one tick at a time (the ledger in DynamoDB holds the state):
 1. `discover`: keys after the cursor (O(new files)); each new delivery is claimed in the ledger
    (conditional write) and the claimed files, at most MUSIC_PIPELINE_MAX_FILES_PER_RUN per run,
    go to `ingest_stream_files` runs (run key = the files' versions);
-2. `follow_up`, ingested: the days the files touch get one `raw_streams` run per contiguous range;
-   downstream assets follow by declarative automation (`defs/automation.py`);
+2. `after_ingestion`, as soon as the ingestion run succeeded (`ingested_files_sensor`, a run status
+   sensor on a short interval), or `follow_up` at the next tick if that did not happen: the days the
+   files touch get one `stream_days_job` run per contiguous range, raw_streams and everything downstream
+   of it to DynamoDB in that run (declarative automation, `defs/automation.py`, takes on only what that
+   run left behind: the good days of a range held by one day);
 3. `follow_up`, published: once every touched day's DynamoDB assets were materialized by a run that
    started after the file was ingested, the file is `published`, then archived by `archive_stream_files`.
 """
@@ -29,6 +32,7 @@ from music_pipeline.storage import landing
 from music_pipeline.storage.ledger import ARCHIVED, DISCOVERED, FAILED, INGESTED, PUBLISHED, Ledger
 
 SENSOR_TAG = "music_pipeline/arrival"  # on runs launched by the sensor; raw_streams then skips its full sync
+DAYS_JOB = "stream_days_job"
 
 
 @dataclass
@@ -62,9 +66,23 @@ def partition_days(days: list[str], now: dt.datetime, start_date: dt.date) -> tu
 
 
 def discover(
-    lake, ledger: Ledger, cursor: Cursor, settings: ArrivalSettings, now: float, start_date: dt.date
-) -> list[RunRequest]:
-    """New deliveries after the cursor (or all, on a rescan) -> claims -> ingestion runs."""
+    lake,
+    ledger: Ledger,
+    cursor: Cursor,
+    settings: ArrivalSettings,
+    now: float,
+    start_date: dt.date,
+    lost: list[str] = (),
+) -> tuple[list[RunRequest], dict[str, str]]:
+    """New deliveries after the cursor (or all, on a rescan), and the `lost` keys (in flight in the cursor,
+    absent from the ledger: the ledger was lost) -> claims -> ingestion runs.
+
+    The cursor and the ledger are reconciled both ways: a lost key still landed is claimed again at once
+    (not at the next rescan), and a delivery the ledger has in flight (discovered, ingested, published)
+    that the cursor does not follow (the cursor was lost) is followed again, never claimed twice. The run
+    key names the claim (its time), so an ingestion after a lost ledger is a new run, not one Dagster
+    skips as done under the first ingestion's key. Returns the ingestion runs and the deliveries followed
+    again ({key: version}: the caller follows them up in the same tick)."""
     if now - cursor.rescanned_at >= settings.rescan_seconds:
         found, cursor.rescanned_at = landing.list_all(lake, layout.RAW_STREAMS, settings.ignored_suffixes), now
     else:
@@ -77,7 +95,15 @@ def discover(
         )
     if found:
         cursor.after = max(cursor.after, found[-1].key)
+    listed = {f.key for f in found}
+    found += sorted(landing.stat(lake, [k for k in lost if k not in listed]).values(), key=lambda f: f.key)
     known = ledger.get_many([f.key for f in found])
+    adopted = {}
+    for f in found:  # in flight in the ledger, not followed by the cursor (a lost cursor): follow it again
+        item = known.get(f.key)
+        in_flight = item is not None and item["status"] in (DISCOVERED, INGESTED, PUBLISHED)
+        if in_flight and item["version"] == landing.version(f) and f.key not in cursor.pending:
+            adopted[f.key] = cursor.pending[f.key] = item["version"]
     stale_before = now - settings.claim_timeout_seconds
     fresh = [
         f
@@ -88,7 +114,7 @@ def discover(
     ]
     requests = []
     for batch in _chunks(fresh, settings.max_files_per_run):
-        run_key = "ingest:" + _digest(*(f"{f.key}@{landing.version(f)}" for f in batch))
+        run_key = "ingest:" + _digest(*(f"{f.key}@{landing.version(f)}" for f in batch), f"claimed at {now:.3f}")
         claimed = {
             f.key: landing.version(f)
             for f in batch
@@ -106,7 +132,50 @@ def discover(
                     },
                 )
             )
-    return requests
+    return requests, adopted
+
+
+def unrequested_days(item: dict, today: dt.datetime, start_date: dt.date) -> tuple[list[str], list[str], list[str]]:
+    """(existing partitions the delivery touches, those not requested yet, touched days without a partition yet)."""
+    ready, later = partition_days(item.get("days", []), today, start_date)
+    return ready, sorted(set(ready) - set(item.get("days_requested", []))), later
+
+
+def days_requests(ledger: Ledger, wanted: dict[str, tuple[str, dict, list[str]]]) -> list[RunRequest]:
+    """{key: (version, ledger item as read, days to request)} -> `stream_days_job` runs, one per contiguous
+    range. A file's days are recorded in the ledger first, conditionally on the item being as read, and
+    only the days whose record succeeded are requested: two evaluations finding the same days (the
+    stream sensor's tick and `ingested_files_sensor`) request them once."""
+    won: dict[str, tuple[str, list[str]]] = {}
+    for key, (version, item, days) in sorted(wanted.items()):
+        requested = sorted(set(item.get("days_requested", [])) | set(days))
+        if ledger.days_requested(key, version, requested, seen_updated_at=item["updated_at"]):
+            won[key] = (f"{version}@{item['ingested_at']}", days)  # an ingestion again (a lost ledger): a new run key
+    if not won:
+        return []
+    members = sorted(f"{k}@{ingestion}" for k, (ingestion, _) in won.items())
+    return [
+        RunRequest(
+            run_key=f"days:{first}...{last}:" + _digest(*members),
+            job_name=DAYS_JOB,
+            tags={SENSOR_TAG: "days", ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        )
+        for first, last in contiguous_ranges([d for _, days in won.values() for d in days])
+    ]
+
+
+def after_ingestion(ledger: Ledger, files: dict[str, str], start_date: dt.date, now: float) -> list[RunRequest]:
+    """The deliveries {key: version} an ingestion run just recorded -> the runs of the days they touch."""
+    items = ledger.get_many(list(files))
+    today = dt.datetime.fromtimestamp(now, dt.UTC)
+    wanted = {}
+    for key, version in files.items():
+        item = items.get(key)
+        if item is not None and item["version"] == version and item["status"] == INGESTED:
+            _, missing, _ = unrequested_days(item, today, start_date)
+            if missing:
+                wanted[key] = (version, item, missing)
+    return days_requests(ledger, wanted)
 
 
 def follow_up(
@@ -116,42 +185,34 @@ def follow_up(
     settings: ArrivalSettings,
     start_date: dt.date,
     now: float,
-) -> list[RunRequest]:
-    """Pending files: request their days, detect publication (`published(days, since)`: every serving
-    asset of every day materialized by a run started after `since`), archive published ones."""
+    compute: bool = True,
+) -> tuple[list[RunRequest], list[str]]:
+    """Pending files: request their days when nothing did yet (and `compute`: the reference tables exist), detect publication (`published(days, since)`:
+    every serving asset of every day materialized by a run started after `since`), archive published ones.
+    Returns the run requests and the keys in flight that the ledger no longer knows (lost with it)."""
     items = ledger.get_many(list(cursor.pending))
     today = dt.datetime.fromtimestamp(now, dt.UTC)
-    days_for: dict[str, list[str]] = {}
+    wanted: dict[str, tuple[str, dict, list[str]]] = {}
     to_archive: dict[str, str] = {}
+    lost = []
     for key, version in sorted(cursor.pending.items()):
         item = items.get(key)
+        if item is None:
+            lost.append(key)
         if item is None or item["version"] != version or item["status"] in (ARCHIVED, FAILED):
             del cursor.pending[key]
             continue
         if item["status"] == INGESTED:
-            ready, later = partition_days(item.get("days", []), today, start_date)
-            missing = sorted(set(ready) - set(item.get("days_requested", [])))
+            ready, missing, later = unrequested_days(item, today, start_date)
             if missing:
-                days_for[key] = missing
+                if compute:
+                    wanted[key] = (version, item, missing)
             elif not later and published(ready, float(item["ingested_at"])):
                 if ledger.published(key, version, item["content_hash"]):
                     item["status"] = PUBLISHED
         if item["status"] == PUBLISHED:
             to_archive[key] = version
-    requests = []
-    if days_for:
-        members = sorted(f"{k}@{cursor.pending[k]}" for k in days_for)
-        for first, last in contiguous_ranges([d for days in days_for.values() for d in days]):
-            requests.append(
-                RunRequest(
-                    run_key=f"days:{first}...{last}:" + _digest(*members),
-                    job_name="stream_days_job",
-                    tags={SENSOR_TAG: "days", ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-                )
-            )
-        for key, days in days_for.items():
-            item = items[key]
-            ledger.days_requested(key, cursor.pending[key], sorted(set(item.get("days_requested", [])) | set(days)))
+    requests = days_requests(ledger, wanted)
     for batch in _chunks(sorted(to_archive.items()), settings.max_files_per_run):
         requests.append(
             RunRequest(
@@ -161,4 +222,4 @@ def follow_up(
                 run_config={"ops": {"archive_published_files": {"config": {"files": dict(batch)}}}},
             )
         )
-    return requests
+    return requests, lost

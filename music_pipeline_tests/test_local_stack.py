@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -153,6 +154,10 @@ def test_query_after_demo_prints_the_top_genres(tmp_path):
     assert "superseded" not in output
     assert (project / ".env").read_text().splitlines()[1:] == ["MUSIC_PIPELINE_START_DATE=2024-06-01"]
     assert not (project / ".data" / "dynamodb" / "endpoint.json").exists()  # demo stopped its endpoint
+    # the sample files are in the ledger as the arrival sensor would have left them: archived, not landed
+    recorded = re.search(r"ledger: (\d+) of (\d+) sample files recorded as published and archived", output)
+    landed = [p for p in (project / ".data/lake/raw/streams").rglob("*") if p.is_file()]
+    assert recorded and int(recorded.group(1)) > 0 and int(recorded.group(1)) == int(recorded.group(2)) - len(landed)
 
     query = subprocess.run(
         [*cli, "query", "--top-genres", "--date", DAY], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120

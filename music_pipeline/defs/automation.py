@@ -1,11 +1,15 @@
-"""Declarative automation downstream of raw_streams: which assets follow new data by themselves."""
+"""Declarative automation downstream of raw_streams: which assets follow new data by themselves.
+
+An arrival's days are computed end to end by the `stream_days_job` run the ingestion's follow-up requests
+(defs/sensors.py); the assets it materialized are handled (`since_last_handled` resets on their own update,
+which comes after their dependencies' in that run), so the automation does not compute those days again. It
+takes on what a run left behind: the good days of a range held by one day's blocking check, and days updated
+outside the sensors (a manual raw_streams materialization)."""
 
 from dagster import AssetKey, AssetsDefinition, AssetSelection, AutomationCondition, AutomationConditionSensorDefinition
 
-from music_pipeline.defs.sensors import default_status
+from music_pipeline.defs.sensors import REFERENCE_ASSETS, default_status
 from music_pipeline.settings import Settings
-
-REFERENCE_ASSETS = ("songs", "users")
 
 
 def on_new_data() -> AutomationCondition:
@@ -54,5 +58,6 @@ def automation_sensor(settings: Settings) -> AutomationConditionSensorDefinition
         default_status=default_status(settings),
         minimum_interval_seconds=settings.arrival.interval_seconds,
         emit_backfills=False,
-        description="Materializes the days raw_streams updated, downstream to DynamoDB, one run per day.",
+        description="Materializes, one run per day, what the arrival's days run left behind downstream of raw_streams "
+        "(the good days of a held range, days updated by hand), and songs/users when missing.",
     )

@@ -1,5 +1,6 @@
-"""Arrival-driven operation: `stream_files_sensor` and the jobs it launches (the logic of a tick is in
-`music_pipeline/discovery.py`; what follows raw_streams by itself is in `defs/automation.py`)."""
+"""Arrival-driven operation: `stream_files_sensor`, `ingested_files_sensor` and the jobs they launch (the
+logic of a tick is in `music_pipeline/discovery.py`; what the automation still takes on is in
+`defs/automation.py`)."""
 
 import datetime as dt
 import time
@@ -9,10 +10,12 @@ from dagster import (
     AssetRecordsFilter,
     AssetSelection,
     Config,
+    DagsterRunStatus,
     DefaultSensorStatus,
     MetadataValue,
     OpExecutionContext,
     Output,
+    RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -20,16 +23,22 @@ from dagster import (
     in_process_executor,
     job,
     op,
+    run_status_sensor,
     sensor,
 )
 
 from music_pipeline import archive, arrival, tables
 from music_pipeline.defs.alerting import failed_file_observation
 from music_pipeline.defs.partitions import daily_partitions
-from music_pipeline.discovery import SENSOR_TAG, Cursor, discover, follow_up
+from music_pipeline.discovery import DAYS_JOB, SENSOR_TAG, Cursor, after_ingestion, discover, follow_up
 from music_pipeline.resources import DynamoDBResource, LakeResource
 from music_pipeline.settings import Settings
 from music_pipeline.storage.ledger import Ledger
+
+REFERENCE_ASSETS = ("songs", "users")  # unpartitioned parents of validated_streams, outside the days job
+# How often `ingested_files_sensor` looks for finished ingestion runs: the sensor daemon's own loop time
+# (dagster/_daemon/sensor.py evaluates sensors at most every 5 s), so a shorter interval would change nothing.
+FOLLOW_UP_SECONDS = 5
 
 
 def default_status(settings: Settings) -> DefaultSensorStatus:
@@ -104,11 +113,11 @@ def archive_stream_files():
 
 def stream_days_job(settings: Settings):
     return define_asset_job(
-        "stream_days_job",
-        selection=AssetSelection.assets("raw_streams"),
+        DAYS_JOB,
+        selection=AssetSelection.assets("raw_streams").downstream(),
         partitions_def=daily_partitions(settings.start_date),
-        executor_def=in_process_executor,  # one step: a step subprocess would only add start-up time
-        description="raw_streams for the days newly ingested files touch (a contiguous range per run).",
+        description="The days newly ingested files touch (a contiguous range per run): raw_streams and everything "
+        "downstream of it to DynamoDB, with their checks, in one run.",
     )
 
 
@@ -131,12 +140,26 @@ def days_published(instance, days: list[str], since: float) -> bool:
     return True
 
 
+def references_exist(instance) -> bool:
+    """songs and users were materialized: a days run before that would fail on their missing tables (on a fresh
+    instance the automation materializes them first, `when_missing`), so the days wait for them."""
+    return all(instance.get_latest_materialization_event(AssetKey(name)) for name in REFERENCE_ASSETS)
+
+
 def evaluate(context: SensorEvaluationContext, lake, ledger: Ledger, settings: Settings) -> SensorResult | SkipReason:
     ledger.ensure()
     cursor, now = Cursor.parse(context.cursor), time.time()
     published = lambda days, since: days_published(context.instance, days, since)  # noqa: E731
-    requests = follow_up(published, ledger, cursor, settings.arrival, settings.start_date, now)
-    requests += discover(lake, ledger, cursor, settings.arrival, now, settings.start_date)
+    compute = references_exist(context.instance)
+    requests, lost = follow_up(published, ledger, cursor, settings.arrival, settings.start_date, now, compute=compute)
+    claimed, adopted = discover(lake, ledger, cursor, settings.arrival, now, settings.start_date, lost=lost)
+    if adopted:  # in flight in the ledger, unknown to the cursor (it was lost): followed up at once
+        again = Cursor(pending=dict(adopted))
+        more, _ = follow_up(published, ledger, again, settings.arrival, settings.start_date, now, compute=compute)
+        requests += more
+        for key in set(adopted) - set(again.pending):  # archived or failed meanwhile
+            cursor.pending.pop(key, None)
+    requests += claimed
     if not requests:
         return SensorResult(skip_reason=f"no new files ({len(cursor.pending)} in flight)", cursor=cursor.dump())
     return SensorResult(run_requests=requests, cursor=cursor.dump())
@@ -154,5 +177,31 @@ def stream_files_sensor(settings: Settings, days_job):
     )
     def _sensor(context: SensorEvaluationContext, lake: LakeResource, dynamodb_tables: DynamoDBResource):
         return evaluate(context, lake.get(), Ledger(dynamodb_tables.get()), settings)
+
+    return _sensor
+
+
+def ingested_files_sensor(settings: Settings, days_job):
+    """The ingestion run's follow-up: its days' run is requested when the run succeeds, not at the stream
+    sensor's next tick (which still requests whatever this missed: the ledger records the request once)."""
+
+    @run_status_sensor(
+        name="ingested_files_sensor",
+        run_status=DagsterRunStatus.SUCCESS,
+        monitored_jobs=[ingest_stream_files],
+        request_job=days_job,
+        minimum_interval_seconds=min(FOLLOW_UP_SECONDS, settings.arrival.interval_seconds),
+        default_status=default_status(settings),
+        description="When an ingest_stream_files run succeeds, requests the days its files touched (stream_days_job: "
+        "raw_streams down to DynamoDB) at once, instead of at the next tick of stream_files_sensor.",
+    )
+    def _sensor(context: RunStatusSensorContext, dynamodb_tables: DynamoDBResource):
+        if not references_exist(context.instance):
+            return None  # stream_files_sensor requests the days once songs and users exist
+        files = context.dagster_run.run_config["ops"]["ingest_claimed_files"]["config"]["files"]
+        requests = after_ingestion(Ledger(dynamodb_tables.get()), dict(files), settings.start_date, time.time())
+        for request in requests:
+            context.log.info(f"run {context.dagster_run.run_id}: requesting {request.run_key}")
+        return requests or None  # None: nothing for this run, the next finished run is looked at in the same tick
 
     return _sensor

@@ -194,12 +194,15 @@ class Ledger:
             sets["content_hash"] = content_hash
         return self._from(key, DISCOVERED, version, **sets)
 
-    def days_requested(self, key: str, version: str, days: list[str]) -> bool:
-        """Record which touched days have had a recomputation requested (stays `ingested`)."""
+    def days_requested(self, key: str, version: str, days: list[str], seen_updated_at) -> bool:
+        """Record which touched days have had a recomputation requested (stays `ingested`), only if the
+        item is still as it was read (`updated_at`): the stream sensor's tick and the ingestion's follow-up
+        (`ingested_files_sensor`) may both find the days unrequested, and only the one whose write wins
+        requests them."""
         return self._update(
             key,
-            "#s = :from AND #version = :version",
-            {":from": INGESTED},
+            "#s = :from AND #version = :version AND updated_at = :seen",
+            {":from": INGESTED, ":seen": Decimal(str(seen_updated_at))},
             {"days_requested": sorted(days), "version": version, "updated_at": _now()},
         )
 
