@@ -57,7 +57,7 @@ def engine_asset(table: LakeTable, settings: Settings) -> AssetsDefinition:
         runner = engine.get()
         # a range is processed in bounded chunks of days (Settings.chunk_days): memory stays one chunk's
         for chunk in chunks(days_of(context), settings.chunk_days(engine.kind)):
-            context.log.info(f"{table.name}: {chunk[0]}" + (f" .. {chunk[-1]} ({len(chunk)} days)" if len(chunk) > 1 else ""))
+            context.log.debug(f"{table.name}: {chunk[0]}" + (f" .. {chunk[-1]} ({len(chunk)} days)" if len(chunk) > 1 else ""))
             counts = runner.run_step(the_lake, table, chunk, params, context=context)
             for day in chunk:
                 metadata = day_metadata(the_lake, table, day, counts[table.name].get(day, 0))
