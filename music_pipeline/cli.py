@@ -271,11 +271,19 @@ def _dev(args: argparse.Namespace) -> int:
         # dagster dev started from a background job ignores SIGINT unless default handlers are back;
         # its working directory is the state's folder, whose .env it reads
         proc = subprocess.Popen(command, cwd=state.root, preexec_fn=_default_signals)
+        # Ctrl-C, SIGINT from a background job's parent, or SIGTERM (a service manager): the same orderly
+        # stop (dagster dev first, then the local endpoint), never orphaned children
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return proc.wait()
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGINT)
             return proc.wait()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _default_signals() -> None:

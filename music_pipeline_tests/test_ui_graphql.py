@@ -57,6 +57,7 @@ class UI:
     lake: Path
     dynamodb_url: str
     log: Path
+    proc: subprocess.Popen | None = None  # the `music-pipeline dev` process (its own session)
 
     def graphql(self, query: str, **variables) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
@@ -120,7 +121,7 @@ def ui(tmp_path_factory):
                 start_new_session=True,
             )
         try:
-            the_ui = UI(f"http://127.0.0.1:{port}", lake, endpoint, log)
+            the_ui = UI(f"http://127.0.0.1:{port}", lake, endpoint, log, proc)
             _wait_for_code_location(the_ui, proc)
             yield the_ui
         finally:
@@ -266,3 +267,20 @@ def test_every_table_asset_declares_its_column_schema(asset_nodes, backfill, ui)
                 mismatched[key] = {"declared": declared, "in the lake": actual}
     lead("5", not missing, f"assets without dagster/column_schema in their definition metadata: {missing}")
     lead("5", not mismatched, f"dagster/column_schema differs from the Parquet files' columns: {mismatched}")
+
+
+def test_sigterm_stops_dev_and_every_process_it_started(ui, backfill):
+    """A service manager stops `music-pipeline dev` with SIGTERM: dagster dev, its webserver, daemon and code
+    servers stop with it (last test of the module: it ends the shared UI)."""
+    ui.proc.send_signal(signal.SIGTERM)
+    assert ui.proc.wait(timeout=90) is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(ui.proc.pid, 0)  # any process left in the session the wrapper started?
+        except ProcessLookupError:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("processes of `music-pipeline dev` outlived it after SIGTERM")
+    assert "Dagster services shut down" in ui.log.read_text(errors="replace")
