@@ -1,4 +1,4 @@
-"""Lists of days (ISO dates) as contiguous ranges, and the compact text form `first...last,day,...`
+"""Lists of days (ISO dates) as contiguous ranges and in chunks, and the compact text form `first...last,day,...`
 that carries a partition range as a Glue job argument. Standard library only (it runs on Glue)."""
 
 from __future__ import annotations
@@ -15,6 +15,16 @@ def contiguous_ranges(days: list[str]) -> list[tuple[str, str]]:
         else:
             ranges.append([day, day])
     return [(first, last) for first, last in ranges]
+
+
+def chunks(items: list, size: int) -> list[list]:
+    """`items` in consecutive chunks of `size` (one chunk of all when size is 0): a range's days per engine
+    step, a sensor's files per run."""
+    if not items:
+        return []
+    if size <= 0:
+        return [items]
+    return [items[k : k + size] for k in range(0, len(items), size)]
 
 
 def format_days(days: list[str]) -> str:

@@ -26,7 +26,7 @@ from dagster import RunRequest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from music_pipeline import layout
-from music_pipeline.days import contiguous_ranges
+from music_pipeline.days import chunks, contiguous_ranges
 from music_pipeline.settings import ArrivalSettings
 from music_pipeline.storage import landing
 from music_pipeline.storage.ledger import ARCHIVED, DISCOVERED, FAILED, INGESTED, PUBLISHED, Ledger
@@ -51,10 +51,6 @@ class Cursor:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
-
-
-def _chunks(items: list, size: int) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def partition_days(days: list[str], now: dt.datetime, start_date: dt.date) -> tuple[list[str], list[str]]:
@@ -113,7 +109,7 @@ def discover(
         or (known[f.key]["status"] == DISCOVERED and known[f.key]["discovered_at"] < stale_before)
     ]
     requests = []
-    for batch in _chunks(fresh, settings.max_files_per_run):
+    for batch in chunks(fresh, settings.max_files_per_run):
         run_key = "ingest:" + _digest(*(f"{f.key}@{landing.version(f)}" for f in batch), f"claimed at {now:.3f}")
         claimed = {
             f.key: landing.version(f)
@@ -213,7 +209,7 @@ def follow_up(
         if item["status"] == PUBLISHED:
             to_archive[key] = version
     requests = days_requests(ledger, wanted)
-    for batch in _chunks(sorted(to_archive.items()), settings.max_files_per_run):
+    for batch in chunks(sorted(to_archive.items()), settings.max_files_per_run):
         requests.append(
             RunRequest(
                 run_key="archive:" + _digest(*(f"{k}@{v}" for k, v in batch)),

@@ -10,9 +10,10 @@ import hashlib
 from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, Failure, MaterializeResult, MetadataValue, asset
 
 from music_pipeline import ingest, reference_updates, rehydrate, tables
+from music_pipeline.days import chunks
 from music_pipeline.defs.alerting import failed_file_observation
 from music_pipeline.defs.metadata import OWNERS, day_metadata, definition_metadata, preview, reasons
-from music_pipeline.defs.partitions import chunks, daily_partitions, days_of, single_run
+from music_pipeline.defs.partitions import daily_partitions, days_of, single_run
 from music_pipeline.defs.policies import engine_retry_policy
 from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
 from music_pipeline.settings import Settings

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+import numpy as np
 import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -82,7 +83,7 @@ def _row_groups(meta: pq.FileMetaData, names: list[str]):
 def proves(lake: Lake, schema: pdr.DataFrameSchema, contract: pa.Schema, keys: list[str], day: str | None) -> int | None:
     """The number of rows of `keys` when their footers prove `schema` (and, given a day, that every row
     belongs to it) for every row; None when a full scan is needed."""
-    rules = {name: column for name, column in schema.columns.items()}
+    rules = schema.columns
     dataframe_checks = [DATAFRAME_PROOFS.get(c.name) for c in schema.checks]
     if None in dataframe_checks or list(rules) != contract.names:
         return None
@@ -155,7 +156,5 @@ def source_order_unique(lake: Lake, keys: list[str]) -> bool:
     return True
 
 
-def _increasing(values) -> bool:
-    import numpy as np
-
+def _increasing(values: np.ndarray) -> bool:
     return bool(np.all(values[1:] > values[:-1]))
