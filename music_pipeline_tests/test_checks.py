@@ -22,8 +22,9 @@ from music_pipeline.contracts import CONTRACT_VERSION, Reason
 from music_pipeline.defs.checks import outcome_metadata
 from music_pipeline.engines.base import Output, Transform, project
 from music_pipeline.engines.duckdb import DuckDBEngine
-from music_pipeline.quality import catalog, report, rules
+from music_pipeline.quality import catalog, generic, report, rules
 from music_pipeline.quality.models import SQL_RULE_COVERAGE
+from music_pipeline.quality.reading import Sql
 from music_pipeline.settings import Settings
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.storage.lake import Lake, partition_key
@@ -156,6 +157,62 @@ def test_duplicate_key_in_validated_streams_fails_unique_keys_only(gold_lake, co
     near = outcomes["near_duplicates"]
     assert near.severity == rules.WARN and not near.passed
     assert any(r["user_id"] == rows[1]["user_id"] and r["listen_time"] == r["previous_listen_time"] for r in sample_rows(near))
+
+
+def test_listen_copies_are_counted_as_the_generic_key_query_counts_them(gold_lake, copy_lake, monkeypatch):
+    """unique_keys of validated_streams comes from near_duplicates' sort: three copies of one key and two of
+    another give what the generic GROUP BY of the key gives, also when near-duplicates are off (0 s)."""
+    root = copy_lake(gold_lake)
+    identity = ("user_id", "track_id", "listen_time", "genre", "listening_time_ms")
+
+    def copies(rows):  # rows 0 and 1 become copies of row 2, row 3 a copy of row 4
+        for target, source in ((0, 2), (1, 2), (3, 4)):
+            rows[target].update({k: rows[source][k] for k in identity})
+        return rows
+
+    rows = rewrite(root, registry.VALIDATED_STREAMS.prefix, copies)
+    monkeypatch.setenv(catalog.NEAR_DUPLICATE_SECONDS_ENV, "0")
+    outcomes = evaluate(root, "validated_streams")
+    unique = outcomes["unique_keys"]
+    expected = sorted(
+        (
+            {"user_id": rows[i]["user_id"], "track_id": rows[i]["track_id"], "listen_time": rows[i]["listen_time"], "copies": n}
+            for i, n in ((2, 3), (4, 2))
+        ),
+        key=lambda r: (-r["copies"], r["user_id"], r["track_id"], r["listen_time"]),
+    )
+    assert sample_rows(unique) == expected
+    assert unique.counts == {"failing_rows": 2, "duplicate_rows": 3}
+    assert outcomes["near_duplicates"].passed  # 0 s: no listen is less than 0 s after the previous one
+    lake = Lake(str(root))
+    with Sql(lake) as sql:  # the generic query over the same files
+        sql.view("checked", [partition_key(registry.VALIDATED_STREAMS.prefix, DAY)], registry.VALIDATED_STREAMS.contract)
+        generic_outcome = generic.unique_keys_outcome(sql, list(registry.VALIDATED_STREAMS.key), DAY)
+    assert (generic_outcome.counts, generic_outcome.sample.to_pylist()) == (unique.counts, expected)
+
+
+def test_unknown_references_and_overlong_listens_are_listed_row_by_row(gold_lake, copy_lake):
+    root = copy_lake(gold_lake)
+
+    def corrupt(rows):
+        rows[0]["track_id"] = "no-such-track"
+        rows[1]["genre"] = "not-its-genre"
+        rows[2]["user_id"] = "no-such-user"
+        rows[3]["listening_time_ms"] = 10**9  # longer than any track
+        return rows
+
+    rows = rewrite(root, registry.VALIDATED_STREAMS.prefix, corrupt)
+    outcomes = evaluate(root, "validated_streams", only={"known_references", "listens_longer_than_track"})
+    known = outcomes["known_references"]
+    assert known.breakdown == {"unknown track_id": 1, "genre is not the song's genre": 1, "unknown user_id": 1}
+    assert {(r["source_line"], r["problem"]) for r in sample_rows(known)} == {
+        (rows[0]["source_line"], "unknown track_id"),
+        (rows[1]["source_line"], "genre is not the song's genre"),
+        (rows[2]["source_line"], "unknown user_id"),
+    }
+    longer = outcomes["listens_longer_than_track"]
+    assert not longer.passed and longer.severity == rules.WARN
+    assert [(r["source_line"], r["listening_time_ms"]) for r in sample_rows(longer)] == [(rows[3]["source_line"], 10**9)]
 
 
 def test_duplicate_key_in_genre_daily_kpis_fails_unique_keys_and_conservation(gold_lake, copy_lake):

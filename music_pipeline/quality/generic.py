@@ -132,12 +132,13 @@ def in_day_outcome(scan: _Scan, day: str) -> Outcome:
     )
 
 
-def unique_keys_outcome(sql: Sql, key: list[str], day: str | None) -> Outcome:
+def unique_keys_outcome(sql: Sql, key: list[str], day: str | None, query: str | None = None) -> Outcome:
+    """Duplicated keys of the view `checked` (or those `query` finds: the key columns and `copies`)."""
     return failing_query(
         sql,
         "unique_keys",
         day,
-        load_sql("unique_keys", key=", ".join(key)),
+        query or load_sql("unique_keys", key=", ".join(key)),
         f"duplicated keys ({', '.join(key)})",
         totals={"duplicate_rows": "SUM(copies - 1)"},
     )

@@ -54,12 +54,17 @@ def failing_query(
     severity: str = ERROR,
     totals: dict[str, str] | None = None,
     breakdown_by: str | None = None,
+    screen: str | None = None,
     **counts,
 ) -> Outcome:
     """An outcome from a query of offending rows, in bounded memory: the query runs once, into a DuckDB
     temporary table (spilled under the session's memory limit), which gives the count, `totals` (name ->
     aggregate over the rows), the breakdown and the first SAMPLE_ROWS rows in the order of the query's
-    final `ORDER BY` (over its output columns)."""
+    final `ORDER BY` (over its output columns). `screen`: a cheaper query whose one value is 0 exactly when
+    `query` has no rows (an aggregate instead of every row); the rows are then only listed when it is not 0."""
+    if screen is not None and not sql.con.execute(screen).fetchone()[0]:
+        zeros = {name: 0 for name in totals or {}}
+        return failed_rows(check, day, pa.table({}), what, total=0, severity=severity, **counts, **zeros)
     body, order = _final_order(query)
     sql.con.execute(f"CREATE OR REPLACE TEMP TABLE failing_rows AS {body}")
     try:

@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 
 from music_pipeline import layout, tables
+from music_pipeline.quality import generic
 from music_pipeline.quality.context import CheckContext, check, day_files
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, WARN, Outcome, failed_rows, failing_query
 from music_pipeline.quality.reading import count_rows, load_sql
@@ -116,6 +117,7 @@ def known_references(ctx: CheckContext) -> Outcome:
         load_sql("known_references"),
         "listens with unknown references",
         breakdown_by="problem",
+        screen=load_sql("known_references_screen"),
     )
 
 
@@ -160,10 +162,23 @@ def rejected_share(ctx: CheckContext) -> Outcome:
     )
 
 
+LISTEN_KEY = ("user_id", "track_id", "listen_time")
+
+
+def _repeated_listens(ctx: CheckContext) -> None:
+    """The day's listens that repeat their pair's previous one within the threshold, exact copies included, as
+    the temporary table `repeated_listens`: computed once per day for near_duplicates and unique_keys."""
+    if "repeated_listens" not in ctx.cache:
+        _views(ctx, "validated_streams")
+        query = load_sql("repeated_listens", seconds=ctx.thresholds.near_duplicate_seconds)
+        ctx.sql.con.execute(f"CREATE OR REPLACE TEMP TABLE repeated_listens AS {query}")
+        ctx.cache["repeated_listens"] = True
+
+
 @check("near_duplicates", table="validated_streams")
 def near_duplicates(ctx: CheckContext) -> Outcome:
     seconds = ctx.thresholds.near_duplicate_seconds
-    _views(ctx, "validated_streams")
+    _repeated_listens(ctx)
     return failing_query(
         ctx.sql,
         "near_duplicates",
@@ -172,6 +187,16 @@ def near_duplicates(ctx: CheckContext) -> Outcome:
         f"listens repeating the same user and track within {seconds} s",
         severity=WARN,
     )
+
+
+@check("unique_keys", table="validated_streams")
+def unique_listen_keys(ctx: CheckContext) -> Outcome:
+    """`unique_keys` of validated_streams (key: user_id, track_id, listen_time) from the sort near_duplicates
+    makes anyway, instead of a second pass over the day (generic.unique_keys_outcome reports it the same way)."""
+    if tuple(ctx.table.key) != LISTEN_KEY:  # copied_listen_keys.sql names the key's columns
+        return generic.unique_keys(ctx)
+    _repeated_listens(ctx)
+    return generic.unique_keys_outcome(ctx.sql, list(LISTEN_KEY), ctx.day, load_sql("copied_listen_keys"))
 
 
 @check("listens_longer_than_track", table="validated_streams")
@@ -184,4 +209,5 @@ def listens_longer_than_track(ctx: CheckContext) -> Outcome:
         load_sql("listens_longer_than_track"),
         "listens longer than their track (kept)",
         severity=WARN,
+        screen=load_sql("listens_longer_than_track_screen"),
     )

@@ -1,0 +1,24 @@
+-- The listens of a day that repeat their (user_id, track_id) pair's previous listen by less than
+-- $seconds seconds, exact copies of the key included (is_copy): one sort of the day answers both
+-- near_duplicates and unique_keys of validated_streams (an exact copy is a gap of 0). The partition
+-- leads with a hash of the pair, so the sort compares one integer before the strings.
+-- View: validated_streams.
+WITH ordered AS (
+  SELECT
+    user_id,
+    track_id,
+    listen_time,
+    source_file,
+    source_line,
+    LAG(listen_time) OVER pair AS previous_listen_time,
+    (
+      ROW_NUMBER() OVER pair > 1
+      AND listen_time IS NOT DISTINCT FROM LAG(listen_time) OVER pair
+    ) AS is_copy
+  FROM validated_streams
+  WINDOW pair AS (PARTITION BY HASH(user_id, track_id), user_id, track_id ORDER BY listen_time)
+)
+SELECT
+  user_id, track_id, listen_time, source_file, source_line, previous_listen_time, is_copy
+FROM ordered
+WHERE is_copy OR listen_time - previous_listen_time < INTERVAL $seconds SECOND
