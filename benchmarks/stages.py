@@ -530,7 +530,8 @@ def _cli_runs(root: str, engine: str, endpoint: str, partitions: list[list[str]]
 
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    shutil.copy(Path(__file__).resolve().parents[1] / "music_pipeline" / "dagster.yaml", home / "dagster.yaml")
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "music_pipeline" / "dagster.yaml", home / "dagster.yaml")
     env = {
         **os.environ,
         "MUSIC_PIPELINE_LAKE": root,
@@ -544,7 +545,7 @@ def _cli_runs(root: str, engine: str, endpoint: str, partitions: list[list[str]]
         which = ["--partition", days[0]] if len(days) == 1 else ["--partition-range", f"{days[0]}...{days[-1]}"]
         command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "music_pipeline.definitions"]
         t0 = time.perf_counter()
-        done = subprocess.run([*command, "--select", select, *which], env=env, capture_output=True, text=True)
+        done = subprocess.run([*command, "--select", select, *which], cwd=repo, env=env, capture_output=True, text=True)
         walls.append(time.perf_counter() - t0)
         if done.returncode != 0:  # the series stops there, as a failed run stops a backfill's day
             failed = f"`dagster asset materialize {' '.join(which)}` exited {done.returncode}:\n{done.stderr[-3000:]}"
