@@ -3,7 +3,7 @@ so its peak memory is its own. A stage prints one line `BENCH_RESULT {json}`: wh
 
 Only the project's public interfaces are timed: `ingest.sync_landed_streams`, `transforms.run_step`,
 Dagster's `materialize` of the assets and asset checks of `music_pipeline.definitions.build_definitions`,
-`stream_files_sensor` through `build_sensor_context`, and the code location import / `dagster definitions
+`dagster asset materialize` processes (the backfill's launched runs, as a user launches them), `stream_files_sensor` through `build_sensor_context`, and the code location import / `dagster definitions
 validate`. Step times of a run come from its Dagster event log (STEP_START to STEP_SUCCESS), so they hold
 whatever a step does inside, however the engine and the checks change.
 """
