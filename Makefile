@@ -42,7 +42,7 @@ rehearsal: $(STAMP) $(NODE_STAMP)  ## the production topology on this machine (P
 	@bash .ci/install-postgresql >/dev/null
 	$(BIN)/python -m music_pipeline.rehearsal $(ARGS)
 
-bench: $(STAMP) $(NODE_STAMP)  ## benchmarks at the issue-15 sizes (about 30-40 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
+bench: $(STAMP) $(NODE_STAMP)  ## benchmarks at the issue-15 sizes (about 45-50 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
 	$(BIN)/python -m benchmarks $(ARGS)
 
 lint: $(STAMP)  ## ruff (lint + format check) over the package, tests and benchmarks; sqlfluff over the SQL files

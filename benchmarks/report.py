@@ -72,12 +72,14 @@ def goals(data: dict) -> list[dict]:
         basis = f"{duck['days']} days x {_n(duck['per_day'])}" + (
             "" if (duck["days"], duck["per_day"]) == (30, 1_000_000) else " (goal stated for 30 x 1M)"
         )
-        add("range in one run: peak RSS / one day's peak", duck["range_rss"] / duck["one_day_rss"], 1.5, basis)
+        launched = basis + ", each run a `dagster asset materialize` process"
+        add("range in one run: peak RSS / one day's peak", duck["range_rss"] / duck["one_day_rss"], 1.5, launched)
+        lower = _in_process_ratio(duck)
         add(
             f"range in one run: time / {duck['days']} one-day runs",
             duck["range"]["seconds"] / duck["daily"]["seconds"],
             0.6,
-            basis,
+            launched + ("" if lower is None else f" (in process, definitions built once: {lower:.2f}x, section 4)"),
         )
     spark = _largest(r.get("spark", []))
     add(
@@ -104,6 +106,13 @@ def goals(data: dict) -> list[dict]:
             unit="s",
         )
     return out
+
+
+def _in_process_ratio(b: dict) -> float | None:
+    """The range / per-day ratio of a backfill's in-process series (None when not measured)."""
+    if "range_in_process" not in b or "daily_in_process" not in b:
+        return None
+    return b["range_in_process"]["seconds"] / b["daily_in_process"]["seconds"]
 
 
 def _arrival_basis(arrival: dict) -> str:
@@ -393,32 +402,59 @@ def _backfill(r: dict) -> list[str]:
         "holding only that day's file (its peak memory is the one-day figure of the goal). In a range or per-day "
         "series, the first run's raw_streams ingests every landed file and songs/users are validated in every run.",
         "",
+        "*Launched*: each run is what a user launches, one `python -m dagster asset materialize -m "
+        "music_pipeline.definitions --select <the lake graph>` process (`--partition-range FIRST...LAST` for the "
+        "range, `--partition DAY` per day, one process after another, as the daemon launches each run of a per-day "
+        "backfill in its own process): interpreter start, imports, definitions build, the code location's executor, "
+        "runs recorded in a fresh persistent DAGSTER_HOME per series (SQLite, the project's dagster.yaml); the checks "
+        "of the selected assets run with them (verified in each recorded event log; a failed ERROR check fails the "
+        "stage). The goals use this series, and the first day alone is launched the same way. *In process, "
+        "definitions built once*: the same runs as `materialize` calls in one process (ephemeral instance): a lower "
+        "bound no launched run reaches. *Outside the run*: wall time minus the runs' own time (RUN_START to "
+        "RUN_SUCCESS in the event log) per run: what each launch pays before and after its steps.",
+        "",
     ]
     rows = []
     for b in r["backfill"]:
-        one, daily, single = b["range"], b["daily"], b["one_day"]
-        rows.append(
-            [
-                b["engine"],
-                f"{b['days']} x {_n(b['per_day'])}",
-                _s(one["seconds"]),
-                f"{_s(one['transforms_seconds'])} / {_s(one['checks_seconds'])}",
-                f"{_s(daily['seconds'])} ({daily['runs']} runs)",
-                f"{_s(daily['transforms_seconds'])} / {_s(daily['checks_seconds'])}",
-                _s(single["seconds"]),
-                _ratio(one["seconds"], daily["seconds"]),
-                f"{_mb(b['range_rss'])} / {_mb(b['one_day_rss'])} / {_mb(b['daily_rss'])}",
-                _ratio(b["range_rss"], b["one_day_rss"]),
-            ]
-        )
+        series = [("launched (CLI processes)", "", b["range_rss"], b["one_day_rss"], b["daily_rss"])]
+        if "range_in_process" in b and "daily_in_process" in b:
+            series.append(
+                (
+                    "in process, definitions built once: a lower bound no launched run reaches",
+                    "_in_process",
+                    b["range_in_process_rss"],
+                    None,
+                    b["daily_in_process_rss"],
+                )
+            )
+        for label, suffix, range_rss, one_day_rss, daily_rss in series:
+            one, daily = b[f"range{suffix}"], b[f"daily{suffix}"]
+            rows.append(
+                [
+                    b["engine"],
+                    label,
+                    f"{b['days']} x {_n(b['per_day'])}",
+                    _s(one["seconds"]),
+                    f"{_s(one['transforms_seconds'])} / {_s(one['checks_seconds'])}",
+                    f"{_s(daily['seconds'])} ({daily['runs']} runs)",
+                    f"{_s(daily['transforms_seconds'])} / {_s(daily['checks_seconds'])}",
+                    _outside(daily),
+                    _s(b["one_day"]["seconds"]) if not suffix else "-",
+                    _ratio(one["seconds"], daily["seconds"]),
+                    f"{_mb(range_rss)} / {_mb(one_day_rss) if one_day_rss else '-'} / {_mb(daily_rss)}",
+                    _ratio(range_rss, one_day_rss) if one_day_rss else "-",
+                ]
+            )
     return lines + _table(
         [
             "engine",
+            "runs launched as",
             "days x listens/day",
             "one run s",
             "transforms / checks s",
             "one run per day s",
             "transforms / checks s",
+            "outside the run s, per one-day run",
             "first day alone s",
             "one run / per-day runs",
             "peak RSS MB (range / one day / per-day series)",
@@ -426,6 +462,13 @@ def _backfill(r: dict) -> list[str]:
         ],
         rows,
     )
+
+
+def _outside(series: dict) -> str:
+    """Per run: wall time not inside the run (RUN_START..RUN_SUCCESS), or '-' when the runs' times are unknown."""
+    if series.get("run_seconds") is None:
+        return "-"
+    return _s((series["seconds"] - series["run_seconds"]) / series["runs"])
 
 
 def _sensor(r: dict) -> list[str]:

@@ -3,7 +3,7 @@ so its peak memory is its own. A stage prints one line `BENCH_RESULT {json}`: wh
 
 Only the project's public interfaces are timed: `ingest.sync_landed_streams`, `transforms.run_step`,
 Dagster's `materialize` of the assets and asset checks of `music_pipeline.definitions.build_definitions`,
-`stream_files_sensor` through `build_sensor_context`, and the code location import / `dagster definitions
+`dagster asset materialize` processes (the backfill's launched runs, as a user launches them), `stream_files_sensor` through `build_sensor_context`, and the code location import / `dagster definitions
 validate`. Step times of a run come from its Dagster event log (STEP_START to STEP_SUCCESS), so they hold
 whatever a step does inside, however the engine and the checks change.
 """
@@ -154,12 +154,8 @@ def _definitions(root: str, engine: str, dynamodb_endpoint: str | None):
 
 def _materialize(location: tuple, selection: list[str], days: list[str], checks: bool = True) -> dict:
     """One Dagster run (in process, ephemeral instance) of `selection` and (`checks`) the asset checks of the
-    selected assets, for one day or one partition range. Returns its wall time and, from its event log, the time of
-    each step: a step that materialized an asset is an asset step, one that evaluated checks a check step.
-
-    A failed step (a blocking check included) or any failed ERROR-severity check fails the stage; failed
-    WARN checks are returned with their description."""
-    from dagster import DagsterEventType, DagsterInstance, materialize
+    selected assets, for one day or one partition range: its wall time and the facts of its event log (`_run_facts`)."""
+    from dagster import DagsterInstance, materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     defs, resources, _ = location
@@ -180,13 +176,33 @@ def _materialize(location: tuple, selection: list[str], days: list[str], checks:
         )
         seconds = time.perf_counter() - t0
         records = instance.all_logs(result.run_id)
+    return {"seconds": seconds, **_run_facts(records, selection, f"{days[0]}..{days[-1]}", result.success, checks)}
+
+
+def _run_facts(records: list, selection: list[str], label: str, success: bool, checks: bool = True) -> dict:
+    """What a run's event log says: the time of each step (STEP_START to STEP_SUCCESS; a step that materialized
+    an asset is an asset step, one that evaluated checks a check step), the run's own time (RUN_START to
+    RUN_SUCCESS), the checks evaluated and the WARN checks that failed.
+
+    A failed step (a blocking check included), any failed ERROR-severity check, a failed run, an asset of
+    `selection` that was not materialized or (`checks`) whose checks were not evaluated fails the stage."""
+    from dagster import DagsterEventType
+
     started: dict[str, float] = {}
     steps: dict[str, float] = {}
     kinds: dict[str, str] = {}
+    checked: set[str] = set()
     failed_steps, failed_checks, warned = [], [], []
+    run_start = run_end = None
     for record in records:
         event = record.dagster_event
-        if event is None or event.step_key is None:
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.RUN_START:
+            run_start = record.timestamp
+        elif event.event_type == DagsterEventType.RUN_SUCCESS:
+            run_end = record.timestamp
+        if event.step_key is None:
             continue
         key = event.step_key
         if event.event_type == DagsterEventType.STEP_START:
@@ -200,20 +216,22 @@ def _materialize(location: tuple, selection: list[str], days: list[str], checks:
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             kinds[key] = "check"
             check = event.event_specific_data
+            checked.add(check.asset_key.to_user_string())
             if not check.passed:
                 line = f"{check.asset_key.to_user_string()}.{check.check_name} ({check.severity.value}): {(check.description or '')[:160]}"
                 (failed_checks if check.severity.value == "ERROR" else warned).append(line)
-    if failed_steps or failed_checks or not result.success:
-        raise RuntimeError(
-            f"run of {days[0]}..{days[-1]} failed: steps {failed_steps or 'none'}; ERROR checks {failed_checks or 'none'}"
-        )
+    if failed_steps or failed_checks or not success:
+        raise RuntimeError(f"run of {label} failed: steps {failed_steps or 'none'}; ERROR checks {failed_checks or 'none'}")
     missing = set(selection) - {k for k, kind in kinds.items() if kind == "asset"}
     if missing:
-        raise RuntimeError(f"run of {days[0]}..{days[-1]}: no materialization from {sorted(missing)}")
+        raise RuntimeError(f"run of {label}: no materialization from {sorted(missing)}")
+    unchecked = set(selection) - checked if checks else set()
+    if unchecked:
+        raise RuntimeError(f"run of {label}: no check evaluated on {sorted(unchecked)}")
     asset_steps = {k: s for k, s in steps.items() if kinds.get(k) == "asset"}
     check_steps = {k: s for k, s in steps.items() if kinds.get(k) == "check"}
     return {
-        "seconds": seconds,
+        "run_seconds": (run_end - run_start) if run_start is not None and run_end is not None else None,
         "transforms_seconds": sum(asset_steps.values()),
         "checks_seconds": sum(check_steps.values()),
         "asset_steps": asset_steps,
@@ -228,10 +246,13 @@ def _materialize(location: tuple, selection: list[str], days: list[str], checks:
 def _add_runs(runs: list[dict]) -> dict:
     """Several runs as one measurement: times summed per step, warnings of every run."""
     total: dict = {"seconds": 0.0, "transforms_seconds": 0.0, "checks_seconds": 0.0, "asset_steps": {}, "check_steps": {}}
-    total.update(checks_evaluated=0, warned=[])
+    total.update(checks_evaluated=0, warned=[], run_seconds=0.0)
     for run in runs:
         for key in ("seconds", "transforms_seconds", "checks_seconds", "checks_evaluated"):
             total[key] += run[key]
+        total["run_seconds"] = (
+            None if total["run_seconds"] is None or run["run_seconds"] is None else total["run_seconds"] + run["run_seconds"]
+        )
         for group in ("asset_steps", "check_steps"):
             for step, seconds in run[group].items():
                 total[group][step] = total[group].get(step, 0.0) + seconds
@@ -452,25 +473,100 @@ def spark_compare(root: str, out: str, first: str, days: int, reference_out: str
 
 
 # --------------------------------------------------------------------------------------- backfill
-def backfill(root: str, engine: str, first: str, days: int, mode: str) -> dict:
+LAUNCHES = ("cli", "in_process")
+
+
+def backfill(root: str, engine: str, first: str, days: int, mode: str, launch: str = "cli") -> dict:
     """The whole lake graph with its checks (as `e2e_project`) for a range, from the landed files: one run for
     the range (`range`), one run per day (`daily`), or one run of the first day alone on a lake holding only
-    that day's landed file (`one_day`, whose peak memory is the denominator of the range's)."""
+    that day's landed file (`one_day`, whose peak memory is the denominator of the range's).
+
+    `launch="cli"`: each run is launched as a user launches it, one `dagster asset materialize` process per run
+    (`_cli_runs`), one after another, recorded in a fresh persistent instance; `seconds` is the wall time of the
+    processes. `launch="in_process"`: every run is a `materialize` call in this process with the definitions built
+    once, a lower bound no launched run reaches (no interpreter start, import, definitions build or instance per run)."""
     from music_pipeline.local_stack import local_dynamodb
 
+    if launch not in LAUNCHES:
+        raise ValueError(f"launch={launch!r}: expected one of {LAUNCHES}")
     the_days = _days(first, days)
     if mode == "one_day":
         root, the_days = _one_day_lake(root, first), the_days[:1]
     _landed_only(root)
+    partitions = [the_days] if mode == "range" else [[day] for day in the_days]
     with local_dynamodb(verbose=False) as url:  # raw_streams reads the ledger for days without bronze
-        location = _definitions(root, engine, url)  # loaded once, as a code server does for every run
-        t0 = time.perf_counter()
-        if mode == "range":
-            runs = [_materialize(location, list(LAKE_GRAPH), the_days)]
+        if launch == "cli":
+            home = Path(f"{root.rstrip('/')}_dagster_home", f"{engine}-{mode}")
+            seconds, runs = _cli_runs(root, engine, url, partitions, home)
         else:
-            runs = [_materialize(location, list(LAKE_GRAPH), [day]) for day in the_days]
-        seconds = time.perf_counter() - t0
-    return {**_add_runs(runs), "seconds": seconds, "runs": len(runs), "days": len(the_days)}
+            location = _definitions(root, engine, url)  # built once, untimed
+            t0 = time.perf_counter()
+            runs = [_materialize(location, list(LAKE_GRAPH), days) for days in partitions]
+            seconds = time.perf_counter() - t0
+    per_run = [run["seconds"] for run in runs]
+    return {
+        **_add_runs(runs),
+        "seconds": seconds,
+        "per_run_seconds": per_run,
+        "runs": len(runs),
+        "days": len(the_days),
+        "launch": launch,
+    }
+
+
+def _cli_runs(root: str, engine: str, endpoint: str, partitions: list[list[str]], home: Path) -> tuple[float, list[dict]]:
+    """One `python -m dagster asset materialize -m music_pipeline.definitions --select <LAKE_GRAPH>` process per
+    entry of `partitions` (`--partition DAY`, or `--partition-range FIRST...LAST` for several days), one after
+    another, with the lake, engine and endpoint in the environment and DAGSTER_HOME a fresh instance (the
+    project's dagster.yaml, SQLite storage, as `music-pipeline dev` uses). The CLI runs the selected assets'
+    checks (Dagster includes the checks of selected assets) with the code location's executor.
+
+    Returns the wall time of the processes and, per run, its wall time and the facts of its recorded event log
+    (read from the instance after the last process, untimed)."""
+    from dagster import DagsterInstance, DagsterRunStatus
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
+    from dagster._core.storage.tags import PARTITION_NAME_TAG as PARTITION_TAG
+
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "music_pipeline" / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "MUSIC_PIPELINE_LAKE": root,
+        "MUSIC_PIPELINE_ENGINE": engine,
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        "DAGSTER_HOME": str(home),
+    }
+    select = ",".join(LAKE_GRAPH)
+    walls, failed = [], None
+    for days in partitions:
+        which = ["--partition", days[0]] if len(days) == 1 else ["--partition-range", f"{days[0]}...{days[-1]}"]
+        command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "music_pipeline.definitions"]
+        t0 = time.perf_counter()
+        done = subprocess.run([*command, "--select", select, *which], cwd=repo, env=env, capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        if done.returncode != 0:  # the series stops there, as a failed run stops a backfill's day
+            failed = f"`dagster asset materialize {' '.join(which)}` exited {done.returncode}:\n{done.stderr[-3000:]}"
+            break
+    with DagsterInstance.from_config(str(home)) as instance:
+        recorded = sorted(instance.get_runs(), key=lambda run: instance.get_run_record_by_id(run.run_id).create_timestamp)
+        if len(recorded) != len(walls):
+            raise RuntimeError(f"{len(walls)} processes, {len(recorded)} runs recorded in {home}. {failed or ''}")
+        runs = []
+        for days, wall, run in zip(partitions, walls, recorded, strict=False):
+            label = f"{days[0]}..{days[-1]}"
+            tags = run.tags
+            launched = (tags.get(PARTITION_TAG),) * 2 if len(days) == 1 else (tags.get(RANGE_START), tags.get(RANGE_END))
+            if launched != (days[0], days[-1]):
+                raise RuntimeError(f"run {run.run_id} of {label} is recorded for {launched}")
+            # a failed run raises here with its failed steps and ERROR checks, read from its event log
+            facts = _run_facts(instance.all_logs(run.run_id), list(LAKE_GRAPH), label, run.status == DagsterRunStatus.SUCCESS)
+            runs.append({"seconds": wall, **facts})
+    if failed:  # the run was recorded as a success but its process failed
+        raise RuntimeError(failed)
+    return sum(walls), runs
 
 
 def _one_day_lake(root: str, first: str) -> str:

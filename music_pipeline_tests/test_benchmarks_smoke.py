@@ -84,8 +84,24 @@ def test_tiny_benchmark_reports_goals_and_identical_outputs(tmp_path):
     assert ingest["project"]["rows"] == ingest["bare"]["rows"] == 5000 and ingest["project"]["mb_per_s"] > 0
     backfill = results["backfill"][0]
     assert (backfill["range"]["runs"], backfill["daily"]["runs"], backfill["one_day"]["runs"]) == (1, 2, 1)
-    assert set(backfill["range"]["check_steps"]) == set(backfill["daily"]["check_steps"]) == {f"{a}_checks" for a in LAKE_GRAPH}
-    assert backfill["one_day_rss"] > 0 and backfill["range_rss"] > 0
+    assert (backfill["range_in_process"]["runs"], backfill["daily_in_process"]["runs"]) == (1, 2)
+    series = ("range", "daily", "one_day", "range_in_process", "daily_in_process")
+    # the goal's series are launched `dagster asset materialize` processes; the in-process ones are the lower bound
+    assert [backfill[k]["launch"] for k in series] == ["cli"] * 3 + ["in_process"] * 2
+    for key in series:  # every run of every series evaluated the checks of every asset, read from its event log
+        assert set(backfill[key]["check_steps"]) == {f"{a}_checks" for a in LAKE_GRAPH}, key
+        assert set(backfill[key]["asset_steps"]) == LAKE_GRAPH, key
+        assert backfill[key]["checks_evaluated"] >= 2 * len(LAKE_GRAPH) * backfill[key]["runs"], key
+        assert backfill[key]["seconds"] >= backfill[key]["run_seconds"] > 0 and backfill[f"{key}_rss"] > 0, key
+    assert len(backfill["daily"]["per_run_seconds"]) == 2
+    time_goal = goals["range in one run: time / 2 one-day runs"]
+    assert time_goal["value"] == backfill["range"]["seconds"] / backfill["daily"]["seconds"]
+    assert (
+        "`dagster asset materialize` process" in time_goal["basis"] and "in process, definitions built once" in time_goal["basis"]
+    )
+    section4 = text.split("## 4.", 1)[1].split("\n## ", 1)[0]
+    assert "| duckdb | launched (CLI processes) |" in section4
+    assert "| duckdb | in process, definitions built once: a lower bound no launched run reaches |" in section4
     assert results["publish"]["items"] == results["publish"]["expected_items"] > 0 and results["publish"]["missing_items"] == 0
     assert results["load"]["imports"][0]["pyspark_imported"] is False and results["load"]["imports"][0]["seconds"] > 0
     assert results["sensor"] is None  # not at the tiny size (test_sensor.py covers it)
