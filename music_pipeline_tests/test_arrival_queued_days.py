@@ -9,7 +9,10 @@ with its repository, as a run worker does; real sensor ticks (build_sensor_conte
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import sys
+import time
 
 import pytest
 from dagster import (
@@ -32,7 +35,15 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from music_pipeline import layout
 from music_pipeline.defs.queueing import QUEUED_BY_TAG
-from music_pipeline.discovery import DAYS_JOB, SENSOR_TAG
+from music_pipeline.discovery import (
+    DAYS_JOB,
+    SENSOR_TAG,
+    after_ingestion,
+    days_run_requests,
+    ingested_days,
+    release_days,
+    request_days,
+)
 from music_pipeline.storage.dynamodb import ServingTables
 from music_pipeline.storage.lake import Lake
 from music_pipeline.storage.ledger import Ledger
@@ -135,7 +146,8 @@ def test_the_ingestion_run_queues_its_days_and_the_sensor_requests_nothing(arriv
     assert item["status"] == "ingested" and item["days_requested"] == [D1, D2, D4]
     for run in queued:
         assert run.tags[SENSOR_TAG] == "days" and run.tags[QUEUED_BY_TAG] == ingestion.run_id
-        assert run.tags[RUN_KEY_TAG].startswith(f"days:{run.tags[ASSET_PARTITION_RANGE_START_TAG]}...")
+        first, last = run.tags[ASSET_PARTITION_RANGE_START_TAG], run.tags[ASSET_PARTITION_RANGE_END_TAG]
+        assert re.fullmatch(rf"days:{first}\.\.\.{last}:[0-9a-f]{{16}}", run.tags[RUN_KEY_TAG])
         assert run.remote_job_origin.job_name == DAYS_JOB
         assert run.remote_job_origin.repository_origin == ingestion.remote_job_origin.repository_origin
         assert run.job_code_origin == JobPythonOrigin(DAYS_JOB, ingestion.job_code_origin.repository_origin)
@@ -173,3 +185,23 @@ def test_a_run_executed_in_process_leaves_its_days_to_the_sensor(arrival):
         (DAYS_JOB, D4, D4),
     ]
     assert Ledger(tables).get(key)["days_requested"] == [D1, D2, D4]
+
+
+def test_a_range_that_could_not_be_queued_goes_back_to_the_sensor(fresh_moto):
+    """When queueing a run fails, its days are released in the ledger: the sensor's next evaluation requests
+    that range again (same run key), and not the range that was queued."""
+    ledger = Ledger(ServingTables(endpoint_url=fresh_moto))
+    ledger.ensure()
+    key, version, start = f"{layout.RAW_STREAMS}/late.csv", "120:1717200000.0", dt.date(2024, 1, 1)
+    assert ledger.claim(key, version, 120, 1717200000.0, "ingest:test")
+    assert ledger.ingested(key, version, run_id="r1", content_hash="h", rows=3, days=[D1, D2, D4], outcome="ingested")
+
+    won = request_days(ledger, ingested_days(ledger, {key: version}, start, time.time()))
+    queued, failed = days_run_requests(won)
+    assert ledger.get(key)["days_requested"] == [D1, D2, D4]
+    assert release_days(ledger, won, failed) == [key]
+    assert ledger.get(key)["days_requested"] == [D1, D2]
+    (again,) = after_ingestion(ledger, {key: version}, start, time.time())
+    assert (again.tags[ASSET_PARTITION_RANGE_START_TAG], again.tags[ASSET_PARTITION_RANGE_END_TAG]) == (D4, D4)
+    assert again.run_key == failed.run_key != queued.run_key
+    assert after_ingestion(ledger, {key: version}, start, time.time()) == []  # requested once
