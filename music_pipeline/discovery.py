@@ -5,11 +5,12 @@ One file's way, one tick at a time (the ledger in DynamoDB holds the state):
 1. `discover`: keys after the cursor (O(new files)); each new delivery is claimed in the ledger
    (conditional write) and the claimed files, at most MUSIC_PIPELINE_MAX_FILES_PER_RUN per run,
    go to `ingest_stream_files` runs (run key = the files' versions);
-2. `after_ingestion`, as soon as the ingestion run succeeded (`ingested_files_sensor`, a run status
-   sensor on a short interval), or `follow_up` at the next tick if that did not happen: the days the
-   files touch get one `stream_days_job` run per contiguous range, raw_streams and everything downstream
-   of it to DynamoDB in that run (declarative automation, `defs/automation.py`, takes on only what that
-   run left behind: the good days of a range held by one day);
+2. the days the files touch get one `stream_days_job` run per contiguous range, raw_streams and everything
+   downstream of it to DynamoDB in that run (declarative automation, `defs/automation.py`, takes on only
+   what that run left behind: the good days of a range held by one day). The ingestion run queues them
+   itself once its files are recorded (`request_days` + `days_run_requests`, `defs/sensors.py`); where it
+   cannot, `after_ingestion` when the run succeeded (`ingested_files_sensor`, a run status sensor on a
+   short interval), or `follow_up` at the next tick, requests them: the ledger records a request once;
 3. `follow_up`, published: once every touched day's DynamoDB assets were materialized by a run that
    started after the file was ingested, the file is `published`, then archived by `archive_stream_files`.
 """

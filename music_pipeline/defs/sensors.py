@@ -227,8 +227,10 @@ def stream_files_sensor(settings: Settings, days_job):
 
 
 def ingested_files_sensor(settings: Settings, days_job):
-    """The ingestion run's follow-up: its days' run is requested when the run succeeds, not at the stream
-    sensor's next tick (which still requests whatever this missed: the ledger records the request once)."""
+    """The safety net of the ingestion run's days: the run queues them itself (`queue_days`); where it could
+    not (executed in process, no run queue, songs and users missing, a failed submission), they are requested
+    when the run succeeds, not at the stream sensor's next tick (which still requests whatever this missed:
+    the ledger records the request once, so days the run queued are not requested again)."""
 
     @run_status_sensor(
         name="ingested_files_sensor",
@@ -237,8 +239,9 @@ def ingested_files_sensor(settings: Settings, days_job):
         request_job=days_job,
         minimum_interval_seconds=min(FOLLOW_UP_SECONDS, settings.arrival.interval_seconds),
         default_status=default_status(settings),
-        description="When an ingest_stream_files run succeeds, requests the days its files touched (stream_days_job: "
-        "raw_streams down to DynamoDB) at once, instead of at the next tick of stream_files_sensor.",
+        description="When an ingest_stream_files run succeeds, requests the days its files touched that the run did "
+        "not queue itself (stream_days_job: raw_streams down to DynamoDB), instead of at the next tick of "
+        "stream_files_sensor.",
     )
     def _sensor(context: RunStatusSensorContext, dynamodb_tables: DynamoDBResource):
         if not references_exist(context.instance):
