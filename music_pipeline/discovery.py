@@ -5,11 +5,12 @@ One file's way, one tick at a time (the ledger in DynamoDB holds the state):
 1. `discover`: keys after the cursor (O(new files)); each new delivery is claimed in the ledger
    (conditional write) and the claimed files, at most MUSIC_PIPELINE_MAX_FILES_PER_RUN per run,
    go to `ingest_stream_files` runs (run key = the files' versions);
-2. `after_ingestion`, as soon as the ingestion run succeeded (`ingested_files_sensor`, a run status
-   sensor on a short interval), or `follow_up` at the next tick if that did not happen: the days the
-   files touch get one `stream_days_job` run per contiguous range, raw_streams and everything downstream
-   of it to DynamoDB in that run (declarative automation, `defs/automation.py`, takes on only what that
-   run left behind: the good days of a range held by one day);
+2. the days the files touch get one `stream_days_job` run per contiguous range, raw_streams and everything
+   downstream of it to DynamoDB in that run (declarative automation, `defs/automation.py`, takes on only
+   what that run left behind: the good days of a range held by one day). The ingestion run queues them
+   itself once its files are recorded (`request_days` + `days_run_requests`, `defs/sensors.py`); where it
+   cannot, `after_ingestion` when the run succeeded (`ingested_files_sensor`, a run status sensor on a
+   short interval), or `follow_up` at the next tick, requests them: the ledger records a request once;
 3. `follow_up`, published: once every touched day's DynamoDB assets were materialized by a run that
    started after the file was ingested, the file is `published`, then archived by `archive_stream_files`.
 """
@@ -137,31 +138,61 @@ def unrequested_days(item: dict, today: dt.datetime, start_date: dt.date) -> tup
     return ready, sorted(set(ready) - set(item.get("days_requested", []))), later
 
 
-def days_requests(ledger: Ledger, wanted: dict[str, tuple[str, dict, list[str]]]) -> list[RunRequest]:
-    """{key: (version, ledger item as read, days to request)} -> `stream_days_job` runs, one per contiguous
-    range. A file's days are recorded in the ledger first, conditionally on the item being as read, and
-    only the days whose record succeeded are requested: two evaluations finding the same days (the
-    stream sensor's tick and `ingested_files_sensor`) request them once."""
-    won: dict[str, tuple[str, list[str]]] = {}
+def request_days(ledger: Ledger, wanted: dict[str, tuple[str, dict, list[str]]]) -> dict[str, tuple[str, str, list[str]]]:
+    """{key: (version, ledger item as read, days to request)} -> the files whose days this call requested:
+    {key: (version, ingestion, days)}. A file's days are recorded in the ledger, conditionally on the item
+    being as read, and only the records that succeeded count: every evaluation finding the same days (the
+    stream sensor's tick, `ingested_files_sensor`, the ingestion run itself) requests them once."""
+    won: dict[str, tuple[str, str, list[str]]] = {}
     for key, (version, item, days) in sorted(wanted.items()):
         requested = sorted(set(item.get("days_requested", [])) | set(days))
         if ledger.days_requested(key, version, requested, seen_updated_at=item["updated_at"]):
-            won[key] = (f"{version}@{item['ingested_at']}", days)  # an ingestion again (a lost ledger): a new run key
+            won[key] = (version, f"{version}@{item['ingested_at']}", days)  # an ingestion again (a lost ledger): a new run key
+    return won
+
+
+def days_run_requests(won: dict[str, tuple[str, str, list[str]]]) -> list[RunRequest]:
+    """The requested days of `request_days` -> `stream_days_job` runs, one per contiguous range, the run key
+    naming the range and the ingestions of its files."""
     if not won:
         return []
-    members = sorted(f"{k}@{ingestion}" for k, (ingestion, _) in won.items())
+    members = sorted(f"{k}@{ingestion}" for k, (_, ingestion, _) in won.items())
     return [
         RunRequest(
             run_key=f"days:{first}...{last}:" + _digest(*members),
             job_name=DAYS_JOB,
             tags={SENSOR_TAG: "days", ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
         )
-        for first, last in contiguous_ranges([d for _, days in won.values() for d in days])
+        for first, last in contiguous_ranges([d for _, _, days in won.values() for d in days])
     ]
 
 
-def after_ingestion(ledger: Ledger, files: dict[str, str], start_date: dt.date, now: float) -> list[RunRequest]:
-    """The deliveries {key: version} an ingestion run just recorded -> the runs of the days they touch."""
+def days_requests(ledger: Ledger, wanted: dict[str, tuple[str, dict, list[str]]]) -> list[RunRequest]:
+    """`request_days`, then their runs."""
+    return days_run_requests(request_days(ledger, wanted))
+
+
+def release_days(ledger: Ledger, won: dict[str, tuple[str, str, list[str]]], request: RunRequest) -> list[str]:
+    """The run of `request` (a range of `won`, the days this caller requested) could not be queued: its days go
+    back to unrequested in the ledger, so the next evaluation (`ingested_files_sensor`, the stream sensor's
+    tick) requests them. Returns the keys released; an item that moved on meanwhile is left as it is."""
+    first, last = request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]
+    items, released = ledger.get_many(list(won)), []
+    for key, (version, _, days) in sorted(won.items()):
+        item, mine = items.get(key), {d for d in days if first <= d <= last}
+        if not mine or item is None or item["version"] != version or item["status"] != INGESTED:
+            continue
+        left = sorted(set(item.get("days_requested", [])) - mine)
+        if ledger.days_requested(key, version, left, seen_updated_at=item["updated_at"]):
+            released.append(key)
+    return released
+
+
+def ingested_days(
+    ledger: Ledger, files: dict[str, str], start_date: dt.date, now: float
+) -> dict[str, tuple[str, dict, list[str]]]:
+    """The deliveries {key: version} an ingestion run just recorded -> their days not requested yet, as
+    `request_days` takes them."""
     items = ledger.get_many(list(files))
     today = dt.datetime.fromtimestamp(now, dt.UTC)
     wanted = {}
@@ -171,7 +202,13 @@ def after_ingestion(ledger: Ledger, files: dict[str, str], start_date: dt.date, 
             _, missing, _ = unrequested_days(item, today, start_date)
             if missing:
                 wanted[key] = (version, item, missing)
-    return days_requests(ledger, wanted)
+    return wanted
+
+
+def after_ingestion(ledger: Ledger, files: dict[str, str], start_date: dt.date, now: float) -> list[RunRequest]:
+    """The deliveries {key: version} an ingestion run just recorded -> the runs of the days they touch that
+    nothing requested yet (the ingestion run queues them itself when it can: `defs/sensors.py`)."""
+    return days_requests(ledger, ingested_days(ledger, files, start_date, now))
 
 
 def follow_up(

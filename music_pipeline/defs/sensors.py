@@ -28,9 +28,21 @@ from dagster import (
 )
 
 from music_pipeline import archive, arrival, tables
+from music_pipeline.defs import queueing
 from music_pipeline.defs.alerting import failed_file_observation
 from music_pipeline.defs.partitions import daily_partitions
-from music_pipeline.discovery import DAYS_JOB, SENSOR_TAG, Cursor, after_ingestion, discover, follow_up
+from music_pipeline.discovery import (
+    DAYS_JOB,
+    SENSOR_TAG,
+    Cursor,
+    after_ingestion,
+    days_run_requests,
+    discover,
+    follow_up,
+    ingested_days,
+    release_days,
+    request_days,
+)
 from music_pipeline.resources import DynamoDBResource, LakeResource
 from music_pipeline.settings import Settings
 from music_pipeline.storage.ledger import Ledger
@@ -56,14 +68,16 @@ class ClaimedFiles(StreamFiles):
     start_date: str  # MUSIC_PIPELINE_START_DATE of the code location that claimed them (the sensor sets it)
 
 
-@op(description="Ingest the landed files the sensor claimed into bronze and record each outcome in the ledger.")
+@op(
+    description="Ingest the landed files the sensor claimed into bronze, record each outcome in the ledger and queue "
+    "the runs of the days they touch (stream_days_job)."
+)
 def ingest_claimed_files(
     context: OpExecutionContext, config: ClaimedFiles, lake: LakeResource, dynamodb_tables: DynamoDBResource
 ) -> Output[list[str]]:
-    ledger = Ledger(dynamodb_tables.get())
-    report = arrival.ingest_claimed(
-        lake.get(), ledger, dict(config.files), context.run_id, start_date=dt.date.fromisoformat(config.start_date)
-    )
+    ledger, start_date = Ledger(dynamodb_tables.get()), dt.date.fromisoformat(config.start_date)
+    report = arrival.ingest_claimed(lake.get(), ledger, dict(config.files), context.run_id, start_date=start_date)
+    queued = queue_days(context, ledger, dict(config.files), start_date)
     recorded = ledger.get_many(list(report.errors)) if report.errors else {}
     for key, error in report.errors.items():
         context.log.warning(f"{key}: failed: {error}")
@@ -78,9 +92,40 @@ def ingest_claimed_files(
             "files": len(config.files),
             **{f"files_{o}": n for o, n in outcomes.items()},
             "days_to_recompute": ", ".join(report.all_days) or "none",
+            "days_runs_queued": ", ".join(queued) or "none",
             "failed_files": MetadataValue.md("\n".join(f"- `{k}`: {e}" for k, e in report.errors.items()) or "_none_"),
         },
     )
+
+
+def queue_days(context: OpExecutionContext, ledger: Ledger, files: dict[str, str], start_date: dt.date) -> list[str]:
+    """The runs of the days the files touch, queued by the ingestion run itself as soon as its files are
+    recorded: the same requests `ingested_files_sensor` would make once it saw the run succeed (one daemon
+    loop and one evaluation later), recorded in the ledger the same way, so the sensor then finds nothing to
+    request. Where this run cannot queue (executed in process, no run queue, no songs and users yet), or a
+    run fails to queue (its days are released in the ledger), the sensor requests the days. Returns the
+    queued run ids."""
+    reason = queueing.cannot_queue(context)
+    if reason is None and not references_exist(context.instance):
+        reason = "songs and users were not materialized yet"
+    if reason is not None:
+        context.log.info(f"the days are left to ingested_files_sensor: {reason}")
+        return []
+    won = request_days(ledger, ingested_days(ledger, files, start_date, time.time()))
+    queued = []
+    for request in days_run_requests(won):
+        try:
+            run = queueing.queue_run(context, request)
+        except Exception as exc:  # noqa: BLE001 - the sensor requests the released days instead
+            released = release_days(ledger, won, request)
+            context.log.error(
+                f"{request.run_key}: could not queue it ({type(exc).__name__}: {exc}); its days are released for "
+                f"ingested_files_sensor ({len(released)} of {len(won)} files)"
+            )
+            continue
+        queued.append(run.run_id)
+        context.log.info(f"queued run {run.run_id} of {DAYS_JOB} for {request.run_key}")
+    return queued
 
 
 @op(description="Move published landed files to archive/streams (copy, verify, delete).")
@@ -182,8 +227,10 @@ def stream_files_sensor(settings: Settings, days_job):
 
 
 def ingested_files_sensor(settings: Settings, days_job):
-    """The ingestion run's follow-up: its days' run is requested when the run succeeds, not at the stream
-    sensor's next tick (which still requests whatever this missed: the ledger records the request once)."""
+    """The safety net of the ingestion run's days: the run queues them itself (`queue_days`); where it could
+    not (executed in process, no run queue, songs and users missing, a failed submission), they are requested
+    when the run succeeds, not at the stream sensor's next tick (which still requests whatever this missed:
+    the ledger records the request once, so days the run queued are not requested again)."""
 
     @run_status_sensor(
         name="ingested_files_sensor",
@@ -192,8 +239,9 @@ def ingested_files_sensor(settings: Settings, days_job):
         request_job=days_job,
         minimum_interval_seconds=min(FOLLOW_UP_SECONDS, settings.arrival.interval_seconds),
         default_status=default_status(settings),
-        description="When an ingest_stream_files run succeeds, requests the days its files touched (stream_days_job: "
-        "raw_streams down to DynamoDB) at once, instead of at the next tick of stream_files_sensor.",
+        description="When an ingest_stream_files run succeeds, requests the days its files touched that the run did "
+        "not queue itself (stream_days_job: raw_streams down to DynamoDB), instead of at the next tick of "
+        "stream_files_sensor.",
     )
     def _sensor(context: RunStatusSensorContext, dynamodb_tables: DynamoDBResource):
         if not references_exist(context.instance):
