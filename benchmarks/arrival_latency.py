@@ -1,6 +1,6 @@
 """Latency from a stream file landing to its KPIs being in DynamoDB, on a real local `dagster dev`.
 
-    .venv/bin/python -m benchmarks.arrival_latency [--landings 3] [--behind-cursor] [--port 3344]
+    .venv/bin/python -m benchmarks.arrival_latency [--landings 6] [--behind-cursor] [--port 3344]
 
 What it does, as a user would, with no clicks:
 1. generates the sample lake in a fresh work folder and starts `music-pipeline --project-dir WORK dev -p PORT`
@@ -9,8 +9,9 @@ What it does, as a user would, with no clicks:
 2. waits until the UI answers and checks that `stream_files_sensor`, `ingested_files_sensor` and
    `stream_automation_sensor` are RUNNING by default; waits until the sensors have ingested, published and archived every
    sample file (the "bootstrap");
-3. per landing: writes a CSV of valid listens for existing days into a staging folder, waits a random part of
-   the sensor interval (seeded: files land at any moment of a tick's interval), moves it into `raw/streams/`
+3. per landing: writes a CSV of valid listens for existing days into a staging folder, waits until its moment
+   of the sensor interval (the N landings land at N evenly spread moments after a tick of stream_files_sensor,
+   read from the UI's GraphQL API: a file lands at any moment of an interval), moves it into `raw/streams/`
    (one rename), and polls DynamoDB until `DailyGenreKPIs` of each of its days equals
    the values before plus an independent count of the file's rows per genre (listen_count and
    total_listening_time_ms from raw/songs.csv), and the ledger until the file is archived;
@@ -247,6 +248,33 @@ def wait_for(landing: Landing, tables, ledger, timeout: float) -> None:
     raise TimeoutError(f"{landing.key}: not published and archived after {timeout:.0f} s (seen: {landing.seen})")
 
 
+TICKS_QUERY = """{ sensorOrError(sensorSelector: {repositoryLocationName: "music_pipeline.definitions",
+  repositoryName: "__repository__", sensorName: "stream_files_sensor"}) {
+  ... on Sensor { sensorState { ticks(limit: 6) { timestamp } } } } }"""
+
+
+def landing_phase(i: int, n: int) -> float:
+    """Where in the sensor's interval (0..1, after a tick) the i-th of n landings lands: the midpoints of n equal
+    slices, the second half in mirror order, so that each kind of PLAN (landed in turn) gets phases averaging half
+    an interval when n is twice the number of kinds."""
+    half = (n + 1) // 2
+    slot = i if i < half else n - 1 - (i - half)
+    return (slot + 0.5) / n
+
+
+def wait_for_phase(stack: DevStack, phase: float, interval: float) -> None:
+    """Sleep until `phase` (0..1) of the way from one tick of stream_files_sensor to the next. The next ticks are
+    foreseen from its latest ticks (the UI's GraphQL API): the daemon ticks a little later than the interval
+    (its loop), so the spacing is measured rather than taken from the setting."""
+    ticks = sorted(float(t["timestamp"]) for t in stack.graphql(TICKS_QUERY)["sensorOrError"]["sensorState"]["ticks"])
+    spacing = (ticks[-1] - ticks[0]) / (len(ticks) - 1) if len(ticks) > 1 else interval
+    now = time.time()
+    next_tick = ticks[-1] + spacing if ticks else now + interval
+    while next_tick - (1 - phase) * spacing < now + 0.5:
+        next_tick += spacing
+    time.sleep(next_tick - (1 - phase) * spacing - now)
+
+
 def wait_for_bootstrap(stack: DevStack, ledger, sample_keys: list[str], timeout: float) -> float:
     started = time.time()
     while time.time() - started < timeout:
@@ -322,9 +350,8 @@ def measure_reference_update(stack: DevStack, tables, ledger, reference: Referen
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--landings", type=int, default=3, help="files landed one after another (default 3)")
+    parser.add_argument("--landings", type=int, default=6, help="files landed one after another (default 6: two per kind)")
     parser.add_argument("--rows-per-day", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=15, help="seed of the random moment each file lands at")
     parser.add_argument("--behind-cursor", action="store_true", help="add a landing whose name sorts before the cursor")
     parser.add_argument("--port", type=int, default=3344)
     parser.add_argument("--workdir", help="work folder (default: a fresh temporary folder, removed unless --keep)")
@@ -386,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         staging = workdir / "staging"
         staging.mkdir()
         plan = [PLAN[i % len(PLAN)] for i in range(args.landings)]
-        phase, tick = random.Random(args.seed), float(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30"))
+        tick = float(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30"))
         if args.behind_cursor:
             plan.append(("name sorting before the cursor", ["2024-06-02"]))
         for i, (kind, days) in enumerate(plan):
@@ -396,9 +423,9 @@ def main(argv: list[str] | None = None) -> int:
                 key = f"raw/streams/uploads/{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}_{i}.csv"
             staged = staging / f"{i}.csv"
             delta = make_file(staged, reference, days, args.rows_per_day, seed=1000 + i)
-            # a producer lands at any moment of the sensor's interval; right after the previous archive run it
-            # would land at the same point of every interval (the tick that archived it) and bias the figure
-            time.sleep(phase.uniform(0, tick))
+            # a producer lands at any moment of the sensor's interval: the landings are spread evenly over it
+            # (stratified, not drawn at random: with a few landings random draws decide the median)
+            wait_for_phase(stack, landing_phase(i, len(plan)), tick)
             landing = Landing(kind=kind, key=key, days=days, rows=args.rows_per_day * len(days), expected_delta=delta)
             landing.before = {day: day_kpis(tables, day) for day in days}
             target = stack.lake / key
@@ -424,7 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [landing.seen["kpis"] for landing in measured]
     print(f"\nlatency from landing to KPIs in DynamoDB (sensor interval {interval} s), {len(latencies)} landings:")
     for landing in landings:
-        print(f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs, {landing.seen['archived']:6.1f} s to archived")
+        print(
+            f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs ({landing.seen['kpis'] - landing.seen.get('discovered', 0):5.1f} s "
+            f"after the tick), {landing.seen['archived']:6.1f} s to archived"
+        )
     if latencies:
         p90 = statistics.quantiles(latencies, n=10, method="inclusive")[-1] if len(latencies) > 1 else latencies[0]
         print(
