@@ -162,7 +162,10 @@ def rejected_share(ctx: CheckContext) -> Outcome:
     )
 
 
+# the key copied_listen_keys.sql and repeated_listens.sql name: the registry's key of validated_streams
 LISTEN_KEY = ("user_id", "track_id", "listen_time")
+if tables.VALIDATED_STREAMS.key != LISTEN_KEY:  # a registry change must change these SQL files too
+    raise ImportError(f"validated_streams' key {tables.VALIDATED_STREAMS.key} is not {LISTEN_KEY} (stream_checks.py)")
 
 
 def _repeated_listens(ctx: CheckContext) -> None:
@@ -193,8 +196,6 @@ def near_duplicates(ctx: CheckContext) -> Outcome:
 def unique_listen_keys(ctx: CheckContext) -> Outcome:
     """`unique_keys` of validated_streams (key: user_id, track_id, listen_time) from the sort near_duplicates
     makes anyway, instead of a second pass over the day (generic.unique_keys_outcome reports it the same way)."""
-    if tuple(ctx.table.key) != LISTEN_KEY:  # copied_listen_keys.sql names the key's columns
-        return generic.unique_keys(ctx)
     _repeated_listens(ctx)
     return generic.unique_keys_outcome(ctx.sql, list(LISTEN_KEY), ctx.day, load_sql("copied_listen_keys"))
 
