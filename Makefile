@@ -40,15 +40,15 @@ dev: $(STAMP) $(NODE_STAMP)  ## the Dagster UI against the local stack
 
 rehearsal: $(STAMP) $(NODE_STAMP)  ## the production topology on this machine (PostgreSQL, moto, code server, daemon, webserver) until Ctrl-C
 	@bash .ci/install-postgresql >/dev/null
-	$(BIN)/python -m music_pipeline.rehearsal $(ARGS)
+	$(BIN)/python -m music_pipeline_tools.rehearsal $(ARGS)
 
 bench: $(STAMP) $(NODE_STAMP)  ## benchmarks at the issue-15 sizes (about 45-50 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
 	$(BIN)/python -m benchmarks $(ARGS)
 
 lint: $(STAMP)  ## ruff (lint + format check) over the package, tests and benchmarks; sqlfluff over the SQL files
-	$(BIN)/ruff check music_pipeline music_pipeline_tests benchmarks scripts
-	$(BIN)/ruff format --check music_pipeline music_pipeline_tests benchmarks scripts
-	$(BIN)/sqlfluff lint music_pipeline/sql music_pipeline/quality/sql
+	$(BIN)/ruff check music_pipeline music_pipeline_tools music_pipeline_tests benchmarks scripts
+	$(BIN)/ruff format --check music_pipeline music_pipeline_tools music_pipeline_tests benchmarks scripts
+	$(BIN)/sqlfluff lint music_pipeline
 
 clean:  ## the local state: lake, DynamoDB tables, Dagster instance
 	rm -rf .data .dagster_home

@@ -48,7 +48,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from music_pipeline.settings import PROJECT_ROOT
+from music_pipeline.core.settings import PROJECT_ROOT
 
 SENSORS = ("stream_files_sensor", "ingested_files_sensor", "stream_automation_sensor")
 ENDPOINT_LINE = re.compile(r"local DynamoDB endpoint \([^)]*\): (http://\S+)")
@@ -130,7 +130,7 @@ class DevStack:
     def stop(self) -> None:
         """Ctrl-C as a user would (music-pipeline stops dagster dev, then the DynamoDB endpoint it started),
         then whatever is left of the group, then the endpoint if it outlived its command (its own session)."""
-        from music_pipeline.local_stack import PersistentEndpoint, stop_process
+        from music_pipeline_tools.local_stack import PersistentEndpoint, stop_process
 
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGINT)
@@ -208,7 +208,7 @@ def make_file(path: Path, reference: Reference, days: list[str], rows_per_day: i
 
 # --- polling DynamoDB -------------------------------------------------------------------------
 def day_kpis(tables, day: str) -> dict[str, dict]:
-    from music_pipeline import tables as registry
+    from music_pipeline.core import registry
 
     return {
         i["genre"]: {k: int(i[k]) for k in ("listen_count", "total_listening_time_ms")}
@@ -364,11 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-rows", type=int, default=20)
     args = parser.parse_args(argv)
 
-    from music_pipeline.archive import archive_key
-    from music_pipeline.local_stack import LOCAL_CREDENTIALS
-    from music_pipeline.sample_data import generate_lake
-    from music_pipeline.storage.dynamodb import ServingTables
-    from music_pipeline.storage.ledger import Ledger
+    from music_pipeline.ingestion.ledger import Ledger
+    from music_pipeline.operations.archive import archive_key
+    from music_pipeline.serving.dynamodb import ServingTables
+    from music_pipeline_tools.local_stack import LOCAL_CREDENTIALS
+    from music_pipeline_tools.sample_data import generate_lake
 
     for key, value in LOCAL_CREDENTIALS.items():  # the local endpoint needs some credentials, never real ones
         os.environ.setdefault(key, value)

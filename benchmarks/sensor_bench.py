@@ -40,13 +40,13 @@ def run(root: str, processed: int, new_counts: list[int]) -> dict:
     from botocore.client import BaseClient
     from dagster import DagsterInstance, build_sensor_context
 
+    from music_pipeline.core.resources import DynamoDBResource, LakeResource
+    from music_pipeline.core.settings import Settings
     from music_pipeline.definitions import build_definitions
-    from music_pipeline.discovery import Cursor
-    from music_pipeline.local_stack import local_dynamodb
-    from music_pipeline.resources import DynamoDBResource, LakeResource
-    from music_pipeline.settings import Settings
-    from music_pipeline.storage import landing
-    from music_pipeline.storage.lake import Lake
+    from music_pipeline.ingestion.discovery import Cursor
+    from music_pipeline.lake import landing
+    from music_pipeline.lake.store import Lake
+    from music_pipeline_tools.local_stack import local_dynamodb
 
     lake_root = Path(root)
     shutil.rmtree(lake_root, ignore_errors=True)

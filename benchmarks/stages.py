@@ -58,7 +58,7 @@ def _landed_only(root: str) -> None:
 # ------------------------------------------------------------------------------------------ data
 def generate(root: str, first: str, days: int, listens_per_day: int, n_tracks: int, n_users: int, seed: int = 42) -> dict:
     """songs.csv, users.csv and one clean stream CSV per day (sample_data.write_stream_csv)."""
-    from music_pipeline import sample_data
+    from music_pipeline_tools import sample_data
 
     t0 = time.perf_counter()
     lake = Path(root)
@@ -84,11 +84,11 @@ def generate(root: str, first: str, days: int, listens_per_day: int, n_tracks: i
 
 def reference(root: str) -> dict:
     """Validate songs and users (needed by every later step), with the default engine."""
-    from music_pipeline import tables
+    from music_pipeline.core import registry as tables
+    from music_pipeline.core.registry import Params
     from music_pipeline.engines.duckdb import DuckDBEngine
-    from music_pipeline.storage.lake import Lake
-    from music_pipeline.tables import Params
-    from music_pipeline.transforms import run_step
+    from music_pipeline.engines.steps import run_step
+    from music_pipeline.lake.store import Lake
 
     t0 = time.perf_counter()
     lake, engine = Lake(root), DuckDBEngine()
@@ -101,8 +101,8 @@ def reference(root: str) -> dict:
 def ingest_project(root: str) -> dict:
     """Landed CSV -> bronze slices with the project's ingestion (line numbers, rejects, manifests), on a lake
     holding only its landed files (what earlier stages derived is removed first, untimed)."""
-    from music_pipeline.ingest import sync_landed_streams
-    from music_pipeline.storage.lake import Lake
+    from music_pipeline.ingestion.bronze import sync_landed_streams
+    from music_pipeline.lake.store import Lake
 
     _landed_only(root)
     lake = Lake(root)
@@ -141,9 +141,9 @@ def ingest_bare(root: str, out: str) -> dict:
 def _definitions(root: str, engine: str, dynamodb_endpoint: str | None):
     """The code location's definitions and resources for this lake, built from settings the way Dagster
     builds them (`MUSIC_PIPELINE_*` from the environment, the lake, engine and endpoint set here)."""
+    from music_pipeline.core.resources import resources_from_settings
+    from music_pipeline.core.settings import Settings
     from music_pipeline.definitions import build_definitions
-    from music_pipeline.resources import resources_from_settings
-    from music_pipeline.settings import Settings
 
     env = {**os.environ, "MUSIC_PIPELINE_LAKE": root, "MUSIC_PIPELINE_ENGINE": engine}
     if dynamodb_endpoint:
@@ -264,7 +264,7 @@ def e2e_project(root: str, engine: str, first: str, days: int) -> dict:
     """The whole lake graph of the day(s) with its asset checks, from the landed CSV, as a user runs it:
     one Dagster `materialize` of songs, users, raw_streams (which ingests the landed files),
     validated_streams and the six gold tables. The lake holds only its landed files when it starts."""
-    from music_pipeline.local_stack import local_dynamodb
+    from music_pipeline_tools.local_stack import local_dynamodb
 
     _landed_only(root)
     with local_dynamodb(verbose=False) as url:  # raw_streams reads the ledger only for days without bronze
@@ -276,9 +276,9 @@ def e2e_project(root: str, engine: str, first: str, days: int) -> dict:
 
 
 def _validated_rows(root: str, days: list[str]) -> int:
-    from music_pipeline import tables
-    from music_pipeline.storage.lake import Lake
-    from music_pipeline.transforms import day_rows
+    from music_pipeline.core import registry as tables
+    from music_pipeline.engines.steps import day_rows
+    from music_pipeline.lake.store import Lake
 
     return sum(day_rows(Lake(root), tables.VALIDATED_STREAMS, days).values())
 
@@ -288,8 +288,8 @@ def e2e_reference(root: str, script: str, out: str, first: str) -> dict:
     folder -> validated, rejected and gold tables under `out`, with the product's parameters."""
     import importlib
 
-    from music_pipeline import contracts
-    from music_pipeline.settings import Settings
+    from music_pipeline.core import contracts
+    from music_pipeline.core.settings import Settings
 
     settings = Settings.from_env()
     shutil.rmtree(out, ignore_errors=True)
@@ -327,8 +327,8 @@ def e2e_compare(root: str, outs: dict[str, str], first: str, days: int) -> dict:
 
 # ----------------------------------------------------------------------------------- spark engine
 def _inputs(root: str, days: list[str]) -> tuple[list[str], str, str]:
-    from music_pipeline import tables
-    from music_pipeline.storage.lake import Lake
+    from music_pipeline.core import registry as tables
+    from music_pipeline.lake.store import Lake
 
     lake = Lake(root)
     bronze = [lake.local_path(f.key) for d in days for f in lake.list(f"{tables.RAW_STREAMS.prefix}/date={d}")]
@@ -338,12 +338,12 @@ def _inputs(root: str, days: list[str]) -> tuple[list[str], str, str]:
 def engine_project(root: str, engine: str, first: str, days: int) -> dict:
     """The project's engine through transforms.run_step, from bronze and the validated reference tables:
     validated_streams and the six gold tables (session start-up timed apart)."""
-    from music_pipeline import tables
-    from music_pipeline.resources import EngineResource, build_engine
-    from music_pipeline.settings import Settings
-    from music_pipeline.storage.lake import Lake
-    from music_pipeline.tables import Params
-    from music_pipeline.transforms import run_step
+    from music_pipeline.core import registry as tables
+    from music_pipeline.core.registry import Params
+    from music_pipeline.core.resources import EngineResource, build_engine
+    from music_pipeline.core.settings import Settings
+    from music_pipeline.engines.steps import run_step
+    from music_pipeline.lake.store import Lake
 
     lake, the_days = Lake(root), _days(first, days)
     params = Params(session_gap_minutes=Settings.from_env().session_gap_minutes)
@@ -365,7 +365,7 @@ def engine_project(root: str, engine: str, first: str, days: int) -> dict:
 def spark_handwritten(root: str, first: str, days: int, out: str) -> dict:
     """The hand-written PySpark script (benchmarks/handwritten_spark.py) on the same bronze and reference files."""
     from benchmarks import handwritten_spark
-    from music_pipeline.settings import Settings
+    from music_pipeline.core.settings import Settings
 
     bronze, songs, users = _inputs(root, _days(first, days))
     shutil.rmtree(out, ignore_errors=True)
@@ -438,7 +438,7 @@ def spark_compare(root: str, out: str, first: str, days: int, reference_out: str
     outputs of the same landed files (`benchmarks/reference/compare.py`)."""
     import duckdb
 
-    from music_pipeline import tables
+    from music_pipeline.core import registry as tables
 
     the_days = _days(first, days)
     con = duckdb.connect()
@@ -485,7 +485,7 @@ def backfill(root: str, engine: str, first: str, days: int, mode: str, launch: s
     (`_cli_runs`), one after another, recorded in a fresh persistent instance; `seconds` is the wall time of the
     processes. `launch="in_process"`: every run is a `materialize` call in this process with the definitions built
     once, a lower bound no launched run reaches (no interpreter start, import, definitions build or instance per run)."""
-    from music_pipeline.local_stack import local_dynamodb
+    from music_pipeline_tools.local_stack import local_dynamodb
 
     if launch not in LAUNCHES:
         raise ValueError(f"launch={launch!r}: expected one of {LAUNCHES}")
@@ -531,7 +531,7 @@ def _cli_runs(root: str, engine: str, endpoint: str, partitions: list[list[str]]
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     repo = Path(__file__).resolve().parents[1]
-    shutil.copy(repo / "music_pipeline" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(repo / "music_pipeline_tools" / "dagster.yaml", home / "dagster.yaml")
     env = {
         **os.environ,
         "MUSIC_PIPELINE_LAKE": root,
@@ -583,10 +583,10 @@ def _one_day_lake(root: str, first: str) -> str:
 # ---------------------------------------------------------------------------------------- serving
 def publish(root: str, first: str, days: int) -> dict:
     """The DynamoDB assets of the genre KPIs for the range against moto server; every gold row must be an item after."""
-    from music_pipeline import tables
-    from music_pipeline.local_stack import local_dynamodb
-    from music_pipeline.storage import dynamodb
-    from music_pipeline.storage.lake import Lake
+    from music_pipeline.core import registry as tables
+    from music_pipeline.lake.store import Lake
+    from music_pipeline.serving import dynamodb
+    from music_pipeline_tools.local_stack import local_dynamodb
 
     the_days, lake = _days(first, days), Lake(root)
     published = [s for s in tables.SERVINGS if s.items_sql is None]  # the genre family (its gold tables exist here)

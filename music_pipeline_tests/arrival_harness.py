@@ -16,7 +16,7 @@ from dagster import (
 )
 from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests
 
-from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
+from music_pipeline.core.resources import DynamoDBResource, EngineResource, LakeResource
 
 
 def build_defs(

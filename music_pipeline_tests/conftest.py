@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from music_pipeline.sample_data import generate_lake
 from music_pipeline_tests.helpers import AWS_ENDPOINT_VARS, AWS_ENV, SMALL_SAMPLE
+from music_pipeline_tools.sample_data import generate_lake
 
 
 # ------------------------------------------------------------------------------- generated sample lakes
@@ -73,7 +73,7 @@ def spark_engine():
 def moto_endpoint():
     """One moto server over HTTP per test module (empty when it starts), with fake credentials and S3's
     endpoint variable pointing at it. Tests that need it empty use `fresh_moto`."""
-    from music_pipeline.local_stack import moto_server
+    from music_pipeline_tools.local_stack import moto_server
 
     with moto_server() as url, pytest.MonkeyPatch.context() as patch:
         for key, value in AWS_ENV.items():
@@ -87,7 +87,7 @@ def moto_endpoint():
 @pytest.fixture
 def fresh_moto(moto_endpoint):
     """The module's moto server, emptied for this test (moto's backends are process-wide)."""
-    from music_pipeline.local_stack import reset
+    from music_pipeline_tools.local_stack import reset
 
     reset(moto_endpoint)
     yield moto_endpoint

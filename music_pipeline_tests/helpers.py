@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from music_pipeline import layout
-from music_pipeline import tables as registry
+from music_pipeline.core import layout, registry
+from music_pipeline.core.specs import Params
 from music_pipeline.engines.duckdb import DuckDBEngine
-from music_pipeline.ingest import sync_landed_streams
-from music_pipeline.sample_data import SONG_COLUMNS
-from music_pipeline.storage.lake import Lake, partition_key
-from music_pipeline.tables import Params
-from music_pipeline.transforms import run_step
+from music_pipeline.engines.steps import run_step
+from music_pipeline.ingestion.bronze import sync_landed_streams
+from music_pipeline.lake.store import Lake, partition_key
+from music_pipeline_tools.sample_data import SONG_COLUMNS
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -110,7 +109,7 @@ def run_all_steps(root: Path | Lake, days: list[str], engine=None) -> Lake:
 
 def gold_items(root: Path | Lake, day: str, serving: registry.Serving) -> list[dict]:
     """The items the lake's rows of a day make for a serving table: what DynamoDB must hold for that day."""
-    from music_pipeline import serving as items_of
+    from music_pipeline.serving import items as items_of
 
     return items_of.day_items(as_lake(root), serving, day, Params(), retention_days=365)
 
@@ -148,14 +147,14 @@ def code_location(**environ: str):
     """The code location's Definitions, built from the current environment (plus `environ`), in-process."""
     import os
 
+    from music_pipeline.core.settings import Settings
     from music_pipeline.definitions import build_definitions
-    from music_pipeline.settings import Settings
 
     return build_definitions(Settings.from_env({**os.environ, **environ}))
 
 
 def dagster_resources(root: Path, engine: str = "duckdb") -> dict:
-    from music_pipeline.resources import DynamoDBResource, EngineResource, LakeResource
+    from music_pipeline.core.resources import DynamoDBResource, EngineResource, LakeResource
 
     return {"lake": LakeResource(uri=str(root)), "engine": EngineResource(kind=engine), "dynamodb_tables": DynamoDBResource()}
 

@@ -12,17 +12,18 @@ import json
 import os
 from pathlib import Path
 
-from music_pipeline import tables
-from music_pipeline.settings import Settings
+from music_pipeline.core import registry as tables
+from music_pipeline.core.settings import Settings
+from music_pipeline.core.specs import AssetTable
 
 SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
-PACKAGE = Path(tables.__file__).parent
+ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_ENVIRONMENT_READERS = {
-    "settings.py",
-    "cli.py",
-    "local_stack.py",
-    "rehearsal.py",
-}  # entry points and what sets variables for the processes they launch
+    "music_pipeline/core/settings.py",
+    "music_pipeline_tools/cli.py",
+    "music_pipeline_tools/local_stack.py",
+    "music_pipeline_tools/rehearsal.py",
+}  # settings, and the tools' entry points and what sets variables for the processes they launch
 
 
 def snapshot_of(defs) -> dict:
@@ -65,7 +66,7 @@ def test_the_snapshot_records_every_dep_and_blocking_flag_of_the_declarations():
 
     current = snapshot_of(build_definitions(Settings()))["assets"]
     for t in tables.ASSETS:
-        assert current[t.name]["deps"] == sorted(n for n in t.inputs if tables.table(n).group), t.name
+        assert current[t.name]["deps"] == sorted(n for n in t.inputs if isinstance(tables.table(n), AssetTable)), t.name
         assert current[t.name]["checks"] == {c.name: c.blocking for c in CHECKS[t.name]}, t.name
     for s in tables.SERVINGS:
         assert current[s.asset]["deps"] == sorted(s.sources)
@@ -77,13 +78,14 @@ def test_the_snapshot_records_every_dep_and_blocking_flag_of_the_declarations():
 
 def test_no_module_reads_the_environment_outside_settings():
     readers = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name in ALLOWED_ENVIRONMENT_READERS:
+    paths = [*(ROOT / "music_pipeline").rglob("*.py"), *(ROOT / "music_pipeline_tools").rglob("*.py")]
+    for path in sorted(paths):
+        if path.relative_to(ROOT).as_posix() in ALLOWED_ENVIRONMENT_READERS:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             name = ast.unparse(node) if isinstance(node, (ast.Attribute, ast.Call)) else ""
             if name in ("os.environ", "os.getenv") or name.startswith(("os.environ.", "os.getenv(")):
-                readers.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+                readers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert readers == []
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from music_pipeline import tables as registry
-from music_pipeline.storage.dynamodb import ServingTables
+from music_pipeline.core import registry, specs
+from music_pipeline.serving import tables as serving_tables
+from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.helpers import (
     check_results,
     gold_items,
@@ -29,7 +30,7 @@ from music_pipeline_tests.helpers import (
 ASSETS = [*(t.name for t in registry.ASSETS), *registry.SERVING_ASSETS]  # every asset of the graph
 
 
-def all_items(spec: registry.DynamoTable) -> list[dict]:
+def all_items(spec: specs.DynamoTable) -> list[dict]:
     return ServingTables().all_items(spec)
 
 
@@ -141,10 +142,10 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
     )
     land(root, "raw/streams/2024/06/02/streams.csv", stream_csv([("u3", "jazz-1", "2024-06-02 10:00:00")]))
     assert materialize_days(root, "2024-06-01", "2024-06-02").success
-    kpis = {i["genre"] for i in ServingTables().day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-01")}
+    kpis = {i["genre"] for i in ServingTables().day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, "2024-06-01")}
     assert kpis == set(GENRES)
-    assert len(ServingTables().day_items(registry.TOP_SONGS_PER_GENRE.serving.table, "2024-06-01")) == 6 * 3
-    assert len(ServingTables().day_items(registry.TOP_GENRES_DAILY.serving.table, "2024-06-01")) == 5
+    assert len(ServingTables().day_items(serving_tables.TOP_SONGS_PER_GENRE_SERVING.table, "2024-06-01")) == 6 * 3
+    assert len(ServingTables().day_items(serving_tables.TOP_GENRES_DAILY_SERVING.table, "2024-06-01")) == 5
 
     # the landed file is replaced by content with two genres only; the day is re-materialized
     land(
@@ -161,16 +162,16 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
     result = materialize_days(root, "2024-06-01")
     assert result.success
     tables = ServingTables()
-    kpi_items = sorted(tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-01"), key=lambda i: i["genre"])
+    kpi_items = sorted(tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, "2024-06-01"), key=lambda i: i["genre"])
     assert [
         (i["genre"], int(i["listen_count"]), int(i["unique_listeners"]), int(i["total_listening_time_ms"])) for i in kpi_items
     ] == [("metal", 1, 1, 100_004), ("rock", 2, 2, 200_004)]
-    top_songs = tables.day_items(registry.TOP_SONGS_PER_GENRE.serving.table, "2024-06-01")
+    top_songs = tables.day_items(serving_tables.TOP_SONGS_PER_GENRE_SERVING.table, "2024-06-01")
     assert sorted((i["genre_rank"], i["track_id"], int(i["play_count"])) for i in top_songs) == [
         ("metal#001", "metal-4", 1),
         ("rock#001", "rock-2", 2),
     ]
-    top_genres = tables.day_items(registry.TOP_GENRES_DAILY.serving.table, "2024-06-01")
+    top_genres = tables.day_items(serving_tables.TOP_GENRES_DAILY_SERVING.table, "2024-06-01")
     assert sorted((int(i["rank"]), i["genre"]) for i in top_genres) == [(1, "rock"), (2, "metal")]
     meta = materializations(result)
     assert meta[("dynamodb_daily_genre_kpis", "2024-06-01")]["stale_items_deleted"] == 4
@@ -179,7 +180,8 @@ def test_a_day_whose_kpis_shrink_loses_its_stale_items(tmp_path, mocked_aws):
     assert meta[("raw_streams", "2024-06-01")]["files_replaced"] == 1
     # the other day is left alone
     assert [
-        (i["genre"], int(i["listen_count"])) for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, "2024-06-02")
+        (i["genre"], int(i["listen_count"]))
+        for i in tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, "2024-06-02")
     ] == [("jazz", 1)]
     assert_serving_equals_gold(root, ["2024-06-01", "2024-06-02"])
 

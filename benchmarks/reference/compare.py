@@ -4,7 +4,7 @@ Every column of every table's contract is compared as a multiset of rows: exact 
 dates and timestamps; floats rounded to 9 significant digits. Each side is first reduced to (rows, sum of the rows'
 64-bit hashes), one scan each; only when those differ are the rows only in one side listed (`EXCEPT ALL` both ways). A side's files must
 also carry exactly the contract's columns with the contract's Arrow types (the Parquet schema is part of what
-the product promises). Harness code, not a reference: it finds the project's files through `music_pipeline.tables`.
+the product promises). Harness code, not a reference: it finds the project's files through `music_pipeline.core.registry`.
 
 Days: the partitioned tables are compared on the given days; `ingest_rejects` also on its `date=unknown`
 partition (rows without a readable listen_time belong to no day); songs, users and their rejects whole.
@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from music_pipeline import tables
+from music_pipeline.core import registry as tables
 
 TABLES = (
     "songs",

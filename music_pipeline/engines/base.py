@@ -15,20 +15,18 @@ empty file for a requested day that has no rows (so a re-run never leaves stale 
 from __future__ import annotations
 
 import shutil
-import string
 import tempfile
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from music_pipeline.storage.lake import Lake, partition_key
-from music_pipeline.tables import LakeTable, Params
+from music_pipeline.core.specs import LakeTable, Params
+from music_pipeline.lake.store import Lake, partition_key
 
 PARTITION_COLUMN = "_partition"
 COUNTS_MESSAGE = "music_pipeline.counts"  # custom Dagster Pipes message of a remote step: its `Counts`
@@ -43,12 +41,6 @@ _SQL_TYPES = {
     pa.timestamp("us"): "TIMESTAMP_NTZ",
     pa.bool_(): "BOOLEAN",
 }
-
-
-def load_sql(name: str, **params: object) -> str:
-    """Text of `sql/<name>.sql` with `$param` placeholders filled in."""
-    text = resources.files("music_pipeline").joinpath("sql", f"{name}.sql").read_text()
-    return string.Template(text).substitute({k: str(v) for k, v in params.items()})
 
 
 def sql_type(arrow_type: pa.DataType) -> str:
@@ -118,7 +110,7 @@ class LocalEngine:
     writes_s3 = False  # whether the engine writes s3:// URIs itself (Spark on Glue does)
 
     def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts:
-        from music_pipeline.transforms import run_step
+        from music_pipeline.engines.steps import run_step
 
         return run_step(self, lake, table, days, params)
 

@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 import sqlglot
 
 from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, Transform, staged_dir
-from music_pipeline.storage.lake import Lake
+from music_pipeline.lake.store import Lake
 
 
 @functools.lru_cache(maxsize=256)

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 from dagster import Backoff, Failure, Jitter, MaterializeResult, RetryPolicy
 
-from music_pipeline import tables
-from music_pipeline.days import format_days
+from music_pipeline.core import registry as tables
+from music_pipeline.core.days import format_days
+from music_pipeline.core.settings import DEFAULT_GLUE_JOB_PREFIX, Settings
+from music_pipeline.core.specs import LakeTable, Params
 from music_pipeline.engines.base import COUNTS_MESSAGE, Counts
-from music_pipeline.settings import DEFAULT_GLUE_JOB_PREFIX, Settings
-from music_pipeline.storage import aws
-from music_pipeline.storage.lake import Lake
-from music_pipeline.tables import LakeTable, Params
+from music_pipeline.lake import aws
+from music_pipeline.lake.store import Lake
 
 # The Glue jobs (name suffix -> steps they run), from the tables' `glue_job`. Both run the same script;
 # two jobs keep the validation and KPI runs apart in the Glue console and in their concurrency limits.

@@ -19,14 +19,14 @@ import os
 import sys
 import time
 
-from music_pipeline import tables
-from music_pipeline.days import parse_days
+from music_pipeline.core import registry as tables
+from music_pipeline.core.days import parse_days
+from music_pipeline.core.settings import Settings
+from music_pipeline.core.specs import Params
 from music_pipeline.engines.base import COUNTS_MESSAGE
 from music_pipeline.engines.spark import LOCAL_SPARK_CONF, SparkEngine
-from music_pipeline.settings import Settings
-from music_pipeline.storage.lake import Lake
-from music_pipeline.tables import Params
-from music_pipeline.transforms import run_step
+from music_pipeline.engines.steps import run_step
+from music_pipeline.lake.store import Lake
 
 PIPES_INTERVAL_SECONDS = 1.0  # how often buffered Pipes messages are uploaded to S3
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dagster_pipes import PipesS3ContextLoader, PipesS3MessageWriter, open_dagster_pipes
 
-    from music_pipeline.storage import aws
+    from music_pipeline.lake import aws
 
     settings = Settings.from_env()
     s3 = aws.client("s3", endpoint_url=settings.s3_endpoint, region=settings.region)

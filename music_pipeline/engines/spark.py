@@ -7,7 +7,7 @@ pyspark is imported only when this engine runs, so loading the code location sta
 from __future__ import annotations
 
 from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, Transform, ddl, staged_dir
-from music_pipeline.storage.lake import Lake
+from music_pipeline.lake.store import Lake
 
 LOCAL_SPARK_CONF = {
     "spark.master": "local[*]",

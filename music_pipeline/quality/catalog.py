@@ -8,15 +8,15 @@ the code location loads; the functions are found by name in `quality/` (`context
 
 from __future__ import annotations
 
-from music_pipeline import tables
-from music_pipeline.tables import CheckSpec, LakeTable
+from music_pipeline.core import registry as tables
+from music_pipeline.core.specs import AssetTable, CheckSpec
 
 # The limits behind the checks' names, for tests and messages (values come from Settings).
 MAX_REJECTED_SHARE_ENV = "MUSIC_PIPELINE_MAX_REJECTED_SHARE"
 NEAR_DUPLICATE_SECONDS_ENV = "MUSIC_PIPELINE_NEAR_DUPLICATE_SECONDS"
 
 
-def generic_checks(table: LakeTable) -> list[CheckSpec]:
+def generic_checks(table: AssetTable) -> list[CheckSpec]:
     checks = []
     if table.model:
         checks.append(
@@ -37,7 +37,7 @@ def checks_of(asset: str) -> list[CheckSpec]:
     """The checks of a table asset or a serving asset, in evaluation order."""
     if asset in tables.SERVING_ASSETS:
         return [CheckSpec("matches_gold", "The day's DynamoDB items equal the items the day's gold rows make.", blocking=False)]
-    table = tables.table(asset)
+    table = tables.asset_table(asset)
     return generic_checks(table) + list(table.checks)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from music_pipeline.core.settings import Thresholds
+from music_pipeline.core.specs import AssetTable, LakeTable, Params
+from music_pipeline.lake.store import Lake
 from music_pipeline.quality.reading import Sql
-from music_pipeline.settings import Thresholds
-from music_pipeline.storage.lake import Lake
-from music_pipeline.tables import LakeTable, Params
 
 CHECKS: dict[tuple[str | None, str], Callable] = {}
 
@@ -37,7 +37,7 @@ def find(table: str, name: str) -> Callable:
 class CheckContext:
     lake: Lake
     sql: Sql
-    table: LakeTable | None  # the checked lake table (None for a serving asset)
+    table: AssetTable | None  # the checked table asset (None for a serving asset)
     day: str | None  # None for unpartitioned tables
     thresholds: Thresholds = field(default_factory=Thresholds)
     params: Params = field(default_factory=Params)
@@ -47,13 +47,20 @@ class CheckContext:
     cache: dict = field(default_factory=dict)  # shared by the checks of one (table, day)
 
     @property
+    def checked(self) -> AssetTable:
+        """The checked table asset (table checks only: a serving asset's checks use `serving_asset`)."""
+        if self.table is None:
+            raise ValueError(f"{self.serving_asset}: a table check needs a table asset")
+        return self.table
+
+    @property
     def keys(self) -> list[str]:
         """The checked table's files of the day (its file, when unpartitioned)."""
-        return day_files(self.lake, self.table, self.day)
+        return day_files(self.lake, self.checked, self.day)
 
 
 def day_files(lake: Lake, table: LakeTable, day: str | None) -> list[str]:
-    from music_pipeline.transforms import input_files
+    from music_pipeline.engines.steps import input_files
 
     try:
         return input_files(lake, table, [day] if day else [])

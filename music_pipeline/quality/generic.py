@@ -13,11 +13,12 @@ import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from music_pipeline.core.sql import load_sql
+from music_pipeline.lake.store import Lake
 from music_pipeline.quality import models, screening
 from music_pipeline.quality.context import CheckContext, check
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, Outcome, describe_row, failing_query
-from music_pipeline.quality.reading import Sql, iter_batches, load_sql
-from music_pipeline.storage.lake import Lake
+from music_pipeline.quality.reading import Sql, iter_batches
 
 SOURCE_KEY = ("source_file", "source_line")  # bronze's key: a landed file's line
 
@@ -147,8 +148,8 @@ def unique_keys_outcome(sql: Sql, key: list[str], day: str | None, query: str | 
 def _scan(ctx: CheckContext) -> _Scan:
     """One pass of the contract over the table's files of the day, shared by `contract` and `rows_in_day`."""
     if "scan" not in ctx.cache:
-        day = ctx.day if ctx.table.partitioned else None
-        ctx.cache["scan"] = scan_contract(ctx.lake, ctx.table.model, ctx.keys, day, ctx.table.contract)
+        day = ctx.day if ctx.checked.partitioned else None
+        ctx.cache["scan"] = scan_contract(ctx.lake, ctx.checked.model, ctx.keys, day, ctx.checked.contract)
     return ctx.cache["scan"]
 
 
@@ -164,7 +165,7 @@ def rows_in_day(ctx: CheckContext) -> Outcome:
 
 @check("unique_keys")
 def unique_keys(ctx: CheckContext) -> Outcome:
-    if tuple(ctx.table.key) == SOURCE_KEY and screening.source_order_unique(ctx.lake, ctx.keys):
+    if tuple(ctx.checked.key) == SOURCE_KEY and screening.source_order_unique(ctx.lake, ctx.keys):
         return Outcome("unique_keys", ctx.day, True, f"no duplicated keys ({', '.join(SOURCE_KEY)}): lines in source order")
-    ctx.sql.view("checked", ctx.keys, ctx.table.contract)
-    return unique_keys_outcome(ctx.sql, list(ctx.table.key), ctx.day)
+    ctx.sql.view("checked", ctx.keys, ctx.checked.contract)
+    return unique_keys_outcome(ctx.sql, list(ctx.checked.key), ctx.day)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from music_pipeline.core.sql import load_sql
 from music_pipeline.quality.context import CheckContext, check
 from music_pipeline.quality.outcomes import Outcome, failing_query
-from music_pipeline.quality.reading import load_sql
 from music_pipeline.quality.stream_checks import _views
 
 SHARE_TOLERANCE = 1e-9

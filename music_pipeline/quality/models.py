@@ -1,6 +1,6 @@
 """pandera DataFrameModels: the row-level contracts of every lake table.
 
-Each model is derived from the Arrow schema of the same table in `music_pipeline.contracts`
+Each model is derived from the Arrow schema of the same table in `music_pipeline.core.contracts`
 (column names, order and exact Arrow types: frames are read with `types_mapper=pd.ArrowDtype`),
 and adds what a schema cannot say: nullability, value ranges, row rules and the table's key
 (`Config.unique`). `tables.py` names each table's model. The SQL row rules and these models are kept from drifting by
@@ -15,8 +15,19 @@ import pandera.pandas as pdr
 import pyarrow as pa
 from pandera.typing import Series
 
-from music_pipeline import contracts as c
-from music_pipeline.contracts import Reason
+from music_pipeline.core import contracts as c
+from music_pipeline.core.contracts import Reason
+from music_pipeline.ingestion.tables import RAW_STREAMS
+from music_pipeline.kpis.tables import (
+    ARTIST_DAILY_POPULARITY,
+    DAILY_USER_ENGAGEMENT,
+    GENRE_DAILY_KPIS,
+    PLATFORM_USAGE_DAILY,
+    TOP_GENRES_DAILY,
+    TOP_SONGS_PER_GENRE,
+)
+from music_pipeline.reference.tables import SONGS, USERS
+from music_pipeline.validation.tables import VALIDATED_STREAMS
 
 CONTRACT_VERSION = c.CONTRACT_VERSION
 AVG_RELATIVE_TOLERANCE = 1e-9
@@ -40,18 +51,18 @@ class _Strict:
 class BronzeStreams(pdr.DataFrameModel):
     """bronze/streams: every readable landed row; ids may still be blank (validation rejects them)."""
 
-    date: Series[arrow(c.BRONZE_STREAMS, "date")]
-    user_id: Series[arrow(c.BRONZE_STREAMS, "user_id")] = pdr.Field(nullable=True)
-    track_id: Series[arrow(c.BRONZE_STREAMS, "track_id")] = pdr.Field(nullable=True)
-    listen_time: Series[arrow(c.BRONZE_STREAMS, "listen_time")]
-    listen_duration_ms: Series[arrow(c.BRONZE_STREAMS, "listen_duration_ms")] = pdr.Field(
+    date: Series[arrow(RAW_STREAMS.contract, "date")]
+    user_id: Series[arrow(RAW_STREAMS.contract, "user_id")] = pdr.Field(nullable=True)
+    track_id: Series[arrow(RAW_STREAMS.contract, "track_id")] = pdr.Field(nullable=True)
+    listen_time: Series[arrow(RAW_STREAMS.contract, "listen_time")]
+    listen_duration_ms: Series[arrow(RAW_STREAMS.contract, "listen_duration_ms")] = pdr.Field(
         ge=0, le=c.STREAM_DURATION_MAX_SECONDS * 1000, nullable=True
     )
-    stream_id: Series[arrow(c.BRONZE_STREAMS, "stream_id")] = pdr.Field(nullable=True, str_length={"min_value": 1})
-    completed: Series[arrow(c.BRONZE_STREAMS, "completed")] = pdr.Field(nullable=True)
-    device_type: Series[arrow(c.BRONZE_STREAMS, "device_type")] = _non_blank()
-    source_file: Series[arrow(c.BRONZE_STREAMS, "source_file")] = _non_blank()
-    source_line: Series[arrow(c.BRONZE_STREAMS, "source_line")] = pdr.Field(ge=1)
+    stream_id: Series[arrow(RAW_STREAMS.contract, "stream_id")] = pdr.Field(nullable=True, str_length={"min_value": 1})
+    completed: Series[arrow(RAW_STREAMS.contract, "completed")] = pdr.Field(nullable=True)
+    device_type: Series[arrow(RAW_STREAMS.contract, "device_type")] = _non_blank()
+    source_file: Series[arrow(RAW_STREAMS.contract, "source_file")] = _non_blank()
+    source_line: Series[arrow(RAW_STREAMS.contract, "source_line")] = pdr.Field(ge=1)
 
     class Config(_Strict):
         unique = ["source_file", "source_line"]
@@ -64,17 +75,17 @@ class BronzeStreams(pdr.DataFrameModel):
 class ValidatedStreams(pdr.DataFrameModel):
     """validated/streams: typed, reference-checked, de-duplicated listens."""
 
-    date: Series[arrow(c.VALIDATED_STREAMS, "date")]
-    user_id: Series[arrow(c.VALIDATED_STREAMS, "user_id")] = _non_blank()
-    track_id: Series[arrow(c.VALIDATED_STREAMS, "track_id")] = _non_blank()
-    listen_time: Series[arrow(c.VALIDATED_STREAMS, "listen_time")]
-    genre: Series[arrow(c.VALIDATED_STREAMS, "genre")] = _non_blank()
-    listening_time_ms: Series[arrow(c.VALIDATED_STREAMS, "listening_time_ms")] = pdr.Field(ge=0)
-    stream_id: Series[arrow(c.VALIDATED_STREAMS, "stream_id")] = pdr.Field(nullable=True, str_length={"min_value": 1})
-    completed: Series[arrow(c.VALIDATED_STREAMS, "completed")] = pdr.Field(nullable=True)
-    device_type: Series[arrow(c.VALIDATED_STREAMS, "device_type")] = _non_blank()
-    source_file: Series[arrow(c.VALIDATED_STREAMS, "source_file")] = _non_blank()
-    source_line: Series[arrow(c.VALIDATED_STREAMS, "source_line")] = pdr.Field(ge=1)
+    date: Series[arrow(VALIDATED_STREAMS.contract, "date")]
+    user_id: Series[arrow(VALIDATED_STREAMS.contract, "user_id")] = _non_blank()
+    track_id: Series[arrow(VALIDATED_STREAMS.contract, "track_id")] = _non_blank()
+    listen_time: Series[arrow(VALIDATED_STREAMS.contract, "listen_time")]
+    genre: Series[arrow(VALIDATED_STREAMS.contract, "genre")] = _non_blank()
+    listening_time_ms: Series[arrow(VALIDATED_STREAMS.contract, "listening_time_ms")] = pdr.Field(ge=0)
+    stream_id: Series[arrow(VALIDATED_STREAMS.contract, "stream_id")] = pdr.Field(nullable=True, str_length={"min_value": 1})
+    completed: Series[arrow(VALIDATED_STREAMS.contract, "completed")] = pdr.Field(nullable=True)
+    device_type: Series[arrow(VALIDATED_STREAMS.contract, "device_type")] = _non_blank()
+    source_file: Series[arrow(VALIDATED_STREAMS.contract, "source_file")] = _non_blank()
+    source_line: Series[arrow(VALIDATED_STREAMS.contract, "source_line")] = pdr.Field(ge=1)
 
     class Config(_Strict):
         unique = ["user_id", "track_id", "listen_time"]  # exact duplicates are rejected
@@ -87,15 +98,15 @@ class ValidatedStreams(pdr.DataFrameModel):
 class Songs(pdr.DataFrameModel):
     """validated/songs: one row per track_id, every song with a genre and a positive duration."""
 
-    track_id: Series[arrow(c.VALIDATED_SONGS, "track_id")] = _non_blank()
-    track_name: Series[arrow(c.VALIDATED_SONGS, "track_name")] = pdr.Field(nullable=True)
-    artists: Series[arrow(c.VALIDATED_SONGS, "artists")] = pdr.Field(nullable=True)
-    album_name: Series[arrow(c.VALIDATED_SONGS, "album_name")] = pdr.Field(nullable=True)
-    genre: Series[arrow(c.VALIDATED_SONGS, "genre")] = _non_blank()
-    duration_ms: Series[arrow(c.VALIDATED_SONGS, "duration_ms")] = pdr.Field(gt=0, le=86_400_000)
-    popularity: Series[arrow(c.VALIDATED_SONGS, "popularity")] = pdr.Field(nullable=True)
-    release_date: Series[arrow(c.VALIDATED_SONGS, "release_date")] = pdr.Field(nullable=True)
-    source_line: Series[arrow(c.VALIDATED_SONGS, "source_line")] = pdr.Field(ge=1)
+    track_id: Series[arrow(SONGS.contract, "track_id")] = _non_blank()
+    track_name: Series[arrow(SONGS.contract, "track_name")] = pdr.Field(nullable=True)
+    artists: Series[arrow(SONGS.contract, "artists")] = pdr.Field(nullable=True)
+    album_name: Series[arrow(SONGS.contract, "album_name")] = pdr.Field(nullable=True)
+    genre: Series[arrow(SONGS.contract, "genre")] = _non_blank()
+    duration_ms: Series[arrow(SONGS.contract, "duration_ms")] = pdr.Field(gt=0, le=86_400_000)
+    popularity: Series[arrow(SONGS.contract, "popularity")] = pdr.Field(nullable=True)
+    release_date: Series[arrow(SONGS.contract, "release_date")] = pdr.Field(nullable=True)
+    source_line: Series[arrow(SONGS.contract, "source_line")] = pdr.Field(ge=1)
 
     class Config(_Strict):
         unique = ["track_id"]
@@ -104,13 +115,13 @@ class Songs(pdr.DataFrameModel):
 class Users(pdr.DataFrameModel):
     """validated/users: one row per user_id (created_at may be null or after a listen)."""
 
-    user_id: Series[arrow(c.VALIDATED_USERS, "user_id")] = _non_blank()
-    user_name: Series[arrow(c.VALIDATED_USERS, "user_name")] = pdr.Field(nullable=True)
-    user_age: Series[arrow(c.VALIDATED_USERS, "user_age")] = pdr.Field(nullable=True)
-    user_country: Series[arrow(c.VALIDATED_USERS, "user_country")] = pdr.Field(nullable=True)
-    subscription_type: Series[arrow(c.VALIDATED_USERS, "subscription_type")] = pdr.Field(nullable=True)
-    created_at: Series[arrow(c.VALIDATED_USERS, "created_at")] = pdr.Field(nullable=True)
-    source_line: Series[arrow(c.VALIDATED_USERS, "source_line")] = pdr.Field(ge=1)
+    user_id: Series[arrow(USERS.contract, "user_id")] = _non_blank()
+    user_name: Series[arrow(USERS.contract, "user_name")] = pdr.Field(nullable=True)
+    user_age: Series[arrow(USERS.contract, "user_age")] = pdr.Field(nullable=True)
+    user_country: Series[arrow(USERS.contract, "user_country")] = pdr.Field(nullable=True)
+    subscription_type: Series[arrow(USERS.contract, "subscription_type")] = pdr.Field(nullable=True)
+    created_at: Series[arrow(USERS.contract, "created_at")] = pdr.Field(nullable=True)
+    source_line: Series[arrow(USERS.contract, "source_line")] = pdr.Field(ge=1)
 
     class Config(_Strict):
         unique = ["user_id"]
@@ -119,13 +130,13 @@ class Users(pdr.DataFrameModel):
 class GenreDailyKpis(pdr.DataFrameModel):
     """processed/genre_daily_kpis: one row per (date, genre); avg = total / unique listeners."""
 
-    date: Series[arrow(c.GENRE_DAILY_KPIS, "date")]
-    genre: Series[arrow(c.GENRE_DAILY_KPIS, "genre")] = _non_blank()
-    listen_count: Series[arrow(c.GENRE_DAILY_KPIS, "listen_count")] = pdr.Field(ge=1)
-    unique_listeners: Series[arrow(c.GENRE_DAILY_KPIS, "unique_listeners")] = pdr.Field(ge=1)
-    total_listening_time_ms: Series[arrow(c.GENRE_DAILY_KPIS, "total_listening_time_ms")] = pdr.Field(ge=0)
-    avg_listening_time_per_user_ms: Series[arrow(c.GENRE_DAILY_KPIS, "avg_listening_time_per_user_ms")] = pdr.Field(ge=0)
-    listen_share: Series[arrow(c.GENRE_DAILY_KPIS, "listen_share")] = pdr.Field(gt=0, le=1)
+    date: Series[arrow(GENRE_DAILY_KPIS.contract, "date")]
+    genre: Series[arrow(GENRE_DAILY_KPIS.contract, "genre")] = _non_blank()
+    listen_count: Series[arrow(GENRE_DAILY_KPIS.contract, "listen_count")] = pdr.Field(ge=1)
+    unique_listeners: Series[arrow(GENRE_DAILY_KPIS.contract, "unique_listeners")] = pdr.Field(ge=1)
+    total_listening_time_ms: Series[arrow(GENRE_DAILY_KPIS.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
+    avg_listening_time_per_user_ms: Series[arrow(GENRE_DAILY_KPIS.contract, "avg_listening_time_per_user_ms")] = pdr.Field(ge=0)
+    listen_share: Series[arrow(GENRE_DAILY_KPIS.contract, "listen_share")] = pdr.Field(gt=0, le=1)
 
     class Config(_Strict):
         unique = ["date", "genre"]
@@ -143,13 +154,13 @@ class GenreDailyKpis(pdr.DataFrameModel):
 class TopSongsPerGenre(pdr.DataFrameModel):
     """processed/top_songs_per_genre: ranks 1..n (n <= 3) per (date, genre)."""
 
-    date: Series[arrow(c.TOP_SONGS_PER_GENRE, "date")]
-    genre: Series[arrow(c.TOP_SONGS_PER_GENRE, "genre")] = _non_blank()
-    rank: Series[arrow(c.TOP_SONGS_PER_GENRE, "rank")] = pdr.Field(ge=1, le=c.TOP_SONGS_N)
-    track_id: Series[arrow(c.TOP_SONGS_PER_GENRE, "track_id")] = _non_blank()
-    track_name: Series[arrow(c.TOP_SONGS_PER_GENRE, "track_name")] = pdr.Field(nullable=True)
-    artists: Series[arrow(c.TOP_SONGS_PER_GENRE, "artists")] = pdr.Field(nullable=True)
-    play_count: Series[arrow(c.TOP_SONGS_PER_GENRE, "play_count")] = pdr.Field(ge=1)
+    date: Series[arrow(TOP_SONGS_PER_GENRE.contract, "date")]
+    genre: Series[arrow(TOP_SONGS_PER_GENRE.contract, "genre")] = _non_blank()
+    rank: Series[arrow(TOP_SONGS_PER_GENRE.contract, "rank")] = pdr.Field(ge=1, le=c.TOP_SONGS_N)
+    track_id: Series[arrow(TOP_SONGS_PER_GENRE.contract, "track_id")] = _non_blank()
+    track_name: Series[arrow(TOP_SONGS_PER_GENRE.contract, "track_name")] = pdr.Field(nullable=True)
+    artists: Series[arrow(TOP_SONGS_PER_GENRE.contract, "artists")] = pdr.Field(nullable=True)
+    play_count: Series[arrow(TOP_SONGS_PER_GENRE.contract, "play_count")] = pdr.Field(ge=1)
 
     class Config(_Strict):
         unique = ["date", "genre", "rank"]
@@ -158,12 +169,12 @@ class TopSongsPerGenre(pdr.DataFrameModel):
 class TopGenresDaily(pdr.DataFrameModel):
     """processed/top_genres_daily: ranks 1..n (n <= 5) per date."""
 
-    date: Series[arrow(c.TOP_GENRES_DAILY, "date")]
-    rank: Series[arrow(c.TOP_GENRES_DAILY, "rank")] = pdr.Field(ge=1, le=c.TOP_GENRES_N)
-    genre: Series[arrow(c.TOP_GENRES_DAILY, "genre")] = _non_blank()
-    listen_count: Series[arrow(c.TOP_GENRES_DAILY, "listen_count")] = pdr.Field(ge=1)
-    unique_listeners: Series[arrow(c.TOP_GENRES_DAILY, "unique_listeners")] = pdr.Field(ge=1)
-    total_listening_time_ms: Series[arrow(c.TOP_GENRES_DAILY, "total_listening_time_ms")] = pdr.Field(ge=0)
+    date: Series[arrow(TOP_GENRES_DAILY.contract, "date")]
+    rank: Series[arrow(TOP_GENRES_DAILY.contract, "rank")] = pdr.Field(ge=1, le=c.TOP_GENRES_N)
+    genre: Series[arrow(TOP_GENRES_DAILY.contract, "genre")] = _non_blank()
+    listen_count: Series[arrow(TOP_GENRES_DAILY.contract, "listen_count")] = pdr.Field(ge=1)
+    unique_listeners: Series[arrow(TOP_GENRES_DAILY.contract, "unique_listeners")] = pdr.Field(ge=1)
+    total_listening_time_ms: Series[arrow(TOP_GENRES_DAILY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
 
     class Config(_Strict):
         unique = ["date", "rank"]
@@ -172,15 +183,15 @@ class TopGenresDaily(pdr.DataFrameModel):
 class DailyUserEngagement(pdr.DataFrameModel):
     """processed/daily_user_engagement: one row per date with listens."""
 
-    date: Series[arrow(c.DAILY_USER_ENGAGEMENT, "date")]
-    daily_active_users: Series[arrow(c.DAILY_USER_ENGAGEMENT, "daily_active_users")] = pdr.Field(ge=1)
-    listens: Series[arrow(c.DAILY_USER_ENGAGEMENT, "listens")] = pdr.Field(ge=1)
-    listens_per_user: Series[arrow(c.DAILY_USER_ENGAGEMENT, "listens_per_user")] = pdr.Field(ge=1)
-    sessions: Series[arrow(c.DAILY_USER_ENGAGEMENT, "sessions")] = pdr.Field(ge=1)
-    avg_session_duration_ms: Series[arrow(c.DAILY_USER_ENGAGEMENT, "avg_session_duration_ms")] = pdr.Field(ge=0)
-    completion_rate: Series[arrow(c.DAILY_USER_ENGAGEMENT, "completion_rate")] = pdr.Field(ge=0, le=1, nullable=True)
-    completion_known_listens: Series[arrow(c.DAILY_USER_ENGAGEMENT, "completion_known_listens")] = pdr.Field(ge=0)
-    peak_hour: Series[arrow(c.DAILY_USER_ENGAGEMENT, "peak_hour")] = pdr.Field(ge=0, le=23)
+    date: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "date")]
+    daily_active_users: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "daily_active_users")] = pdr.Field(ge=1)
+    listens: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "listens")] = pdr.Field(ge=1)
+    listens_per_user: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "listens_per_user")] = pdr.Field(ge=1)
+    sessions: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "sessions")] = pdr.Field(ge=1)
+    avg_session_duration_ms: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "avg_session_duration_ms")] = pdr.Field(ge=0)
+    completion_rate: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "completion_rate")] = pdr.Field(ge=0, le=1, nullable=True)
+    completion_known_listens: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "completion_known_listens")] = pdr.Field(ge=0)
+    peak_hour: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "peak_hour")] = pdr.Field(ge=0, le=23)
 
     class Config(_Strict):
         unique = ["date"]
@@ -197,12 +208,12 @@ class DailyUserEngagement(pdr.DataFrameModel):
 class ArtistDailyPopularity(pdr.DataFrameModel):
     """processed/artist_daily_popularity: one row per (date, artist), every artist ranked."""
 
-    date: Series[arrow(c.ARTIST_DAILY_POPULARITY, "date")]
-    artist: Series[arrow(c.ARTIST_DAILY_POPULARITY, "artist")] = _non_blank()
-    listen_count: Series[arrow(c.ARTIST_DAILY_POPULARITY, "listen_count")] = pdr.Field(ge=1)
-    unique_listeners: Series[arrow(c.ARTIST_DAILY_POPULARITY, "unique_listeners")] = pdr.Field(ge=1)
-    total_listening_time_ms: Series[arrow(c.ARTIST_DAILY_POPULARITY, "total_listening_time_ms")] = pdr.Field(ge=0)
-    rank: Series[arrow(c.ARTIST_DAILY_POPULARITY, "rank")] = pdr.Field(ge=1)
+    date: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "date")]
+    artist: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "artist")] = _non_blank()
+    listen_count: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "listen_count")] = pdr.Field(ge=1)
+    unique_listeners: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "unique_listeners")] = pdr.Field(ge=1)
+    total_listening_time_ms: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
+    rank: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "rank")] = pdr.Field(ge=1)
 
     class Config(_Strict):
         unique = ["date", "artist"]
@@ -215,13 +226,13 @@ class ArtistDailyPopularity(pdr.DataFrameModel):
 class PlatformUsageDaily(pdr.DataFrameModel):
     """processed/platform_usage_daily: one row per (date, dimension, value)."""
 
-    date: Series[arrow(c.PLATFORM_USAGE_DAILY, "date")]
-    dimension: Series[arrow(c.PLATFORM_USAGE_DAILY, "dimension")] = pdr.Field(isin=list(c.PLATFORM_DIMENSIONS))
-    value: Series[arrow(c.PLATFORM_USAGE_DAILY, "value")] = _non_blank()
-    listen_count: Series[arrow(c.PLATFORM_USAGE_DAILY, "listen_count")] = pdr.Field(ge=1)
-    unique_listeners: Series[arrow(c.PLATFORM_USAGE_DAILY, "unique_listeners")] = pdr.Field(ge=1)
-    total_listening_time_ms: Series[arrow(c.PLATFORM_USAGE_DAILY, "total_listening_time_ms")] = pdr.Field(ge=0)
-    listen_share: Series[arrow(c.PLATFORM_USAGE_DAILY, "listen_share")] = pdr.Field(gt=0, le=1)
+    date: Series[arrow(PLATFORM_USAGE_DAILY.contract, "date")]
+    dimension: Series[arrow(PLATFORM_USAGE_DAILY.contract, "dimension")] = pdr.Field(isin=list(c.PLATFORM_DIMENSIONS))
+    value: Series[arrow(PLATFORM_USAGE_DAILY.contract, "value")] = _non_blank()
+    listen_count: Series[arrow(PLATFORM_USAGE_DAILY.contract, "listen_count")] = pdr.Field(ge=1)
+    unique_listeners: Series[arrow(PLATFORM_USAGE_DAILY.contract, "unique_listeners")] = pdr.Field(ge=1)
+    total_listening_time_ms: Series[arrow(PLATFORM_USAGE_DAILY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
+    listen_share: Series[arrow(PLATFORM_USAGE_DAILY.contract, "listen_share")] = pdr.Field(gt=0, le=1)
 
     class Config(_Strict):
         unique = ["date", "dimension", "value"]

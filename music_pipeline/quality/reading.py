@@ -9,17 +9,15 @@ spill folder, so they too stay within a bounded budget.
 from __future__ import annotations
 
 import shutil
-import string
 import tempfile
 from collections.abc import Iterator
-from importlib import resources
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from music_pipeline.engines.duckdb import register_parquet
-from music_pipeline.storage.lake import Lake
+from music_pipeline.lake.store import Lake
 
 BATCH_ROWS = 100_000  # 10M-row day: contract scan ~650 MB peak (933 MB at 250,000, same speed)
 DUCKDB_MEMORY_LIMIT = "1GB"
@@ -34,11 +32,6 @@ def iter_batches(lake: Lake, keys: list[str], batch_rows: int = BATCH_ROWS) -> I
     for key in keys:
         with lake.fs.open_input_file(lake.path(key)) as f:
             yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows)
-
-
-def load_sql(name: str, **params: object) -> str:
-    text = resources.files("music_pipeline.quality").joinpath("sql", f"{name}.sql").read_text()
-    return string.Template(text).substitute({k: str(v) for k, v in params.items()})
 
 
 class Sql:

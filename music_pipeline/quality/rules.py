@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from music_pipeline import tables
+from music_pipeline.core import registry as tables
+from music_pipeline.core.settings import Settings, Thresholds
+from music_pipeline.core.specs import Params
+from music_pipeline.lake.store import Lake
 from music_pipeline.quality import catalog, generic, kpi_checks, serving_checks, stream_checks  # noqa: F401 (register)
 from music_pipeline.quality.context import CheckContext, find
 from music_pipeline.quality.outcomes import ERROR, WARN, Outcome  # noqa: F401 (ERROR, WARN re-exported)
 from music_pipeline.quality.reading import Sql
 from music_pipeline.quality.serving_checks import compare_items  # noqa: F401 (re-exported for tests)
-from music_pipeline.settings import Settings, Thresholds
-from music_pipeline.storage.lake import Lake
-from music_pipeline.tables import Params
 
 
 def evaluate(
@@ -34,7 +34,7 @@ def evaluate(
 ) -> list[Outcome]:
     """Run the checks of an asset (`catalog.CHECKS[asset]`, or the names in `only`) for each day."""
     served = asset in tables.SERVING_ASSETS
-    table = None if served else tables.table(asset)
+    table = None if served else tables.asset_table(asset)
     names = [d.name for d in catalog.CHECKS[asset] if only is None or d.name in only]
     outcomes: list[Outcome] = []
     with Sql(lake) as sql:

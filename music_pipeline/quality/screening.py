@@ -21,7 +21,7 @@ import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from music_pipeline.storage.lake import Lake
+from music_pipeline.lake.store import Lake
 
 # What a footer's per-row-group statistics say about one column: (null_count, min, max); min/max are None
 # when the row group has no non-null value (or wrote no min/max).

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from music_pipeline import serving, tables
+from music_pipeline.core import registry as tables
 from music_pipeline.quality.context import CheckContext, check
 from music_pipeline.quality.outcomes import Outcome, failed_rows
+from music_pipeline.serving import items as serving
 
 
 @check("matches_gold")

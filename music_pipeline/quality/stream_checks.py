@@ -6,17 +6,21 @@ import json
 
 import pyarrow as pa
 
-from music_pipeline import layout, tables
+from music_pipeline.core import layout
+from music_pipeline.core import registry as tables
+from music_pipeline.core.specs import ReferenceTable
+from music_pipeline.core.sql import load_sql
 from music_pipeline.quality import generic
 from music_pipeline.quality.context import CheckContext, check, day_files
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, WARN, Outcome, failed_rows, failing_query
-from music_pipeline.quality.reading import count_rows, load_sql
+from music_pipeline.quality.reading import count_rows
 
 
 @check("rows_conserved", table="songs")
 @check("rows_conserved", table="users")
 def reference_rows_conserved(ctx: CheckContext) -> Outcome:
-    t = ctx.table
+    t = ctx.checked
+    assert isinstance(t, ReferenceTable)
     read, valid, bad = (count_rows(ctx.lake, [f.file_key]) for f in (t.bronze, t, t.rejects))
     counts = {"rows_read": read, "validated": valid, "rejected": bad}
     if read == valid + bad:
@@ -28,7 +32,7 @@ def reference_rows_conserved(ctx: CheckContext) -> Outcome:
 
 @check("rows_conserved", table="raw_streams")
 def bronze_rows_conserved(ctx: CheckContext) -> Outcome:
-    from music_pipeline import ingest
+    from music_pipeline.ingestion import bronze as ingest
 
     lake, day = ctx.lake, ctx.day
     slices = {k.rsplit("/", 1)[1]: lake.parquet_rows(k) for k in ctx.keys}

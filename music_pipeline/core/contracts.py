@@ -1,0 +1,51 @@
+"""What every domain shares about the data: the landed stream file's columns and rules, the reject
+reasons, and the contracts' constants. Each table's own Arrow contract is declared with the table, in its
+domain's `tables.py`. Timestamps are naive and mean UTC (docs/design.md section 3); `date` is the UTC day
+of `listen_time` and is stored inside every partitioned file as well as in its `date=D` folder name.
+"""
+
+from __future__ import annotations
+
+CONTRACT_VERSION = "2"  # 2: optional listen columns, reference shapes, engagement/artist/platform tables
+
+# Column aliases normalized at ingestion (DESIGN.md section 3): the one place where a landed
+# file's names and units meet the bronze contract (stream_typing.type_stream_batch applies the units).
+STREAM_COLUMN_ALIASES = {"song_id": "track_id", "timestamp": "listen_time"}
+STREAM_REQUIRED_COLUMNS = ("user_id", "track_id", "listen_time")
+STREAM_DURATION_COLUMN = "duration"  # optional, seconds -> bronze listen_duration_ms
+STREAM_OPTIONAL_COLUMNS = ("stream_id", STREAM_DURATION_COLUMN, "completed", "device_type")
+STREAM_DURATION_MAX_SECONDS = 86_400  # 0 <= duration <= 24 h, else invalid_duration
+STREAM_COMPLETED_TRUE = ("true", "1", "yes", "t")  # any case, surrounding blanks ignored
+STREAM_COMPLETED_FALSE = ("false", "0", "no", "f")
+STREAM_UNKNOWN_DEVICE = "unknown"  # device_type when blank or absent
+STREAM_FUTURE_TOLERANCE_SECONDS = 86_400  # a listen later than its file's landing time + 24 h is future
+
+
+class Reason:
+    """Reject reasons written to bad-records. Ingestion and SQL use exactly these strings."""
+
+    MALFORMED_LINE = "malformed_line"
+    BAD_ENCODING = "bad_encoding"
+    UNPARSEABLE_LISTEN_TIME = "unparseable_listen_time"
+    INVALID_DURATION = "invalid_duration"
+    INVALID_COMPLETED = "invalid_completed"
+    FUTURE_LISTEN_TIME = "future_listen_time"
+    BEFORE_START_DATE = "before_start_date"
+    MISSING_USER_ID = "missing_user_id"
+    MISSING_TRACK_ID = "missing_track_id"
+    UNKNOWN_TRACK_ID = "unknown_track_id"
+    UNKNOWN_USER_ID = "unknown_user_id"
+    DUPLICATE_LISTEN = "duplicate_listen"
+    # reference data
+    MISSING_GENRE = "missing_genre"
+    INVALID_DURATION_MS = "invalid_duration_ms"
+    DUPLICATE_TRACK_ID = "duplicate_track_id"
+    DUPLICATE_USER_ID = "duplicate_user_id"
+
+
+PLATFORM_DIMENSIONS = ("device_type", "hour", "country", "subscription_type")
+UNKNOWN = "unknown"  # a missing device type, country, subscription type or artist in the KPIs
+
+TOP_SONGS_N = 3
+TOP_GENRES_N = 5
+TOP_ARTISTS_N = 10  # top_artists items of DailyMetrics

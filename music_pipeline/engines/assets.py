@@ -1,0 +1,78 @@
+"""The asset of a table from its declaration: the `@asset` arguments every table asset shares, and the
+daily engine-backed asset (validation, the gold tables) that runs its step on the configured engine.
+
+A range run processes its days in bounded chunks and records each day's figures on that day's
+partition (`add_asset_metadata(..., partition_key=day)`); what the run shares (the engine) is run-level.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetsDefinition, AutomationCondition, MaterializeResult, asset
+
+from music_pipeline.core import registry
+from music_pipeline.core.days import chunks
+from music_pipeline.core.metadata import OWNERS, day_metadata, definition_metadata
+from music_pipeline.core.partitions import daily_partitions, days_of, single_run
+from music_pipeline.core.resources import EngineResource, LakeResource
+from music_pipeline.core.settings import Settings
+from music_pipeline.core.specs import AssetTable, Params, StepTable
+from music_pipeline.engines.policies import engine_retry_policy
+from music_pipeline.lake.store import Lake
+
+# extra figures of a day of an engine step: (lake, table, day, counts of the step) -> metadata
+DayFigures = Callable[[Lake, StepTable, str, dict[str, dict[str, int]]], dict]
+
+
+def kinds(table: AssetTable, settings: Settings) -> set[str]:
+    engine = settings.engine if isinstance(table, StepTable) else "pyarrow"
+    return {engine, "parquet", "s3" if not settings.lake_is_local else "file"}
+
+
+def asset_deps(table: AssetTable) -> list[str]:
+    return [name for name in table.inputs if isinstance(registry.table(name), AssetTable)]
+
+
+def asset_args(table: AssetTable, settings: Settings, automation_condition: AutomationCondition | None) -> dict[str, Any]:
+    """The `@asset` arguments of a table's asset, from its declaration."""
+    return dict(
+        name=table.name,
+        group_name=table.group,
+        description=table.description,
+        deps=asset_deps(table),
+        partitions_def=daily_partitions(settings.start_date) if table.partitioned else None,
+        backfill_policy=single_run,  # reference assets too: `--select "*" --partition-range` is one run
+        kinds=kinds(table, settings),
+        code_version="1",
+        owners=OWNERS,
+        metadata=definition_metadata(table, settings.lake),
+        retry_policy=engine_retry_policy(settings.engine) if isinstance(table, StepTable) else None,
+        automation_condition=automation_condition,
+    )
+
+
+def daily_engine_asset(
+    table: StepTable,
+    settings: Settings,
+    automation_condition: AutomationCondition | None,
+    day_figures: DayFigures | None = None,
+) -> AssetsDefinition:
+    """A daily table computed by its SQL step on the configured engine, a range in chunks of days."""
+    params = Params(session_gap_minutes=settings.session_gap_minutes)
+
+    @asset(**asset_args(table, settings, automation_condition))
+    def _asset(context: AssetExecutionContext, lake: LakeResource, engine: EngineResource) -> MaterializeResult:
+        the_lake = lake.get()
+        runner = engine.get()
+        # a range is processed in bounded chunks of days (Settings.chunk_days): memory stays one chunk's
+        for chunk in chunks(days_of(context), settings.chunk_days(engine.kind)):
+            context.log.debug(f"{table.name}: {chunk[0]}" + (f" .. {chunk[-1]} ({len(chunk)} days)" if len(chunk) > 1 else ""))
+            counts = runner.run_step(the_lake, table, chunk, params, context=context)
+            for day in chunk:
+                metadata = day_metadata(the_lake, table, day, counts[table.name].get(day, 0))
+                if day_figures is not None:
+                    metadata.update(day_figures(the_lake, table, day, counts))
+                context.add_asset_metadata(metadata, partition_key=day)
+        return MaterializeResult(metadata={"engine": engine.kind})
+
+    return _asset

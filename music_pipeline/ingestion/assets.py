@@ -1,0 +1,68 @@
+"""`raw_streams`: the bronze slices of a day. Every landed file under raw/streams is read once per content
+(`bronze.py`); a run launched by the arrival sensors comes after its files were ingested, a hand-made
+materialization first syncs every landed file. Days whose bronze expired are re-ingested from the archive."""
+
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+
+from music_pipeline.core import registry
+from music_pipeline.core.metadata import reasons
+from music_pipeline.core.partitions import days_of
+from music_pipeline.core.resources import DynamoDBResource, LakeResource
+from music_pipeline.core.settings import Settings
+from music_pipeline.engines.assets import asset_args
+from music_pipeline.engines.steps import day_rows
+from music_pipeline.ingestion import bronze
+from music_pipeline.ingestion.ledger import Ledger
+from music_pipeline.operations import rehydrate
+from music_pipeline.operations.alerting import failed_file_observation
+
+
+def raw_streams_asset(settings: Settings) -> AssetsDefinition:
+    table = registry.RAW_STREAMS
+
+    @asset(**asset_args(table, settings, None))  # driven by the arrival sensors, not the automation
+    def _asset(context: AssetExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource) -> MaterializeResult:
+        the_lake = lake.get()
+        days = days_of(context)
+        # A run launched by stream_files_sensor comes after its files were ingested (defs/sensors.py);
+        # materialized by hand, the asset first syncs every landed file.
+        arrival = bool(context.run.tags.get("music_pipeline/arrival"))
+        report = bronze.sync_landed_streams(
+            the_lake,
+            keys=[] if arrival else None,
+            start_date=settings.start_date,
+            ignored_suffixes=settings.arrival.ignored_suffixes,
+        )
+        for failed in report.failed:
+            context.log.warning(f"could not ingest {failed.error}")
+            # the alerts sensor turns it into one alert per (file, content) (defs/alerting.py)
+            context.log_event(failed_file_observation(failed.key, failed.error or "unreadable", failed.content_hash))
+        # days whose bronze expired (retention) are re-ingested from the archive, found through the ledger
+        restored = rehydrate.rehydrate(the_lake, Ledger(dynamodb_tables.get()), days)
+        rows = day_rows(the_lake, table, days)
+        for day in days:
+            keys = [f.key for f in the_lake.list(f"{registry.INGEST_REJECTS.prefix}/date={day}")]
+            rejected = the_lake.read_parquet(keys) if keys else None
+            context.add_asset_metadata(
+                {
+                    "dagster/row_count": rows[day],
+                    "rejected": rejected.num_rows if rejected is not None else 0,
+                    "rejected_by_reason": reasons(rejected),
+                },
+                partition_key=day,
+            )
+        touched = sorted({d for outcome in ("ingested", "replaced") for m in report.outcomes.get(outcome, []) for d in m.days})
+        return MaterializeResult(
+            metadata={
+                "files_ingested": report.count("ingested"),
+                "files_replaced": report.count("replaced"),
+                "files_unchanged": report.count("unchanged"),
+                "files_duplicate": report.count("duplicate"),
+                "files_failed": report.count("failed"),
+                "failed_files": MetadataValue.md("\n".join(f"- {m.error}" for m in report.failed) or "_none_"),
+                "days_touched_by_new_files": ", ".join(touched) or "none",
+                "files_rehydrated": MetadataValue.md(restored.markdown()),
+            }
+        )
+
+    return _asset

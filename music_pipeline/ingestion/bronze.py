@@ -1,0 +1,371 @@
+"""Landed files -> bronze slices, one slice per (source file, event day), rejects -> bad-records.
+
+Identity of a landed file is its key plus a SHA-256 of its bytes (DESIGN.md section 3):
+- the same content again (same or another key) changes nothing;
+- new content under a known key replaces that key's slices, including days it no longer touches;
+- a file that cannot be read (any exception while reading it) is recorded as failed with the
+  reason; nothing of it is published, bronze keeps what the key's last readable content gave, and
+  the other files go on.
+A manifest per key (`bronze/_files/<file_id>.json`) records what was ingested: content hash, rows
+read, rows per day, rejects per day and reason. Conservation holds per file and per day:
+records read = bronze rows + ingestion rejects (a record is a line, or a multi-line quoted CSV
+record, or a JSON array element; see csv_reader.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from music_pipeline.core import contracts as c
+from music_pipeline.core.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
+from music_pipeline.core.layout import BRONZE_MANIFESTS as MANIFESTS
+from music_pipeline.core.layout import RAW_STREAMS, UNKNOWN_DAY
+from music_pipeline.core.settings import Settings
+from music_pipeline.ingestion import tables
+from music_pipeline.ingestion.csv_reader import UnreadableFile, iter_text_batches
+from music_pipeline.ingestion.stream_typing import (  # noqa: F401 (parse_*: re-exported for tests)
+    parse_duration_ms,
+    parse_listen_time,
+    reject_days,
+    rejects_table,
+    type_stream_batch,
+)
+from music_pipeline.lake import landing
+from music_pipeline.lake.store import Lake, LakeFile, partition_key
+
+BRONZE_STREAMS, INGEST_REJECTS = tables.RAW_STREAMS.prefix, tables.INGEST_REJECTS.prefix
+
+
+def file_id(key: str) -> str:
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def slice_name(key: str) -> str:
+    return f"file={file_id(key)}.parquet"
+
+
+def content_hash(lake: Lake, key: str) -> str:
+    digest = hashlib.sha256()
+    with lake.open_input(key, decompress=False) as stream:
+        while chunk := stream.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Manifest:
+    key: str
+    content_hash: str
+    size: int
+    modified: float
+    status: str  # ingested | duplicate | failed
+    rows_read: int = 0
+    rows_by_day: dict[str, int] = field(default_factory=dict)
+    rejects_by_day: dict[str, int] = field(default_factory=dict)
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    duplicate_of: str | None = None
+    error: str | None = None
+    ingested_at: float = 0.0
+    rejects_by_day_and_reason: dict[str, dict[str, int]] = field(default_factory=dict)
+    # a failed delivery leaves what the key's last readable content put in bronze: its hash
+    # (the counts above then describe that content, so conservation still holds)
+    held_content_hash: str | None = None
+
+    @property
+    def days(self) -> set[str]:
+        return set(self.rows_by_day) | set(self.rejects_by_day)
+
+
+def read_manifest(lake: Lake, key: str) -> Manifest | None:
+    mkey = f"{MANIFESTS}/{file_id(key)}.json"
+    if not lake.exists(mkey):
+        return None
+    return Manifest(**json.loads(lake.read_bytes(mkey)))
+
+
+def write_manifest(lake: Lake, manifest: Manifest) -> None:
+    lake.write_bytes(f"{MANIFESTS}/{file_id(manifest.key)}.json", json.dumps(asdict(manifest), sort_keys=True).encode())
+
+
+def all_manifests(lake: Lake) -> list[Manifest]:
+    files = lake.list(MANIFESTS, include_hidden=True)
+    return sorted((Manifest(**json.loads(lake.read_bytes(f.key))) for f in files if f.key.endswith(".json")), key=lambda m: m.key)
+
+
+# ---------------------------------------------------------------------------------------------
+# one file
+# ---------------------------------------------------------------------------------------------
+class _Staging:
+    """Files written elsewhere and published only once the whole landed file was read: a file that
+    fails half-way leaves nothing (locally a dot-file next to the target, on S3 a local temporary
+    file uploaded at the end)."""
+
+    def __init__(self, lake: Lake):
+        self.lake = lake
+        self.paths: dict[str, str] = {}
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def writer(self, key: str, schema: pa.Schema) -> pq.ParquetWriter:
+        if key not in self.writers:
+            if self.lake.is_local:
+                final = self.lake.local_path(key)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                path = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.{uuid.uuid4().hex}.tmp")
+            else:
+                fd, path = tempfile.mkstemp(suffix=".parquet")
+                os.close(fd)
+            self.paths[key] = path
+            self.writers[key] = pq.ParquetWriter(path, schema, compression="snappy")
+        return self.writers[key]
+
+    def publish(self) -> None:
+        for w in self.writers.values():
+            w.close()
+        for key, path in self.paths.items():
+            self.lake.put_file(path, key)
+        self.paths.clear()
+
+    def discard(self) -> None:
+        for w in self.writers.values():
+            try:
+                w.close()
+            except Exception:  # noqa: BLE001 - best effort: the file is removed next
+                pass
+        for path in self.paths.values():
+            if os.path.exists(path):
+                os.remove(path)
+        self.paths.clear()
+
+
+def ingest_file(
+    lake: Lake,
+    landed: LakeFile,
+    digest: str,
+    previous: Manifest | None,
+    start_date: dt.date | None = None,
+    read_key: str | None = None,
+) -> Manifest:
+    """Write the bronze slices and rejects of one landed file; replace what its key held before.
+    Nothing is published unless the whole file was read. `read_key`: where the bytes are read when
+    they are no longer under `landed.key` (a backfill re-ingesting from archive/, see rehydrate.py);
+    rows, slices and manifest stay `landed.key`'s."""
+    start_date = start_date or Settings.from_env().start_date
+    slice_file = slice_name(landed.key)
+    rows_by_day: Counter[str] = Counter()
+    rejects_by_day: Counter[str] = Counter()
+    by_day_reason: dict[str, Counter[str]] = {}
+    rows_read = 0
+    staging = _Staging(lake)
+    try:
+        open_stream = lambda: lake.open_input(read_key or landed.key)  # noqa: E731
+        for batch in iter_text_batches(open_stream, landed.key, c.STREAM_REQUIRED_COLUMNS, c.STREAM_COLUMN_ALIASES):
+            rows_read += batch.num_rows + len(batch.rejects)
+            good, batch_rejects = type_stream_batch(batch, landed.key, landed.modified, start_date)
+            batch_days = pc.unique(good["date"]).to_pylist()
+            for day_value in batch_days:
+                day = day_value.isoformat()
+                # most batches hold one day: no copy then
+                part = good if len(batch_days) == 1 else good.filter(pc.equal(good["date"], pa.scalar(day_value, pa.date32())))
+                staging.writer(partition_key(BRONZE_STREAMS, day, slice_file), tables.RAW_STREAMS.contract).write_table(part)
+                rows_by_day[day] += part.num_rows
+            reject_days(batch_rejects)
+            if batch_rejects:
+                table = rejects_table(batch_rejects, landed.key)
+                for day_value in pc.unique(table["date"]).to_pylist():
+                    day = day_value.isoformat() if day_value else UNKNOWN_DAY
+                    mask = (
+                        pc.is_null(table["date"])
+                        if day_value is None
+                        else pc.equal(table["date"], pa.scalar(day_value, pa.date32()))
+                    )
+                    part = table.filter(mask)
+                    staging.writer(partition_key(INGEST_REJECTS, day, slice_file), tables.INGEST_REJECTS.contract).write_table(
+                        part
+                    )
+                    rejects_by_day[day] += part.num_rows
+                    by_day_reason.setdefault(day, Counter()).update(part["reason"].to_pylist())
+        staging.publish()
+    except BaseException:
+        staging.discard()
+        raise
+    reasons: Counter[str] = Counter()
+    for counts in by_day_reason.values():
+        reasons.update(counts)
+    manifest = Manifest(
+        key=landed.key,
+        content_hash=digest,
+        size=landed.size,
+        modified=landed.modified,
+        status="ingested",
+        rows_read=rows_read,
+        rows_by_day=dict(sorted(rows_by_day.items())),
+        rejects_by_day=dict(sorted(rejects_by_day.items())),
+        rejects_by_reason=dict(sorted(reasons.items())),
+        ingested_at=time.time(),
+        rejects_by_day_and_reason={d: dict(sorted(r.items())) for d, r in sorted(by_day_reason.items())},
+    )
+    if previous is not None:
+        drop_slices(lake, previous, keep=manifest)
+    write_manifest(lake, manifest)
+    lake.write_bytes(f"{CONTENT_INDEX}/{digest}.json", json.dumps({"key": landed.key}).encode())
+    return manifest
+
+
+def drop_slices(lake: Lake, previous: Manifest, keep: Manifest | None = None) -> None:
+    """Delete the slices a key held for days its new content no longer touches."""
+    name = slice_name(previous.key)
+    for day in previous.rows_by_day:
+        if keep is None or day not in keep.rows_by_day:
+            lake.delete(partition_key(BRONZE_STREAMS, day, name))
+    for day in previous.rejects_by_day:
+        if keep is None or day not in keep.rejects_by_day:
+            lake.delete(partition_key(INGEST_REJECTS, day, name))
+
+
+def content_owner(lake: Lake, digest: str, key: str) -> str | None:
+    """Another key that holds this exact content in bronze, if any."""
+    index_key = f"{CONTENT_INDEX}/{digest}.json"
+    if not lake.exists(index_key):
+        return None
+    owner = json.loads(lake.read_bytes(index_key))["key"]
+    if owner == key:
+        return None
+    owner_manifest = read_manifest(lake, owner)
+    if owner_manifest and (
+        (owner_manifest.status == "ingested" and owner_manifest.content_hash == digest)
+        or owner_manifest.held_content_hash == digest
+    ):  # a failed re-delivery still holds it
+        return owner
+    return None
+
+
+def ingest_landed_file(
+    lake: Lake, landed: LakeFile, force_hash: bool = False, start_date: dt.date | None = None
+) -> tuple[str, Manifest]:
+    """Bring one landed file into bronze. Returns (outcome, manifest); outcome is one of
+    `unchanged`, `ingested`, `replaced`, `duplicate`, `failed`. Never raises for a file that cannot
+    be read (any exception while reading it): it is `failed` with the reason, and bronze keeps what
+    the key's last readable content contributed."""
+    previous = None
+    digest = ""
+    try:
+        previous = read_manifest(lake, landed.key)
+        if (
+            previous
+            and not force_hash
+            and previous.status != "duplicate"
+            and (previous.size, previous.modified) == (landed.size, landed.modified)
+        ):
+            return "unchanged", previous
+        digest = content_hash(lake, landed.key)
+        if previous and previous.content_hash == digest and previous.status == "ingested":
+            previous.modified = landed.modified
+            write_manifest(lake, previous)
+            return "unchanged", previous
+        owner = content_owner(lake, digest, landed.key)
+        if owner is not None:
+            if previous and previous.status == "duplicate" and previous.content_hash == digest:
+                return "unchanged", previous
+            if previous is not None:
+                drop_slices(lake, previous)
+            manifest = Manifest(
+                key=landed.key,
+                content_hash=digest,
+                size=landed.size,
+                modified=landed.modified,
+                status="duplicate",
+                duplicate_of=owner,
+                ingested_at=time.time(),
+            )
+            write_manifest(lake, manifest)
+            return "duplicate", manifest
+        manifest = ingest_file(lake, landed, digest, previous, start_date)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is recorded, the others go on
+        manifest = _failed(landed, digest, previous, exc)
+        try:
+            write_manifest(lake, manifest)
+        except Exception:  # noqa: BLE001 - the lake itself is failing: the report still names the file
+            pass
+        return "failed", manifest
+    replaced = previous is not None and (previous.status == "ingested" or previous.held_content_hash is not None)
+    return ("replaced" if replaced else "ingested"), manifest
+
+
+def _failed(landed: LakeFile, digest: str, previous: Manifest | None, exc: Exception) -> Manifest:
+    reason = str(exc) if isinstance(exc, UnreadableFile) else f"{type(exc).__name__}: {exc}"
+    manifest = Manifest(
+        key=landed.key,
+        content_hash=digest,
+        size=landed.size,
+        modified=landed.modified,
+        status="failed",
+        error=f"{landed.key}: {reason}",
+        ingested_at=time.time(),
+    )
+    held = previous if previous is not None and previous.status in ("ingested", "failed") else None
+    if held is not None and held.rows_read:
+        manifest.rows_read, manifest.rows_by_day = held.rows_read, held.rows_by_day
+        manifest.rejects_by_day, manifest.rejects_by_reason = held.rejects_by_day, held.rejects_by_reason
+        manifest.rejects_by_day_and_reason = held.rejects_by_day_and_reason
+        manifest.held_content_hash = held.held_content_hash or held.content_hash
+    return manifest
+
+
+@dataclass
+class SyncReport:
+    outcomes: dict[str, list[Manifest]] = field(default_factory=dict)
+
+    def add(self, outcome: str, manifest: Manifest) -> None:
+        self.outcomes.setdefault(outcome, []).append(manifest)
+
+    def count(self, outcome: str) -> int:
+        return len(self.outcomes.get(outcome, []))
+
+    @property
+    def failed(self) -> list[Manifest]:
+        return self.outcomes.get("failed", [])
+
+
+def sync_landed_streams(
+    lake: Lake,
+    keys: list[str] | None = None,
+    *,
+    start_date: dt.date | None = None,
+    ignored_suffixes: tuple[str, ...] = landing.IGNORED_SUFFIXES,
+) -> SyncReport:
+    """Ingest every landed delivery (or the given keys) that bronze does not hold yet. Names that are
+    not finished deliveries are skipped (storage/landing.py); a file that cannot be read is `failed`
+    in the report and its manifest, and the others go on. `start_date` defaults to
+    MUSIC_PIPELINE_START_DATE, read now."""
+    start_date = start_date or Settings.from_env().start_date
+    report = SyncReport()
+    if keys is None:
+        landed = landing.list_all(lake, RAW_STREAMS, ignored_suffixes=ignored_suffixes)
+    else:
+        found = landing.stat(lake, keys)
+        landed = sorted(
+            (
+                f
+                for f in found.values()
+                if landing.is_delivery(
+                    f.key[len(RAW_STREAMS) + 1 :] if f.key.startswith(RAW_STREAMS + "/") else f.key, ignored_suffixes
+                )
+            ),
+            key=lambda f: f.key,
+        )
+    for f in landed:
+        outcome, manifest = ingest_landed_file(lake, f, start_date=start_date)
+        report.add(outcome, manifest)
+    return report

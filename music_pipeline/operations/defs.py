@@ -1,0 +1,24 @@
+"""The operations domain's definitions: alerts, freshness, the daily schedule, retention and the automation
+sensor that runs the assets' declarative conditions."""
+
+import dagster as dg
+
+from music_pipeline.core.settings import Settings
+from music_pipeline.operations import alerting, freshness, retention_jobs
+from music_pipeline.operations.automation import automation_sensor
+
+
+def defs(settings: Settings) -> dg.Definitions:
+    freshness_checks = freshness.freshness_checks(settings)
+    daily_job = freshness.daily_job(settings)
+    return dg.Definitions(
+        asset_checks=freshness_checks,
+        sensors=[
+            automation_sensor(settings),
+            alerting.run_failure_alert_sensor(settings),
+            alerting.alerts_sensor(settings),
+            freshness.freshness_sensor(settings, freshness_checks),
+        ],
+        schedules=[freshness.daily_schedule(settings, daily_job), *retention_jobs.schedules],
+        jobs=[daily_job, *retention_jobs.jobs],
+    )

@@ -1,0 +1,216 @@
+"""The serving tables in DynamoDB (DESIGN.md section 6; declared in `tables.py`) and day-replacing
+publication.
+
+Publishing a day writes its items, then deletes the items of that day that are no longer
+produced, so readers never see the day empty and never see stale rows after the run.
+Numbers are stored as DynamoDB numbers (Decimal), never strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+
+import pyarrow as pa
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from music_pipeline.core import registry as tables
+from music_pipeline.core.specs import DynamoTable, Serving
+from music_pipeline.lake.aws import client_config, session
+from music_pipeline.serving import tables as serving_tables
+
+UNSUPPORTED = {"UnknownOperationException"}  # what a local endpoint answers to an API it does not implement
+
+
+def to_dynamodb_value(value):
+    """Python/Arrow value -> DynamoDB attribute value (Decimal numbers, ISO dates)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} cannot be stored in DynamoDB")
+        return Decimal(repr(value))
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def rows_to_items(serving: Serving, rows: pa.Table, retention_days: int | None = None) -> list[dict]:
+    """Rows (of the serving's source table or items SQL) -> items: computed attributes (`to_item`), null
+    attributes left out, numbers as Decimal, and the TTL attribute (epoch seconds) when the table has one
+    and a retention is given."""
+    ttl = serving.table.ttl_attribute if retention_days is not None else None
+    items = []
+    for row in rows.to_pylist():
+        row = serving.to_item(row) if serving.to_item else row
+        item = {k: _attribute(v) for k, v in row.items() if v is not None}
+        if ttl:
+            item[ttl] = Decimal(serving_tables.expires_at(str(item["date"]), retention_days))
+        items.append(item)
+    return items
+
+
+def _attribute(value):
+    if isinstance(value, dict):
+        return {k: to_dynamodb_value(v) for k, v in value.items()}
+    return to_dynamodb_value(value)
+
+
+class ServingTables:
+    """The project's DynamoDB tables, with an optional name prefix and endpoint."""
+
+    def __init__(self, prefix: str = "", endpoint_url: str | None = None, region: str | None = None):
+        aws = session(region)
+        self.prefix = prefix
+        self.client = aws.client("dynamodb", endpoint_url=endpoint_url, config=client_config())
+        self.resource = aws.resource("dynamodb", endpoint_url=endpoint_url, config=client_config())
+
+    def name(self, spec: DynamoTable) -> str:
+        return f"{self.prefix}{spec.name}"
+
+    def table(self, spec: DynamoTable):
+        return self.resource.Table(self.name(spec))
+
+    def ensure(self, specs=tables.DYNAMO_TABLES) -> list[str]:
+        """Create missing tables (on-demand billing, encryption at rest, a stream on the KPI tables), then
+        enable TTL on their `expires_at` and point-in-time recovery. Returns the tables created."""
+        existing = set()
+        for page in self.client.get_paginator("list_tables").paginate():
+            existing.update(page["TableNames"])
+        created, waiting = [], []
+        for spec in specs:
+            if self.name(spec) in existing:
+                continue
+            waiting.append(self.name(spec))
+            try:
+                self.client.create_table(**create_table_args(spec, self.name(spec)))
+                created.append(self.name(spec))
+            except self.client.exceptions.ResourceInUseException:
+                pass  # created meanwhile by a concurrent step
+        for name in waiting:
+            self.client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        for spec in specs:
+            if self.name(spec) in created:
+                self._protect(spec)
+        return created
+
+    def _protect(self, spec: DynamoTable) -> None:
+        """TTL on the table's expiry attribute and point-in-time recovery (the template declares the same).
+        A local endpoint that does not implement these calls (dynalite) keeps its tables without them."""
+        calls = [
+            (self.client.update_continuous_backups, {"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}})
+        ]
+        if spec.ttl_attribute:
+            calls.insert(
+                0,
+                (
+                    self.client.update_time_to_live,
+                    {"TimeToLiveSpecification": {"Enabled": True, "AttributeName": spec.ttl_attribute}},
+                ),
+            )
+        for call, kwargs in calls:
+            try:
+                call(TableName=self.name(spec), **kwargs)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in UNSUPPORTED:
+                    raise
+
+    def _by_day(self, spec: DynamoTable) -> dict:
+        """Query arguments that select one day's items: the key itself when it starts with `date`, else the
+        secondary index that does (DailyMetrics: `date-index`)."""
+        if spec.pk == "date":
+            return {}
+        index = next((i for i in spec.indexes if i.pk == "date"), None)
+        if index is None:
+            raise ValueError(f"{self.name(spec)} has no key or index on date")
+        return {"IndexName": index.name}
+
+    def day_keys(self, spec: DynamoTable, day: str) -> list[dict]:
+        """Primary keys of every item of a day."""
+        keys = all_pages(
+            self.table(spec).query,
+            KeyConditionExpression=Key("date").eq(day),
+            **self._by_day(spec),
+            ProjectionExpression="#pk, #sk",
+            ExpressionAttributeNames={"#pk": spec.pk, "#sk": spec.sk},
+        )
+        return [{spec.pk: k[spec.pk], spec.sk: k[spec.sk]} for k in keys]
+
+    def day_items(self, spec: DynamoTable, day: str) -> list[dict]:
+        return all_pages(self.table(spec).query, KeyConditionExpression=Key("date").eq(day), **self._by_day(spec))
+
+    def query_items(self, spec: DynamoTable, key_condition, index: str | None = None, filter_expression=None) -> list[dict]:
+        """Every item (all pages) of a query of the table or one of its indexes."""
+        kwargs = {"KeyConditionExpression": key_condition}
+        if index:
+            kwargs["IndexName"] = index
+        if filter_expression is not None:
+            kwargs["FilterExpression"] = filter_expression
+        return all_pages(self.table(spec).query, **kwargs)
+
+    def all_items(self, spec: DynamoTable) -> list[dict]:
+        """Every item of a table (a full scan: for tests, checks of small tables and debugging)."""
+        return all_pages(self.table(spec).scan)
+
+    def replace_day(self, spec: DynamoTable, day: str, items: list[dict]) -> dict[str, int]:
+        """Make the day's items exactly `items`: put them all, then delete the stale ones."""
+        if any(item.get("date") != day for item in items):
+            raise ValueError(f"{self.name(spec)}: every item must have date={day}")
+        new_keys = {(item[spec.pk], item[spec.sk]) for item in items}
+        if len(new_keys) != len(items):
+            raise ValueError(f"{self.name(spec)}: duplicate keys among the items of {day}")
+        stale = [k for k in self.day_keys(spec, day) if (k[spec.pk], k[spec.sk]) not in new_keys]
+        with self.table(spec).batch_writer(overwrite_by_pkeys=[spec.pk, spec.sk]) as batch:
+            for item in items:
+                batch.put_item(Item=item)
+        with self.table(spec).batch_writer(overwrite_by_pkeys=[spec.pk, spec.sk]) as batch:
+            for key in stale:
+                batch.delete_item(Key=key)
+        return {"written": len(items), "deleted": len(stale)}
+
+
+def create_table_args(spec: DynamoTable, name: str) -> dict:
+    """The CreateTable request of a declared table (infra/cloudformation.yaml declares the same; a test
+    keeps them equal)."""
+    attributes = {spec.pk: "S"}
+    schema = [{"AttributeName": spec.pk, "KeyType": "HASH"}]
+    if spec.sk:
+        attributes[spec.sk] = spec.sk_type
+        schema.append({"AttributeName": spec.sk, "KeyType": "RANGE"})
+    args = {
+        "TableName": name,
+        "KeySchema": schema,
+        "BillingMode": "PAY_PER_REQUEST",
+        "SSESpecification": {"Enabled": True},
+    }
+    if spec.stream:
+        args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    for index in spec.indexes:
+        attributes.setdefault(index.pk, "S")
+        attributes.setdefault(index.sk, "S")
+    if spec.indexes:
+        args["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [{"AttributeName": index.pk, "KeyType": "HASH"}, {"AttributeName": index.sk, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in spec.indexes
+        ]
+    args["AttributeDefinitions"] = [{"AttributeName": k, "AttributeType": t} for k, t in attributes.items()]
+    return args
+
+
+def all_pages(operation, **kwargs) -> list[dict]:
+    """The items of every page of a query or scan."""
+    items: list[dict] = []
+    while True:
+        page = operation(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
