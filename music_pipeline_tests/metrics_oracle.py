@@ -2,7 +2,7 @@
 genre distribution and every `DailyMetrics` item, computed from the raw files of a lake folder.
 
 It shares no code with the package (no readers, SQL, ingest, contracts or engines): raw files are
-read with `csv` / `gzip` / `json`, DESIGN.md section 3's row rules and /work/notes' metric
+read with `csv` / `gzip` / `json`, docs/design.md section 3's row rules and /work/notes' metric
 semantics are applied here in plain Python, one listen at a time, so that a wrong join, window or
 rounding in the product's SQL shows up as a difference.
 

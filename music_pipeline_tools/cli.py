@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     dep.add_argument("--skip-tables", action="store_true", help="do not create missing DynamoDB tables")
     dep.set_defaults(func=_deploy)
 
-    ret = sub.add_parser("retention", help="delete the folder lake's partitions past their retention period (DESIGN.md 3)")
+    ret = sub.add_parser("retention", help="delete the folder lake's partitions past their retention period (docs/design.md 3)")
     ret.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     ret.add_argument(
         "--today",

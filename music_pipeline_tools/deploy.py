@@ -133,7 +133,7 @@ def ensure_jobs(config: GlueJobsConfig, glue) -> dict[str, str]:
 
 
 def deploy(config: GlueJobsConfig, glue=None, s3=None, settings: Settings | None = None) -> dict:
-    """Upload the artifacts and make the jobs match. Clients default to the project's (storage/aws.py)."""
+    """Upload the artifacts and make the jobs match. Clients default to the project's (lake/aws.py)."""
     settings = settings or Settings()
     s3 = s3 or aws.client("s3", endpoint_url=settings.s3_endpoint, region=settings.region)
     glue = glue or aws.client("glue", region=settings.region)

@@ -465,7 +465,7 @@ class Rehearsal:
             time.sleep(0.5)
 
     def _code_server_ready(self) -> bool:
-        from dagster._grpc.client import DagsterGrpcClient
+        from music_pipeline.core.dagster_internals import DagsterGrpcClient
 
         client = DagsterGrpcClient(port=self.code_server_port, host="127.0.0.1")
         client.ping("rehearsal")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 CONTRACT_VERSION = "2"  # 2: optional listen columns, reference shapes, engagement/artist/platform tables
 
-# Column aliases normalized at ingestion (DESIGN.md section 3): the one place where a landed
+# Column aliases normalized at ingestion (docs/design.md section 3): the one place where a landed
 # file's names and units meet the bronze contract (stream_typing.type_stream_batch applies the units).
 STREAM_COLUMN_ALIASES = {"song_id": "track_id", "timestamp": "listen_time"}
 STREAM_REQUIRED_COLUMNS = ("user_id", "track_id", "listen_time")

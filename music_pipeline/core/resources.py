@@ -1,4 +1,4 @@
-"""Dagster resources wiring the settings (DESIGN.md section 7) to the lake, the engine and DynamoDB."""
+"""Dagster resources wiring the settings (docs/design.md section 7) to the lake, the engine and DynamoDB."""
 
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""Typed settings from the environment (DESIGN.md section 7): every variable the project reads, once.
+"""Typed settings from the environment (docs/design.md section 7): every variable the project reads, once.
 
 `Settings.from_env()` is the only place that reads `os.environ` (besides the CLI entry point, which
 sets variables for the processes it launches). Nothing reads it at import time: the code location
@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from music_pipeline.core.layout import IGNORED_SUFFIXES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENGINES = ("duckdb", "spark", "glue")
 DEFAULT_GLUE_JOB_PREFIX = "music-pipeline-"
-DEFAULT_IGNORED_SUFFIXES = (".part", "._COPYING_", ".tmp", "~")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ArrivalSettings:
     rescan_seconds: float = 300
     claim_timeout_seconds: float = 900
     running_by_default: bool = True  # MUSIC_PIPELINE_AUTOMATION: on/off; default on for a folder lake
-    ignored_suffixes: tuple[str, ...] = DEFAULT_IGNORED_SUFFIXES  # names that are not finished deliveries
+    ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES  # names that are not finished deliveries
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class Settings:
         automation = env.text("MUSIC_PIPELINE_AUTOMATION", "").lower()
         if automation not in ("", "on", "off"):
             raise ValueError(f"MUSIC_PIPELINE_AUTOMATION={automation!r}: expected on or off")
-        ignored = env.text("MUSIC_PIPELINE_IGNORED_SUFFIXES", ",".join(DEFAULT_IGNORED_SUFFIXES))
+        ignored = env.text("MUSIC_PIPELINE_IGNORED_SUFFIXES", ",".join(IGNORED_SUFFIXES))
         sensors_on = automation == "on" or (automation == "" and not lake.startswith("s3://"))
         schedule = env.text("MUSIC_PIPELINE_DAILY_SCHEDULE", "").lower()
         healing = env.text("MUSIC_PIPELINE_HEALING", "on").lower()

@@ -3,7 +3,7 @@ publishing to the lake.
 
 Every engine (`duckdb`, `spark`, `glue`) implements `Engine`: `run_step` runs one step of the graph
 (a table of `tables.py` with a SQL file) for some days and returns the rows it wrote per output table
-and day. The local engines build the step's `Transform` (`transforms.py`) and run it in-process; the
+and day. The local engines build the step's `Transform` (`steps.py`) and run it in-process; the
 glue engine launches the same step as a Glue job run.
 
 A transform is a list of input tables (Parquet files), named SQL views over them, and outputs.
@@ -18,7 +18,6 @@ import shutil
 import tempfile
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -26,69 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from music_pipeline.core.specs import LakeTable, Params
+from music_pipeline.engines.plan import Counts, Output, Transform
+from music_pipeline.engines.steps import run_step
 from music_pipeline.lake.store import Lake, partition_key
 
 PARTITION_COLUMN = "_partition"
 COUNTS_MESSAGE = "music_pipeline.counts"  # custom Dagster Pipes message of a remote step: its `Counts`
 STAGING = ".staging"  # lake prefix where engines write outputs before they are published
-
-_SQL_TYPES = {
-    pa.string(): "STRING",
-    pa.int64(): "BIGINT",
-    pa.float64(): "DOUBLE",
-    pa.bool_(): "BOOLEAN",
-    pa.date32(): "DATE",
-    pa.timestamp("us"): "TIMESTAMP_NTZ",
-    pa.bool_(): "BOOLEAN",
-}
-
-
-def sql_type(arrow_type: pa.DataType) -> str:
-    return _SQL_TYPES[arrow_type]
-
-
-def ddl(schema: pa.Schema) -> str:
-    """Spark DDL of a contract schema, e.g. `date DATE, user_id STRING`."""
-    return ", ".join(f"{f.name} {sql_type(f.type)}" for f in schema)
-
-
-def project(source: str, schema: pa.Schema, where: str | None = None) -> str:
-    """Spark SQL selecting the contract's columns, cast to the contract's types, from a view."""
-    columns = ",\n  ".join(f"CAST({f.name} AS {sql_type(f.type)}) AS {f.name}" for f in schema)
-    return f"SELECT\n  {columns}\nFROM {source}" + (f"\nWHERE {where}" if where else "")
-
-
-@dataclass(frozen=True)
-class Input:
-    name: str  # view name the SQL reads
-    files: list[str]  # Parquet files, as `Lake.engine_uri` gives them (local paths, or s3:// on Glue)
-    schema: pa.Schema  # used when there are no files
-
-
-@dataclass(frozen=True)
-class View:
-    name: str
-    sql: str
-    materialize: bool = False  # computed once when several outputs read it
-
-
-@dataclass(frozen=True)
-class Output:
-    table: str  # lake prefix, e.g. "validated/streams"
-    sql: str  # a SELECT over inputs and views (Spark SQL)
-    schema: pa.Schema
-    partitioned: bool = True  # by `date`, one file per day
-
-
-@dataclass
-class Transform:
-    inputs: list[Input]
-    views: list[View]
-    outputs: list[Output]
-    days: list[str] = field(default_factory=list)  # days to (re)publish for partitioned outputs
-
-
-Counts = dict[str, dict[str, int]]  # output table name -> day ('' when unpartitioned) -> rows written
 
 
 class Engine(Protocol):
@@ -110,8 +53,6 @@ class LocalEngine:
     writes_s3 = False  # whether the engine writes s3:// URIs itself (Spark on Glue does)
 
     def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts:
-        from music_pipeline.engines.steps import run_step
-
         return run_step(self, lake, table, days, params)
 
     def run(self, lake: Lake, transform: Transform) -> dict[str, dict[str, int]]:

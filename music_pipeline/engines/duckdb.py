@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import sqlglot
 
-from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, Transform, staged_dir
+from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, staged_dir
+from music_pipeline.engines.plan import Transform
 from music_pipeline.lake.store import Lake
 
 

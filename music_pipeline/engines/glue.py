@@ -1,9 +1,9 @@
 """The `glue` engine: each step of the graph is one AWS Glue job run, launched from the asset with
 dagster-aws `PipesGlueClient`.
 
-The job script (`engines/glue_job.py`) runs `transforms.run_step` on Glue's Spark over the lake
+The job script (`engines/glue_job.py`) runs `steps.run_step` on Glue's Spark over the lake
 (S3), so the lake outputs are the local engines'. The day range and the SQL parameters go in as job
-arguments; logs, the step's counts (the same dict `transforms.run_step` returns) and materialization metadata
+arguments; logs, the step's counts (the same dict `steps.run_step` returns) and materialization metadata
 come back over Dagster Pipes through S3 (context and messages under `<pipes uri>/`). A run that
 ends FAILED, TIMEOUT, STOPPED or ERROR fails the step with Glue's error message; interrupting the
 Dagster run stops the Glue job run (PipesGlueClient's `forward_termination`).
@@ -26,7 +26,8 @@ from music_pipeline.core import registry as tables
 from music_pipeline.core.days import format_days
 from music_pipeline.core.settings import DEFAULT_GLUE_JOB_PREFIX, Settings
 from music_pipeline.core.specs import LakeTable, Params
-from music_pipeline.engines.base import COUNTS_MESSAGE, Counts
+from music_pipeline.engines.base import COUNTS_MESSAGE
+from music_pipeline.engines.plan import Counts
 from music_pipeline.lake import aws
 from music_pipeline.lake.store import Lake
 
@@ -145,7 +146,7 @@ class GlueEngine:
         }
 
     def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts:
-        """Run one step as a Glue job run; returns what `transforms.run_step` returns."""
+        """Run one step as a Glue job run; returns what `steps.run_step` returns."""
         from botocore.exceptions import ClientError
 
         step = table.name

@@ -60,7 +60,7 @@ class GlueSparkEngine(SparkEngine):
 
 
 def run(args: argparse.Namespace, log=print) -> tuple[object, dict]:
-    """Run the step; returns its counts (as transforms.run_step) and metadata for Dagster."""
+    """Run the step; returns its counts (as steps.run_step) and metadata for Dagster."""
     import music_pipeline
 
     days = parse_days(args.days)

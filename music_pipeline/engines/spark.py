@@ -6,7 +6,8 @@ pyspark is imported only when this engine runs, so loading the code location sta
 
 from __future__ import annotations
 
-from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, Transform, ddl, staged_dir
+from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, staged_dir
+from music_pipeline.engines.plan import Transform, ddl
 from music_pipeline.lake.store import Lake
 
 LOCAL_SPARK_CONF = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from music_pipeline.core import registry as tables
 from music_pipeline.core.specs import DAY_SLICES, SINGLE_FILE, LakeTable, Params, ReferenceTable, StepTable, ValidatingStep
 from music_pipeline.core.sql import load_sql
-from music_pipeline.engines.base import Counts, Input, LocalEngine, Output, Transform, View, project
+from music_pipeline.engines.plan import Counts, Input, Output, Runner, Transform, View, project
 from music_pipeline.lake.store import Lake
 from music_pipeline.reference import staging as reference
 
@@ -50,7 +50,7 @@ def transform(lake: Lake, table: StepTable, days: list[str], params: Params) -> 
     return Transform(inputs=inputs, views=[view], outputs=outputs, days=days if partitioned else [])
 
 
-def run_step(engine: LocalEngine, lake: Lake, table: LakeTable, days: list[str], params: Params) -> Counts:
+def run_step(engine: Runner, lake: Lake, table: LakeTable, days: list[str], params: Params) -> Counts:
     """Run one step for the days; rows written per output table name and day ('' when unpartitioned).
     Reference steps stage their CSV first and also report the rows read (`bronze_<name>`)."""
     if not isinstance(table, StepTable):

@@ -129,7 +129,7 @@ def adopt_ingested(
     *,
     claim: str,
     start_date: dt.date,
-    ignored_suffixes: tuple[str, ...] = landing.IGNORED_SUFFIXES,
+    ignored_suffixes: tuple[str, ...] = layout.IGNORED_SUFFIXES,
     now: float | None = None,
 ) -> dict[str, str]:
     """Landed deliveries that bronze holds already (its manifest names the same size and modification

@@ -24,7 +24,7 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
     def _asset(context: AssetExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource) -> MaterializeResult:
         the_lake = lake.get()
         days = days_of(context)
-        # A run launched by stream_files_sensor comes after its files were ingested (defs/sensors.py);
+        # A run launched by stream_files_sensor comes after its files were ingested (ingestion/sensors.py);
         # materialized by hand, the asset first syncs every landed file.
         arrival = bool(context.run.tags.get("music_pipeline/arrival"))
         report = bronze.sync_landed_streams(
@@ -35,7 +35,7 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
         )
         for failed in report.failed:
             context.log.warning(f"could not ingest {failed.error}")
-            # the alerts sensor turns it into one alert per (file, content) (defs/alerting.py)
+            # the alerts sensor turns it into one alert per (file, content) (operations/alerting.py)
             context.log_event(failed_file_observation(failed.key, failed.error or "unreadable", failed.content_hash))
         # days whose bronze expired (retention) are re-ingested from the archive, found through the ledger
         restored = rehydrate.rehydrate(the_lake, Ledger(dynamodb_tables.get()), days)

@@ -1,6 +1,6 @@
 """Landed files -> bronze slices, one slice per (source file, event day), rejects -> bad-records.
 
-Identity of a landed file is its key plus a SHA-256 of its bytes (DESIGN.md section 3):
+Identity of a landed file is its key plus a SHA-256 of its bytes (docs/design.md section 3):
 - the same content again (same or another key) changes nothing;
 - new content under a known key replaces that key's slices, including days it no longer touches;
 - a file that cannot be read (any exception while reading it) is recorded as failed with the
@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from music_pipeline.core import contracts as c
 from music_pipeline.core.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.core.layout import BRONZE_MANIFESTS as MANIFESTS
-from music_pipeline.core.layout import RAW_STREAMS, UNKNOWN_DAY
+from music_pipeline.core.layout import IGNORED_SUFFIXES, RAW_STREAMS, UNKNOWN_DAY
 from music_pipeline.core.settings import Settings
 from music_pipeline.ingestion import tables
 from music_pipeline.ingestion.csv_reader import UnreadableFile, iter_text_batches
@@ -343,10 +343,10 @@ def sync_landed_streams(
     keys: list[str] | None = None,
     *,
     start_date: dt.date | None = None,
-    ignored_suffixes: tuple[str, ...] = landing.IGNORED_SUFFIXES,
+    ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES,
 ) -> SyncReport:
     """Ingest every landed delivery (or the given keys) that bronze does not hold yet. Names that are
-    not finished deliveries are skipped (storage/landing.py); a file that cannot be read is `failed`
+    not finished deliveries are skipped (lake/landing.py); a file that cannot be read is `failed`
     in the report and its manifest, and the others go on. `start_date` defaults to
     MUSIC_PIPELINE_START_DATE, read now."""
     start_date = start_date or Settings.from_env().start_date

@@ -1,14 +1,14 @@
 """The arrival sensor's logic as plain functions (no Dagster sensor context): what a tick finds, claims and
-requests. `defs/sensors.py` wraps them in `stream_files_sensor`.
+requests. `ingestion/sensors.py` wraps them in `stream_files_sensor`.
 
 One file's way, one tick at a time (the ledger in DynamoDB holds the state):
 1. `discover`: keys after the cursor (O(new files)); each new delivery is claimed in the ledger
    (conditional write) and the claimed files, at most MUSIC_PIPELINE_MAX_FILES_PER_RUN per run,
    go to `ingest_stream_files` runs (run key = the files' versions);
 2. the days the files touch get one `stream_days_job` run per contiguous range, raw_streams and everything
-   downstream of it to DynamoDB in that run (declarative automation, `defs/automation.py`, takes on only
+   downstream of it to DynamoDB in that run (declarative automation, `core/automation.py`, takes on only
    what that run left behind: the good days of a range held by one day). The ingestion run queues them
-   itself once its files are recorded (`request_days` + `days_run_requests`, `defs/sensors.py`); where it
+   itself once its files are recorded (`request_days` + `days_run_requests`, `ingestion/sensors.py`); where it
    cannot, `after_ingestion` when the run succeeded (`ingested_files_sensor`, a run status sensor on a
    short interval), or `follow_up` at the next tick, requests them: the ledger records a request once;
 3. `follow_up`, published: once every touched day's DynamoDB assets were materialized by a run that
@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from dagster import RunRequest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from music_pipeline.core import layout
+from music_pipeline.core.cursor import SensorCursor
+from music_pipeline.core.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from music_pipeline.core.days import chunks, contiguous_ranges
 from music_pipeline.core.settings import ArrivalSettings
 from music_pipeline.ingestion.ledger import ARCHIVED, DISCOVERED, FAILED, INGESTED, PUBLISHED, Ledger
@@ -37,17 +37,10 @@ DAYS_JOB = "stream_days_job"
 
 
 @dataclass
-class Cursor:
+class Cursor(SensorCursor):
     after: str = ""  # landing keys up to this one have been seen
     rescanned_at: float = 0.0
     pending: dict[str, str] = field(default_factory=dict)  # claimed key -> version, until archived/failed
-
-    @classmethod
-    def parse(cls, text: str | None) -> Cursor:
-        return cls(**json.loads(text)) if text else cls()
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def _digest(*parts: str) -> str:
@@ -207,7 +200,7 @@ def ingested_days(
 
 def after_ingestion(ledger: Ledger, files: dict[str, str], start_date: dt.date, now: float) -> list[RunRequest]:
     """The deliveries {key: version} an ingestion run just recorded -> the runs of the days they touch that
-    nothing requested yet (the ingestion run queues them itself when it can: `defs/sensors.py`)."""
+    nothing requested yet (the ingestion run queues them itself when it can: `ingestion/sensors.py`)."""
     return days_requests(ledger, ingested_days(ledger, files, start_date, now))
 
 

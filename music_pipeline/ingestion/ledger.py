@@ -5,7 +5,7 @@
 
 Every status change is a conditional write on (status, version), so two sensor ticks cannot both
 claim a delivery and two runs cannot both record it: the loser gets `False` and does nothing.
-`version` identifies one delivery of a key (size and modification time, see storage/landing.py);
+`version` identifies one delivery of a key (size and modification time, see lake/landing.py);
 a new delivery under the same key (changed or re-sent bytes) may be claimed again whatever the
 status. A claim left in `discovered` longer than `stale_after` seconds (its run never started)
 may be taken over.

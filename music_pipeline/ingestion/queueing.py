@@ -14,10 +14,8 @@ leaves the request to its sensor.
 from __future__ import annotations
 
 from dagster import DagsterRun, DagsterRunStatus, OpExecutionContext, RunRequest
-from dagster._core.origin import JobPythonOrigin
-from dagster._core.remote_origin import RemoteJobOrigin
-from dagster._core.run_coordinator import QueuedRunCoordinator
-from dagster._core.storage.tags import RUN_KEY_TAG
+
+from music_pipeline.core.dagster_internals import RUN_KEY_TAG, JobPythonOrigin, QueuedRunCoordinator, RemoteJobOrigin
 
 QUEUED_BY_TAG = "music_pipeline/queued_by"  # the run that queued it (its sensor's name tag is absent: no sensor did)
 

@@ -1,6 +1,6 @@
 """Arrival-driven operation: `stream_files_sensor`, `ingested_files_sensor` and the jobs they launch (the
-logic of a tick is in `music_pipeline/discovery.py`; what the automation still takes on is in
-`defs/automation.py`)."""
+logic of a tick is in `ingestion/discovery.py`; what the automation still takes on is in
+`core/automation.py`)."""
 
 import datetime as dt
 import time
@@ -77,7 +77,7 @@ def ingest_claimed_files(
     recorded = ledger.get_many(list(report.errors)) if report.errors else {}
     for key, error in report.errors.items():
         context.log.warning(f"{key}: failed: {error}")
-        # the alerts sensor turns it into one alert per (file, content) (defs/alerting.py)
+        # the alerts sensor turns it into one alert per (file, content) (operations/alerting.py)
         context.log_event(failed_file_observation(key, error, recorded.get(key, {}).get("content_hash")))
     for key in report.not_recorded:
         context.log.warning(f"{key}: the ledger moved on (claimed again or recorded by another run); nothing recorded")

@@ -1,4 +1,4 @@
-"""Typing a batch of landed text fields into bronze rows (DESIGN.md section 3): the strict ISO-8601 parser of
+"""Typing a batch of landed text fields into bronze rows (docs/design.md section 3): the strict ISO-8601 parser of
 listen_time, durations, completed flags and device types, and the row-level rejects with their reasons.
 Vectorized over Arrow/NumPy arrays: a 10M-row file is typed without a Python loop per row."""
 
@@ -15,7 +15,7 @@ from music_pipeline.core.contracts import Reason
 from music_pipeline.ingestion.csv_reader import TextBatch
 from music_pipeline.ingestion.tables import INGEST_REJECTS, RAW_STREAMS
 
-# Accepted listen_time spellings (DESIGN.md section 3): YYYY-MM-DD, `T` or a space, HH:MM:SS, an
+# Accepted listen_time spellings (docs/design.md section 3): YYYY-MM-DD, `T` or a space, HH:MM:SS, an
 # optional fraction of 1-9 digits (kept to the microsecond, truncated), an optional offset `Z`,
 # `+HH:MM` or `+HHMM` (`-` too); no offset means UTC. Every field is range-checked against the
 # calendar (no Sep 31, Feb 29 only in leap years, hour <= 23, minute and second <= 59), so the same

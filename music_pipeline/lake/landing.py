@@ -7,7 +7,7 @@ start_after)` returns the files whose key sorts after `start_after`:
 - locally a walk that skips every folder whose whole subtree sorts before the cursor, so it
   only opens the folders on the path to the cursor and the folders holding new files.
 Keys landing *behind* the cursor (a name that sorts earlier, or new bytes under an old key) are
-found by `list_all`, which the sensor runs only every few minutes (see defs/sensors.py); the
+found by `list_all`, which the sensor runs only every few minutes (see ingestion/sensors.py); the
 landing zone stays small because published files move to the archive.
 
 Only finished deliveries are listed (`is_delivery`): names ending in one of `IGNORED_SUFFIXES`
@@ -22,11 +22,11 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
+from music_pipeline.core.layout import IGNORED_SUFFIXES
 from music_pipeline.lake import aws
 from music_pipeline.lake.store import Lake, LakeFile
 
 S3_PAGE = 1000
-IGNORED_SUFFIXES = (".part", "._COPYING_", ".tmp", "~")
 DATA_SUFFIXES = (".csv", ".gz", ".json", ".jsonl", ".ndjson")  # a folder named so is no delivery folder
 
 

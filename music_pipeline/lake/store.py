@@ -195,7 +195,7 @@ class Lake:
 
 def _pyarrow_mtime(ns: int) -> float:
     """The modification time exactly as pyarrow's LocalFileSystem reports it, so a key listed here
-    and stat'ed through pyarrow (storage/landing.py) has one version."""
+    and stat'ed through pyarrow (lake/landing.py) has one version."""
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).timestamp()
 
 

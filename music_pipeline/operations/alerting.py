@@ -17,9 +17,8 @@ heard of. On their first tick they start after the latest event (history is not 
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from dagster import (
     AssetCheckSeverity,
@@ -33,8 +32,9 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
+from music_pipeline.core.cursor import SensorCursor
+from music_pipeline.core.dagster_internals import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 from music_pipeline.core.settings import Settings
 from music_pipeline.operations import alerts
 from music_pipeline.operations.alerts import Alert
@@ -112,18 +112,11 @@ def run_failure_alert_sensor(settings: Settings):
 # failed checks, held days, freshness, failed files
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class Cursor:
+class Cursor(SensorCursor):
     started_at: float | None = None  # first tick: events before it are not alerted (None: not started)
     checks_after: dict[str, float] = field(default_factory=dict)  # check key -> timestamp of the last evaluation read
     files_after: int = 0  # storage id of the last raw_streams observation read
     open: dict[str, float] = field(default_factory=dict)  # incident key -> when it was alerted
-
-    @classmethod
-    def parse(cls, text: str | None) -> Cursor:
-        return cls(**json.loads(text)) if text else cls()
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
     def remember(self, key: str, when: float) -> None:
         self.open[key] = when

@@ -1,8 +1,8 @@
 """Alerts: one message per incident (what, which asset/day/file, why, a link to the run in the UI),
 delivered to the log always, and to an SNS topic and/or a Slack-compatible webhook when configured
-(DESIGN.md section 7: MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN, MUSIC_PIPELINE_ALERT_WEBHOOK_URL).
+(docs/design.md section 7: MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN, MUSIC_PIPELINE_ALERT_WEBHOOK_URL).
 
-Detection is Dagster's (defs/alerting.py: a run-failure sensor, a sensor over check evaluations and
+Detection is Dagster's (operations/alerting.py: a run-failure sensor, a sensor over check evaluations and
 failed-file observations); this module only builds the text and delivers it. A channel that fails
 is logged and does not stop the other channels or the other alerts; the incident is not retried
 (the log and the UI still have it), so a broken webhook cannot make every tick repeat old alerts.
@@ -23,7 +23,7 @@ CHECK_FAILED = "blocking check failed"
 DAY_HELD = "day held"
 FILE_FAILED = "file failed ingestion"
 NOT_FRESH = "freshness missed"
-DAY_REPUBLISHED = "day republished"  # a serving table healed from the lake (defs/healing.py): for information
+DAY_REPUBLISHED = "day republished"  # a serving table healed from the lake (serving/healing.py): for information
 INFORMATION = {DAY_REPUBLISHED}  # logged at INFO, not WARNING; the channels get them all the same
 
 SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters

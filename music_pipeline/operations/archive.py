@@ -2,13 +2,13 @@
 
 A file is archived only when the ledger says `published` for the delivery still in the landing
 zone (same version). Its bytes go to `archive/streams/<path under raw/streams>.gz`, gzip-compressed
-(the archive is kept 7 years, DESIGN.md section 3; the sample CSVs shrink 5.2x); a file that landed
+(the archive is kept 7 years, docs/design.md section 3; the sample CSVs shrink 5.2x); a file that landed
 already compressed (`.gz`) is copied as it is, under its own name. Before the landed file is
 deleted, the archived copy is read back and the SHA-256 of the bytes it gives back (decompressed
 when this module compressed them) must equal the ledger's `content_hash`, which is the hash of
 the landed bytes (`ingest.content_hash`); otherwise the landed file is kept and the step fails.
 Then the ledger moves to `archived` with `archive_key`, keeping `days` (the days the file holds),
-which retention (music_pipeline/retention.py) and backfills (music_pipeline/rehydrate.py) read.
+which retention (operations/retention.py) and backfills (operations/rehydrate.py) read.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from dagster import (
     build_time_partition_freshness_checks,
     define_asset_job,
 )
-from dagster._utils.warnings import SupersessionWarning
 
 from music_pipeline.core import registry as tables
+from music_pipeline.core.dagster_internals import SupersessionWarning
 from music_pipeline.core.partitions import daily_partitions
 from music_pipeline.core.settings import Settings
 

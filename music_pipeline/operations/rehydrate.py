@@ -1,6 +1,6 @@
 """Backfills of days whose bronze has expired: re-ingest the files that held those days.
 
-Retention deletes bronze after 30 days (music_pipeline/retention.py on a folder lake, the bucket's
+Retention deletes bronze after 30 days (operations/retention.py on a folder lake, the bucket's
 lifecycle rules on S3), but the files it came from are kept: in `archive/` for 7 years once
 published (found through the ProcessedStreams ledger: status `archived`, `days` holding the day),
 or still in the landing zone where nothing archived them (no sensor running). When `raw_streams`

@@ -1,4 +1,4 @@
-"""Retention on a folder lake (DESIGN.md section 3): whole expired partitions are deleted.
+"""Retention on a folder lake (docs/design.md section 3): whole expired partitions are deleted.
 
 Periods (`RetentionPeriods`): bronze 30 days, validated and bad-records 90, processed (gold) 365,
 archive 7 years (2555 days). On S3 the same periods are the bucket's lifecycle rules

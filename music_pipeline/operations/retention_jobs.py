@@ -1,4 +1,4 @@
-"""The `retention` job: deletes the folder lake's expired partitions (music_pipeline/retention.py),
+"""The `retention` job: deletes the folder lake's expired partitions (operations/retention.py),
 daily by `retention_schedule`, which is off until an operator turns it on (deleting data is a
 decision, not a default). On an S3 lake the op does nothing: the bucket's lifecycle rules apply."""
 

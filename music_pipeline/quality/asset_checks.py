@@ -22,12 +22,10 @@ from dagster import (
     Output,
     multi_asset_check,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
 
 from music_pipeline.core import registry as tables
 from music_pipeline.core.contracts import CONTRACT_VERSION
+from music_pipeline.core.dagster_internals import AssetCheckEvaluationTargetMaterializationData
 from music_pipeline.core.metadata import preview
 from music_pipeline.core.resources import DynamoDBResource, LakeResource
 from music_pipeline.core.settings import Settings

@@ -2,7 +2,7 @@
 a declaration implies (`contract` for a model, `rows_in_day` for a daily table, `unique_keys` for a key),
 the table's own checks, and `matches_gold` on every serving asset.
 
-Light on purpose (no pandera, no duckdb): `defs/checks.py` builds the Dagster specs from it when
+Light on purpose (no pandera, no duckdb): `quality/asset_checks.py` builds the Dagster specs from it when
 the code location loads; the functions are found by name in `quality/` (`context.find`).
 """
 

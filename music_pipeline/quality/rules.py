@@ -2,7 +2,7 @@
 (`catalog.CHECKS`) for each day and returns one `Outcome` per (check, day).
 
 Each check is a named function registered in `generic.py`, `stream_checks.py`, `kpi_checks.py` or
-`serving_checks.py`, found by (table, name) through `context.find`. `defs/checks.py` turns outcomes
+`serving_checks.py`, found by (table, name) through `context.find`. `quality/asset_checks.py` turns outcomes
 into Dagster check evaluations; tests and benchmarks call `evaluate` directly as well. Every check that
 can fail on data reads it in bounded memory (see `reading.py`).
 """

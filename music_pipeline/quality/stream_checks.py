@@ -153,7 +153,7 @@ def rejected_share(ctx: CheckContext) -> Outcome:
     }
     verdict = "within" if share <= limit else "above"
     text = f"{share:.2%} of {read} rows rejected, {verdict} the limit {limit:.2%} (MUSIC_PIPELINE_MAX_REJECTED_SHARE)"
-    if share > limit:  # the check blocks: the day is held (DESIGN.md section 3)
+    if share > limit:  # the check blocks: the day is held (docs/design.md section 3)
         text = f"held: {text}; the day is not published until it passes"
     return Outcome(
         "rejected_share",

@@ -5,8 +5,6 @@ A file that fails its guard (or a step that fails) leaves the previous version i
 `reference_files_sensor` recomputes.
 """
 
-import hashlib
-
 from dagster import AssetExecutionContext, AssetsDefinition, DataVersion, Failure, MaterializeResult, MetadataValue, asset
 
 from music_pipeline.core.automation import when_missing
@@ -38,7 +36,7 @@ def reference_step(
     version in place. The materialization names the days the update affects."""
     # The data version follows the raw file's content: unchanged content leaves the downstream days
     # fresh, new content marks them stale. Read before the step: the version names what was validated.
-    version = hashlib.sha256(lake.read_bytes(table.source_csv)).hexdigest()[:16] if lake.exists(table.source_csv) else None
+    version = updates.content_version(lake, table.source_csv) if lake.exists(table.source_csv) else None
     saved = updates.snapshot(lake, table)
     try:
         counts = engine.get().run_step(lake, table, [], params, context=context)

@@ -1,5 +1,5 @@
 """`reference_files_sensor`: new content of raw/songs/songs.csv or raw/users/users.csv is noticed
-without a click (DESIGN.md section 3, "Reference data changing").
+without a click (docs/design.md section 3, "Reference data changing").
 
 One tick:
 1. each reference file is stat'ed (cheap); only a new size/mtime is hashed. Content whose hash is not the
@@ -18,10 +18,8 @@ tick the sensor starts after the latest materialization (history is not replayed
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from dagster import (
     AssetKey,
@@ -34,16 +32,18 @@ from dagster import (
     in_process_executor,
     sensor,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from music_pipeline.core import registry as tables
 from music_pipeline.core.automation import default_status
+from music_pipeline.core.cursor import SensorCursor
+from music_pipeline.core.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from music_pipeline.core.days import contiguous_ranges
 from music_pipeline.core.partitions import daily_partitions
 from music_pipeline.core.resources import LakeResource
 from music_pipeline.core.settings import Settings
 from music_pipeline.ingestion.discovery import partition_days
 from music_pipeline.lake import landing
+from music_pipeline.reference import updates
 from music_pipeline.reference.assets import AFFECTED_DAYS
 
 REFERENCE_TABLES = tables.REFERENCE_TABLES
@@ -52,17 +52,10 @@ DATA_VERSION_TAG = "dagster/data_version"
 
 
 @dataclass
-class Cursor:
+class Cursor(SensorCursor):
     files: dict[str, dict] = field(default_factory=dict)  # csv key -> {"version": size:mtime, "hash": content}
     requested: dict[str, str] = field(default_factory=dict)  # asset -> content hash a run was requested for
     handled: dict[str, int] = field(default_factory=dict)  # asset -> storage id of the last materialization handled
-
-    @classmethod
-    def parse(cls, text: str | None) -> Cursor:
-        return cls(**json.loads(text)) if text else cls()
-
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def reference_assets_job():
@@ -95,7 +88,7 @@ def content_hash(lake, key: str, cursor: Cursor) -> str | None:
     known = cursor.files.get(key)
     if known and known["version"] == version:
         return known["hash"]
-    digest = hashlib.sha256(lake.read_bytes(key)).hexdigest()[:16]  # the asset's data version (defs/assets.py)
+    digest = updates.content_version(lake, key)  # the asset's data version
     cursor.files[key] = {"version": version, "hash": digest}
     return digest
 

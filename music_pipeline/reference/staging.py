@@ -1,6 +1,6 @@
 """Reference CSVs (songs, users) -> bronze text tables, whatever the shape of the file.
 
-A reference file is recognised by its header (DESIGN.md section 3): the shape whose columns are all
+A reference file is recognised by its header (docs/design.md section 3): the shape whose columns are all
 present (tables.SONG_SHAPES / USER_SHAPES) maps its columns onto the canonical text columns, absent
 ones null. The short songs shape gives its duration in seconds: it is converted to milliseconds here,
 the one place a reference unit is converted. Lines that cannot be read are kept with their reason, so

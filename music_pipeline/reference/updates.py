@@ -1,6 +1,6 @@
 """A reference update (new songs.csv / users.csv content): guarded, and the days it affects.
 
-DESIGN.md section 3: the days a reference update affects are the days with bronze rows whose track
+docs/design.md section 3: the days a reference update affects are the days with bronze rows whose track
 (songs) or user (users) was added, removed or changed between the previous and the new validated
 table, rows that validation rejected included (bronze holds every row read). Only those days are
 recomputed (`reference_files_sensor` requests them); the automation ignores reference updates.
@@ -14,6 +14,7 @@ against and to inspect.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import duckdb
@@ -34,6 +35,11 @@ class Update:
     changed_ids: list[str]  # added, removed or changed keys (sorted)
     affected_days: list[str]  # days of bronze rows naming one of them (sorted)
     first_version: bool  # there was no previous version: nothing to diff against
+
+
+def content_version(lake: Lake, key: str) -> str:
+    """The data version of a reference file's content (what the asset records, what the sensor compares)."""
+    return hashlib.sha256(lake.read_bytes(key)).hexdigest()[:16]
 
 
 def previous_key(table: ReferenceTable) -> str:

@@ -1,4 +1,4 @@
-"""The serving tables in DynamoDB (DESIGN.md section 6; declared in `tables.py`) and day-replacing
+"""The serving tables in DynamoDB (docs/design.md section 6; declared in `tables.py`) and day-replacing
 publication.
 
 Publishing a day writes its items, then deletes the items of that day that are no longer

@@ -43,11 +43,15 @@ from dagster import (
     in_process_executor,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
 
 from music_pipeline.core import registry as tables
+from music_pipeline.core.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    IN_PROGRESS_RUN_STATUSES,
+    PARTITION_NAME_TAG,
+    AssetCheckExecutionRecordStatus,
+)
 from music_pipeline.core.days import contiguous_ranges
 from music_pipeline.core.partitions import daily_partitions
 from music_pipeline.core.resources import DynamoDBResource, LakeResource

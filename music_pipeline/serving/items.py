@@ -1,4 +1,4 @@
-"""The items a day of a serving table must hold, computed from the lake (DESIGN.md section 6).
+"""The items a day of a serving table must hold, computed from the lake (docs/design.md section 6).
 
 One function for the serving assets (what they publish) and for the `matches_gold` checks (what
 DynamoDB must equal): the items of a `Serving` declaration are the day's rows of its source table,

@@ -1,4 +1,4 @@
-"""`music-pipeline query`: read the serving tables (DESIGN.md section 6) the way applications do.
+"""`music-pipeline query`: read the serving tables (docs/design.md section 6) the way applications do.
 
 Each request is one of the tables' access patterns, run as DynamoDB queries (every page), never a
 scan. Input is validated before anything is read: a bad date, range, genre, metric or dimension is

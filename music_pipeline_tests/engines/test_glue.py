@@ -510,7 +510,7 @@ def test_engines_stage_and_publish_through_an_s3_lake(moto_endpoint):
     one for a day without rows), published by server-side copy, staging removed."""
     import datetime as dt
 
-    from music_pipeline.engines.base import Output, Transform
+    from music_pipeline.engines.plan import Output, Transform
 
     lake = Lake(f"s3://{BUCKET}/lake", s3_endpoint=moto_endpoint)
     kpis = pa.table(

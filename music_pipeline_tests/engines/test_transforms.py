@@ -256,8 +256,8 @@ def test_rows_of_a_day_not_requested_are_never_published(tmp_path, days):
     """A row of a day that was not requested stops the step before anything is published."""
     import pyarrow as pa
 
-    from music_pipeline.engines.base import Output, Transform
     from music_pipeline.engines.duckdb import DuckDBEngine
+    from music_pipeline.engines.plan import Output, Transform
     from music_pipeline.lake.store import Lake
 
     schema = pa.schema([("date", pa.date32()), ("n", pa.int64())])

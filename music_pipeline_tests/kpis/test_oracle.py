@@ -1,5 +1,5 @@
 """Oracle: the default sample lake through the whole Dagster graph (DynamoDB over moto) must publish
-exactly what an independent computation of DESIGN.md's rules gives from the raw files.
+exactly what an independent computation of docs/design.md's rules gives from the raw files.
 
 The oracle reads the raw files with plain `csv` / `json` / `gzip` (JSON arrays whole, with
 `json.loads`), applies the row rules itself (the landing time of a file is its modification time) and

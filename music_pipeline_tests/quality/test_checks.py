@@ -21,8 +21,8 @@ from music_pipeline.core.settings import Settings
 from music_pipeline.core.specs import Params
 from music_pipeline.core.sql import load_sql
 from music_pipeline.engines import steps as transforms
-from music_pipeline.engines.base import Output, Transform, project
 from music_pipeline.engines.duckdb import DuckDBEngine
+from music_pipeline.engines.plan import Output, Transform, project
 from music_pipeline.lake.store import Lake, partition_key
 from music_pipeline.quality import catalog, generic, rules
 from music_pipeline.quality.asset_checks import outcome_metadata

@@ -1,4 +1,4 @@
-"""Held days in a range run (DESIGN.md section 3): Dagster's blocking checks hold the whole range of a
+"""Held days in a range run (docs/design.md section 3): Dagster's blocking checks hold the whole range of a
 single run; the held day is marked as such; the good days of the range then flow on by themselves
 through the automation, day by day, and the held day does not. A reference update alone (songs
 re-materialized) requests no day through the automation (reference_files_sensor does that)."""

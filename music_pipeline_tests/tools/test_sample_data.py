@@ -92,7 +92,7 @@ def _defects(raw: bytes, tracks: set[str], users: set[str]) -> tuple[set[str], t
 
 
 def _seed_defects(obj: dict) -> set[str]:
-    """Defects of one seed-shape element that ingestion rejects (the value rules of DESIGN.md section 3)."""
+    """Defects of one seed-shape element that ingestion rejects (the value rules of docs/design.md section 3)."""
     found = set()
     duration = obj["duration"]
     if duration is not None and not (0 <= float(duration) <= 86_400):

@@ -1,5 +1,5 @@
 -- Validated listens whose own listening time is longer than their track's duration (kept, and
--- warned about: DESIGN.md section 3). Views: validated_streams, songs.
+-- warned about: docs/design.md section 3). Views: validated_streams, songs.
 SELECT
   v.user_id, v.track_id, v.listen_time, v.listening_time_ms, s.duration_ms AS track_duration_ms,
   v.source_file, v.source_line

@@ -1,4 +1,4 @@
--- The DailyMetrics items of the days (DESIGN.md section 6), from the gold tables: one row per item,
+-- The DailyMetrics items of the days (docs/design.md section 6), from the gold tables: one row per item,
 -- metric_key `<date>` or `<date>#<dimension>=<value>`; (dimension, dimension_value) become the item's
 -- `dimensions` map. Views: daily_user_engagement, platform_usage_daily, artist_daily_popularity,
 -- genre_daily_kpis.
