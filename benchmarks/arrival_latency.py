@@ -208,11 +208,11 @@ def make_file(path: Path, reference: Reference, days: list[str], rows_per_day: i
 
 # --- polling DynamoDB -------------------------------------------------------------------------
 def day_kpis(tables, day: str) -> dict[str, dict]:
-    from music_pipeline.core import registry
+    from music_pipeline.serving import tables as serving_tables
 
     return {
         i["genre"]: {k: int(i[k]) for k in ("listen_count", "total_listening_time_ms")}
-        for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)
+        for i in tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, day)
     }
 
 

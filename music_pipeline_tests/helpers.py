@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from music_pipeline.core import layout, registry
-from music_pipeline.core.specs import Params
+from music_pipeline.core.specs import Params, Serving
 from music_pipeline.engines.duckdb import DuckDBEngine
 from music_pipeline.engines.steps import run_step
 from music_pipeline.ingestion.bronze import sync_landed_streams
@@ -107,7 +107,7 @@ def run_all_steps(root: Path | Lake, days: list[str], engine=None) -> Lake:
     return lake
 
 
-def gold_items(root: Path | Lake, day: str, serving: registry.Serving) -> list[dict]:
+def gold_items(root: Path | Lake, day: str, serving: Serving) -> list[dict]:
     """The items the lake's rows of a day make for a serving table: what DynamoDB must hold for that day."""
     from music_pipeline.serving import items as items_of
 

@@ -6,7 +6,7 @@ What it reads: `raw/songs/songs.csv` (Spotify 21-column shape), `raw/users/users
 a `.csv` file (header with `user_id`, `track_id`/`song_id`, `listen_time`/`timestamp`, and optionally
 `stream_id`, `duration` seconds, `completed`, `device_type`). What it writes under `out`:
 `<table>/date=D/data.parquet` for the partitioned tables (`ingest_rejects` also `date=unknown`) and
-`<table>/data.parquet` for songs, users and their rejects. The rules are DESIGN.md section 3 as the
+`<table>/data.parquet` for songs, users and their rejects. The rules are docs/design.md section 3 as the
 product applies them; the limits of this script (CSV only, no blank lines or multi-line records inside
 stream files) are in docs/decisions.md ("Benchmark references").
 

@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 
 from music_pipeline.core import layout, registry
+from music_pipeline.core.specs import ValidatingStep
 from music_pipeline.engines.duckdb import DuckDBEngine
 from music_pipeline_tests.helpers import read_all, run_all_steps
 
 # every table an engine writes: each step's table and its rejects (the engagement, artist and platform KPIs included)
-TABLES = tuple(t.prefix for step in registry.steps().values() for t in (step, step.rejects) if t is not None)
+TABLES = tuple(
+    t.prefix for step in registry.steps().values() for t in (step, *([step.rejects] if isinstance(step, ValidatingStep) else []))
+)
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,10 @@ import boto3
 import pytest
 from dagster import DagsterInstance
 
-from music_pipeline.core import layout, registry
+from music_pipeline.core import layout
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake.store import Lake
+from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.arrival_harness import Harness, build_defs
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
@@ -72,12 +73,14 @@ def served(tables: ServingTables, day: str) -> dict[str, dict]:
             "total_listening_time_ms": int(i["total_listening_time_ms"]),
             "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"]),
         }
-        for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)
+        for i in tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, day)
     }
 
 
 def served_top_genres(tables: ServingTables, day: str) -> list[str]:
-    return [i["genre"] for i in sorted(tables.day_items(registry.TOP_GENRES_DAILY.serving.table, day), key=lambda i: i["rank"])]
+    return [
+        i["genre"] for i in sorted(tables.day_items(serving_tables.TOP_GENRES_DAILY_SERVING.table, day), key=lambda i: i["rank"])
+    ]
 
 
 def expected_top_genres(kpis: dict[str, dict]) -> list[str]:
@@ -146,14 +149,14 @@ def test_files_arriving_end_to_end(lake: Lake, fresh_moto: str, monkeypatch):
     assert days_runs[-1]["dagster/asset_partition_range_start"] == D1 == days_runs[-1]["dagster/asset_partition_range_end"]
 
     # 4. the same content again, under another key: nothing changes, the copy is archived
-    items_before = {d: tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, d) for d in (D1, D2)}
+    items_before = {d: tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, d) for d in (D1, D2)}
     land(lake, KEY_B_AGAIN, stream_csv(B))
     before = len(h.launched)
     h.settle()
     again = ledger.get(KEY_B_AGAIN)
     assert (again["status"], again["outcome"], again["duplicate_of"], again["days"]) == ("archived", "duplicate", KEY_B, [])
     assert not [r for kind, r in h.launched[before:] if kind == "automation" or r.job_name == "stream_days_job"]
-    assert {d: tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, d) for d in (D1, D2)} == items_before
+    assert {d: tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, d) for d in (D1, D2)} == items_before
 
     # 5. the same bytes re-delivered under their own (archived) key: found by the periodic rescan,
     #    recognised as already published, archived again, nothing recomputed

@@ -15,9 +15,10 @@ import pytest
 from botocore.exceptions import ClientError
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, materialize
 
-from music_pipeline.core import layout, registry
+from music_pipeline.core import layout
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake.store import Lake
+from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.arrival_harness import build_defs
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
@@ -34,7 +35,7 @@ LATER = [("u2", "s1", f"{D3} 08:00:00"), ("u1", "s1", f"{D3} 09:00:00")]
 def served(tables: ServingTables, day: str) -> dict[str, int]:
     """{genre: listen_count} of the day in DailyGenreKPIs (nothing while the table was never written)."""
     try:
-        items = tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)
+        items = tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, day)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise

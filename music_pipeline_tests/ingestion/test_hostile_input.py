@@ -13,7 +13,6 @@ import pyarrow as pa
 import pytest
 
 from music_pipeline.core import layout, registry
-from music_pipeline.core.contracts import BRONZE_STREAMS, INGEST_REJECTS
 from music_pipeline.ingestion import csv_reader
 from music_pipeline.ingestion.bronze import (
     file_id,
@@ -22,6 +21,7 @@ from music_pipeline.ingestion.bronze import (
     read_manifest,
     sync_landed_streams,
 )
+from music_pipeline.ingestion.tables import INGEST_REJECTS, RAW_STREAMS
 from music_pipeline.lake import landing
 from music_pipeline.lake.store import Lake, partition_key
 from music_pipeline_tests.helpers import land, read_all, read_day, rows, song_row, stream_csv, validate, write_songs, write_users
@@ -46,7 +46,7 @@ def bronze(root: Path, *columns: str) -> list[tuple]:
 def rejects(root: Path, *columns: str) -> list[tuple]:
     lake = Lake(str(root))
     keys = [f.key for f in lake.list(registry.INGEST_REJECTS.prefix)]
-    return rows(lake.read_parquet(keys, schema=INGEST_REJECTS), *(columns or ("source_file", "source_line", "reason")))
+    return rows(lake.read_parquet(keys, schema=INGEST_REJECTS.contract), *(columns or ("source_file", "source_line", "reason")))
 
 
 # ------------------------------------------------------------------------------------------ unreadable files
@@ -288,7 +288,7 @@ def test_a_json_array_in_the_seed_shape_is_read_whole(base, indent, gz):
     assert bronze(base, "stream_id", "user_id", "track_id", "listen_duration_ms", "completed", "device_type") == SEED_ROWS
     lines = [r[0] for r in bronze(base, "source_line")]
     assert lines == [1, 2, 3]  # each element's position in the array, however the array is laid out
-    assert read_all(base, registry.RAW_STREAMS.prefix).schema.names == BRONZE_STREAMS.names
+    assert read_all(base, registry.RAW_STREAMS.prefix).schema.names == RAW_STREAMS.contract.names
     assert read_manifest(Lake(str(base)), key).rows_read == 3 and rejects(base) == []
 
 

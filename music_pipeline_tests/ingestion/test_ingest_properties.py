@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from music_pipeline.core import registry
-from music_pipeline.core.contracts import BRONZE_STREAMS, INGEST_REJECTS
 from music_pipeline.ingestion.bronze import read_manifest, sync_landed_streams
+from music_pipeline.ingestion.tables import INGEST_REJECTS, RAW_STREAMS
 from music_pipeline.lake.store import Lake
 
 settings.register_profile(
@@ -212,8 +212,8 @@ def test_every_record_written_is_a_bronze_row_or_a_reject_with_its_reason(spec):
         report = sync_landed_streams(lake, start_date=START)
         manifest = read_manifest(lake, key)
         assert not report.failed and manifest.status == "ingested", manifest.error
-        bronze = lake.read_parquet([f.key for f in lake.list(registry.RAW_STREAMS.prefix)], schema=BRONZE_STREAMS)
-        rejects = lake.read_parquet([f.key for f in lake.list(registry.INGEST_REJECTS.prefix)], schema=INGEST_REJECTS)
+        bronze = lake.read_parquet([f.key for f in lake.list(registry.RAW_STREAMS.prefix)], schema=RAW_STREAMS.contract)
+        rejects = lake.read_parquet([f.key for f in lake.list(registry.INGEST_REJECTS.prefix)], schema=INGEST_REJECTS.contract)
 
     good_lines = sorted(n for n, o in expected if o == "good")
     assert manifest.rows_read == len(expected) == bronze.num_rows + rejects.num_rows

@@ -18,6 +18,7 @@ from music_pipeline.core import layout, registry
 from music_pipeline.ingestion.discovery import Cursor
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake.store import Lake
+from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.arrival_harness import Harness, build_defs
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
@@ -33,7 +34,7 @@ EXPECTED = {D1: {"pop": 1, "rock": 1}, D2: {"rock": 2}}
 
 def served(tables: ServingTables) -> dict[str, dict[str, int]]:
     return {
-        day: {i["genre"]: int(i["listen_count"]) for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)}
+        day: {i["genre"]: int(i["listen_count"]) for i in tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, day)}
         for day in (D1, D2)
     }
 

@@ -24,6 +24,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from music_pipeline.core import layout, registry
 from music_pipeline.lake.store import Lake
+from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.arrival_harness import build_defs
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
@@ -65,7 +66,7 @@ def served(tables: ServingTables, day: str) -> dict[str, dict]:
             "unique_listeners": int(i["unique_listeners"]),
             "total_listening_time_ms": int(i["total_listening_time_ms"]),
         }
-        for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, day)
+        for i in tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, day)
     }
 
 

@@ -11,6 +11,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from music_pipeline.core import layout, registry
 from music_pipeline.lake.store import Lake
+from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.arrival_harness import build_defs
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
@@ -86,7 +87,7 @@ def test_a_range_run_holds_the_range_and_the_good_days_flow_on_by_themselves(lak
     for serving in registry.SERVINGS:
         assert sorted(days_of(h.instance, serving.asset)) == [D1, D3], serving.asset
         assert tables.day_items(serving.table, D2) == []
-    assert {i["genre"]: int(i["listen_count"]) for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, D1)} == {
+    assert {i["genre"]: int(i["listen_count"]) for i in tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, D1)} == {
         "pop": 1,
         "rock": 1,
     }

@@ -15,12 +15,14 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, PARTITION_NAME_TAG
 from dagster._core.test_utils import instance_for_test
 
-from music_pipeline.core import layout, registry
+from music_pipeline.core import layout
 from music_pipeline.core.settings import Settings
+from music_pipeline.core.specs import Params
 from music_pipeline.lake.store import Lake
 from music_pipeline.operations import alerts
 from music_pipeline.serving import healing
 from music_pipeline.serving import items as serving
+from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.arrival_harness import build_defs
 from music_pipeline_tests.helpers import gold_items, land, song_row, stream_csv, write_songs, write_users
@@ -29,9 +31,9 @@ from music_pipeline_tests.operations_harness import OperationsHarness
 
 D1, D2, D3 = "2024-06-01", "2024-06-02", "2024-06-03"
 SONGS = {"s1": ("pop", 200_000), "s2": ("rock", 180_000), "s3": ("jazz", 150_000)}
-GENRES = registry.GENRE_DAILY_KPIS.serving
-TOP_GENRES = registry.TOP_GENRES_DAILY.serving
-METRICS = registry.DAILY_METRICS
+GENRES = serving_tables.DAILY_GENRE_KPIS_SERVING
+TOP_GENRES = serving_tables.TOP_GENRES_DAILY_SERVING
+METRICS = serving_tables.DAILY_METRICS_SERVING
 
 
 def listens(day: str) -> list[tuple]:
@@ -94,7 +96,7 @@ def in_dynamodb(tables: ServingTables, spec, day: str) -> list[dict]:
 
 def from_gold(lake: Lake, spec, day: str) -> list[dict]:
     key = lambda i: (str(i[spec.table.pk]), str(i[spec.table.sk]))  # noqa: E731
-    items = serving.day_items(lake, spec, day, registry.Params(), retention_days=36500)
+    items = serving.day_items(lake, spec, day, Params(), retention_days=36500)
     return sorted(items, key=key)
 
 

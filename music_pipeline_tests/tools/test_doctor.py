@@ -10,12 +10,13 @@ from dagster import AssetKey, materialize
 
 from music_pipeline.core import layout, registry
 from music_pipeline.lake.store import Lake
+from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.helpers import AWS_ENV, song_row, write_songs, write_users
 from music_pipeline_tools import cli, deploy
 
 LAKE = "s3://ops-lake/lake"
-MISSING = registry.DAILY_METRICS.table
+MISSING = serving_tables.DAILY_METRICS_SERVING.table
 
 
 @pytest.fixture

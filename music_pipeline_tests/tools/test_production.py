@@ -27,6 +27,7 @@ import pytest
 
 from music_pipeline.core import layout, registry
 from music_pipeline.core.settings import PROJECT_ROOT
+from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
 from music_pipeline_tools.rehearsal import DEPLOY, Rehearsal, processes_in_groups, start_postgres
@@ -91,7 +92,7 @@ def expected_engagement() -> dict[str, float]:
 
 
 def served_engagement(tables: ServingTables) -> dict[str, float]:
-    items = tables.day_items(registry.DAILY_METRICS.table, DAY)
+    items = tables.day_items(serving_tables.DAILY_METRICS_SERVING.table, DAY)
     return {
         i["metric_type"]: float(i["value"])
         for i in items
@@ -108,7 +109,7 @@ def served(tables: ServingTables) -> dict[str, dict]:
             "avg_listening_time_per_user_ms": float(i["avg_listening_time_per_user_ms"]),
             "listen_share": float(i["listen_share"]),
         }
-        for i in tables.day_items(registry.GENRE_DAILY_KPIS.serving.table, DAY)
+        for i in tables.day_items(serving_tables.DAILY_GENRE_KPIS_SERVING.table, DAY)
     }
 
 
@@ -167,7 +168,7 @@ def test_landed_file_reaches_dynamodb_through_the_daemon_over_postgresql(tmp_pat
             lambda: (
                 [
                     i["genre"]
-                    for i in sorted(tables.day_items(registry.TOP_GENRES_DAILY.serving.table, DAY), key=lambda i: i["rank"])
+                    for i in sorted(tables.day_items(serving_tables.TOP_GENRES_DAILY_SERVING.table, DAY), key=lambda i: i["rank"])
                 ]
                 == top
             ),
