@@ -41,6 +41,11 @@ class Thresholds:
 
     max_rejected_share: float = 0.05
     near_duplicate_seconds: int = 5
+    # volume_anomaly: a day's rows read against the median of the previous published days with data
+    volume_low: float = 0.5  # below this share of the median: anomaly
+    volume_high: float = 2.0  # above this multiple of the median: anomaly
+    volume_history_days: int = 7  # the previous published days with data the median is taken over
+    volume_min_history: int = 3  # fewer earlier days with data: not enough history, the check passes
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,10 @@ class Settings:
             thresholds=Thresholds(
                 max_rejected_share=env.share("MUSIC_PIPELINE_MAX_REJECTED_SHARE", 0.05),
                 near_duplicate_seconds=env.integer("MUSIC_PIPELINE_NEAR_DUPLICATE_SECONDS", 5, minimum=0),
+                volume_low=env.number("MUSIC_PIPELINE_VOLUME_LOW", 0.5),
+                volume_high=env.number("MUSIC_PIPELINE_VOLUME_HIGH", 2.0),
+                volume_history_days=env.integer("MUSIC_PIPELINE_VOLUME_HISTORY_DAYS", 7, minimum=1),
+                volume_min_history=env.integer("MUSIC_PIPELINE_VOLUME_MIN_HISTORY", 3, minimum=1),
             ),
             arrival=ArrivalSettings(
                 interval_seconds=env.integer("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", 30, minimum=1),

@@ -43,6 +43,7 @@ FAILED_FILE = "music_pipeline/failed_file"  # metadata key of a failed-file obse
 ALERT = "music_pipeline/alert"  # metadata key of an alert recorded on an asset
 HELD_CHECK = "rejected_share"
 FRESHNESS_CHECK = "freshness_check"
+VOLUME_CHECK = "volume_anomaly"  # WARN, not blocking, but alerted: nothing else sees a thin day
 CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
 MAX_OPEN = 5000  # incidents remembered for deduplication (oldest forgotten first)
 MAX_EVENTS_PER_TICK = 1000
@@ -165,6 +166,8 @@ def check_alert(evaluation, run_id: str | None, settings: Settings) -> Alert | N
             alerts.run_link(settings.alerts, run_id) if run_id else alerts.asset_link(settings.alerts, asset),
             key,
         )
+    if evaluation.check_name == VOLUME_CHECK:
+        return Alert(alerts.VOLUME_ANOMALY, target, why, alerts.run_link(settings.alerts, run_id), key)
     if not (evaluation.blocking and evaluation.severity == AssetCheckSeverity.ERROR):
         return None
     what = alerts.DAY_HELD if evaluation.check_name == HELD_CHECK else alerts.CHECK_FAILED

@@ -23,6 +23,7 @@ CHECK_FAILED = "blocking check failed"
 DAY_HELD = "day held"
 FILE_FAILED = "file failed ingestion"
 NOT_FRESH = "freshness missed"
+VOLUME_ANOMALY = "volume anomaly"  # a day far from its recent days' volume (a WARN check that alerts)
 DAY_REPUBLISHED = "day republished"  # a serving table healed from the lake (serving/healing.py): for information
 INFORMATION = {DAY_REPUBLISHED}  # logged at INFO, not WARNING; the channels get them all the same
 

@@ -2,7 +2,7 @@
 (`catalog.CHECKS`) for each day and returns one `Outcome` per (check, day).
 
 Each check is a named function registered in `generic.py`, `stream_checks.py`, `kpi_checks.py` or
-`serving_checks.py`, found by (table, name) through `context.find`. `quality/asset_checks.py` turns outcomes
+`serving_checks.py` or `volume.py`, found by (table, name) through `context.find`. `quality/asset_checks.py` turns outcomes
 into Dagster check evaluations; tests and benchmarks call `evaluate` directly as well. Every check that
 can fail on data reads it in bounded memory (see `reading.py`).
 """
@@ -15,7 +15,7 @@ from music_pipeline.core import registry as tables
 from music_pipeline.core.settings import Settings, Thresholds
 from music_pipeline.core.specs import Params
 from music_pipeline.lake.store import Lake
-from music_pipeline.quality import catalog, generic, kpi_checks, serving_checks, stream_checks  # noqa: F401 (register)
+from music_pipeline.quality import catalog, generic, kpi_checks, serving_checks, stream_checks, volume  # noqa: F401 (register)
 from music_pipeline.quality.context import CheckContext, find
 from music_pipeline.quality.outcomes import ERROR, WARN, Outcome  # noqa: F401 (ERROR, WARN re-exported)
 from music_pipeline.quality.reading import Sql

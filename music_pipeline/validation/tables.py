@@ -63,6 +63,14 @@ VALIDATED_STREAMS = ValidatingStep(
             severity="WARN",
         ),
         CheckSpec(
+            "volume_anomaly",
+            "WARN when the day's rows read (bronze + ingestion rejects) are below MUSIC_PIPELINE_VOLUME_LOW (0.5) or "
+            "above MUSIC_PIPELINE_VOLUME_HIGH (2.0) times the median of the previous MUSIC_PIPELINE_VOLUME_HISTORY_DAYS "
+            "(7) published days with data; with fewer than MUSIC_PIPELINE_VOLUME_MIN_HISTORY (3) such days it passes.",
+            blocking=False,
+            severity="WARN",
+        ),
+        CheckSpec(
             "listens_longer_than_track",
             "WARN when a listen's own duration is longer than its track.",
             blocking=False,
