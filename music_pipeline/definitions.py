@@ -12,11 +12,12 @@ from music_pipeline.engines.policies import engine_executor
 from music_pipeline.ingestion import defs as ingestion
 from music_pipeline.kpis import defs as kpis
 from music_pipeline.operations import defs as operations
+from music_pipeline.quality import defs as quality
 from music_pipeline.reference import defs as reference
 from music_pipeline.serving import defs as serving
 from music_pipeline.validation import defs as validation
 
-DOMAINS = (reference, ingestion, validation, kpis, serving, operations)
+DOMAINS = (reference, ingestion, validation, kpis, quality, serving, operations)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

@@ -43,6 +43,24 @@ class Reason:
     DUPLICATE_USER_ID = "duplicate_user_id"
 
 
+# The scorecard's dimension of each listen reject reason (quality/scorecard.py, docs/operating.md): a
+# rejected row counts against exactly one of completeness, validity, consistency and uniqueness.
+REASON_DIMENSION = {
+    Reason.MISSING_USER_ID: "completeness",
+    Reason.MISSING_TRACK_ID: "completeness",
+    Reason.MALFORMED_LINE: "validity",
+    Reason.BAD_ENCODING: "validity",
+    Reason.UNPARSEABLE_LISTEN_TIME: "validity",
+    Reason.INVALID_DURATION: "validity",
+    Reason.INVALID_COMPLETED: "validity",
+    Reason.FUTURE_LISTEN_TIME: "validity",
+    Reason.BEFORE_START_DATE: "validity",
+    Reason.UNKNOWN_TRACK_ID: "consistency",
+    Reason.UNKNOWN_USER_ID: "consistency",
+    Reason.DUPLICATE_LISTEN: "uniqueness",
+}
+QUALITY_DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness")
+
 PLATFORM_DIMENSIONS = ("device_type", "hour", "country", "subscription_type")
 UNKNOWN = "unknown"  # a missing device type, country, subscription type or artist in the KPIs
 

@@ -16,6 +16,7 @@ from music_pipeline.kpis.tables import (
     TOP_GENRES_DAILY,
     TOP_SONGS_PER_GENRE,
 )
+from music_pipeline.quality.tables import DATA_QUALITY_DAILY
 from music_pipeline.reference.tables import BRONZE_SONGS, BRONZE_USERS, SONG_REJECTS, SONGS, USER_REJECTS, USERS
 from music_pipeline.serving.tables import DYNAMO_TABLES, PROCESSED_STREAMS, SERVING_ASSETS, SERVINGS
 from music_pipeline.validation.tables import STREAM_REJECTS, VALIDATED_STREAMS
@@ -26,6 +27,7 @@ __all__ = [
     "BRONZE_SONGS",
     "BRONZE_USERS",
     "DAILY_USER_ENGAGEMENT",
+    "DATA_QUALITY_DAILY",
     "DYNAMO_TABLES",
     "GENRE_DAILY_KPIS",
     "GOLD_TABLES",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 REFERENCE_TABLES: tuple[ReferenceTable, ...] = (SONGS, USERS)
-ASSETS: tuple[AssetTable, ...] = (*REFERENCE_TABLES, RAW_STREAMS, VALIDATED_STREAMS, *GOLD_TABLES)
+ASSETS: tuple[AssetTable, ...] = (*REFERENCE_TABLES, RAW_STREAMS, VALIDATED_STREAMS, *GOLD_TABLES, DATA_QUALITY_DAILY)
 _ALL: dict[str, LakeTable] = {
     t.name: t for t in (*ASSETS, INGEST_REJECTS, STREAM_REJECTS, SONG_REJECTS, USER_REJECTS, BRONZE_SONGS, BRONZE_USERS)
 }

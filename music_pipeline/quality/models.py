@@ -26,6 +26,7 @@ from music_pipeline.kpis.tables import (
     TOP_GENRES_DAILY,
     TOP_SONGS_PER_GENRE,
 )
+from music_pipeline.quality.tables import DATA_QUALITY_DAILY
 from music_pipeline.reference.tables import SONGS, USERS
 from music_pipeline.validation.tables import VALIDATED_STREAMS
 
@@ -236,6 +237,24 @@ class PlatformUsageDaily(pdr.DataFrameModel):
 
     class Config(_Strict):
         unique = ["date", "dimension", "value"]
+
+
+class DataQualityDaily(pdr.DataFrameModel):
+    """processed/data_quality_daily: one scorecard row per day with rows read; every figure in [0, 1]."""
+
+    date: Series[arrow(DATA_QUALITY_DAILY.contract, "date")]
+    rows_read: Series[arrow(DATA_QUALITY_DAILY.contract, "rows_read")] = pdr.Field(ge=1)
+    rows_validated: Series[arrow(DATA_QUALITY_DAILY.contract, "rows_validated")] = pdr.Field(ge=0)
+    rows_rejected: Series[arrow(DATA_QUALITY_DAILY.contract, "rows_rejected")] = pdr.Field(ge=0)
+    completeness: Series[arrow(DATA_QUALITY_DAILY.contract, "completeness")] = pdr.Field(ge=0, le=1)
+    validity: Series[arrow(DATA_QUALITY_DAILY.contract, "validity")] = pdr.Field(ge=0, le=1)
+    consistency: Series[arrow(DATA_QUALITY_DAILY.contract, "consistency")] = pdr.Field(ge=0, le=1)
+    uniqueness: Series[arrow(DATA_QUALITY_DAILY.contract, "uniqueness")] = pdr.Field(ge=0, le=1)
+    timeliness_seconds: Series[arrow(DATA_QUALITY_DAILY.contract, "timeliness_seconds")] = pdr.Field(nullable=True)
+    rejected_by_reason: Series[arrow(DATA_QUALITY_DAILY.contract, "rejected_by_reason")]
+
+    class Config(_Strict):
+        unique = ["date"]
 
 
 def _day_of(timestamps: pd.Series) -> pd.Series:

@@ -35,6 +35,11 @@ METRIC_DIMENSIONS: dict[str, str | None] = {
     "listens_by_country": "country",
     "listens_by_subscription_type": "subscription_type",
     "top_artists": "artist",
+    "quality_completeness": None,
+    "quality_validity": None,
+    "quality_consistency": None,
+    "quality_uniqueness": None,
+    "quality_timeliness_seconds": None,
 }
 METRIC_TYPES = tuple(METRIC_DIMENSIONS)
 _LAST = "\U0010ffff"  # sorts after every character: `<day>#<LAST>` bounds every metric_key of the day

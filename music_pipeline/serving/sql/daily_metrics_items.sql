@@ -1,7 +1,7 @@
 -- The DailyMetrics items of the days (docs/design.md section 6), from the gold tables: one row per item,
 -- metric_key `<date>` or `<date>#<dimension>=<value>`; (dimension, dimension_value) become the item's
 -- `dimensions` map. Views: daily_user_engagement, platform_usage_daily, artist_daily_popularity,
--- genre_daily_kpis.
+-- genre_daily_kpis, data_quality_daily (the scorecard: quality_* items, absent on a day without one).
 WITH engagement AS (
   SELECT CAST(date AS STRING) AS day, * FROM daily_user_engagement
 ),
@@ -19,6 +19,18 @@ per_day AS (
   SELECT day, 'completion_rate', completion_rate, 'ratio' FROM engagement WHERE completion_rate IS NOT NULL
   UNION ALL
   SELECT day, 'peak_hour', CAST(peak_hour AS DOUBLE), 'hour' FROM engagement
+  UNION ALL
+  SELECT CAST(date AS STRING), 'quality_completeness', completeness, 'ratio' FROM data_quality_daily
+  UNION ALL
+  SELECT CAST(date AS STRING), 'quality_validity', validity, 'ratio' FROM data_quality_daily
+  UNION ALL
+  SELECT CAST(date AS STRING), 'quality_consistency', consistency, 'ratio' FROM data_quality_daily
+  UNION ALL
+  SELECT CAST(date AS STRING), 'quality_uniqueness', uniqueness, 'ratio' FROM data_quality_daily
+  UNION ALL
+  SELECT CAST(date AS STRING), 'quality_timeliness_seconds', timeliness_seconds, 's'
+  FROM data_quality_daily
+  WHERE timeliness_seconds IS NOT NULL
 ),
 per_value AS (
   SELECT
