@@ -17,6 +17,7 @@ from pathlib import Path
 
 from music_pipeline.core.settings import PROJECT_ROOT, Settings
 from music_pipeline.serving import tables as serving_tables
+from music_pipeline_tools import rejects
 
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
@@ -364,6 +365,11 @@ def _retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rejects(args: argparse.Namespace) -> int:
+    _state(args).activate(dagster_home=False)  # the project's lake unless MUSIC_PIPELINE_LAKE says otherwise
+    return rejects.run(args)
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from music_pipeline_tools.doctor import run
 
@@ -437,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the day to age partitions against, YYYY-MM-DD (default: today, UTC)",
     )
     ret.set_defaults(func=_retention)
+    rejects.add_parser(sub, _rejects)
+
     doc = sub.add_parser(
         "doctor",
         help="preflight: lake, endpoints, tables and keys, Glue jobs and their script, "
