@@ -250,6 +250,18 @@ def print_engagement(tables, day: str) -> None:
     print("  top artists: " + ", ".join(f"{int(m['rank'])}. {m['dimensions']['artist']} ({int(m['value'])})" for m in artists))
     devices = sorted((m for m in metrics if m["metric_type"] == "listens_by_device_type"), key=lambda m: -m["value"])
     print("  devices: " + ", ".join(f"{m['dimensions']['device_type']} {float(m['share']):.0%}" for m in devices))
+    if "quality_completeness" in one:  # the day's data-quality scorecard (docs/data-quality.md)
+        timeliness = (
+            f" timeliness={float(one['quality_timeliness_seconds']):.0f} s" if "quality_timeliness_seconds" in one else ""
+        )
+        print(
+            "  quality: "
+            + " ".join(
+                f"{name}={float(one['quality_' + name]):.2%}"
+                for name in ("completeness", "validity", "consistency", "uniqueness")
+            )
+            + timeliness
+        )
 
 
 def _dev(args: argparse.Namespace) -> int:
