@@ -5,16 +5,16 @@ import dagster as dg
 
 from music_pipeline.core.settings import Settings
 from music_pipeline.quality.asset_checks import asset_checks
-from music_pipeline.serving import healing
+from music_pipeline.serving import healing_sensor
 from music_pipeline.serving.assets import serving_assets
 
 
 def defs(settings: Settings) -> dg.Definitions:
     assets = serving_assets(settings)
-    republish_job = healing.republish_job(settings)
+    republish_job = healing_sensor.republish_job(settings)
     return dg.Definitions(
         assets=assets,
         asset_checks=asset_checks(assets, settings),
-        sensors=[healing.healing_sensor(settings, republish_job)],
+        sensors=[healing_sensor.healing_sensor(settings, republish_job)],
         jobs=[republish_job],
     )

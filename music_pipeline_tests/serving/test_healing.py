@@ -20,7 +20,7 @@ from music_pipeline.core.settings import Settings
 from music_pipeline.core.specs import Params
 from music_pipeline.lake.store import Lake
 from music_pipeline.operations import alerts
-from music_pipeline.serving import healing
+from music_pipeline.serving import healing, healing_sensor
 from music_pipeline.serving import items as serving
 from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
@@ -74,7 +74,7 @@ def published(lake, fresh_moto, request, tmp_path):
 
 def heal_tick(h: OperationsHarness) -> list:
     """One tick of the healing sensor; its run requests are executed (and must succeed)."""
-    requests = h.tick_sensor(healing.SENSOR)
+    requests = h.tick_sensor(healing_sensor.SENSOR)
     assert all(ok for _, _, ok in h.outcomes), h.outcomes
     return requests
 
@@ -118,13 +118,13 @@ def test_damaged_serving_days_are_republished_untouched_in_flight_and_held_days_
     assert delete_day(tables, GENRES, D2) == 3
     requests = heal_tick(h)
     assert requested(requests) == [(D2, ["dynamodb_daily_genre_kpis"])]
-    assert requests[0].job_name == healing.JOB and requests[0].tags[healing.HEALING_TAG] == "republish"
+    assert requests[0].job_name == healing_sensor.JOB and requests[0].tags[healing_sensor.HEALING_TAG] == "republish"
     assert in_dynamodb(tables, GENRES, D2) == from_gold(lake, GENRES, D2)
     assert {i["genre"]: int(i["listen_count"]) for i in in_dynamodb(tables, GENRES, D2)} == {"pop": 1, "rock": 1, "jazz": 1}
     (message,) = texts(received)
     assert message.startswith(f"[music_pipeline] {alerts.DAY_REPUBLISHED}: {D2} (DailyGenreKPIs)\nwhy: 3 differences between ")
     assert "(0 items in DynamoDB, 3 from the gold rows); republishing from the lake" in message
-    observed = [(e.asset_key.to_user_string(), e.partition) for e in h.asset_events if healing.HEALED in e.metadata]
+    observed = [(e.asset_key.to_user_string(), e.partition) for e in h.asset_events if healing_sensor.HEALED in e.metadata]
     assert observed == [("dynamodb_daily_genre_kpis", D2)]
     assert heal_tick(h) == [] and texts(received) == []  # the second tick: healed, nothing more
 
