@@ -24,15 +24,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import json
 import os
-import pwd
-import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,12 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from music_pipeline.core.settings import PROJECT_ROOT
+from music_pipeline_tools.postgres import DB_NAME, DB_USER, Postgres, start_postgres
+from music_pipeline_tools.processes import Child, free_port, processes_in_groups, spawn
 
 DEPLOY = PROJECT_ROOT / "deploy"
 REHEARSAL_INSTANCE = DEPLOY / "dagster.rehearsal.yaml"
 WORKSPACE = DEPLOY / "workspace.yaml"
 LOCATION = "music_pipeline"
-DB_USER, DB_NAME = "dagster", "dagster"
 SENSORS = ("stream_files_sensor", "stream_automation_sensor")
 # the local endpoints need some credentials, never real ones
 LOCAL_AWS = {
@@ -57,296 +53,6 @@ LOCAL_AWS = {
 }
 DROPPED_AWS = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 IN_FLIGHT = ("STARTING", "STARTED", "CANCELING")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _default_signals() -> None:
-    """Children get default SIGINT/SIGTERM handlers: started from a background job they inherit
-    SIG_IGN, and dagster processes would then ignore the stop signal."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def processes_in_groups(groups: set[int]) -> list[int]:
-    """Live (non-zombie) processes whose process group is one of `groups` (read from /proc)."""
-    found = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            text = Path(stat).read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-        if fields[0] != "Z" and int(fields[2]) in groups:
-            found.append(int(stat.split("/")[2]))
-    return found
-
-
-@dataclass
-class Child:
-    """One process of the topology, leader of its own process group."""
-
-    name: str
-    proc: subprocess.Popen
-    log: Path
-    stop_signal: int = signal.SIGTERM
-
-    @property
-    def group(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, grace: float) -> int:
-        """Stop signal to the leader, wait; then whatever is left of the group is killed."""
-        if self.alive():
-            self.proc.send_signal(self.stop_signal)
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.group, signal.SIGKILL)
-                self.proc.wait()
-        deadline = time.monotonic() + 5  # children of the leader finishing their own shutdown
-        while processes_in_groups({self.group}) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if processes_in_groups({self.group}):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.group, signal.SIGKILL)
-        return self.proc.returncode
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-# ---------------------------------------------------------------------------------------------
-# PostgreSQL
-# ---------------------------------------------------------------------------------------------
-def postgres_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
-    if not found:
-        raise RuntimeError(
-            "no PostgreSQL server found under /usr/lib/postgresql/*/bin: "
-            "install the Debian package (apt-get install -y postgresql)"
-        )
-    return Path(found[-1]).parent
-
-
-@dataclass
-class Postgres:
-    """A throwaway PostgreSQL server: its own data folder, a free loopback port, a generated password."""
-
-    folder: Path
-    port: int
-    password: str
-    child: Child | None = None
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "DAGSTER_PG_HOST": "127.0.0.1",
-            "DAGSTER_PG_PORT": str(self.port),
-            "DAGSTER_PG_DB": DB_NAME,
-            "DAGSTER_PG_USERNAME": DB_USER,
-            "DAGSTER_PG_PASSWORD": self.password,
-        }
-
-    def connect(self, db: str = DB_NAME):
-        import psycopg2
-
-        return psycopg2.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user=DB_USER,
-            password=self.password,
-            dbname=db,
-            connect_timeout=5,
-            sslmode="require",
-        )
-
-    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-
-    def stop(self, grace: float = 30) -> int | None:
-        """Fast shutdown, then the data folder is removed."""
-        code = self.child.stop(grace) if self.child is not None else None
-        shutil.rmtree(self.folder, ignore_errors=True)
-        return code
-
-    def create_database(self, name: str) -> None:
-        with contextlib.closing(self.connect("postgres")) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{name}"')
-
-
-def _as_postgres_user() -> dict:
-    """Popen arguments that run a command as `postgres` when we are root (PostgreSQL refuses root)."""
-    if os.geteuid() != 0:
-        return {}
-    try:
-        user = pwd.getpwnam("postgres")
-    except KeyError:
-        raise RuntimeError(
-            "running as root and there is no 'postgres' user to run PostgreSQL as: "
-            "install the Debian package (apt-get install -y postgresql)"
-        ) from None
-    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-
-
-def start_postgres(logs: Path, timeout: float = 60) -> Postgres:
-    """initdb into a fresh folder, start the server, create the database; on any failure nothing is left."""
-    bindir, as_user = postgres_bin(), _as_postgres_user()
-    # under the system temporary folder, not the caller's: its parents must be traversable by `postgres`
-    folder = Path(tempfile.mkdtemp(prefix="music-pipeline-pg-"))
-    pg = Postgres(folder=folder, port=free_port(), password=secrets.token_urlsafe(24))
-    try:
-        _initdb(pg, bindir, logs, as_user)
-        cert, key = _self_signed_certificate(folder, logs, as_user)
-        command = [
-            str(bindir / "postgres"),
-            "-D",
-            str(folder / "data"),
-            "-p",
-            str(pg.port),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            f"unix_socket_directories={folder}",
-            # TLS as on RDS, so the instance config keeps `sslmode: require`
-            "-c",
-            "ssl=on",
-            "-c",
-            f"ssl_cert_file={cert}",
-            "-c",
-            f"ssl_key_file={key}",
-            # a rehearsal's database is thrown away: no need to wait for the disk
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ]
-        pg.child = _spawn(
-            "postgres",
-            command,
-            logs,
-            os.environ.copy(),
-            stop_signal=signal.SIGINT,  # its fast shutdown
-            **as_user,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with contextlib.closing(pg.connect("postgres")):
-                    break
-            except Exception:  # noqa: BLE001 - psycopg2.OperationalError until the server accepts connections
-                if not pg.child.alive() or time.monotonic() > deadline:
-                    raise RuntimeError(f"PostgreSQL did not start:\n{pg.child.tail()}") from None
-                time.sleep(0.2)
-        pg.create_database(DB_NAME)
-    except BaseException:
-        pg.stop()
-        raise
-    return pg
-
-
-def _initdb(pg: Postgres, bindir: Path, logs: Path, as_user: dict) -> None:
-    pwfile = pg.folder / "pwfile"
-    pwfile.write_text(pg.password + "\n")
-    if as_user:
-        for path in (pg.folder, pwfile):
-            os.chown(path, as_user["user"], as_user["group"])
-    with open(logs / "initdb.log", "wb") as out:
-        code = subprocess.call(
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(pg.folder / "data"),
-                "-U",
-                DB_USER,
-                f"--pwfile={pwfile}",
-                "--auth=scram-sha-256",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            **as_user,
-        )
-    pwfile.unlink()
-    if code != 0:
-        raise RuntimeError(f"initdb failed (exit {code}): {(logs / 'initdb.log').read_text(errors='replace')[-2000:]}")
-
-
-def _self_signed_certificate(folder: Path, logs: Path, as_user: dict) -> tuple[Path, Path]:
-    """A one-day certificate for the server (PostgreSQL wants its key private to its owner)."""
-    cert, key = folder / "server.crt", folder / "server.key"
-    with open(logs / "openssl.log", "wb") as out:
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-    key.chmod(0o600)
-    if as_user:
-        for path in (cert, key):
-            os.chown(path, as_user["user"], as_user["group"])
-    return cert, key
-
-
-def _spawn(
-    name: str,
-    command: list[str],
-    logs: Path,
-    env: dict[str, str],
-    cwd: Path | None = None,
-    stop_signal: int = signal.SIGTERM,
-    **popen,
-) -> Child:
-    log = logs / f"{name}.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd or PROJECT_ROOT,
-            start_new_session=True,
-            preexec_fn=_default_signals,
-            **popen,
-        )
-    return Child(name, proc, log, stop_signal)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,13 +112,13 @@ class Rehearsal:
             port = free_port()
             self.dynamodb_url = f"http://127.0.0.1:{port}"
             self.children.append(
-                _spawn("dynamodb", [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], self.logs, self.env())
+                spawn("dynamodb", [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], self.logs, self.env())
             )
             self.code_server_port = free_port()
             self.webserver_port = self.webserver_port or free_port()
             env = self.env()
             self.children.append(
-                _spawn(
+                spawn(
                     "code-server",
                     [
                         str(bin_dir / "dagster"),
@@ -432,9 +138,9 @@ class Rehearsal:
                 )
             )
             self._wait(self._code_server_ready, deadline, "the code server to load music_pipeline.definitions")
-            self.children.append(_spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)], self.logs, env))
+            self.children.append(spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(WORKSPACE)], self.logs, env))
             self.children.append(
-                _spawn(
+                spawn(
                     "webserver",
                     [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.webserver_port), "-w", str(WORKSPACE)],
                     self.logs,

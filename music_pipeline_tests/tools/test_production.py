@@ -30,7 +30,9 @@ from music_pipeline.core.settings import PROJECT_ROOT
 from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
-from music_pipeline_tools.rehearsal import DEPLOY, Rehearsal, processes_in_groups, start_postgres
+from music_pipeline_tools.postgres import start_postgres
+from music_pipeline_tools.processes import processes_in_groups
+from music_pipeline_tools.rehearsal import DEPLOY, Rehearsal
 
 # a partition exists once its UTC day is over: yesterday is the newest one
 DAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
