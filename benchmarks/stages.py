@@ -58,14 +58,14 @@ def _landed_only(root: str) -> None:
 # ------------------------------------------------------------------------------------------ data
 def generate(root: str, first: str, days: int, listens_per_day: int, n_tracks: int, n_users: int, seed: int = 42) -> dict:
     """songs.csv, users.csv and one clean stream CSV per day (sample_data.write_stream_csv)."""
-    from music_pipeline_tools import sample_data
+    from music_pipeline_tools import sample_data, sample_reference
 
     t0 = time.perf_counter()
     lake = Path(root)
     shutil.rmtree(lake, ignore_errors=True)
     start = dt.date.fromisoformat(first)
-    tracks = sample_data.write_songs_csv(lake / "raw/songs/songs.csv", seed=seed, n_tracks=n_tracks)
-    users = sample_data.write_users_csv(lake / "raw/users/users.csv", seed=seed, n_users=n_users, start_date=start)
+    tracks = sample_reference.write_songs_csv(lake / "raw/songs/songs.csv", seed=seed, n_tracks=n_tracks)
+    users = sample_reference.write_users_csv(lake / "raw/users/users.csv", seed=seed, n_users=n_users, start_date=start)
     rows = 0
     for k, day in enumerate(_days(first, days)):
         d = dt.date.fromisoformat(day)

@@ -16,7 +16,7 @@ from music_pipeline.engines.duckdb import DuckDBEngine
 from music_pipeline.engines.steps import run_step
 from music_pipeline.ingestion.bronze import sync_landed_streams
 from music_pipeline.lake.store import Lake, partition_key
-from music_pipeline_tools.sample_data import SONG_COLUMNS
+from music_pipeline_tools.sample_reference import SONG_COLUMNS
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -12,15 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from music_pipeline_tools.sample_data import (
-    BAD_COUNTS,
-    SONG_COLUMNS,
-    GenerationSummary,
-    generate_lake,
-    write_songs_csv,
-    write_stream_csv,
-    write_users_csv,
-)
+from music_pipeline_tools.sample_data import BAD_COUNTS, GenerationSummary, generate_lake, write_stream_csv
+from music_pipeline_tools.sample_reference import SONG_COLUMNS, write_songs_csv, write_users_csv
 
 START = dt.date(2024, 6, 1)
 SMALL = dict(seed=7, listens_per_day=800, n_tracks=120, n_users=80)
