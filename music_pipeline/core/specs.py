@@ -2,7 +2,7 @@
 
 - `LakeTable`: files in the lake (a rejects table, a reference file's bronze copy): where and which columns.
 - `AssetTable`: a lake table that is a Dagster asset: its group (= its domain package), description,
-  pandera model (`quality/models.py`), key and own checks.
+  pandera model (`<group>/models.py`), key and own checks.
 - `IngestedTable`: read from landed files by the ingestion (raw_streams), with its rejects.
 - `StepTable`: computed by a SQL file (`<domain>/sql/<sql>.sql`) over named input tables on the engine.
   `ValidatingStep` also writes the rows it rejects; `ReferenceTable` stages a landed CSV first;
@@ -73,7 +73,7 @@ class AssetTable(LakeTable):
 
     group: str
     description: str
-    model: str  # the pandera DataFrameModel's class name in music_pipeline/quality/models.py
+    model: str  # the pandera DataFrameModel's class name in music_pipeline/<group>/models.py
     key: tuple[str, ...]  # no two rows share it (unique_keys check)
     checks: tuple[CheckSpec, ...] = ()
     # the day's figures plotted per partition in the UI: (metadata name, "max" | "first", column)

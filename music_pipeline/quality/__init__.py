@@ -1,6 +1,5 @@
-"""Data quality: pandera contracts (models.py) and the asset checks' logic (rules.py).
-
-Kept out of `music_pipeline.core.contracts` because importing pandera imports pyspark (pandera's
-typing module registers pyspark types when pyspark is installed), and loading the code location
-must stay light. `quality/asset_checks.py` imports this package only when a check runs.
+"""Data quality: the asset checks (catalog.py declares them, rules.py evaluates them, asset_checks.py makes
+them Dagster checks), the daily scorecard, and the pandera helpers every domain's `models.py` uses
+(pandera_types.py). Importing pandera imports pyspark, so the models and the check logic are imported only
+when a check runs; loading the code location stays light.
 """

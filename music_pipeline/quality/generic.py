@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import importlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -13,9 +14,10 @@ import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from music_pipeline.core.specs import AssetTable
 from music_pipeline.core.sql import load_sql
 from music_pipeline.lake.store import Lake
-from music_pipeline.quality import models, screening
+from music_pipeline.quality import screening
 from music_pipeline.quality.context import CheckContext, check
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, Outcome, describe_row, failing_query
 from music_pipeline.quality.reading import Sql, iter_batches
@@ -33,19 +35,24 @@ class _Scan:
     out_of_day_samples: list[pa.Table] = field(default_factory=list)
 
 
-def _batch_schema(model_name: str) -> pdr.DataFrameSchema:
+def model_of(table: AssetTable) -> type[pdr.DataFrameModel]:
+    """The table's pandera model: `table.model` in its domain's `models.py` (imported when a check runs)."""
+    return getattr(importlib.import_module(f"music_pipeline.{table.group}.models"), table.model)
+
+
+def _batch_schema(model: type[pdr.DataFrameModel]) -> pdr.DataFrameSchema:
     """The model's schema without its key: keys are checked across the whole day in DuckDB."""
-    schema = copy.deepcopy(getattr(models, model_name).to_schema())
+    schema = copy.deepcopy(model.to_schema())
     schema.unique = None
     return schema
 
 
 def scan_contract(
-    lake: Lake, model_name: str, keys: list[str], day: str | None = None, contract: pa.Schema | None = None
+    lake: Lake, model: type[pdr.DataFrameModel], keys: list[str], day: str | None = None, contract: pa.Schema | None = None
 ) -> _Scan:
     """Validate files batch by batch against a model; count rows outside `day` when given. With the
     table's contract, files whose footers prove the model for every row are not scanned (screening.py)."""
-    schema = _batch_schema(model_name)
+    schema = _batch_schema(model)
     if contract is not None:
         proved = screening.proves(lake, schema, contract, keys, day)
         if proved is not None:
@@ -149,7 +156,7 @@ def _scan(ctx: CheckContext) -> _Scan:
     """One pass of the contract over the table's files of the day, shared by `contract` and `rows_in_day`."""
     if "scan" not in ctx.cache:
         day = ctx.day if ctx.checked.partitioned else None
-        ctx.cache["scan"] = scan_contract(ctx.lake, ctx.checked.model, ctx.keys, day, ctx.checked.contract)
+        ctx.cache["scan"] = scan_contract(ctx.lake, model_of(ctx.checked), ctx.keys, day, ctx.checked.contract)
     return ctx.cache["scan"]
 
 

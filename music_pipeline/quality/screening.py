@@ -57,7 +57,7 @@ def _day_of_listen(groups: dict[str, ColumnStats], rows: int) -> bool:
     return tmin.date() == dmin and tmax.date() == dmin
 
 
-# dataframe checks of quality/models.py the footers can decide, by the check's function name
+# dataframe checks of the models (<domain>/models.py) the footers can decide, by the check's function name
 DATAFRAME_PROOFS: dict[str, Callable[[dict[str, ColumnStats], int], bool]] = {"date_is_day_of_listen": _day_of_listen}
 
 

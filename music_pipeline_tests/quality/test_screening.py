@@ -9,9 +9,11 @@ import pytest
 
 from music_pipeline.core import registry as tables
 from music_pipeline.ingestion.tables import RAW_STREAMS
+from music_pipeline.kpis.models import PlatformUsageDaily
 from music_pipeline.kpis.tables import PLATFORM_USAGE_DAILY
 from music_pipeline.lake.store import Lake
-from music_pipeline.quality import generic, models, screening
+from music_pipeline.quality import generic, screening
+from music_pipeline.validation.models import ValidatedStreams
 from music_pipeline.validation.tables import VALIDATED_STREAMS
 
 DAY = "2024-06-01"
@@ -45,7 +47,7 @@ def _write(lake: Lake, rows: dict, **options) -> list[str]:
 
 
 def _proved(lake: Lake, keys: list[str]) -> int | None:
-    schema = generic._batch_schema("ValidatedStreams")
+    schema = generic._batch_schema(ValidatedStreams)
     return screening.proves(lake, schema, VALIDATED_STREAMS.contract, keys, DAY)
 
 
@@ -53,7 +55,7 @@ def test_a_clean_day_is_proved_from_its_footers(tmp_path):
     lake = Lake(str(tmp_path))
     keys = _write(lake, _rows())
     assert _proved(lake, keys) == 50
-    scan = generic.scan_contract(lake, "ValidatedStreams", keys, DAY, VALIDATED_STREAMS.contract)
+    scan = generic.scan_contract(lake, ValidatedStreams, keys, DAY, VALIDATED_STREAMS.contract)
     assert (scan.rows, scan.failing_rows, scan.out_of_day) == (50, 0, 0)
 
 
@@ -79,7 +81,7 @@ def test_a_violation_is_not_proved_and_the_scan_reports_it(tmp_path, change, rul
     lake = Lake(str(tmp_path))
     keys = _write(lake, change(_rows()))
     assert _proved(lake, keys) is None
-    scan = generic.scan_contract(lake, "ValidatedStreams", keys, DAY, VALIDATED_STREAMS.contract)
+    scan = generic.scan_contract(lake, ValidatedStreams, keys, DAY, VALIDATED_STREAMS.contract)
     assert scan.failing_rows == 1
     assert any(key.startswith(rule) for key in scan.failures), scan.failures
 
@@ -91,7 +93,7 @@ def test_rows_of_another_day_are_not_proved_for_this_day(tmp_path):
     rows["listen_time"] = [t + dt.timedelta(days=1) for t in rows["listen_time"]]
     keys = _write(lake, rows)
     assert _proved(lake, keys) is None
-    scan = generic.scan_contract(lake, "ValidatedStreams", keys, DAY, VALIDATED_STREAMS.contract)
+    scan = generic.scan_contract(lake, ValidatedStreams, keys, DAY, VALIDATED_STREAMS.contract)
     assert scan.out_of_day == 50 and not scan.failures
 
 
@@ -99,7 +101,7 @@ def test_files_without_statistics_or_with_another_schema_are_scanned(tmp_path):
     lake = Lake(str(tmp_path))
     keys = _write(lake, _rows(), write_statistics=False)
     assert _proved(lake, keys) is None
-    assert generic.scan_contract(lake, "ValidatedStreams", keys, DAY, VALIDATED_STREAMS.contract).rows == 50
+    assert generic.scan_contract(lake, ValidatedStreams, keys, DAY, VALIDATED_STREAMS.contract).rows == 50
     key = keys[0]
     table = pq.read_table(lake.local_path(key))
     pq.write_table(table.set_column(10, "source_line", table.column("source_line").cast(pa.int32())), lake.local_path(key))
@@ -123,7 +125,7 @@ def test_a_rule_the_footers_cannot_decide_is_scanned(tmp_path):
         "listen_share": [1.0],
     }
     pq.write_table(pa.table(rows, schema=PLATFORM_USAGE_DAILY.contract), lake.local_path(key))
-    schema = generic._batch_schema(models.PlatformUsageDaily.__name__)
+    schema = generic._batch_schema(PlatformUsageDaily)
     assert screening.proves(lake, schema, PLATFORM_USAGE_DAILY.contract, [key], DAY) is None
 
 

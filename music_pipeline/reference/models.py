@@ -1,0 +1,39 @@
+"""pandera models of songs and users."""
+
+import pandera.pandas as pdr
+from pandera.typing import Series
+
+from music_pipeline.quality.pandera_types import Strict, arrow, non_blank
+from music_pipeline.reference.tables import SONGS, USERS
+
+
+class Songs(pdr.DataFrameModel):
+    """validated/songs: one row per track_id, every song with a genre and a positive duration."""
+
+    track_id: Series[arrow(SONGS.contract, "track_id")] = non_blank()
+    track_name: Series[arrow(SONGS.contract, "track_name")] = pdr.Field(nullable=True)
+    artists: Series[arrow(SONGS.contract, "artists")] = pdr.Field(nullable=True)
+    album_name: Series[arrow(SONGS.contract, "album_name")] = pdr.Field(nullable=True)
+    genre: Series[arrow(SONGS.contract, "genre")] = non_blank()
+    duration_ms: Series[arrow(SONGS.contract, "duration_ms")] = pdr.Field(gt=0, le=86_400_000)
+    popularity: Series[arrow(SONGS.contract, "popularity")] = pdr.Field(nullable=True)
+    release_date: Series[arrow(SONGS.contract, "release_date")] = pdr.Field(nullable=True)
+    source_line: Series[arrow(SONGS.contract, "source_line")] = pdr.Field(ge=1)
+
+    class Config(Strict):
+        unique = ["track_id"]
+
+
+class Users(pdr.DataFrameModel):
+    """validated/users: one row per user_id (created_at may be null or after a listen)."""
+
+    user_id: Series[arrow(USERS.contract, "user_id")] = non_blank()
+    user_name: Series[arrow(USERS.contract, "user_name")] = pdr.Field(nullable=True)
+    user_age: Series[arrow(USERS.contract, "user_age")] = pdr.Field(nullable=True)
+    user_country: Series[arrow(USERS.contract, "user_country")] = pdr.Field(nullable=True)
+    subscription_type: Series[arrow(USERS.contract, "subscription_type")] = pdr.Field(nullable=True)
+    created_at: Series[arrow(USERS.contract, "created_at")] = pdr.Field(nullable=True)
+    source_line: Series[arrow(USERS.contract, "source_line")] = pdr.Field(ge=1)
+
+    class Config(Strict):
+        unique = ["user_id"]
