@@ -7,9 +7,15 @@ The verdict fails on any ERROR-severity failure, any check not executed, or a fa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import AssetCheckEvaluation, AssetCheckSeverity, DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
+
+from music_pipeline.core.dagster_internals import AssetCheckEvaluationPlanned
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,21 +71,36 @@ class Report:
 def collect(instance: DagsterInstance, run_ids: list[str] | None = None) -> Report:
     """The check evaluations of the given runs (default: every run of the instance)."""
     report = Report()
-    runs = instance.get_runs() if run_ids is None else [instance.get_run_by_id(r) for r in run_ids]
+    runs = instance.get_runs() if run_ids is None else [_run(instance, r) for r in run_ids]
     for run in runs:
         report.runs[run.run_id] = run.status.value
         evaluated = set()
-        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-            e = entry.dagster_event.event_specific_data
+        for e in _events(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION, AssetCheckEvaluation):
             evaluated.add((e.asset_key.to_user_string(), e.check_name, e.partition))
             report.results.append(
                 Result(e.asset_key.to_user_string(), e.check_name, e.partition, e.passed, e.severity.value, e.description or "")
             )
-        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED):
-            planned = entry.dagster_event.event_specific_data
+        for planned in _events(
+            instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED, AssetCheckEvaluationPlanned
+        ):
             asset = planned.asset_key.to_user_string()
             days = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
             for day in days:
                 if not evaluated & {(asset, planned.check_name, day), (asset, planned.check_name, None)}:
                     report.not_executed.append((asset, planned.check_name, day))
     return report
+
+
+def _run(instance: DagsterInstance, run_id: str) -> DagsterRun:
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        raise ValueError(f"no run {run_id} in the instance at {instance.root_directory}")
+    return run
+
+
+def _events(instance: DagsterInstance, run_id: str, kind: DagsterEventType, data: type[T]) -> Iterator[T]:
+    """The event-specific data of a run's events of one kind."""
+    for entry in instance.all_logs(run_id, of_type=kind):
+        found = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        if isinstance(found, data):
+            yield found

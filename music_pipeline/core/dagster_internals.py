@@ -3,6 +3,8 @@
 Dagster 1.13 exports none of these publicly; each is pinned with `dagster==1.13.27` and exercised by the
 tests named beside it, so an upgrade that moves one fails here, in one place:
 
+- `AssetCheckEvaluationPlanned`: the checks a run planned, so `music-pipeline check` reports the ones never
+  evaluated (an upstream step failed).
 - `AssetCheckEvaluationTargetMaterializationData`: a check evaluation names the materialization it checked
   (the UI links them; quality/test_checks).
 - `JobPythonOrigin`, `RemoteJobOrigin`, `QueuedRunCoordinator`: the ingestion run queues its days run
@@ -18,7 +20,10 @@ tests named beside it, so an upgrade that moves one fails here, in one place:
 - `DagsterGrpcClient`: the production rehearsal waits until the code server answers (tools/test_production).
 """
 
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationPlanned,
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from dagster._core.origin import JobPythonOrigin
 from dagster._core.remote_origin import RemoteJobOrigin
 from dagster._core.run_coordinator import QueuedRunCoordinator
@@ -43,6 +48,7 @@ __all__ = [
     "IN_PROGRESS_RUN_STATUSES",
     "PARTITION_NAME_TAG",
     "RUN_KEY_TAG",
+    "AssetCheckEvaluationPlanned",
     "AssetCheckEvaluationTargetMaterializationData",
     "AssetCheckExecutionRecordStatus",
     "DagsterGrpcClient",

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
+from music_pipeline.core.arrow_compute import pc
 from music_pipeline.core.specs import AssetTable, LakeTable
 from music_pipeline.lake.store import Lake
 

@@ -6,9 +6,19 @@ partition (`add_asset_metadata(..., partition_key=day)`); what the run shares (t
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
-from dagster import AssetExecutionContext, AssetsDefinition, AutomationCondition, MaterializeResult, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AutomationCondition,
+    BackfillPolicy,
+    MaterializeResult,
+    PartitionsDefinition,
+    RetryPolicy,
+    asset,
+)
 
 from music_pipeline.core import registry
 from music_pipeline.core.days import chunks
@@ -33,13 +43,30 @@ def asset_deps(table: AssetTable) -> list[str]:
     return [name for name in table.inputs if isinstance(registry.table(name), AssetTable)]
 
 
-def asset_args(table: AssetTable, settings: Settings, automation_condition: AutomationCondition | None) -> dict[str, Any]:
+class AssetArgs(TypedDict):
+    """The `@asset` arguments every table asset has (typed, so `@asset(**args)` is checked like a call)."""
+
+    name: str
+    group_name: str
+    description: str
+    deps: list[str | AssetKey]
+    partitions_def: PartitionsDefinition | None
+    backfill_policy: BackfillPolicy
+    kinds: set[str]
+    code_version: str
+    owners: list[str]
+    metadata: dict[str, Any]
+    retry_policy: RetryPolicy | None
+    automation_condition: AutomationCondition | None
+
+
+def asset_args(table: AssetTable, settings: Settings, automation_condition: AutomationCondition | None) -> AssetArgs:
     """The `@asset` arguments of a table's asset, from its declaration."""
-    return dict(
+    return AssetArgs(
         name=table.name,
         group_name=table.group,
         description=table.description,
-        deps=asset_deps(table),
+        deps=list[str | AssetKey](asset_deps(table)),
         partitions_def=daily_partitions(settings.start_date) if table.partitioned else None,
         backfill_policy=single_run,  # reference assets too: `--select "*" --partition-range` is one run
         kinds=kinds(table, settings),

@@ -25,10 +25,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from music_pipeline.core import contracts as c
+from music_pipeline.core.arrow_compute import pc
 from music_pipeline.core.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.core.layout import BRONZE_MANIFESTS as MANIFESTS
 from music_pipeline.core.layout import IGNORED_SUFFIXES, RAW_STREAMS, UNKNOWN_DAY

@@ -8,9 +8,9 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from music_pipeline.core import contracts as c
+from music_pipeline.core.arrow_compute import pc
 from music_pipeline.core.contracts import Reason
 from music_pipeline.ingestion.csv_reader import TextBatch
 from music_pipeline.ingestion.tables import INGEST_REJECTS, RAW_STREAMS

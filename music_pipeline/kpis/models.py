@@ -1,5 +1,8 @@
 """pandera models of the gold tables."""
 
+# pandera's annotation style: `Series[arrow(schema, column)]` is a runtime-computed dtype, not a type form
+# pyright: reportInvalidTypeForm=false
+
 import pandas as pd
 import pandera.pandas as pdr
 from pandera.typing import Series

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from music_pipeline.core.arrow_compute import pc
 from music_pipeline.core.specs import AssetTable
 from music_pipeline.core.sql import load_sql
 from music_pipeline.lake.store import Lake

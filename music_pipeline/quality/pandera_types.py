@@ -13,6 +13,7 @@ from typing import Annotated
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
+from pandera.api.pandas.model_config import BaseConfig
 
 AVG_RELATIVE_TOLERANCE = 1e-9
 
@@ -26,12 +27,14 @@ def non_blank(**kwargs):
     return pdr.Field(str_length={"min_value": 1}, **kwargs)
 
 
-class Strict:
+class Strict(BaseConfig):
+    """Every model's Config: pandera's own base, so a model's `Config` is what pandera declares."""
+
     strict = True  # no missing or extra columns
     ordered = True  # in the contract's order
     coerce = False  # types must already be right
 
 
-def day_of(timestamps: pd.Series) -> pd.Series:
+def day_of(timestamps: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
     """The UTC calendar day of naive UTC timestamps, as Arrow date32 (comparable with `date`)."""
     return timestamps.astype(pd.ArrowDtype(pa.date32()))

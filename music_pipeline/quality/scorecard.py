@@ -81,8 +81,9 @@ def published_at(context: AssetExecutionContext, day: str) -> float | None:
 def scorecard_asset(settings: Settings) -> AssetsDefinition:
     table = DATA_QUALITY_DAILY
     args = asset_args(table, settings, on_new_data())
+    args["deps"] = [*args["deps"], PUBLICATION]
 
-    @asset(**{**args, "deps": [*args["deps"], PUBLICATION]})
+    @asset(**args)
     def _asset(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
         the_lake = lake.get()
         landings = latest_landings(the_lake)
