@@ -24,6 +24,7 @@ ALLOWED_ENVIRONMENT_READERS = {
     "music_pipeline_tools/cli.py",
     "music_pipeline_tools/local_stack.py",
     "music_pipeline_tools/rehearsal.py",
+    "music_pipeline_tools/postgres.py",
 }  # settings, and the tools' entry points and what sets variables for the processes they launch
 
 
