@@ -45,10 +45,12 @@ rehearsal: $(STAMP) $(NODE_STAMP)  ## the production topology on this machine (P
 bench: $(STAMP) $(NODE_STAMP)  ## benchmarks at the issue-15 sizes (about 45-50 min on 2 cores) -> benchmarks/RESULTS.md; ARGS=--quick for a small run
 	$(BIN)/python -m benchmarks $(ARGS)
 
-lint: $(STAMP)  ## ruff (lint + format check) over the package, tests and benchmarks; sqlfluff over the SQL files
+lint: $(STAMP)  ## ruff (lint + format check), sqlfluff over the SQL files, pyright (standard mode, 0 errors), dg check defs
 	$(BIN)/ruff check music_pipeline music_pipeline_tools music_pipeline_tests benchmarks scripts
 	$(BIN)/ruff format --check music_pipeline music_pipeline_tools music_pipeline_tests benchmarks scripts
 	$(BIN)/sqlfluff lint music_pipeline
+	$(BIN)/pyright
+	$(BIN)/dg check defs
 
 clean:  ## the local state: lake, DynamoDB tables, Dagster instance
 	rm -rf .data .dagster_home

@@ -42,6 +42,12 @@ class Postgres:
     child: Child | None = None
 
     @property
+    def process(self) -> Child:
+        if self.child is None:
+            raise RuntimeError("PostgreSQL is not started")
+        return self.child
+
+    @property
     def env(self) -> dict[str, str]:
         return {
             "DAGSTER_PG_HOST": "127.0.0.1",

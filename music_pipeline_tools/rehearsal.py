@@ -83,12 +83,18 @@ class Rehearsal:
     def webserver_url(self) -> str:
         return f"http://127.0.0.1:{self.webserver_port}"
 
+    @property
+    def pg(self) -> Postgres:
+        if self.postgres is None:
+            raise RuntimeError("the rehearsal's PostgreSQL is not started")
+        return self.postgres
+
     def env(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if k not in DROPPED_AWS and not k.startswith("DAGSTER_")}
         return {
             **base,
             **LOCAL_AWS,
-            **self.postgres.env,
+            **self.pg.env,
             "DAGSTER_HOME": str(self.home),
             "DAGSTER_MAX_CONCURRENT_RUNS": "4",
             "DAGSTER_COMPUTE_LOGS_DIR": str(self.workdir / "compute_logs"),
@@ -108,7 +114,7 @@ class Rehearsal:
         deadline = time.monotonic() + timeout
         try:
             self.postgres = start_postgres(self.logs)
-            self.children.append(self.postgres.child)
+            self.children.append(self.pg.process)
             port = free_port()
             self.dynamodb_url = f"http://127.0.0.1:{port}"
             self.children.append(
@@ -208,7 +214,7 @@ class Rehearsal:
             return ServingTables(prefix=prefix, endpoint_url=self.dynamodb_url, region=LOCAL_AWS["AWS_REGION"])
 
     def runs_in_flight(self) -> int:
-        return self.postgres.query("SELECT count(*) FROM runs WHERE status = ANY(%s)", (list(IN_FLIGHT),))[0][0]
+        return self.pg.query("SELECT count(*) FROM runs WHERE status = ANY(%s)", (list(IN_FLIGHT),))[0][0]
 
     def stop(self, drain_timeout: float = 120, grace: float = 30) -> dict[str, int | None]:
         """Daemon first, then wait for runs in flight, then the rest in reverse start order."""
@@ -222,7 +228,7 @@ class Rehearsal:
                     time.sleep(0.5)
         for child in reversed(self.children):
             if child.name not in codes:
-                codes[child.name] = self.postgres.stop(grace) if child.name == "postgres" else child.stop(grace)
+                codes[child.name] = self.pg.stop(grace) if child.name == "postgres" else child.stop(grace)
         return codes
 
     def groups(self) -> set[int]:
@@ -237,7 +243,7 @@ def _stop_on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m music_pipeline_tools.rehearsal", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m music_pipeline_tools.rehearsal", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--lake", help="folder lake to run over (default: a fresh sample lake in the work folder)")
     parser.add_argument("--port", type=int, default=3000, help="webserver port on 127.0.0.1 (default 3000)")
     parser.add_argument("--workdir", help="work folder: logs, DAGSTER_HOME, compute logs (default: a fresh temporary one)")
@@ -269,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"ready after {time.monotonic() - started:.0f} s\n"
             f"  webserver   {rehearsal.webserver_url}\n"
-            f"  PostgreSQL  postgresql://{DB_USER}@127.0.0.1:{rehearsal.postgres.port}/{DB_NAME} "
+            f"  PostgreSQL  postgresql://{DB_USER}@127.0.0.1:{rehearsal.pg.port}/{DB_NAME} "
             f"(password in the environment of the processes only)\n"
             f"  DynamoDB    {rehearsal.dynamodb_url}\n"
             f"  lake        {lake} (land files under raw/streams/)\n"

@@ -33,7 +33,7 @@ class EngineResource(ConfigurableResource):
     region: str | None = None
     s3_endpoint: str | None = None
     # replaces boto3's Glue client (tests run the job script locally with it)
-    glue_client: ResourceDependency[Any | None] = None
+    glue_client: ResourceDependency[Any | None] = None  # pyright: ignore[reportAssignmentType]  # dagster types the field, not its default
     _engine: Engine | None = PrivateAttr(default=None)
 
     def get(self) -> Engine:

@@ -152,9 +152,9 @@ class GlueEngine:
         step = table.name
         if context is None:
             raise ValueError("the glue engine reports over Dagster Pipes: run_step needs the asset's context")
-        params = self.start_job_run_params(lake, step, days, params)
+        job_run = self.start_job_run_params(lake, step, days, params)
         try:
-            invocation = self.pipes_client(lake).run(context=context, start_job_run_params=params)
+            invocation = self.pipes_client(lake).run(context=context, start_job_run_params=job_run)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES:
                 raise  # left to the RetryPolicy
@@ -163,7 +163,7 @@ class GlueEngine:
                 if error.response.get("Error", {}).get("Code") == "EntityNotFoundException"
                 else ""
             )
-            raise Failure(f"Glue job {params['JobName']} could not be started: {error}{hint}", allow_retries=False) from error
+            raise Failure(f"Glue job {job_run['JobName']} could not be started: {error}{hint}", allow_retries=False) from error
         except RuntimeError as error:
             state = re.search(r"completed with status (\w+)", str(error))
             if state and (state.group(1) == "ERROR" or (state.group(1) == "FAILED" and TRANSIENT_RUN_MESSAGE.search(str(error)))):
@@ -171,14 +171,14 @@ class GlueEngine:
             if not state:
                 raise
             raise Failure(
-                str(error), metadata={"glue_job_run_state": state.group(1), "glue_job": params["JobName"]}, allow_retries=False
+                str(error), metadata={"glue_job_run_state": state.group(1), "glue_job": job_run["JobName"]}, allow_retries=False
             ) from error
         counts = [
             m["counts"] for m in invocation.get_custom_messages() if isinstance(m, Mapping) and m.get("kind") == COUNTS_MESSAGE
         ]
         if not counts:
             raise Failure(
-                f"Glue job {params['JobName']} succeeded but reported no counts over Dagster Pipes "
+                f"Glue job {job_run['JobName']} succeeded but reported no counts over Dagster Pipes "
                 "(is the deployed script this version's glue_job.py? run `music-pipeline deploy`)",
                 allow_retries=False,
             )

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 from music_pipeline.core import registry as tables
 from music_pipeline.core.days import parse_days
@@ -52,7 +53,8 @@ class GlueSparkEngine(SparkEngine):
         if self._session is None:
             from pyspark.sql import SparkSession
 
-            self._session = SparkSession.builder.appName("music_pipeline").getOrCreate()
+            builder: Any = SparkSession.builder  # a classproperty pyspark's annotations do not express
+            self._session = builder.appName("music_pipeline").getOrCreate()
             for key, value in LOCAL_SPARK_CONF.items():
                 if key.startswith("spark.sql."):
                     self._session.conf.set(key, value)

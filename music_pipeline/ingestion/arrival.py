@@ -77,11 +77,13 @@ def ingest_claimed(
             outcome, report.errors[key] = "failed", manifest.error or "unreadable"
         report.outcomes[key] = outcome
         if outcome == "failed":
-            reason = report.errors.setdefault(key, manifest.error if manifest else "unreadable")
+            reason = report.errors.setdefault(key, (manifest.error if manifest else None) or "unreadable")
             recorded = ledger.failed(
                 key, version, run_id=run_id, reason=reason, content_hash=manifest.content_hash if manifest else None
             )
         else:
+            if manifest is None:
+                raise RuntimeError(f"{key}: {outcome} without a manifest")  # ingestion writes one for every outcome
             days = _days_to_recompute(outcome, manifest, previous, before.get(key))
             report.days[key] = days
             recorded = ledger.ingested(

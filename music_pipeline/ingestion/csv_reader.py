@@ -87,7 +87,7 @@ def _first_char(open_stream) -> bytes:
 def _iter_csv(open_stream, required, aliases) -> Iterator[TextBatch]:
     with open_stream() as stream:
         blocks = iter_blocks(stream)
-        header, carry, first = None, b"", None
+        header, carry, first = None, b"", 0  # `first`: the first line of `carry`, when there is one
         for block in blocks:
             data = carry + block.data if carry else block.data
             first_line = first if carry else block.first_line

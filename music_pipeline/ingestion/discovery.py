@@ -62,7 +62,7 @@ def discover(
     settings: ArrivalSettings,
     now: float,
     start_date: dt.date,
-    lost: list[str] = (),
+    lost: tuple[str, ...] | list[str] = (),
 ) -> tuple[list[RunRequest], dict[str, str]]:
     """New deliveries after the cursor (or all, on a rescan), and the `lost` keys (in flight in the cursor,
     absent from the ledger: the ledger was lost) -> claims -> ingestion runs.
@@ -91,8 +91,9 @@ def discover(
     adopted = {}
     for f in found:  # in flight in the ledger, not followed by the cursor (a lost cursor): follow it again
         item = known.get(f.key)
-        in_flight = item is not None and item["status"] in (DISCOVERED, INGESTED, PUBLISHED)
-        if in_flight and item["version"] == landing.version(f) and f.key not in cursor.pending:
+        if item is None or item["status"] not in (DISCOVERED, INGESTED, PUBLISHED):
+            continue
+        if item["version"] == landing.version(f) and f.key not in cursor.pending:
             adopted[f.key] = cursor.pending[f.key] = item["version"]
     stale_before = now - settings.claim_timeout_seconds
     fresh = [

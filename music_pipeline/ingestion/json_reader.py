@@ -6,7 +6,8 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -122,6 +123,7 @@ def iter_json_lines(open_stream, required, aliases) -> Iterator[TextBatch]:
 
 
 _WS = re.compile(r"[ \t\n]*")
+_skip_ws = cast(Callable[[str, int], re.Match[str]], _WS.match)  # a `*` pattern always matches
 _STRUCTURE = re.compile(r'"(?:[^"\\\n]|\\.)*"|[{}\[\],\n]')
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
@@ -165,7 +167,7 @@ class _TextWindow:
     def skip_ws(self) -> None:
         while True:
             self.ensure(1)
-            self.pos = _WS.match(self.buf, self.pos).end()
+            self.pos = _skip_ws(self.buf, self.pos).end()
             if self.pos < len(self.buf) or self.eof:
                 return
 
@@ -176,7 +178,7 @@ class _TextWindow:
 def iter_json_array(open_stream, required, aliases) -> Iterator[TextBatch]:
     out = _JsonRows(required, aliases)
     raw_decode = json.JSONDecoder().raw_decode
-    ws = _WS.match
+    ws = _skip_ws
     with open_stream() as stream:
         w = _TextWindow(stream)
         w.skip_ws()
@@ -214,6 +216,7 @@ def iter_json_array(open_stream, required, aliases) -> Iterator[TextBatch]:
                     )
                     pos = max(end, start + 1)
                     continue
+                obj: Any = None
                 try:
                     obj, end = raw_decode(buf, start)
                     error = None if obj.__class__ is dict else "an array element must be a JSON object"

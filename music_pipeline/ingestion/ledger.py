@@ -24,7 +24,7 @@ from decimal import Decimal
 from botocore.exceptions import ClientError
 
 from music_pipeline.core.registry import PROCESSED_STREAMS
-from music_pipeline.serving.dynamodb import ServingTables
+from music_pipeline.serving.dynamodb import ServingTables, plain
 
 DISCOVERED, INGESTED, PUBLISHED, ARCHIVED, FAILED = "discovered", "ingested", "published", "archived", "failed"
 STATUSES = (DISCOVERED, INGESTED, PUBLISHED, ARCHIVED, FAILED)
@@ -32,17 +32,6 @@ STATUSES = (DISCOVERED, INGESTED, PUBLISHED, ARCHIVED, FAILED)
 
 def _now() -> Decimal:
     return Decimal(str(round(time.time(), 3)))
-
-
-def _plain(value):
-    """DynamoDB values back to plain Python (Decimal -> int/float)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 class Ledger:
@@ -56,7 +45,7 @@ class Ledger:
     # --- reading ------------------------------------------------------------------------
     def get(self, key: str) -> dict | None:
         item = self.table.get_item(Key={"file_key": key}, ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         """Items of the keys (absent keys left out), 100 per BatchGetItem."""
@@ -67,7 +56,7 @@ class Ledger:
             while request:
                 page = self.tables.resource.batch_get_item(RequestItems=request)
                 for item in page["Responses"].get(name, []):
-                    found[item["file_key"]] = _plain(item)
+                    found[item["file_key"]] = plain(item)
                 request = page.get("UnprocessedKeys") or None
         return found
 
@@ -98,7 +87,7 @@ class Ledger:
         try:
             while True:
                 page = self.table.scan(**kwargs)
-                items.extend(_plain(item) for item in page["Items"])
+                items.extend(plain(item) for item in page["Items"])
                 if "LastEvaluatedKey" not in page:
                     return sorted(items, key=lambda i: i["file_key"])
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

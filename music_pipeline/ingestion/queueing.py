@@ -34,6 +34,9 @@ def queue_run(context: OpExecutionContext, request: RunRequest) -> DagsterRun:
     """`request` (a job of this run's repository) as a run in the instance's run queue; returns it QUEUED.
     The caller checks `cannot_queue` first."""
     run, instance = context.dagster_run, context.instance
+    origin = run.remote_job_origin
+    if request.job_name is None or origin is None or run.job_code_origin is None:
+        raise ValueError(f"run {run.run_id} cannot queue {request.job_name!r}: a named job and a launched run are needed")
     job = context.repository_def.get_job(request.job_name)
     tags = {**job.run_tags, **request.tags, QUEUED_BY_TAG: run.run_id}
     if request.run_key:
@@ -44,7 +47,8 @@ def queue_run(context: OpExecutionContext, request: RunRequest) -> DagsterRun:
         status=DagsterRunStatus.NOT_STARTED,
         tags=tags,
         asset_selection=set(request.asset_selection) if request.asset_selection else None,
-        remote_job_origin=RemoteJobOrigin(repository_origin=run.remote_job_origin.repository_origin, job_name=job.name),
+        remote_job_origin=RemoteJobOrigin(repository_origin=origin.repository_origin, job_name=job.name),
         job_code_origin=JobPythonOrigin(job.name, run.job_code_origin.repository_origin),
     )
-    return instance.submit_run(created.run_id, workspace=None)  # the run queue needs no workspace: it only enqueues
+    # the queued run coordinator needs no workspace (it only enqueues); Dagster types the parameter for launchers
+    return instance.submit_run(created.run_id, workspace=None)  # pyright: ignore[reportArgumentType]

@@ -4,6 +4,7 @@ logic of a tick is in `ingestion/discovery.py`; what the automation still takes 
 
 import datetime as dt
 import time
+from typing import Any
 
 from dagster import (
     AssetKey,
@@ -242,7 +243,8 @@ def ingested_files_sensor(settings: Settings, days_job):
     def _sensor(context: RunStatusSensorContext, dynamodb_tables: DynamoDBResource):
         if not references_exist(context.instance):
             return None  # stream_files_sensor requests the days once songs and users exist
-        files = context.dagster_run.run_config["ops"]["ingest_claimed_files"]["config"]["files"]
+        config: Any = context.dagster_run.run_config
+        files = config["ops"]["ingest_claimed_files"]["config"]["files"]
         requests = after_ingestion(Ledger(dynamodb_tables.get()), dict(files), settings.start_date, time.time())
         for request in requests:
             context.log.info(f"run {context.dagster_run.run_id}: requesting {request.run_key}")

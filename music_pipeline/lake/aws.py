@@ -7,7 +7,7 @@ Credentials come from the standard chain and are never handled here.
 
 from __future__ import annotations
 
-import boto3
+from boto3.session import Session
 from botocore.config import Config
 
 DEFAULT_REGION = "us-east-1"
@@ -18,9 +18,8 @@ def client_config() -> Config:
     return Config(retries=RETRIES)
 
 
-def session(region: str | None = None) -> boto3.session.Session:
-    aws = boto3.session.Session()
-    return boto3.session.Session(region_name=region or aws.region_name or DEFAULT_REGION)
+def session(region: str | None = None) -> Session:
+    return Session(region_name=region or Session().region_name or DEFAULT_REGION)
 
 
 def client(service: str, endpoint_url: str | None = None, region: str | None = None):

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckSeverity,
     AssetKey,
     AssetObservation,
@@ -122,11 +123,11 @@ class Cursor(SensorCursor):
     def remember(self, key: str, when: float) -> None:
         self.open[key] = when
         if len(self.open) > MAX_OPEN:
-            for old in sorted(self.open, key=self.open.get)[: len(self.open) - MAX_OPEN]:
+            for old in sorted(self.open, key=lambda k: self.open[k])[: len(self.open) - MAX_OPEN]:
                 del self.open[old]
 
 
-def check_evaluations(instance, check_keys, cursor: Cursor) -> list[tuple[float, str, object]]:
+def check_evaluations(instance, check_keys, cursor: Cursor) -> list[tuple[float, str, AssetCheckEvaluation]]:
     """Check evaluations after the cursor, oldest first: (timestamp, run id, AssetCheckEvaluation).
 
     Read from the asset check execution records (one indexed query per check): the event log's global
@@ -135,14 +136,16 @@ def check_evaluations(instance, check_keys, cursor: Cursor) -> list[tuple[float,
     evaluation's timestamp per check, not a record id."""
     found = []
     for key in check_keys:
-        after = cursor.checks_after.get(key.to_user_string(), cursor.started_at)
+        after = cursor.checks_after.get(key.to_user_string(), cursor.started_at or 0.0)
         records = instance.event_log_storage.get_asset_check_execution_history(
             key, limit=MAX_EVENTS_PER_TICK, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
         )
         for record in records:
-            if record.event is None or record.event.timestamp <= after:
+            if record.event is None or record.event.timestamp <= after or record.event.dagster_event is None:
                 continue
-            found.append((record.event.timestamp, record.run_id, record.event.dagster_event.event_specific_data))
+            evaluation = record.event.dagster_event.event_specific_data
+            if isinstance(evaluation, AssetCheckEvaluation):
+                found.append((record.event.timestamp, record.run_id, evaluation))
             latest = cursor.checks_after.get(key.to_user_string(), after)
             cursor.checks_after[key.to_user_string()] = max(latest, record.event.timestamp)
     return sorted(found, key=lambda f: f[0])
@@ -183,6 +186,8 @@ def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResu
         cursor.files_after = latest[0].storage_id if latest else 0
         return SensorResult(cursor=cursor.dump(), skip_reason="started: alerting on events from now on")
     found: list[tuple[Alert, AssetKey, str | None]] = []
+    if context.repository_def is None:
+        raise ValueError("alerts_sensor needs its repository (a sensor of the code location)")
     check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
     for when, run_id, evaluation in check_evaluations(instance, check_keys, cursor):
         incident = f"check:{evaluation.asset_key.to_user_string()}:{evaluation.check_name}:{evaluation.partition or ''}"
@@ -202,7 +207,7 @@ def evaluate(context: SensorEvaluationContext, settings: Settings) -> SensorResu
         metadata = observation.metadata if observation is not None else {}
         if FAILED_FILE not in metadata:
             continue
-        file, reason = metadata[FAILED_FILE].value, metadata["reason"].value
+        file, reason = str(metadata[FAILED_FILE].value), str(metadata["reason"].value)
         content = metadata["content_hash"].value if "content_hash" in metadata else ""
         key = f"file:{file}:{content or reason}"  # the same content failing again (manual sync, rescan) is one incident
         if key in cursor.open:

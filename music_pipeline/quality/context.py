@@ -14,6 +14,7 @@ from music_pipeline.core.settings import Thresholds
 from music_pipeline.core.specs import AssetTable, LakeTable, Params
 from music_pipeline.lake.store import Lake
 from music_pipeline.quality.reading import Sql
+from music_pipeline.serving.dynamodb import ServingTables
 
 CHECKS: dict[tuple[str | None, str], Callable] = {}
 
@@ -42,9 +43,23 @@ class CheckContext:
     thresholds: Thresholds = field(default_factory=Thresholds)
     params: Params = field(default_factory=Params)
     serving_asset: str | None = None
-    serving_tables: object | None = None
+    serving_tables: ServingTables | None = None
     retention_days: int | None = None
     cache: dict = field(default_factory=dict)  # shared by the checks of one (table, day)
+
+    @property
+    def the_day(self) -> str:
+        """The checked day (checks of daily assets only)."""
+        if self.day is None:
+            raise ValueError(f"{self.table.name if self.table else self.serving_asset}: this check needs a day")
+        return self.day
+
+    @property
+    def served(self) -> tuple[str, ServingTables]:
+        """The checked serving asset and the DynamoDB tables it publishes to (serving checks only)."""
+        if self.serving_asset is None or self.serving_tables is None:
+            raise ValueError("a serving check needs a serving asset and its DynamoDB tables")
+        return self.serving_asset, self.serving_tables
 
     @property
     def checked(self) -> AssetTable:

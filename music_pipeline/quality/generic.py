@@ -91,7 +91,7 @@ def _collect(cases: pd.DataFrame, batch: pa.RecordBatch, offset: int, scan: _Sca
     row_check = (cases["schema_context"] == "DataFrameSchema") & cases["index"].notna()
     column = cases["column"].where(~row_check, "(row)").fillna("(table)")
     cases = cases.assign(rule=column.astype(str) + ": " + cases["check"].astype(str))
-    cases = pd.concat([cases[~row_check], cases[row_check].drop_duplicates(["rule", "index"])])
+    cases = pd.concat([cases.loc[~row_check], cases.loc[row_check].drop_duplicates(subset=["rule", "index"])])
     for rule, n in cases.groupby("rule").size().items():
         scan.failures[rule] += int(n)
     located = cases[cases["index"].notna()]
@@ -167,7 +167,7 @@ def contract(ctx: CheckContext) -> Outcome:
 
 @check("rows_in_day")
 def rows_in_day(ctx: CheckContext) -> Outcome:
-    return in_day_outcome(_scan(ctx), ctx.day)
+    return in_day_outcome(_scan(ctx), ctx.the_day)
 
 
 @check("unique_keys")

@@ -4,6 +4,7 @@ or from a query of failing rows counted in DuckDB with only a sample fetched (bo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -21,7 +22,7 @@ class Outcome:
     passed: bool
     description: str
     severity: str = ERROR
-    counts: dict[str, int | float] = field(default_factory=dict)
+    counts: Mapping[str, float] = field(default_factory=dict)  # int values too
     sample: pa.Table | None = None  # failing rows (at most SAMPLE_ROWS)
     breakdown: dict[str, int] = field(default_factory=dict)  # failures per rule / reason
 
@@ -62,7 +63,7 @@ def failing_query(
     aggregate over the rows), the breakdown and the first SAMPLE_ROWS rows in the order of the query's
     final `ORDER BY` (over its output columns). `screen`: a cheaper query whose one value is 0 exactly when
     `query` has no rows (an aggregate instead of every row); the rows are then only listed when it is not 0."""
-    if screen is not None and not sql.con.execute(screen).fetchone()[0]:
+    if screen is not None and not (sql.con.execute(screen).fetchone() or (0,))[0]:
         zeros = {name: 0 for name in totals or {}}
         return failed_rows(check, day, pa.table({}), what, total=0, severity=severity, **counts, **zeros)
     body, order = _final_order(query)

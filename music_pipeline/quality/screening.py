@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandera.pandas as pdr
@@ -25,7 +26,7 @@ from music_pipeline.lake.store import Lake
 
 # What a footer's per-row-group statistics say about one column: (null_count, min, max); min/max are None
 # when the row group has no non-null value (or wrote no min/max).
-ColumnStats = tuple[int, object, object]
+ColumnStats = tuple[int, Any, Any]  # nulls, min, max (statistics come back as Python values of the column's type)
 
 
 def _bounded(check: pdr.Check, lo, hi) -> bool | None:
@@ -84,8 +85,9 @@ def proves(lake: Lake, schema: pdr.DataFrameSchema, contract: pa.Schema, keys: l
     """The number of rows of `keys` when their footers prove `schema` (and, given a day, that every row
     belongs to it) for every row; None when a full scan is needed."""
     rules = schema.columns
-    dataframe_checks = [DATAFRAME_PROOFS.get(c.name) for c in schema.checks]
-    if None in dataframe_checks or list(rules) != contract.names:
+    named = [DATAFRAME_PROOFS.get(c.name) for c in schema.checks or []]
+    dataframe_checks = [proof for proof in named if proof is not None]
+    if len(dataframe_checks) != len(named) or list(rules) != contract.names:
         return None
     day_value = dt.date.fromisoformat(day) if day else None
     total = 0

@@ -12,10 +12,11 @@ from music_pipeline.serving import items as serving
 
 @check("matches_gold")
 def matches_gold(ctx: CheckContext) -> Outcome:
-    spec = tables.serving(ctx.serving_asset)
-    expected = serving.day_items(ctx.lake, spec, ctx.day, ctx.params, ctx.retention_days)
-    actual = ctx.serving_tables.day_items(spec.table, ctx.day)
-    return compare_items(spec.table, ctx.day, expected, actual, ctx.serving_tables.name(spec.table))
+    asset, serving_tables = ctx.served
+    spec, day = tables.serving(asset), ctx.the_day
+    expected = serving.day_items(ctx.lake, spec, day, ctx.params, ctx.retention_days)
+    actual = serving_tables.day_items(spec.table, day)
+    return compare_items(spec.table, day, expected, actual, serving_tables.name(spec.table))
 
 
 def compare_items(spec, day: str, expected: list[dict], actual: list[dict], table_name: str) -> Outcome:

@@ -10,6 +10,7 @@ from music_pipeline.core import layout
 from music_pipeline.core import registry as tables
 from music_pipeline.core.specs import ReferenceTable
 from music_pipeline.core.sql import load_sql
+from music_pipeline.ingestion import bronze as ingest
 from music_pipeline.quality import generic
 from music_pipeline.quality.context import CheckContext, check, day_files
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, WARN, Outcome, failed_rows, failing_query
@@ -32,9 +33,7 @@ def reference_rows_conserved(ctx: CheckContext) -> Outcome:
 
 @check("rows_conserved", table="raw_streams")
 def bronze_rows_conserved(ctx: CheckContext) -> Outcome:
-    from music_pipeline.ingestion import bronze as ingest
-
-    lake, day = ctx.lake, ctx.day
+    lake, day = ctx.lake, ctx.the_day
     slices = {k.rsplit("/", 1)[1]: lake.parquet_rows(k) for k in ctx.keys}
     rejects = {k.rsplit("/", 1)[1]: lake.parquet_rows(k) for k in day_files(lake, tables.INGEST_REJECTS, day)}
     problems = []

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 from boto3.dynamodb.conditions import Key
@@ -39,6 +41,17 @@ def to_dynamodb_value(value):
     return value
 
 
+def plain(value: Any) -> Any:
+    """DynamoDB values back to JSON-able Python: integral numbers as int, others as float, maps by key."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(v) for v in value]
+    return value
+
+
 def rows_to_items(serving: Serving, rows: pa.Table, retention_days: int | None = None) -> list[dict]:
     """Rows (of the serving's source table or items SQL) -> items: computed attributes (`to_item`), null
     attributes left out, numbers as Decimal, and the TTL attribute (epoch seconds) when the table has one
@@ -48,7 +61,7 @@ def rows_to_items(serving: Serving, rows: pa.Table, retention_days: int | None =
     for row in rows.to_pylist():
         row = serving.to_item(row) if serving.to_item else row
         item = {k: _attribute(v) for k, v in row.items() if v is not None}
-        if ttl:
+        if ttl and retention_days is not None:
             item[ttl] = Decimal(serving_tables.expires_at(str(item["date"]), retention_days))
         items.append(item)
     return items
@@ -66,8 +79,8 @@ class ServingTables:
     def __init__(self, prefix: str = "", endpoint_url: str | None = None, region: str | None = None):
         aws = session(region)
         self.prefix = prefix
-        self.client = aws.client("dynamodb", endpoint_url=endpoint_url, config=client_config())
-        self.resource = aws.resource("dynamodb", endpoint_url=endpoint_url, config=client_config())
+        self.client: Any = aws.client("dynamodb", endpoint_url=endpoint_url, config=client_config())
+        self.resource: Any = aws.resource("dynamodb", endpoint_url=endpoint_url, config=client_config())  # boto3 ships no types
 
     def name(self, spec: DynamoTable) -> str:
         return f"{self.prefix}{spec.name}"
@@ -101,7 +114,7 @@ class ServingTables:
     def _protect(self, spec: DynamoTable) -> None:
         """TTL on the table's expiry attribute and point-in-time recovery (the template declares the same).
         A local endpoint that does not implement these calls (dynalite) keeps its tables without them."""
-        calls = [
+        calls: list[tuple[Callable[..., Any], dict[str, Any]]] = [
             (self.client.update_continuous_backups, {"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}})
         ]
         if spec.ttl_attribute:

@@ -105,6 +105,8 @@ def healing_alert(found: list[Finding], settings: Settings, serving_tables: Serv
 
 
 def evaluate(context: SensorEvaluationContext, lake, serving_tables: ServingTables, settings: Settings) -> SensorResult:
+    if context.repository_def is None:
+        raise ValueError(f"{SENSOR} needs its repository (a sensor of the code location)")
     tick = inspect(context.instance, context.repository_def.asset_graph, lake, serving_tables, settings, time.time())
     by_reason: dict[str, list[str]] = {}
     for what, why in sorted(tick.skipped.items()):

@@ -12,13 +12,13 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
 from music_pipeline.core.specs import DynamoTable
 from music_pipeline.serving import tables as serving_tables
-from music_pipeline.serving.dynamodb import ServingTables
+from music_pipeline.serving.dynamodb import ServingTables, plain
 
 # DESIGN section 6: DailyMetrics metric types; the `listens_by_*` and `top_artists` ones have one dimension
 METRIC_DIMENSIONS: dict[str, str | None] = {
@@ -181,17 +181,6 @@ def _days(first: str, last: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- output
-def plain(value):
-    """DynamoDB values -> JSON-able Python: integral numbers as int, others as float."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple, set)):
-        return [plain(v) for v in value]
-    return value
-
-
 def to_json(items: list[dict]) -> str:
     return json.dumps([plain(i) for i in items], indent=2, ensure_ascii=False)
 
@@ -202,12 +191,12 @@ def to_table(spec: DynamoTable, items: list[dict]) -> str:
         return "no items"
     rows = []
     for item in items:
-        row = plain(item)
+        row: dict[str, Any] = plain(item)
         if spec is serving_tables.DAILY_METRICS_SERVING.table:
             row["dimension"] = ",".join(f"{k}={v}" for k, v in (row.get("dimensions") or {}).items())
         rows.append(row)
     hidden = _HIDDEN.get(spec.name, set())
-    preferred = _COLUMNS.get(spec.name, [spec.pk, spec.sk])
+    preferred = _COLUMNS.get(spec.name, [k for k in (spec.pk, spec.sk) if k])
     present = {k for row in rows for k in row} - hidden
     columns = [c for c in preferred if c in present] + sorted(present - set(preferred))
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
