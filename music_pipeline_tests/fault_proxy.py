@@ -130,18 +130,31 @@ class FaultProxy:
                 pass
 
             def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self._body()
                 request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 response = proxy.decide(request) or proxy.forward(request)
                 self.send_response(response.status)
+                head = self.command == "HEAD"  # its Content-Length is the object's, not of an (empty) body
                 for k, v in response.headers.items():
-                    if k.lower() not in HOP_HEADERS and k.lower() != "content-length":
+                    if k.lower() not in HOP_HEADERS and (head or k.lower() != "content-length"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(response.body)))
+                if not head or "content-length" not in {k.lower() for k in response.headers}:
+                    self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(response.body)
+
+            def _body(self) -> bytes:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():  # the AWS C++ SDK streams uploads
+                    chunks = []
+                    while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                    while self.rfile.readline().strip():  # trailers, up to the blank line
+                        pass
+                    return b"".join(chunks)
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

@@ -38,6 +38,7 @@ class ArrivalReport:
     days: dict[str, list[str]] = field(default_factory=dict)  # key -> days to recompute
     errors: dict[str, str] = field(default_factory=dict)
     not_recorded: list[str] = field(default_factory=list)  # the ledger had moved on (claimed again)
+    transient: list[str] = field(default_factory=list)  # failed for a reason that passes: claimed again later
 
     @property
     def all_days(self) -> list[str]:
@@ -76,6 +77,11 @@ def ingest_claimed(
         if manifest is not None and manifest.status == "failed":  # failed now, or unchanged since it failed
             outcome, report.errors[key] = "failed", manifest.error or "unreadable"
         report.outcomes[key] = outcome
+        if outcome == "failed" and manifest is not None and manifest.transient:
+            # not recorded as failed: the claim stays `discovered` and the sensor claims the file again once the
+            # claim is stale (MUSIC_PIPELINE_CLAIM_TIMEOUT_SECONDS); its days are not requested from this run
+            report.transient.append(key)
+            continue
         if outcome == "failed":
             reason = report.errors.setdefault(key, (manifest.error if manifest else None) or "unreadable")
             recorded = ledger.failed(

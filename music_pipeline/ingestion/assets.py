@@ -2,7 +2,7 @@
 (`bronze.py`); a run launched by the arrival sensors comes after its files were ingested, a hand-made
 materialization first syncs every landed file. Days whose bronze expired are re-ingested from the archive."""
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
 
 from music_pipeline.core import registry
 from music_pipeline.core.metadata import reasons
@@ -52,6 +52,13 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
                 partition_key=day,
             )
         touched = sorted({d for outcome in ("ingested", "replaced") for m in report.outcomes.get(outcome, []) for d in m.days})
+        if report.transient:  # nothing downstream may run on these days without the files' rows
+            raise Failure(
+                f"{len(report.transient)} landed file(s) could not be read for a reason that passes (retried "
+                "with backoff); the next materialization reads them again: "
+                + "; ".join(m.error or m.key for m in report.transient),
+                metadata={"transient_files": MetadataValue.md("\n".join(f"- {m.error}" for m in report.transient))},
+            )
         return MaterializeResult(
             metadata={
                 "files_ingested": report.count("ingested"),

@@ -33,7 +33,7 @@ from music_pipeline.core.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.core.layout import BRONZE_MANIFESTS as MANIFESTS
 from music_pipeline.core.layout import IGNORED_SUFFIXES, RAW_STREAMS, UNKNOWN_DAY
 from music_pipeline.core.settings import Settings
-from music_pipeline.ingestion import tables
+from music_pipeline.ingestion import faults, tables
 from music_pipeline.ingestion.csv_reader import UnreadableFile, iter_text_batches
 from music_pipeline.ingestion.stream_typing import (  # noqa: F401 (parse_*: re-exported for tests)
     parse_duration_ms,
@@ -70,7 +70,7 @@ class Manifest:
     content_hash: str
     size: int
     modified: float
-    status: str  # ingested | duplicate | failed
+    status: str  # ingested | duplicate | failed | publishing (slices being replaced: a sync redoes it)
     rows_read: int = 0
     rows_by_day: dict[str, int] = field(default_factory=dict)
     rejects_by_day: dict[str, int] = field(default_factory=dict)
@@ -82,6 +82,7 @@ class Manifest:
     # a failed delivery leaves what the key's last readable content put in bronze: its hash
     # (the counts above then describe that content, so conservation still holds)
     held_content_hash: str | None = None
+    transient: bool = False  # failed for a reason that passes (faults.is_transient): every sync retries it
 
     @property
     def days(self) -> set[str]:
@@ -196,6 +197,9 @@ def ingest_file(
                     )
                     rejects_by_day[day] += part.num_rows
                     by_day_reason.setdefault(day, Counter()).update(part["reason"].to_pylist())
+        # slices are replaced from here on: until the final manifest is written, the key's manifest says so,
+        # and a sync that finds it so (a write failed half-way) ingests the file again
+        write_manifest(lake, _publishing(landed, digest, previous, rows_by_day, rejects_by_day))
         staging.publish()
     except BaseException:
         staging.discard()
@@ -221,6 +225,25 @@ def ingest_file(
     write_manifest(lake, manifest)
     lake.write_bytes(f"{CONTENT_INDEX}/{digest}.json", json.dumps({"key": landed.key}).encode())
     return manifest
+
+
+def _publishing(
+    landed: LakeFile, digest: str, previous: Manifest | None, rows_by_day: Counter[str], rejects_by_day: Counter[str]
+) -> Manifest:
+    """The manifest while a key's slices are replaced: every day the old or the new content touches, so the
+    sync that redoes an interrupted replacement still drops the slices of days the new content left."""
+    old_rows = previous.rows_by_day if previous else {}
+    old_rejects = previous.rejects_by_day if previous else {}
+    return Manifest(
+        key=landed.key,
+        content_hash=digest,
+        size=landed.size,
+        modified=landed.modified,
+        status="publishing",
+        rows_by_day={d: old_rows.get(d, 0) for d in sorted(set(old_rows) | set(rows_by_day))},
+        rejects_by_day={d: old_rejects.get(d, 0) for d in sorted(set(old_rejects) | set(rejects_by_day))},
+        ingested_at=time.time(),
+    )
 
 
 def drop_slices(lake: Lake, previous: Manifest, keep: Manifest | None = None) -> None:
@@ -258,61 +281,70 @@ def ingest_landed_file(
     `unchanged`, `ingested`, `replaced`, `duplicate`, `failed`. Never raises for a file that cannot
     be read (any exception while reading it): it is `failed` with the reason, and bronze keeps what
     the key's last readable content contributed."""
-    previous = None
-    digest = ""
+    state: dict = {"previous": None, "digest": ""}
     try:
-        previous = read_manifest(lake, landed.key)
-        if (
-            previous
-            and not force_hash
-            and previous.status != "duplicate"
-            and (previous.size, previous.modified) == (landed.size, landed.modified)
-        ):
-            return "unchanged", previous
-        digest = content_hash(lake, landed.key)
-        if previous and previous.content_hash == digest and previous.status == "ingested":
-            previous.modified = landed.modified
-            write_manifest(lake, previous)
-            return "unchanged", previous
-        owner = content_owner(lake, digest, landed.key)
-        if owner is not None:
-            if previous and previous.status == "duplicate" and previous.content_hash == digest:
-                return "unchanged", previous
-            if previous is not None:
-                drop_slices(lake, previous)
-            manifest = Manifest(
-                key=landed.key,
-                content_hash=digest,
-                size=landed.size,
-                modified=landed.modified,
-                status="duplicate",
-                duplicate_of=owner,
-                ingested_at=time.time(),
-            )
-            write_manifest(lake, manifest)
-            return "duplicate", manifest
-        manifest = ingest_file(lake, landed, digest, previous, start_date)
+        return faults.with_retries(lambda: _ingest_landed_file(lake, landed, force_hash, start_date, state))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is recorded, the others go on
-        manifest = _failed(landed, digest, previous, exc)
+        manifest = _failed(landed, state["digest"], state["previous"], exc)
         try:
             write_manifest(lake, manifest)
         except Exception:  # noqa: BLE001 - the lake itself is failing: the report still names the file
             pass
         return "failed", manifest
+
+
+def _ingest_landed_file(
+    lake: Lake, landed: LakeFile, force_hash: bool, start_date: dt.date | None, state: dict
+) -> tuple[str, Manifest]:
+    """One attempt of `ingest_landed_file`; raises what made it fail (`state`: what it learnt before)."""
+    previous = state["previous"] = read_manifest(lake, landed.key)
+    if (
+        previous
+        and not force_hash
+        and previous.status not in ("duplicate", "publishing")
+        and not (previous.status == "failed" and previous.transient)
+        and (previous.size, previous.modified) == (landed.size, landed.modified)
+    ):
+        return "unchanged", previous
+    digest = state["digest"] = content_hash(lake, landed.key)
+    if previous and previous.content_hash == digest and previous.status == "ingested":
+        previous.modified = landed.modified
+        write_manifest(lake, previous)
+        return "unchanged", previous
+    owner = content_owner(lake, digest, landed.key)
+    if owner is not None:
+        if previous and previous.status == "duplicate" and previous.content_hash == digest:
+            return "unchanged", previous
+        if previous is not None:
+            drop_slices(lake, previous)
+        manifest = Manifest(
+            key=landed.key,
+            content_hash=digest,
+            size=landed.size,
+            modified=landed.modified,
+            status="duplicate",
+            duplicate_of=owner,
+            ingested_at=time.time(),
+        )
+        write_manifest(lake, manifest)
+        return "duplicate", manifest
+    manifest = ingest_file(lake, landed, digest, previous, start_date)
     replaced = previous is not None and (previous.status == "ingested" or previous.held_content_hash is not None)
     return ("replaced" if replaced else "ingested"), manifest
 
 
 def _failed(landed: LakeFile, digest: str, previous: Manifest | None, exc: Exception) -> Manifest:
     reason = str(exc) if isinstance(exc, UnreadableFile) else f"{type(exc).__name__}: {exc}"
+    transient = faults.is_transient(exc)
     manifest = Manifest(
         key=landed.key,
         content_hash=digest,
         size=landed.size,
         modified=landed.modified,
         status="failed",
-        error=f"{landed.key}: {reason}",
+        error=f"{landed.key}: {reason}" + (" (transient: retried by the next sync)" if transient else ""),
         ingested_at=time.time(),
+        transient=transient,
     )
     held = previous if previous is not None and previous.status in ("ingested", "failed") else None
     if held is not None and held.rows_read:
@@ -336,6 +368,11 @@ class SyncReport:
     @property
     def failed(self) -> list[Manifest]:
         return self.outcomes.get("failed", [])
+
+    @property
+    def transient(self) -> list[Manifest]:
+        """Files that failed for a reason that passes: their days must not be published from this sync."""
+        return [m for m in self.failed if m.transient]
 
 
 def sync_landed_streams(

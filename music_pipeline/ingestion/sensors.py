@@ -12,6 +12,7 @@ from dagster import (
     AssetSelection,
     Config,
     DagsterRunStatus,
+    Failure,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -83,6 +84,12 @@ def ingest_claimed_files(
     for key in report.not_recorded:
         context.log.warning(f"{key}: the ledger moved on (claimed again or recorded by another run); nothing recorded")
     outcomes = {o: sum(1 for v in report.outcomes.values() if v == o) for o in sorted(set(report.outcomes.values()))}
+    if report.transient:  # the run must not look successful: these files' rows are missing until they are read
+        raise Failure(
+            f"{len(report.transient)} file(s) could not be read for a reason that passes, and will be claimed again: "
+            + "; ".join(report.errors[k] for k in report.transient),
+            metadata={"transient_files": MetadataValue.md("\n".join(f"- `{k}`" for k in report.transient))},
+        )
     return Output(
         report.all_days,
         metadata={

@@ -22,6 +22,7 @@ class DataQualityDaily(pdr.DataFrameModel):
     validity: Series[arrow(DATA_QUALITY_DAILY.contract, "validity")] = pdr.Field(ge=0, le=1)
     consistency: Series[arrow(DATA_QUALITY_DAILY.contract, "consistency")] = pdr.Field(ge=0, le=1)
     uniqueness: Series[arrow(DATA_QUALITY_DAILY.contract, "uniqueness")] = pdr.Field(ge=0, le=1)
+    latest_landing_at: Series[arrow(DATA_QUALITY_DAILY.contract, "latest_landing_at")] = pdr.Field(nullable=True)
     timeliness_seconds: Series[arrow(DATA_QUALITY_DAILY.contract, "timeliness_seconds")] = pdr.Field(nullable=True)
     rejected_by_reason: Series[arrow(DATA_QUALITY_DAILY.contract, "rejected_by_reason")]
 

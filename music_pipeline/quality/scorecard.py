@@ -8,6 +8,7 @@ publication in DynamoDB (the latest DailyGenreKPIs materialization of the day), 
 that publication and before DailyMetrics, which carries it (`quality_*` items). No rows read: no row.
 """
 
+import datetime as dt
 import json
 from collections import Counter
 
@@ -59,23 +60,41 @@ def scorecard(lake: Lake, day: str, landed_at: float | None, published_at: float
     for reason, rows in reasons.items():
         against[REASON_DIMENSION[reason]] += rows
     timeliness = published_at - landed_at if published_at is not None and landed_at is not None else None
+    landed = dt.datetime.fromtimestamp(landed_at, dt.UTC).replace(tzinfo=None) if landed_at is not None else None
     row = {
         "date": [day],
         "rows_read": [read],
         "rows_validated": [day_rows(lake, registry.VALIDATED_STREAMS, [day])[day]],
         "rows_rejected": [sum(reasons.values())],
         **{dimension: [1 - against[dimension] / read] for dimension in QUALITY_DIMENSIONS},
+        "latest_landing_at": [landed],
         "timeliness_seconds": [round(timeliness, 3) if timeliness is not None else None],
         "rejected_by_reason": [json.dumps(dict(sorted(reasons.items())))],
     }
     return pa.table(row).cast(DATA_QUALITY_DAILY.contract)
 
 
-def published_at(context: AssetExecutionContext, day: str) -> float | None:
+def published_at(context: AssetExecutionContext, day: str, landed_at: float | None) -> float | None:
+    """When the day was first published after its latest landing: a re-run of the day (no new file) measures
+    the same timeliness, so its scorecard and DailyMetrics items stay the same."""
     records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=PUBLICATION, asset_partitions=[day]), limit=1
+        AssetRecordsFilter(asset_key=PUBLICATION, asset_partitions=[day]), limit=1000, ascending=True
     ).records
-    return records[0].timestamp if records else None
+    after = [r.timestamp for r in records if landed_at is None or r.timestamp >= landed_at]
+    return after[0] if after else None
+
+
+def kept_timeliness(lake: Lake, key: str, landed_at: float | None) -> float | None:
+    """The publication time the day's previous scorecard measured, when no file of the day landed since: a
+    re-run (even on another Dagster instance) gives the same scorecard and the same DailyMetrics items."""
+    if landed_at is None or not lake.exists(key):
+        return None
+    [previous] = lake.read_parquet([key]).to_pylist() or [None]
+    if previous is None or previous["timeliness_seconds"] is None or previous["latest_landing_at"] is None:
+        return None
+    if abs(previous["latest_landing_at"].replace(tzinfo=dt.UTC).timestamp() - landed_at) > 0.001:
+        return None  # a file of the day landed since: a new publication will be measured
+    return landed_at + previous["timeliness_seconds"]
 
 
 def scorecard_asset(settings: Settings) -> AssetsDefinition:
@@ -89,7 +108,10 @@ def scorecard_asset(settings: Settings) -> AssetsDefinition:
         landings = latest_landings(the_lake)
         for day in days_of(context):
             key = table.day_key(day)
-            row = scorecard(the_lake, day, landings.get(day), published_at(context, day))
+            landed_at = landings.get(day)
+            published = kept_timeliness(the_lake, key, landed_at)
+            published = published if published is not None else published_at(context, day, landed_at)
+            row = scorecard(the_lake, day, landed_at, published)
             if row is None:
                 if the_lake.exists(key):
                     the_lake.delete(key)  # a day whose rows are gone has no scorecard left behind

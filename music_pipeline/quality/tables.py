@@ -17,6 +17,7 @@ DATA_QUALITY_DAILY = AssetTable(
             ("validity", pa.float64()),  # 1 - malformed, unparseable or out of range / rows read
             ("consistency", pa.float64()),  # 1 - unknown track or user / rows read
             ("uniqueness", pa.float64()),  # 1 - duplicate listens / rows read
+            ("latest_landing_at", pa.timestamp("us")),  # the latest landing of a file with rows of the day (UTC)
             ("timeliness_seconds", pa.float64()),  # latest landing of a file of the day -> DailyGenreKPIs published
             ("rejected_by_reason", pa.string()),  # JSON object reason -> rows
         ]

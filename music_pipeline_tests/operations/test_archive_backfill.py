@@ -47,7 +47,7 @@ LAYERS = (
     registry.VALIDATED_STREAMS.prefix,
     registry.INGEST_REJECTS.prefix,
     registry.STREAM_REJECTS.prefix,
-    *(t.prefix for t in registry.ASSETS if t.group == "kpis"),
+    *(t.prefix for t in registry.ASSETS if t.group in ("kpis", "quality")),
 )
 
 
