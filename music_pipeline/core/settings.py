@@ -75,6 +75,16 @@ class OperationSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """CloudWatch metrics of `metrics_sensor` (docs/monitoring.md): off unless enabled, so the local stack
+    sends nothing anywhere."""
+
+    enabled: bool = False  # MUSIC_PIPELINE_METRICS on/off; default on for an s3:// lake, off for a folder lake
+    namespace: str = "MusicPipeline"  # MUSIC_PIPELINE_METRICS_NAMESPACE
+    endpoint: str | None = None  # AWS_ENDPOINT_URL_CLOUDWATCH (or AWS_ENDPOINT_URL)
+
+
+@dataclass(frozen=True)
 class Settings:
     lake: str = str(PROJECT_ROOT / ".data" / "lake")
     engine: str = "duckdb"
@@ -92,6 +102,7 @@ class Settings:
     glue: GlueSettings = field(default_factory=GlueSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     operations: OperationSettings = field(default_factory=OperationSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def chunk_days(self, engine: str) -> int:
         """Days a step of `engine` processes at once in a range run (0: the whole range). DuckDB goes one
@@ -124,6 +135,9 @@ class Settings:
             raise ValueError(f"MUSIC_PIPELINE_HEALING={healing!r}: expected on or off")
         if schedule not in ("", "on", "off"):
             raise ValueError(f"MUSIC_PIPELINE_DAILY_SCHEDULE={schedule!r}: expected on or off")
+        metrics = env.text("MUSIC_PIPELINE_METRICS", "").lower()
+        if metrics not in ("", "on", "off"):
+            raise ValueError(f"MUSIC_PIPELINE_METRICS={metrics!r}: expected on or off")
         return cls(
             lake=lake,
             engine=engine,
@@ -173,6 +187,11 @@ class Settings:
                 healing_interval_seconds=env.integer("MUSIC_PIPELINE_HEALING_INTERVAL_SECONDS", 300, minimum=1),
                 healing_days=env.integer("MUSIC_PIPELINE_HEALING_DAYS", 7, minimum=1),
                 healing_running_by_default=healing == "on",
+            ),
+            metrics=MetricsSettings(
+                enabled=metrics == "on" or (metrics == "" and lake.startswith("s3://")),
+                namespace=env.text("MUSIC_PIPELINE_METRICS_NAMESPACE", "") or MetricsSettings.namespace,
+                endpoint=env.text("AWS_ENDPOINT_URL_CLOUDWATCH", "") or env.text("AWS_ENDPOINT_URL", "") or None,
             ),
         )
 

@@ -24,3 +24,8 @@ def session(region: str | None = None) -> Session:
 
 def client(service: str, endpoint_url: str | None = None, region: str | None = None):
     return session(region).client(service, endpoint_url=endpoint_url, config=client_config())
+
+
+def cloudwatch(endpoint_url: str | None = None, region: str | None = None):
+    """The CloudWatch client of `metrics_sensor` (PutMetricData; operations/metrics/emitter.py)."""
+    return client("cloudwatch", endpoint_url=endpoint_url, region=region)

@@ -1,11 +1,12 @@
-"""The operations domain's definitions: alerts, freshness, the daily schedule, retention and the automation
-sensor that runs the assets' declarative conditions."""
+"""The operations domain's definitions: alerts, freshness, the daily schedule, retention, the CloudWatch
+metrics sensor and the automation sensor that runs the assets' declarative conditions."""
 
 import dagster as dg
 
 from music_pipeline.core.settings import Settings
 from music_pipeline.operations import alerting, freshness, retention_jobs
 from music_pipeline.operations.automation import automation_sensor
+from music_pipeline.operations.metrics import metrics_sensor
 
 
 def defs(settings: Settings) -> dg.Definitions:
@@ -18,6 +19,7 @@ def defs(settings: Settings) -> dg.Definitions:
             alerting.run_failure_alert_sensor(settings),
             alerting.alerts_sensor(settings),
             freshness.freshness_sensor(settings, freshness_checks),
+            metrics_sensor(settings),
         ],
         schedules=[freshness.daily_schedule(settings, daily_job), *retention_jobs.schedules],
         jobs=[daily_job, *retention_jobs.jobs],
