@@ -18,12 +18,14 @@ import shutil
 import tempfile
 import uuid
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from music_pipeline.core import faults
 from music_pipeline.core.specs import LakeTable, Params
 from music_pipeline.engines.plan import Counts, Output, Transform
 from music_pipeline.engines.steps import run_step
@@ -53,7 +55,9 @@ class LocalEngine:
     writes_s3 = False  # whether the engine writes s3:// URIs itself (Spark on Glue does)
 
     def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts:
-        return run_step(self, lake, table, days, params)
+        # an I/O error, a full disk or a throttled store passes: the step runs again (it rewrites its days whole);
+        # the glue engine leaves that to its RetryPolicy
+        return faults.with_retries(partial(run_step, self, lake, table, days, params))
 
     def run(self, lake: Lake, transform: Transform) -> dict[str, dict[str, int]]:
         """Run and publish. Returns rows written per output table and day ('' when unpartitioned).

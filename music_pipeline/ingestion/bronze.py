@@ -28,12 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from music_pipeline.core import contracts as c
+from music_pipeline.core import faults
 from music_pipeline.core.arrow_compute import pc
 from music_pipeline.core.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.core.layout import BRONZE_MANIFESTS as MANIFESTS
 from music_pipeline.core.layout import IGNORED_SUFFIXES, RAW_STREAMS, UNKNOWN_DAY
 from music_pipeline.core.settings import Settings
-from music_pipeline.ingestion import faults, tables
+from music_pipeline.ingestion import tables
 from music_pipeline.ingestion.csv_reader import UnreadableFile, iter_text_batches
 from music_pipeline.ingestion.stream_typing import (  # noqa: F401 (parse_*: re-exported for tests)
     parse_duration_ms,

@@ -1,7 +1,10 @@
 """Serving: each `Serving` declaration's day published into its DynamoDB table, replacing that day."""
 
+from functools import partial
+
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
+from music_pipeline.core import faults
 from music_pipeline.core import registry as tables
 from music_pipeline.core.automation import on_new_data
 from music_pipeline.core.metadata import OWNERS, column_schema
@@ -38,7 +41,8 @@ def serving_asset(spec: Serving, settings: Settings) -> AssetsDefinition:
         serving_tables.ensure()
         for day in days_of(context):
             items = serving.day_items(the_lake, spec, day, params, settings.kpi_retention_days)
-            result = serving_tables.replace_day(spec.table, day, items)
+            # throttling beyond botocore's retries, a 5xx: the day is written again (idempotent)
+            result = faults.with_retries(partial(serving_tables.replace_day, spec.table, day, items))
             context.add_asset_metadata(
                 {"dagster/row_count": result["written"], "stale_items_deleted": result["deleted"]}, partition_key=day
             )

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from dagster import AssetKey, materialize
 
-from music_pipeline.core import layout
+from music_pipeline.core import faults, layout
 from music_pipeline.core.resources import DynamoDBResource, EngineResource, LakeResource
-from music_pipeline.ingestion import bronze, faults
+from music_pipeline.ingestion import bronze
 from music_pipeline.lake.store import Lake
 from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables

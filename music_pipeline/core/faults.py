@@ -1,4 +1,4 @@
-"""Transient versus content failures, as a property of the error.
+"""Transient versus content failures, as a property of the error (ingestion, engine steps, publishing).
 
 A transient failure passes with time: the disk is full, an I/O error, a timeout, a dropped connection,
 throttling, an S3 or DynamoDB 5xx. Retrying the same file later can succeed, so a file that failed that
