@@ -140,7 +140,7 @@ class Lake:
         if not self.is_local:  # a single S3 PUT is already atomic
             yield final
             return
-        tmp = f"{parent}/.{final.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
+        tmp = f"{parent}/.{uuid.uuid4().hex}.tmp"  # short whatever the key's length (names are at most 255 bytes)
         try:
             yield tmp
             os.replace(tmp, final)

@@ -3,14 +3,18 @@ delivered to the log always, and to an SNS topic and/or a Slack-compatible webho
 (docs/design.md section 7: MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN, MUSIC_PIPELINE_ALERT_WEBHOOK_URL).
 
 Detection is Dagster's (operations/alerting.py: a run-failure sensor, a sensor over check evaluations and
-failed-file observations); this module only builds the text and delivers it. A channel that fails
-is logged and does not stop the other channels or the other alerts; the incident is not retried
-(the log and the UI still have it), so a broken webhook cannot make every tick repeat old alerts.
+failed-file observations); this module only builds the text and delivers it. A webhook that answers
+5xx or 429, or cannot be reached, is tried again a few times with backoff (a moment's outage does not
+lose the alert). A channel that still fails is logged and does not stop the other channels or the
+other alerts; the incident is not retried later (the log and the UI still have it), so a broken
+webhook cannot make every tick repeat old alerts.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
@@ -28,6 +32,8 @@ DAY_REPUBLISHED = "day republished"  # a serving table healed from the lake (ser
 INFORMATION = {DAY_REPUBLISHED}  # logged at INFO, not WARNING; the channels get them all the same
 
 SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters
+WEBHOOK_ATTEMPTS = 3
+WEBHOOK_BACKOFF_SECONDS = 0.5  # then 1 s: an alert is late by at most 1.5 s plus the timeouts
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,27 @@ def deliver(alert: Alert, settings: AlertSettings, log, region: str | None = Non
     return failed
 
 
-def post_webhook(url: str, text: str, timeout: float = 10) -> None:
-    """POST {"text": ...} as JSON (what Slack incoming webhooks and compatible ones take)."""
+def post_webhook(url: str, text: str, timeout: float = 10, sleep=time.sleep) -> None:
+    """POST {"text": ...} as JSON, tried again with backoff while the answer is a transient failure."""
+    for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+        try:
+            _post(url, text, timeout)
+            return
+        except Exception as exc:
+            if attempt == WEBHOOK_ATTEMPTS or not _worth_retrying(exc):
+                raise
+            sleep(WEBHOOK_BACKOFF_SECONDS * 2 ** (attempt - 1))
+
+
+def _worth_retrying(error: Exception) -> bool:
+    """A 5xx or 429 answer, or no answer at all (refused, reset, timed out)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code >= 500 or error.code == 429
+    return isinstance(error, (urllib.error.URLError, TimeoutError, ConnectionError))
+
+
+def _post(url: str, text: str, timeout: float) -> None:
+    """One POST of {"text": ...} as JSON (what Slack incoming webhooks and compatible ones take)."""
     request = urllib.request.Request(
         url, data=json.dumps({"text": text}).encode(), method="POST", headers={"Content-Type": "application/json"}
     )
