@@ -303,16 +303,32 @@ def _free_port() -> int:
 # ------------------------------------------------------------------------------- Dagster home, .env
 def prepare_dagster_home(home: Path | str) -> Path:
     """Create the Dagster home with the project's quiet dagster.yaml (telemetry and the welcome
-    dialog off, run output at INFO) unless it has a dagster.yaml of its own. A copy an earlier
-    version of the project wrote (its first line is the project's) is brought up to date; a file
-    the user wrote is left as it is."""
+    dialog off, run output at INFO) unless it has a dagster.yaml of its own, and its instance's
+    storage. A copy an earlier version of the project wrote (its first line is the project's) is
+    brought up to date; a file the user wrote is left as it is."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    target = home / "dagster.yaml"
-    ours = QUIET_DAGSTER_YAML.read_text()
-    if not target.exists() or (_first_line(target.read_text()) == _first_line(ours) and target.read_text() != ours):
-        target.write_text(ours)
+    with open(home / ".prepare.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # commands started at once prepare the home one after the other
+        target = home / "dagster.yaml"
+        ours = QUIET_DAGSTER_YAML.read_text()
+        if not target.exists() or (_first_line(target.read_text()) == _first_line(ours) and target.read_text() != ours):
+            target.write_text(ours)
+        _create_instance(home)
     return home
+
+
+def _create_instance(home: Path) -> None:
+    """Open the home's Dagster instance once, so its SQLite storages (runs, event log, schedules) are created
+    and migrated here, under the lock: runs started at once on a home without them race in Dagster's
+    schema migration and crash (`table alembic_version already exists`)."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        # each storage is created (and its schema migrated) when it is first read
+        for storage in (instance.run_storage, instance.event_log_storage, instance.schedule_storage):
+            if storage is None:
+                raise RuntimeError(f"the Dagster instance in {home} has no storage configured")
 
 
 def _first_line(text: str) -> str:

@@ -208,3 +208,27 @@ def test_the_dagster_home_gets_the_quiet_config_an_old_copy_is_refreshed_a_users
     own.mkdir()
     (own / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
     assert (local_stack.prepare_dagster_home(own) / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"
+
+
+OPEN_INSTANCE = """
+import sys
+from dagster import DagsterInstance
+from music_pipeline_tools.local_stack import prepare_dagster_home
+
+home = prepare_dagster_home(sys.argv[1])
+with DagsterInstance.from_config(str(home)) as instance:
+    instance.get_runs(limit=1)
+
+"""
+
+
+def test_commands_starting_at_once_on_a_new_dagster_home_create_its_instance_once(tmp_path):
+    """Several project commands (each prepares the home, then opens the instance) at once on a home that
+    does not exist: none crashes in Dagster's SQLite schema migration (issue 27)."""
+    home = tmp_path / "new_home"
+    processes = [
+        subprocess.Popen([sys.executable, "-c", OPEN_INSTANCE, str(home)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, "\n".join(outputs)
