@@ -256,12 +256,15 @@ def ingest_landed_file(
 ) -> tuple[str, Manifest]:
     """Bring one landed file into bronze. Returns (outcome, manifest); outcome is one of
     `unchanged`, `ingested`, `replaced`, `duplicate`, `failed`. Never raises for a file that cannot
-    be read (any exception while reading it): it is `failed` with the reason, and bronze keeps what
-    the key's last readable content contributed."""
+    be read (any exception while reading it) or is refused unread (`landing.refusal`): it is `failed`
+    with the reason, and bronze keeps what the key's last readable content contributed."""
     previous = None
     digest = ""
     try:
         previous = read_manifest(lake, landed.key)
+        refused = landing.refusal(lake, landed.key)
+        if refused is not None:  # an odd S3 key, a link out of the lake: failed unread
+            raise UnreadableFile(refused)
         if (
             previous
             and not force_hash
