@@ -111,6 +111,10 @@ class Songs(pdr.DataFrameModel):
     class Config(_Strict):
         unique = ["track_id"]
 
+    @pdr.check("genre", error="genre cannot be part of a DynamoDB key (more than GENRE_MAX_BYTES, or a '#')")
+    def genre_is_a_key_part(cls, genre: pd.Series) -> pd.Series:
+        return pd.Series([_is_key_part(g) for g in genre], index=genre.index, dtype=bool)
+
 
 class Users(pdr.DataFrameModel):
     """validated/users: one row per user_id (created_at may be null or after a listen)."""
@@ -238,6 +242,14 @@ class PlatformUsageDaily(pdr.DataFrameModel):
         unique = ["date", "dimension", "value"]
 
 
+def _is_key_part(genre) -> bool:
+    """Whether a genre fits in the serving tables' keys (contracts.GENRE_MAX_BYTES); nulls are the
+    nullability rule's."""
+    if not isinstance(genre, str):
+        return True
+    return len(genre.encode()) <= c.GENRE_MAX_BYTES and c.GENRE_KEY_SEPARATOR not in genre
+
+
 def _day_of(timestamps: pd.Series) -> pd.Series:
     """The UTC calendar day of naive UTC timestamps, as Arrow date32 (comparable with `date`)."""
     return timestamps.astype(pd.ArrowDtype(pa.date32()))
@@ -258,6 +270,7 @@ SQL_RULE_COVERAGE = {
     "validate_songs": {
         Reason.MISSING_TRACK_ID: "contract",
         Reason.MISSING_GENRE: "contract",
+        Reason.INVALID_GENRE: "contract",
         Reason.INVALID_DURATION_MS: "contract",
         Reason.DUPLICATE_TRACK_ID: "unique_keys",
     },
