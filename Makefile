@@ -35,8 +35,9 @@ check: $(STAMP) $(NODE_STAMP)  ## CI: sample days through the whole graph with e
 lint-infra:  ## CI: cfn-lint + checkov over infra/*.yaml (own venv .venv-lint, pinned in requirements-lint.lock), zero findings
 	bash .ci/lint-infra
 
-dev: $(STAMP) $(NODE_STAMP)  ## the Dagster UI against the local stack
-	$(BIN)/music-pipeline dev
+PORT ?= 3000
+dev: $(STAMP) $(NODE_STAMP)  ## the Dagster UI against the local stack (make dev PORT=3001: another port)
+	$(BIN)/music-pipeline dev --port $(PORT)
 
 rehearsal: $(STAMP) $(NODE_STAMP)  ## the production topology on this machine (PostgreSQL, moto, code server, daemon, webserver) until Ctrl-C
 	@bash .ci/install-postgresql >/dev/null

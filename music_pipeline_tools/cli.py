@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from music_pipeline_tools import rejects
 
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
+DEV_HOST = "127.0.0.1"  # where `dev` serves the UI (dagster dev's own default)
 # `dagster asset materialize` / `dagster dev` warn they are superseded by `dg` (not installed here): noise
 SUPERSEDED = "Function `asset_materialize_command` is superseded"
 # INFO, not DEBUG, on the console of the runs the commands launch (one line per step event otherwise)
@@ -266,9 +268,15 @@ def print_engagement(tables, day: str) -> None:
 
 def _dev(args: argparse.Namespace) -> int:
     """dagster dev on the project's instance, lake and persistent local tables (a second `dev`
-    shares the running endpoint instead of opening the same files again)."""
+    shares the running endpoint instead of opening the same files again), its UI on `--port`. A port
+    in use is one line and exit 1 (dagster-webserver would print "Serving ..." and keep running with
+    no UI); alert links follow the port unless MUSIC_PIPELINE_WEBSERVER_URL says otherwise."""
+    if not _port_is_free(args.port):
+        print(f"music-pipeline dev: port {args.port} is in use; choose another: --port N (make dev PORT=N)", file=sys.stderr)
+        return 1
     state = _state(args)
     state.activate()
+    os.environ.setdefault("MUSIC_PIPELINE_WEBSERVER_URL", f"http://{DEV_HOST}:{args.port}")
     with _endpoint(state):
         command = [
             sys.executable,
@@ -279,11 +287,17 @@ def _dev(args: argparse.Namespace) -> int:
             "dev",
             "-m",
             "music_pipeline.definitions",
+            "--host",
+            DEV_HOST,
+            "--port",
+            str(args.port),
             *args.dagster_args,
         ]
         # dagster dev started from a background job ignores SIGINT unless default handlers are back;
-        # its working directory is the state's folder, whose .env it reads
-        proc = subprocess.Popen(command, cwd=state.root, preexec_fn=_default_signals)
+        # its working directory is the state's folder, whose .env it reads. Its own session: a Ctrl-C
+        # in the terminal reaches this process only, which stops dagster dev, which stops its webserver
+        # and daemon through their shutdown pipes (a SIGINT of their own prints click's "Aborted!")
+        proc = subprocess.Popen(command, cwd=state.root, preexec_fn=_default_signals, start_new_session=True)
         # Ctrl-C, SIGINT from a background job's parent, or SIGTERM (a service manager): the same orderly
         # stop (dagster dev first, then the local endpoint), never orphaned children
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -293,6 +307,17 @@ def _dev(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGINT)
             return proc.wait()
+
+
+def _port_is_free(port: int) -> bool:
+    """Whether the UI can listen on the port (a port left in TIME_WAIT by a stopped `dev` counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((DEV_HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def _interrupt(signum, frame) -> None:
@@ -383,9 +408,17 @@ def _rejects(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    """The preflight of the project's state (`--project-dir`: its .env and lake); on a folder lake with
+    local tables and no endpoint configured, the local tables are checked on the endpoint `dev` uses."""
     from music_pipeline_tools.doctor import run
 
-    return run(Settings.from_env())
+    state = _state(args)
+    state.activate(dagster_home=False)
+    settings = Settings.from_env()
+    if settings.dynamodb_endpoint is None and settings.lake_is_local and state.dynamodb.is_dir():
+        with _endpoint(state, verbose=False):
+            return run(Settings.from_env())
+    return run(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     chk.set_defaults(func=_check)
 
     dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
+    dev.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
     dev.set_defaults(func=_dev)
 
     query = sub.add_parser(

@@ -2,7 +2,7 @@
 
 What it checks (from the same `Settings` the code location uses):
 - AWS credentials present in the standard chain (where they come from is printed, never a value);
-- the lake: reachable, `raw/` present, the reference files landed;
+- the lake: reachable (a folder lake's folder exists), `raw/` present, the reference files landed;
 - the DynamoDB endpoint: reachable; every table of `tables.DYNAMO_TABLES` exists with the key schema and
   secondary indexes of `storage.dynamodb.create_table_args`;
 - with MUSIC_PIPELINE_ENGINE=glue: an S3 lake, and every Glue job of `tables.glue_jobs()` exists with the
@@ -15,6 +15,7 @@ any error. Nothing is created or changed.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 from music_pipeline.core import layout, specs
@@ -73,6 +74,14 @@ def check_lake(settings: Settings) -> list[Finding]:
                 ERROR,
                 f"lake {settings.lake}: not reachable ({_error_text(exc)})",
                 "check MUSIC_PIPELINE_LAKE, AWS_ENDPOINT_URL_S3 and the bucket policy",
+            )
+        ]
+    if lake.is_local and not os.path.isdir(lake.local_path()):
+        return [
+            Finding(
+                ERROR,
+                f"lake {settings.lake}: no such folder",
+                "run `music-pipeline generate` (or `make demo`), or set MUSIC_PIPELINE_LAKE / --project-dir",
             )
         ]
     if not lake.is_local:
@@ -137,7 +146,7 @@ def actual_keys(description: dict) -> dict:
 def check_dynamodb(settings: Settings) -> list[Finding]:
     where = settings.dynamodb_endpoint or f"AWS ({settings.region})"
     if settings.dynamodb_endpoint is None and settings.lake_is_local:
-        return [Finding(OK, "DynamoDB: no endpoint configured on a folder lake: `music-pipeline dev` starts a local one")]
+        return [Finding(OK, "DynamoDB: no endpoint configured and no local tables yet: `music-pipeline dev` starts one")]
     client = aws.client("dynamodb", endpoint_url=settings.dynamodb_endpoint, region=settings.region)
     try:
         client.list_tables(Limit=1)

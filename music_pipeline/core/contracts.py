@@ -38,6 +38,7 @@ class Reason:
     DUPLICATE_LISTEN = "duplicate_listen"
     # reference data
     MISSING_GENRE = "missing_genre"
+    INVALID_GENRE = "invalid_genre"  # cannot be part of a DynamoDB key: see GENRE_MAX_BYTES
     INVALID_DURATION_MS = "invalid_duration_ms"
     DUPLICATE_TRACK_ID = "duplicate_track_id"
     DUPLICATE_USER_ID = "duplicate_user_id"
@@ -60,6 +61,13 @@ REASON_DIMENSION = {
     Reason.DUPLICATE_LISTEN: "uniqueness",
 }
 QUALITY_DIMENSIONS = ("completeness", "validity", "consistency", "uniqueness")
+# A genre is part of DynamoDB keys: DailyGenreKPIs' sort key (and its index's partition key),
+# TopSongsPerGenre's `genre#rank`, DailyMetrics' `<date>#genre=<genre>` (17 bytes + the genre). A sort key
+# value holds at most 1024 bytes, so a genre holds at most 1000 bytes of UTF-8 and no `#`, the separator
+# of `genre#rank` (a `pop#rock` would answer `begins_with(genre_rank, "pop#")`). Else the song is
+# `invalid_genre` (validate_songs.sql, the Songs model).
+GENRE_MAX_BYTES = 1000
+GENRE_KEY_SEPARATOR = "#"
 
 PLATFORM_DIMENSIONS = ("device_type", "hour", "country", "subscription_type")
 UNKNOWN = "unknown"  # a missing device type, country, subscription type or artist in the KPIs

@@ -280,8 +280,8 @@ def ingest_landed_file(
 ) -> tuple[str, Manifest]:
     """Bring one landed file into bronze. Returns (outcome, manifest); outcome is one of
     `unchanged`, `ingested`, `replaced`, `duplicate`, `failed`. Never raises for a file that cannot
-    be read (any exception while reading it): it is `failed` with the reason, and bronze keeps what
-    the key's last readable content contributed."""
+    be read (any exception while reading it) or is refused unread (`landing.refusal`): it is `failed`
+    with the reason, and bronze keeps what the key's last readable content contributed."""
     state: dict = {"previous": None, "digest": ""}
     try:
         return faults.with_retries(lambda: _ingest_landed_file(lake, landed, force_hash, start_date, state))
@@ -299,6 +299,9 @@ def _ingest_landed_file(
 ) -> tuple[str, Manifest]:
     """One attempt of `ingest_landed_file`; raises what made it fail (`state`: what it learnt before)."""
     previous = state["previous"] = read_manifest(lake, landed.key)
+    refused = landing.refusal(lake, landed.key)
+    if refused is not None:  # an odd S3 key, a link out of the lake: failed unread
+        raise UnreadableFile(refused)
     if (
         previous
         and not force_hash

@@ -45,6 +45,7 @@ SQL_RULE_COVERAGE = {
     "validate_songs": {
         Reason.MISSING_TRACK_ID: "contract",
         Reason.MISSING_GENRE: "contract",
+        Reason.INVALID_GENRE: "contract",
         Reason.INVALID_DURATION_MS: "contract",
         Reason.DUPLICATE_TRACK_ID: "unique_keys",
     },

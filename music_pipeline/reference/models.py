@@ -3,9 +3,11 @@
 # pandera's annotation style: `Series[arrow(schema, column)]` is a runtime-computed dtype, not a type form
 # pyright: reportInvalidTypeForm=false
 
+import pandas as pd
 import pandera.pandas as pdr
 from pandera.typing import Series
 
+from music_pipeline.core import contracts as c
 from music_pipeline.quality.pandera_types import Strict, arrow, non_blank
 from music_pipeline.reference.tables import SONGS, USERS
 
@@ -26,6 +28,10 @@ class Songs(pdr.DataFrameModel):
     class Config(Strict):
         unique = ["track_id"]
 
+    @pdr.check("genre", error="genre cannot be part of a DynamoDB key (more than GENRE_MAX_BYTES, or a '#')")
+    def genre_is_a_key_part(cls, genre: pd.Series) -> pd.Series:
+        return pd.Series([_is_key_part(g) for g in genre], index=genre.index, dtype=bool)
+
 
 class Users(pdr.DataFrameModel):
     """validated/users: one row per user_id (created_at may be null or after a listen)."""
@@ -40,3 +46,11 @@ class Users(pdr.DataFrameModel):
 
     class Config(Strict):
         unique = ["user_id"]
+
+
+def _is_key_part(genre) -> bool:
+    """Whether a genre fits in the serving tables' keys (contracts.GENRE_MAX_BYTES); nulls are the
+    nullability rule's."""
+    if not isinstance(genre, str):
+        return True
+    return len(genre.encode()) <= c.GENRE_MAX_BYTES and c.GENRE_KEY_SEPARATOR not in genre

@@ -36,8 +36,9 @@ def recognise(dataset: str, header: list[str]) -> tuple[str, dict[str, str]]:
     for name, mapping in shapes.items():
         if all(column in header for column in mapping.values()):
             return name, mapping
+    missing = "; ".join(f"{name}: missing {', '.join(c for c in m.values() if c not in header)}" for name, m in shapes.items())
     expected = "; ".join(f"{name}: {', '.join(m.values())}" for name, m in shapes.items())
-    raise UnreadableFile(f"the header {header} matches no {dataset} shape (expected the columns of one of {expected})")
+    raise UnreadableFile(f"the header {header} matches no {dataset} shape ({missing}); expected the columns of one of {expected}")
 
 
 def seconds_to_ms(text: pa.Array) -> pa.Array:

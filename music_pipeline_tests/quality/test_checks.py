@@ -404,6 +404,8 @@ SONG_LINES = {  # source line -> (songs.csv row, reason or None)
     6: (song_row("t_nogenre", ""), Reason.MISSING_GENRE),
     7: (song_row("t_zero", "jazz", 0), Reason.INVALID_DURATION_MS),
     8: (song_row("t_pop1", "rock", 1), Reason.DUPLICATE_TRACK_ID),
+    9: (song_row("t_hash", "pop#rock"), Reason.INVALID_GENRE),
+    10: (song_row("t_long", "x" * 1001), Reason.INVALID_GENRE),
 }
 USER_LINES = {
     2: ("u1", None),

@@ -95,3 +95,17 @@ def test_check_command_exits_1_and_names_the_failed_check_day_and_reason(tmp_pat
     assert all(float(share) > 0.2 and int(rows) > 0 for _, share, rows in failed)
     assert "check FAILED: an ERROR-severity check failed" in run.stderr
     assert not (tmp_path / "lake" / registry.VALIDATED_STREAMS.prefix / "date=2024-06-03").exists()
+
+
+def test_dev_on_a_port_in_use_exits_with_one_line(capsys):
+    import socket
+
+    from music_pipeline_tools import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["dev", "--port", str(port)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and f"port {port} is in use" in err

@@ -115,3 +115,11 @@ def test_a_glue_step_whose_job_does_not_exist_fails_with_the_deploy_hint(deploym
     assert "Glue job music-pipeline-validation could not be started" in message
     assert "(the job does not exist: run `music-pipeline deploy`)" in message
     assert deployment.exists(layout.RAW_SONGS) and not deployment.exists(registry.SONGS.file_key)
+
+
+def test_doctor_honours_project_dir_and_a_missing_lake_folder_is_an_error(tmp_path, monkeypatch, capsys):
+    for key in ("MUSIC_PIPELINE_LAKE", "MUSIC_PIPELINE_ENGINE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(key, raising=False)  # restored after the test: the command sets the lake's default
+    assert cli.main(["--project-dir", str(tmp_path), "doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"ERROR lake {tmp_path / '.data' / 'lake'}: no such folder" in out

@@ -2,6 +2,7 @@
 -- `reason` is NULL for the one row kept per track_id. Among rows that pass the row rules, the
 -- first in file order (lowest source_line) is kept; later ones are `duplicate_track_id`.
 -- A duration must be a whole number of milliseconds in 1 .. 86,400,000 (24 h).
+-- A genre is part of DynamoDB keys: at most 1000 bytes of UTF-8 and no `#` (contracts.GENRE_MAX_BYTES).
 WITH typed AS (
   SELECT
     NULLIF(TRIM(track_id), '') AS track_id,
@@ -25,6 +26,7 @@ checked AS (
       WHEN ingest_reason IS NOT NULL THEN ingest_reason
       WHEN track_id IS NULL THEN 'missing_track_id'
       WHEN genre IS NULL THEN 'missing_genre'
+      WHEN OCTET_LENGTH(ENCODE(genre, 'UTF-8')) > 1000 OR genre LIKE '%#%' THEN 'invalid_genre'
       WHEN duration_ms IS NULL OR duration_ms <= 0 OR duration_ms > 86400000 THEN 'invalid_duration_ms'
     END AS rule_failure
   FROM typed
