@@ -25,6 +25,8 @@ ALLOWED_ENVIRONMENT_READERS = {
     "music_pipeline_tools/local_stack.py",
     "music_pipeline_tools/rehearsal.py",
     "music_pipeline_tools/postgres.py",
+    "music_pipeline_tools/dev.py",
+    "music_pipeline_tools/state.py",
 }  # settings, and the tools' entry points and what sets variables for the processes they launch
 
 

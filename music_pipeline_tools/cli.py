@@ -8,21 +8,17 @@ import datetime as dt
 import json
 import os
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from music_pipeline.core.settings import PROJECT_ROOT, Settings
-from music_pipeline.serving import tables as serving_tables
-from music_pipeline_tools import rejects
+from music_pipeline_tools import dev, rejects
+from music_pipeline_tools.demo_report import print_top_lists
+from music_pipeline_tools.state import endpoint, state_of
 
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
-DEV_HOST = "127.0.0.1"  # where `dev` serves the UI (dagster dev's own default)
 # `dagster asset materialize` / `dagster dev` warn they are superseded by `dg` (not installed here): noise
 SUPERSEDED = "Function `asset_materialize_command` is superseded"
 # INFO, not DEBUG, on the console of the runs the commands launch (one line per step event otherwise)
@@ -34,55 +30,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-@dataclass(frozen=True)
-class LocalState:
-    """Where the local stack keeps its state (DESIGN section 7): under the project folder unless
-    `--project-dir` says otherwise. The environment's DAGSTER_HOME / MUSIC_PIPELINE_LAKE win."""
-
-    root: Path
-
-    @property
-    def env_file(self) -> Path:
-        return self.root / ".env"
-
-    @property
-    def dynamodb(self) -> Path:
-        return self.root / ".data" / "dynamodb"
-
-    @property
-    def lake(self) -> Path:
-        return self.root / ".data" / "lake"
-
-    @property
-    def dagster_home(self) -> Path:
-        return self.root / ".dagster_home"
-
-    def activate(self, dagster_home: bool = True) -> None:
-        """Read the project's `.env` (the environment wins, as in `dagster dev`), then default the
-        lake and the Dagster home to this state's and give the home the quiet dagster.yaml."""
-        from music_pipeline_tools.local_stack import load_env_file, prepare_dagster_home
-
-        load_env_file(self.env_file)
-        os.environ.setdefault("MUSIC_PIPELINE_LAKE", str(self.lake))
-        if dagster_home:
-            os.environ.setdefault("DAGSTER_HOME", str(self.dagster_home))
-            prepare_dagster_home(os.environ["DAGSTER_HOME"])
-
-
-def _state(args: argparse.Namespace) -> LocalState:
-    return LocalState(Path(args.project_dir).resolve() if args.project_dir else PROJECT_ROOT)
-
-
-def _endpoint(state: LocalState, verbose: bool = True):
-    """The DynamoDB endpoint of a local command: the configured one, AWS itself for an S3 lake,
-    else the persistent local endpoint on the state's tables (started when none runs)."""
-    from music_pipeline_tools.local_stack import configured_endpoint, persistent_dynamodb
-
-    if not configured_endpoint() and Settings.from_env().lake.startswith("s3://"):
-        return contextlib.nullcontext(None)
-    return persistent_dynamodb(state.dynamodb, verbose=verbose)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -128,7 +75,7 @@ def _demo(args: argparse.Namespace) -> int:
     from music_pipeline_tools.local_stack import ensure_env_file
     from music_pipeline_tools.sample_data import generate_lake
 
-    state = _state(args)
+    state = state_of(args)
     if ensure_env_file(state.env_file, {"MUSIC_PIPELINE_START_DATE": SAMPLE_START.isoformat()}):
         print(f"wrote {state.env_file} (MUSIC_PIPELINE_START_DATE={SAMPLE_START}: the UI opens on the sample's days)")
     state.activate()
@@ -137,7 +84,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"sample lake: {settings.lake} ({summary.stream_rows} stream rows in {len(summary.files)} files)")
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (the one `music-pipeline dev` shows)")
     first, last = summary.days[0], summary.days[-1]
-    with _endpoint(state):
+    with endpoint(state):
         started = time.time()
         code = _materialize("*", first, last)
         if code != 0:
@@ -214,121 +161,6 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_top_lists(settings: Settings, days: list[str]) -> None:
-    """Read the top genres and top songs of each day back from DynamoDB and print them."""
-    from music_pipeline.serving import dynamodb
-
-    tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"))
-    for day in days:
-        genres = sorted(tables.day_items(serving_tables.TOP_GENRES_DAILY_SERVING.table, day), key=lambda i: i["rank"])
-        songs = tables.day_items(serving_tables.TOP_SONGS_PER_GENRE_SERVING.table, day)
-        print(f"\n== {day}: top genres (from {tables.name(serving_tables.TOP_GENRES_DAILY_SERVING.table)}) ==")
-        for g in genres:
-            print(
-                f"  {int(g['rank'])}. {g['genre']:<12} listens={int(g['listen_count']):>6} "
-                f"listeners={int(g['unique_listeners']):>5}"
-            )
-            for s in sorted((s for s in songs if s["genre"] == g["genre"]), key=lambda s: s["rank"]):
-                print(
-                    f"       #{int(s['rank'])} {s.get('track_name', '')[:40]:<40} {s['track_id']}  plays={int(s['play_count'])}"
-                )
-        print_engagement(tables, day)
-
-
-def print_engagement(tables, day: str) -> None:
-    """The day's engagement, top artists and device split, read back from DailyMetrics (date-index)."""
-    metrics = tables.day_items(serving_tables.DAILY_METRICS_SERVING.table, day)
-    one = {m["metric_type"]: m["value"] for m in metrics if not m["dimensions"]}
-    if not one:
-        return
-    completion = f"{float(one['completion_rate']):.1%}" if "completion_rate" in one else "unknown"
-    print(
-        f"  engagement (from {tables.name(serving_tables.DAILY_METRICS_SERVING.table)}): "
-        f"DAU={int(one['daily_active_users'])} sessions={int(one['sessions'])} "
-        f"avg session={float(one['avg_session_duration_ms']) / 60000:.1f} min completion={completion} "
-        f"peak hour={int(one['peak_hour']):02d}:00 UTC"
-    )
-    artists = sorted((m for m in metrics if m["metric_type"] == "top_artists"), key=lambda m: m["rank"])[:3]
-    print("  top artists: " + ", ".join(f"{int(m['rank'])}. {m['dimensions']['artist']} ({int(m['value'])})" for m in artists))
-    devices = sorted((m for m in metrics if m["metric_type"] == "listens_by_device_type"), key=lambda m: -m["value"])
-    print("  devices: " + ", ".join(f"{m['dimensions']['device_type']} {float(m['share']):.0%}" for m in devices))
-    if "quality_completeness" in one:  # the day's data-quality scorecard (docs/data-quality.md)
-        timeliness = (
-            f" timeliness={float(one['quality_timeliness_seconds']):.0f} s" if "quality_timeliness_seconds" in one else ""
-        )
-        print(
-            "  quality: "
-            + " ".join(
-                f"{name}={float(one['quality_' + name]):.2%}"
-                for name in ("completeness", "validity", "consistency", "uniqueness")
-            )
-            + timeliness
-        )
-
-
-def _dev(args: argparse.Namespace) -> int:
-    """dagster dev on the project's instance, lake and persistent local tables (a second `dev`
-    shares the running endpoint instead of opening the same files again), its UI on `--port`. A port
-    in use is one line and exit 1 (dagster-webserver would print "Serving ..." and keep running with
-    no UI); alert links follow the port unless MUSIC_PIPELINE_WEBSERVER_URL says otherwise."""
-    if not _port_is_free(args.port):
-        print(f"music-pipeline dev: port {args.port} is in use; choose another: --port N (make dev PORT=N)", file=sys.stderr)
-        return 1
-    state = _state(args)
-    state.activate()
-    os.environ.setdefault("MUSIC_PIPELINE_WEBSERVER_URL", f"http://{DEV_HOST}:{args.port}")
-    with _endpoint(state):
-        command = [
-            sys.executable,
-            "-W",
-            "ignore:Function `dev_command` is superseded",
-            "-m",
-            "dagster",
-            "dev",
-            "-m",
-            "music_pipeline.definitions",
-            "--host",
-            DEV_HOST,
-            "--port",
-            str(args.port),
-            *args.dagster_args,
-        ]
-        # dagster dev started from a background job ignores SIGINT unless default handlers are back;
-        # its working directory is the state's folder, whose .env it reads. Its own session: a Ctrl-C
-        # in the terminal reaches this process only, which stops dagster dev, which stops its webserver
-        # and daemon through their shutdown pipes (a SIGINT of their own prints click's "Aborted!")
-        proc = subprocess.Popen(command, cwd=state.root, preexec_fn=_default_signals, start_new_session=True)
-        # Ctrl-C, SIGINT from a background job's parent, or SIGTERM (a service manager): the same orderly
-        # stop (dagster dev first, then the local endpoint), never orphaned children
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            return proc.wait()
-
-
-def _port_is_free(port: int) -> bool:
-    """Whether the UI can listen on the port (a port left in TIME_WAIT by a stopped `dev` counts as free)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((DEV_HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _query(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError, NoCredentialsError
 
@@ -349,10 +181,10 @@ def _query(args: argparse.Namespace) -> int:
     except query.QueryError as exc:
         print(f"music-pipeline query: error: {exc}", file=sys.stderr)
         return 2
-    state = _state(args)
+    state = state_of(args)
     state.activate(dagster_home=False)  # a query reads DynamoDB only
     settings = Settings.from_env()
-    with _endpoint(state, verbose=False) as url:
+    with endpoint(state, verbose=False) as url:
         tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=url or settings.dynamodb_endpoint)
         try:
             spec, items = query.run(tables, request)
@@ -403,7 +235,7 @@ def _retention(args: argparse.Namespace) -> int:
 
 
 def _rejects(args: argparse.Namespace) -> int:
-    _state(args).activate(dagster_home=False)  # the project's lake unless MUSIC_PIPELINE_LAKE says otherwise
+    state_of(args).activate(dagster_home=False)  # the project's lake unless MUSIC_PIPELINE_LAKE says otherwise
     return rejects.run(args)
 
 
@@ -412,11 +244,11 @@ def _doctor(args: argparse.Namespace) -> int:
     local tables and no endpoint configured, the local tables are checked on the endpoint `dev` uses."""
     from music_pipeline_tools.doctor import run
 
-    state = _state(args)
+    state = state_of(args)
     state.activate(dagster_home=False)
     settings = Settings.from_env()
     if settings.dynamodb_endpoint is None and settings.lake_is_local and state.dynamodb.is_dir():
-        with _endpoint(state, verbose=False):
+        with endpoint(state, verbose=False):
             return run(Settings.from_env())
     return run(settings)
 
@@ -448,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--days", type=int, default=SAMPLE_DAYS, help="sample days to generate and check")
     chk.set_defaults(func=_check)
 
-    dev = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
-    dev.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
-    dev.set_defaults(func=_dev)
+    dev_cmd = sub.add_parser("dev", help="dagster dev against the local stack (extra args go to dagster dev)")
+    dev_cmd.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
+    dev_cmd.set_defaults(func=dev.run)
 
     query = sub.add_parser(
         "query",
