@@ -3,7 +3,9 @@
 Packages the library (the `music_pipeline` package with its SQL files, as a zip for Glue's
 `--extra-py-files`), uploads it with the job script (`engines/glue_job.py`) to `<lake>/scripts/`,
 and creates or updates each Glue job of `tables.glue_jobs()` so that it matches `job_definition`:
-running it twice changes nothing the second time. The buckets, tables and IAM role come from
+running it twice changes nothing the second time. With the catalog on (MUSIC_PIPELINE_CATALOG, default on
+for an S3 lake) it also creates or updates the Glue database and one table per lake table
+(`lake/catalog.py`: a column added to a contract updates its table). The buckets, tables and IAM role come from
 `infra/cloudformation.yaml` (a test keeps the template's jobs equal to these definitions).
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import music_pipeline
 from music_pipeline.core.settings import DEFAULT_GLUE_JOB_PREFIX, Settings
 from music_pipeline.engines.glue import JOBS, split_s3_uri
-from music_pipeline.lake import aws
+from music_pipeline.lake import aws, catalog
 
 PACKAGE_DIR = Path(music_pipeline.__file__).resolve().parent
 SCRIPT_NAME = "glue_job.py"
@@ -140,6 +142,12 @@ def deploy(config: GlueJobsConfig, glue=None, s3=None, settings: Settings | None
     return {"artifacts": upload_artifacts(config, s3), "jobs": ensure_jobs(config, glue)}
 
 
+def deploy_catalog(settings: Settings, glue=None) -> dict[str, str]:
+    """Create or update the Glue database and tables of the lake (lake/catalog.py). Name -> action."""
+    glue = glue or aws.client("glue", region=settings.region)
+    return catalog.ensure_catalog(glue, settings.catalog.database, settings.lake, settings.start_date)
+
+
 def run_cli(args, settings: Settings) -> int:
     """`music-pipeline deploy`: flags, else the settings (MUSIC_PIPELINE_GLUE_ROLE, MUSIC_PIPELINE_GLUE_JOB_PREFIX)."""
     import json
@@ -163,5 +171,11 @@ def run_cli(args, settings: Settings) -> int:
     if not args.skip_tables:
         ServingTables(prefix=settings.table_prefix, endpoint_url=settings.dynamodb_endpoint, region=settings.region).ensure()
         result["tables"] = "ensured"
+    if settings.catalog.enabled and not args.skip_catalog:
+        if settings.lake_is_local:
+            raise SystemExit(
+                f"deploy: the Glue catalog needs an S3 lake, not the folder {settings.lake} (MUSIC_PIPELINE_CATALOG=off)"
+            )
+        result["catalog"] = deploy_catalog(settings)
     print(json.dumps(result, indent=2))
     return 0

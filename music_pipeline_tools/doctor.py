@@ -7,6 +7,8 @@ What it checks (from the same `Settings` the code location uses):
   secondary indexes of `storage.dynamodb.create_table_args`;
 - with MUSIC_PIPELINE_ENGINE=glue: an S3 lake, and every Glue job of `tables.glue_jobs()` exists with the
   deployed script byte-equal to this checkout's `engines/glue_job.py` (and the library zip to this checkout's);
+- with the catalog on (MUSIC_PIPELINE_CATALOG, default on for an S3 lake, off for a folder lake): the Glue
+  database exists and holds every lake table as `lake/catalog.py` derives it (missing or drifted: `deploy`);
 - the alert SNS topic, when configured, exists.
 A finding is `ok`, `warn` (works, but look) or `error` (blocking: a run would fail); the exit code is 1 on
 any error. Nothing is created or changed.
@@ -265,6 +267,26 @@ def check_glue(settings: Settings) -> list[Finding]:
     return findings
 
 
+def check_catalog(settings: Settings) -> list[Finding]:
+    if not settings.catalog.enabled:
+        return []
+    from music_pipeline.lake import catalog
+
+    db, glue = settings.catalog.database, aws.client("glue", region=settings.region)
+    try:
+        status = catalog.catalog_status(glue, db, settings.lake, settings.start_date)
+    except Exception as exc:  # noqa: BLE001
+        return [
+            Finding(ERROR, f"Glue catalog {db}: cannot be read ({_error_text(exc)})", "grant glue:GetDatabase, glue:GetTable")
+        ]
+    if status == {db: "missing"}:
+        return [Finding(ERROR, f"Glue database {db}: missing (Athena cannot query the lake)", DEPLOY)]
+    drift = [n for n, state in status.items() if state != "ok"]
+    why = "(not as lake/catalog.py derives it from the registry)"
+    findings = [Finding(ERROR, f"Glue table {db}.{n}: {status[n]} {why}", DEPLOY) for n in drift]
+    return findings or [Finding(OK, f"Glue catalog {db}: {len(status) - 1} tables, as declared")]
+
+
 def check_alerts(settings: Settings) -> list[Finding]:
     findings = []
     if settings.alerts.sns_topic_arn:
@@ -292,7 +314,7 @@ def check_alerts(settings: Settings) -> list[Finding]:
 
 def diagnose(settings: Settings) -> list[Finding]:
     findings = check_credentials(settings)
-    for check in (check_lake, check_dynamodb, check_glue, check_alerts):
+    for check in (check_lake, check_dynamodb, check_glue, check_catalog, check_alerts):
         findings += check(settings)
     return findings
 

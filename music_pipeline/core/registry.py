@@ -32,6 +32,7 @@ __all__ = [
     "GENRE_DAILY_KPIS",
     "GOLD_TABLES",
     "INGEST_REJECTS",
+    "LAKE_TABLES",
     "PLATFORM_USAGE_DAILY",
     "PROCESSED_STREAMS",
     "RAW_STREAMS",
@@ -53,6 +54,8 @@ ASSETS: tuple[AssetTable, ...] = (*REFERENCE_TABLES, RAW_STREAMS, VALIDATED_STRE
 _ALL: dict[str, LakeTable] = {
     t.name: t for t in (*ASSETS, INGEST_REJECTS, STREAM_REJECTS, SONG_REJECTS, USER_REJECTS, BRONZE_SONGS, BRONZE_USERS)
 }
+# every table of the lake (what the Glue Data Catalog and `music-pipeline sql` show); not the ledger or manifests
+LAKE_TABLES: tuple[LakeTable, ...] = tuple(_ALL.values())
 
 
 def table(name: str) -> LakeTable:

@@ -56,6 +56,15 @@ class GlueSettings:
 
 
 @dataclass(frozen=True)
+class CatalogSettings:
+    """The Glue Data Catalog of the lake (lake/catalog.py): its database, and whether `doctor` checks it and
+    `deploy` keeps it (MUSIC_PIPELINE_CATALOG on/off; default on for an S3 lake, off for a folder lake)."""
+
+    database: str = "music_pipeline"  # MUSIC_PIPELINE_GLUE_DATABASE
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     sns_topic_arn: str | None = None
     webhook_url: str | None = None
@@ -100,6 +109,7 @@ class Settings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     arrival: ArrivalSettings = field(default_factory=ArrivalSettings)
     glue: GlueSettings = field(default_factory=GlueSettings)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     operations: OperationSettings = field(default_factory=OperationSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
@@ -138,6 +148,9 @@ class Settings:
         metrics = env.text("MUSIC_PIPELINE_METRICS", "").lower()
         if metrics not in ("", "on", "off"):
             raise ValueError(f"MUSIC_PIPELINE_METRICS={metrics!r}: expected on or off")
+        catalog = env.text("MUSIC_PIPELINE_CATALOG", "").lower()
+        if catalog not in ("", "on", "off"):
+            raise ValueError(f"MUSIC_PIPELINE_CATALOG={catalog!r}: expected on or off")
         return cls(
             lake=lake,
             engine=engine,
@@ -174,6 +187,10 @@ class Settings:
                 job_prefix=env.text("MUSIC_PIPELINE_GLUE_JOB_PREFIX", "") or DEFAULT_GLUE_JOB_PREFIX,
                 pipes_uri=env.text("MUSIC_PIPELINE_GLUE_PIPES_URI", "") or None,
                 role=env.text("MUSIC_PIPELINE_GLUE_ROLE", "") or None,
+            ),
+            catalog=CatalogSettings(
+                database=env.text("MUSIC_PIPELINE_GLUE_DATABASE", "") or CatalogSettings.database,
+                enabled=catalog == "on" or (catalog == "" and lake.startswith("s3://")),
             ),
             alerts=AlertSettings(
                 sns_topic_arn=env.text("MUSIC_PIPELINE_ALERT_SNS_TOPIC_ARN", "") or None,
