@@ -209,6 +209,13 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sql(args: argparse.Namespace) -> int:
+    from music_pipeline_tools import sql
+
+    _state(args).activate(dagster_home=False)  # the project's lake unless MUSIC_PIPELINE_LAKE says otherwise
+    return sql.run(args, Settings.from_env())
+
+
 def _deploy(args: argparse.Namespace) -> int:
     from music_pipeline_tools.deploy import run_cli
 
@@ -302,14 +309,21 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--json", action="store_true", help="print JSON instead of a table")
     query.set_defaults(func=_query)
 
+    from music_pipeline_tools.sql import add_parser as add_sql_parser
+
+    add_sql_parser(sub).set_defaults(func=_sql)
+
     dep = sub.add_parser(
-        "deploy", help="AWS: upload the Glue job script + library to <lake>/scripts, create/update the Glue jobs"
+        "deploy",
+        help="AWS: upload the Glue job script + library to <lake>/scripts, create/update the Glue jobs, "
+        "the DynamoDB tables and the Glue catalog tables of the lake",
     )
     dep.add_argument("--role", help="IAM role ARN of the jobs (default: MUSIC_PIPELINE_GLUE_ROLE)")
     dep.add_argument("--workers", type=int, default=2)
     dep.add_argument("--worker-type", default="G.1X")
     dep.add_argument("--scripts-uri", help="s3:// folder for the script and library (default: <lake>/scripts)")
     dep.add_argument("--skip-tables", action="store_true", help="do not create missing DynamoDB tables")
+    dep.add_argument("--skip-catalog", action="store_true", help="do not create/update the Glue database and tables")
     dep.set_defaults(func=_deploy)
 
     ret = sub.add_parser("retention", help="delete the folder lake's partitions past their retention period (docs/design.md 3)")
