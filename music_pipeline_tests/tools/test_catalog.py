@@ -112,7 +112,7 @@ def test_infrastructure_template_declares_the_same_catalog_as_deploy():
     # the analysts read exactly the prefixes of the catalog's tables (and their results), nothing else of the lake
     statements = {s["Sid"]: s for s in resources["AnalystPolicy"]["Properties"]["PolicyDocument"]["Statement"] if "Sid" in s}
     readable = [resolve(r, {"LakeBucket.Arn": "arn:lake"}) for r in statements["ReadTheTables"]["Resource"]]
-    prefixes = [r.removeprefix("arn:lake/").removesuffix("*") for r in readable]
+    prefixes = [str(r).removeprefix("arn:lake/").removesuffix("*") for r in readable]
     assert all(any(f"{t.prefix}/".startswith(p) for p in prefixes) for t in registry.LAKE_TABLES)
     assert all(any(f"{t.prefix}/".startswith(p) for t in registry.LAKE_TABLES) for p in prefixes)
     assert statements["ReadTheTables"]["Action"] == "s3:GetObject"
