@@ -212,7 +212,7 @@ def _query(args: argparse.Namespace) -> int:
 def _sql(args: argparse.Namespace) -> int:
     from music_pipeline_tools import sql
 
-    _state(args).activate(dagster_home=False)  # the project's lake unless MUSIC_PIPELINE_LAKE says otherwise
+    state_of(args).activate(dagster_home=False)  # the project's lake unless MUSIC_PIPELINE_LAKE says otherwise
     return sql.run(args, Settings.from_env())
 
 
