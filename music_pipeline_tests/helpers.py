@@ -159,7 +159,7 @@ def dagster_resources(root: Path, engine: str = "duckdb") -> dict:
     return {"lake": LakeResource(uri=str(root)), "engine": EngineResource(kind=engine), "dynamodb_tables": DynamoDBResource()}
 
 
-def materialize_days(root: Path, first: str, last: str | None = None, selection=None, instance=None):
+def materialize_days(root: Path, first: str, last: str | None = None, selection=None, instance=None, raise_on_error=True):
     """A real Dagster run of the code location's assets over one day or a range (one run, single_run
     backfill policy), with the lake at `root` and DynamoDB from the environment (moto in tests)."""
     from dagster import materialize
@@ -168,9 +168,23 @@ def materialize_days(root: Path, first: str, last: str | None = None, selection=
     defs = code_location()
     assets = [*defs.assets, *(defs.asset_checks or [])]  # checks run with their assets, as in the UI/CLI
     if last is None or last == first:
-        return materialize(assets, resources=dagster_resources(root), partition_key=first, selection=selection, instance=instance)
+        return materialize(
+            assets,
+            resources=dagster_resources(root),
+            partition_key=first,
+            selection=selection,
+            instance=instance,
+            raise_on_error=raise_on_error,
+        )
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-    return materialize(assets, resources=dagster_resources(root), tags=tags, selection=selection, instance=instance)
+    return materialize(
+        assets,
+        resources=dagster_resources(root),
+        tags=tags,
+        selection=selection,
+        instance=instance,
+        raise_on_error=raise_on_error,
+    )
 
 
 def check_results(result) -> dict[tuple[str, str, str | None], bool]:

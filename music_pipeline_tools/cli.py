@@ -172,6 +172,7 @@ def _query(args: argparse.Namespace) -> int:
                 date=args.date,
                 until=args.until,
                 genre=args.genre,
+                top_songs=args.top_songs,
                 top_genres=args.top_genres,
                 metric=args.metric,
                 metrics=args.metrics,
@@ -188,6 +189,7 @@ def _query(args: argparse.Namespace) -> int:
         tables = dynamodb.ServingTables(prefix=settings.table_prefix, endpoint_url=url or settings.dynamodb_endpoint)
         try:
             spec, items = query.run(tables, request)
+            unknown = query.unknown_genre(tables, request) if not items else None
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code == "ResourceNotFoundException":
@@ -205,6 +207,9 @@ def _query(args: argparse.Namespace) -> int:
         except NoCredentialsError:
             print("music-pipeline query: error: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)", file=sys.stderr)
             return 1
+    if unknown:
+        print(f"music-pipeline query: {unknown}", file=sys.stderr)
+        return 1
     print(query.to_json(items) if args.json else query.to_table(spec, items))
     return 0
 
@@ -293,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
 
     query = sub.add_parser(
         "query",
-        help="read the serving tables: genre KPIs, top genres, daily metrics",
+        help="read the serving tables: genre KPIs, top songs, top genres, daily metrics",
         description="Read the serving tables. Default: DailyGenreKPIs (every genre of each day; --genre: one genre "
         "over the range, GSI genre-date-index). --top-genres: TopGenresDaily. --metric NAME: one DailyMetrics metric "
         "over the range (--dimension NAME=VALUE filters a listens_by_* or top_artists metric). --metrics: every "
@@ -301,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     query.add_argument("--date", required=True, help="day YYYY-MM-DD (first day of a range)")
     query.add_argument("--until", help="last day of the range (YYYY-MM-DD, inclusive; default: --date)")
-    query.add_argument("--genre", help="one genre of DailyGenreKPIs over the range")
+    query.add_argument("--genre", help="one genre of DailyGenreKPIs over the range (with --top-songs: its top songs)")
+    query.add_argument("--top-songs", action="store_true", help="the top songs of each genre (TopSongsPerGenre)")
     query.add_argument("--top-genres", action="store_true", help="the top genres of each day (TopGenresDaily)")
     query.add_argument("--metric", help="one DailyMetrics metric type over the range")
     query.add_argument("--metrics", action="store_true", help="every DailyMetrics metric of the day")

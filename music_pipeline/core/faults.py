@@ -59,9 +59,13 @@ BACKOFF_SECONDS = 0.5  # before the second try; doubled before each next one
 T = TypeVar("T")
 
 
+class TransientError(RuntimeError):
+    """An error of the pipeline's own that passes with time (e.g. a day another run is publishing)."""
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether the error can pass by itself (I/O, space, time-outs, throttling, 5xx), not the file's content."""
-    if isinstance(error, (TimeoutError, ConnectionError, BotoConnectionError, ReadTimeoutError)):
+    if isinstance(error, (TransientError, TimeoutError, ConnectionError, BotoConnectionError, ReadTimeoutError)):
         return True
     if isinstance(error, ClientError):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

@@ -9,6 +9,7 @@ Decimal; integral ones are printed as integers, the others as floats.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -65,9 +66,21 @@ _COLUMNS = {
         "listen_share",
         "total_listening_time_ms",
     ],
+    serving_tables.TOP_SONGS_PER_GENRE_SERVING.table.name: [
+        "date",
+        "genre",
+        "rank",
+        "track_name",
+        "artists",
+        "play_count",
+        "track_id",
+    ],
     serving_tables.DAILY_METRICS_SERVING.table.name: ["date", "metric_type", "dimension", "value", "unit", "share", "rank"],
 }
-_HIDDEN = {serving_tables.DAILY_METRICS_SERVING.table.name: {"metric_key", "dimensions"}}  # shown as `dimension`
+_HIDDEN = {
+    serving_tables.DAILY_METRICS_SERVING.table.name: {"metric_key", "dimensions"},  # shown as `dimension`
+    serving_tables.TOP_SONGS_PER_GENRE_SERVING.table.name: {"genre_rank", "expires_at"},  # genre and rank are shown
+}
 
 
 class QueryError(ValueError):
@@ -79,6 +92,7 @@ class Request:
     date: str
     until: str | None = None
     genre: str | None = None
+    top_songs: bool = False  # TopSongsPerGenre: every genre's top songs, or `genre`'s alone
     top_genres: bool = False
     metric: str | None = None
     metrics: bool = False
@@ -108,7 +122,8 @@ def validate(request: Request) -> Request:
     modes = [
         name
         for name, on in (
-            ("--genre", request.genre is not None),
+            ("--genre", request.genre is not None and not request.top_songs),
+            ("--top-songs", request.top_songs),
             ("--top-genres", request.top_genres),
             ("--metric", request.metric is not None),
             ("--metrics", request.metrics),
@@ -139,6 +154,7 @@ def validate(request: Request) -> Request:
         date=date,
         until=until,
         genre=genre,
+        top_songs=request.top_songs,
         top_genres=request.top_genres,
         metric=request.metric,
         metrics=request.metrics,
@@ -149,6 +165,10 @@ def validate(request: Request) -> Request:
 def run(tables: ServingTables, request: Request) -> tuple[DynamoTable, list[dict]]:
     """(the table read, its items) for a validated request, in a stable order."""
     r = request
+    if r.top_songs:
+        spec = serving_tables.TOP_SONGS_PER_GENRE_SERVING.table
+        items = [i for day in _days(r.date, r.last) for i in tables.day_items(spec, day) if r.genre in (None, i["genre"])]
+        return spec, sorted(items, key=lambda i: (i["date"], i["genre_rank"]))
     if r.top_genres:
         spec = serving_tables.TOP_GENRES_DAILY_SERVING.table
         items = [i for day in _days(r.date, r.last) for i in tables.day_items(spec, day)]
@@ -173,6 +193,22 @@ def run(tables: ServingTables, request: Request) -> tuple[DynamoTable, list[dict
         return spec, tables.query_items(spec, condition, index="genre-date-index")
     items = [i for day in _days(r.date, r.last) for i in tables.day_items(spec, day)]
     return spec, items
+
+
+def unknown_genre(tables: ServingTables, request: Request) -> str | None:
+    """When a genre request found nothing because no day of its range has that genre: a one-line hint naming
+    the genres that are there (a close spelling first); None when the genre is known or none was asked."""
+    if request.genre is None:
+        return None
+    spec = serving_tables.DAILY_GENRE_KPIS_SERVING.table
+    known = sorted({str(i["genre"]) for day in _days(request.date, request.last) for i in tables.day_items(spec, day)})
+    if request.genre in known:
+        return None
+    span = request.date if request.last == request.date else f"{request.date}..{request.last}"
+    close = [g for g in known if g.casefold() == request.genre.casefold()] or difflib.get_close_matches(request.genre, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
+    return f"no genre {request.genre!r} on {span}; {hint}genres: {shown or 'none (nothing published)'}"
 
 
 def _days(first: str, last: str) -> list[str]:

@@ -1,9 +1,12 @@
 """The serving domain's tables: every DynamoDB table, and how the gold tables' days become their items.
 
-`SERVINGS` holds one `Serving` per DynamoDB table an asset publishes; `PROCESSED_STREAMS` is the ledger of
+`SERVINGS` holds one `Serving` per DynamoDB table an asset publishes; each has a staging twin
+(`<name>Staging`: same keys and indexes, no stream) and `PUBLISHED_DAYS` says which of the two serves a day
+(pointers.py: a day is switched to its new version in one write). `PROCESSED_STREAMS` is the ledger of
 landed files (no lake table behind it). The sort key of TopSongsPerGenre is `genre_rank`.
 """
 
+import dataclasses
 import datetime as dt
 
 import pyarrow as pa
@@ -93,8 +96,16 @@ DAILY_METRICS_SERVING = Serving(
     items_contract=DAILY_METRICS_ITEMS,
 )
 
+
+def staging(table: DynamoTable) -> DynamoTable:
+    """The staging twin of a serving table: where a day's new version is written while the old one is served."""
+    return dataclasses.replace(table, name=f"{table.name}Staging", stream=False)
+
+
 # The ledger of landed files: a DynamoDB table with no lake table behind it.
 PROCESSED_STREAMS = DynamoTable("ProcessedStreams", pk="file_key")
+# Which copy (the table or its staging twin) serves each (table, day): `table` is the declared name.
+PUBLISHED_DAYS = DynamoTable("PublishedDays", pk="table", sk="date", ttl_attribute="expires_at")  # as the day's items
 
 SERVINGS: tuple[Serving, ...] = (
     DAILY_GENRE_KPIS_SERVING,
@@ -102,5 +113,6 @@ SERVINGS: tuple[Serving, ...] = (
     TOP_GENRES_DAILY_SERVING,
     DAILY_METRICS_SERVING,
 )
-DYNAMO_TABLES: tuple[DynamoTable, ...] = (*(s.table for s in SERVINGS), PROCESSED_STREAMS)
+STAGING_TABLES: tuple[DynamoTable, ...] = tuple(staging(s.table) for s in SERVINGS)
+DYNAMO_TABLES: tuple[DynamoTable, ...] = (*(s.table for s in SERVINGS), *STAGING_TABLES, PUBLISHED_DAYS, PROCESSED_STREAMS)
 SERVING_ASSETS: tuple[str, ...] = tuple(s.asset for s in SERVINGS)

@@ -22,13 +22,12 @@ def tables(mocked_aws) -> ServingTables:
 
 def test_tables_are_created_with_keys_index_billing_and_encryption(tables):
     client = tables.client
-    assert sorted(client.list_tables()["TableNames"]) == [
-        "test_DailyGenreKPIs",
-        "test_DailyMetrics",
-        "test_ProcessedStreams",
-        "test_TopGenresDaily",
-        "test_TopSongsPerGenre",
-    ]
+    serving = ["DailyGenreKPIs", "DailyMetrics", "TopGenresDaily", "TopSongsPerGenre"]
+    assert sorted(client.list_tables()["TableNames"]) == sorted(
+        [f"test_{name}" for name in serving]
+        + [f"test_{name}Staging" for name in serving]  # each serving table's staging twin
+        + ["test_ProcessedStreams", "test_PublishedDays"]
+    )
     kpis = client.describe_table(TableName="test_DailyGenreKPIs")["Table"]
     assert kpis["KeySchema"] == [{"AttributeName": "date", "KeyType": "HASH"}, {"AttributeName": "genre", "KeyType": "RANGE"}]
     assert kpis["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -53,6 +52,11 @@ def test_tables_are_created_with_keys_index_billing_and_encryption(tables):
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED", name
         stream = client.describe_table(TableName=name)["Table"]["StreamSpecification"]
         assert stream == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}, name
+        twin = client.describe_table(TableName=f"{name}Staging")["Table"]  # same keys and indexes, no stream
+        assert twin["KeySchema"] == client.describe_table(TableName=name)["Table"]["KeySchema"]
+        assert "StreamSpecification" not in twin or not twin["StreamSpecification"].get("StreamEnabled")
+    pointers = client.describe_table(TableName="test_PublishedDays")["Table"]
+    assert [k["AttributeName"] for k in pointers["KeySchema"]] == ["table", "date"]
     assert tables.ensure() == []  # idempotent
 
 
@@ -141,20 +145,20 @@ def test_replace_day_deletes_stale_items_of_that_day_only(tables):
     day2 = {"pop": (5, 2, 100), "rock": (1, 1, 10)}
     assert tables.replace_day(
         spec, "2024-06-01", rows_to_items(serving_tables.DAILY_GENRE_KPIS_SERVING, kpi_rows("2024-06-01", day1))
-    ) == {"written": 30, "deleted": 0}
+    ) == {"written": 30, "deleted": 0, "version": 1}
     tables.replace_day(spec, "2024-06-02", rows_to_items(serving_tables.DAILY_GENRE_KPIS_SERVING, kpi_rows("2024-06-02", day2)))
 
     shrunk = {"g00": (7, 7, 7000), "g29": (30, 1, 30_000)}
     result = tables.replace_day(
         spec, "2024-06-01", rows_to_items(serving_tables.DAILY_GENRE_KPIS_SERVING, kpi_rows("2024-06-01", shrunk))
     )
-    assert result == {"written": 2, "deleted": 28}
+    assert result == {"written": 2, "deleted": 28, "version": 2}
     day1_items = {i["genre"]: int(i["listen_count"]) for i in tables.day_items(spec, "2024-06-01")}
     assert day1_items == {"g00": 7, "g29": 30}
     day2_items = {i["genre"]: int(i["listen_count"]) for i in tables.day_items(spec, "2024-06-02")}
     assert day2_items == {"pop": 5, "rock": 1}
 
-    assert tables.replace_day(spec, "2024-06-01", []) == {"written": 0, "deleted": 2}
+    assert tables.replace_day(spec, "2024-06-01", []) == {"written": 0, "deleted": 2, "version": 3}
     assert tables.day_items(spec, "2024-06-01") == [] and len(tables.day_items(spec, "2024-06-02")) == 2
 
 

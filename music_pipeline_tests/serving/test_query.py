@@ -27,13 +27,7 @@ def endpoint(request, tmp_path, aws_env, monkeypatch):
     with server as url:
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
         tables = ServingTables(endpoint_url=url)
-        tables.ensure(
-            [
-                serving_tables.DAILY_GENRE_KPIS_SERVING.table,
-                serving_tables.TOP_GENRES_DAILY_SERVING.table,
-                serving_tables.DAILY_METRICS_SERVING.table,
-            ]
-        )
+        tables.ensure()  # the serving tables, their staging twins and the pointers of the read path
         yield tables
 
 
@@ -139,10 +133,51 @@ def test_genre_kpis_of_a_day_and_of_one_genre_over_a_range(endpoint, capsys, tmp
     assert [(i["date"], i["listen_count"]) for i in items] == [("2024-06-02", 12), ("2024-06-03", 9), ("2024-06-05", 1)]
     assert all(type(i["listen_count"]) is int and type(i["avg_listening_time_per_user_ms"]) is float for i in items)
 
-    code, out, _ = run(capsys, tmp_path, "--genre", "jazz", "--date", "2024-06-01")
+    # a genre no day of the range has: exit 1 and the genres that are there, a close spelling first
+    code, out, err = run(capsys, tmp_path, "--genre", "Pop", "--date", "2024-06-01")
+    assert (code, out) == (1, "")
+    assert err.strip() == "music-pipeline query: no genre 'Pop' on 2024-06-01; did you mean 'pop'? genres: pop, rock"
+    code, out, err = run(capsys, tmp_path, "--genre", "jazz", "--date", "2024-06-01", "--until", "2024-06-02", "--json")
+    assert (code, out) == (1, "")
+    assert err.strip() == "music-pipeline query: no genre 'jazz' on 2024-06-01..2024-06-02; genres: pop, rock"
+    code, out, _ = run(capsys, tmp_path, "--date", "2024-06-04")  # a day with nothing published
     assert (code, out) == (0, "no items\n")
-    code, out, _ = run(capsys, tmp_path, "--genre", "jazz", "--date", "2024-06-01", "--json")
-    assert (code, json.loads(out)) == (0, [])
+
+
+def test_top_songs_of_every_genre_or_of_one(endpoint, capsys, tmp_path):
+    spec = serving_tables.TOP_SONGS_PER_GENRE_SERVING.table
+    songs = [("2024-06-01", "pop", 1, "Hit", 9), ("2024-06-01", "pop", 2, "B-side", 4), ("2024-06-01", "rock", 1, "Riff", 7)]
+    put(
+        endpoint,
+        spec,
+        [
+            {
+                "date": d,
+                "genre_rank": f"{g}#{r:03d}",
+                "genre": g,
+                "rank": Decimal(r),
+                "track_id": n.lower(),
+                "track_name": n,
+                "artists": "A",
+                "play_count": Decimal(c),
+            }
+            for d, g, r, n, c in songs
+        ],
+    )
+    put(endpoint, serving_tables.DAILY_GENRE_KPIS_SERVING.table, [{"date": "2024-06-01", "genre": g} for g in ("pop", "rock")])
+    code, out, err = run(capsys, tmp_path, "--top-songs", "--date", "2024-06-01")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["date", "genre", "rank", "track_name", "artists", "play_count", "track_id"]
+    assert [line.split() for line in lines[2:]] == [
+        ["2024-06-01", "pop", "1", "Hit", "A", "9", "hit"],
+        ["2024-06-01", "pop", "2", "B-side", "A", "4", "b-side"],
+        ["2024-06-01", "rock", "1", "Riff", "A", "7", "riff"],
+    ]
+    code, out, _ = run(capsys, tmp_path, "--top-songs", "--genre", "rock", "--date", "2024-06-01", "--json")
+    assert code == 0 and [(i["genre"], i["rank"], i["track_name"]) for i in json.loads(out)] == [("rock", 1, "Riff")]
+    code, out, err = run(capsys, tmp_path, "--top-songs", "--genre", "Rock", "--date", "2024-06-01")
+    assert code == 1 and "did you mean 'rock'?" in err
 
 
 def test_top_genres_of_a_range_in_rank_order(endpoint, capsys, tmp_path):
