@@ -247,3 +247,59 @@ def test_a_throttled_publish_keeps_the_previous_day_served_and_the_same_command_
     kpis = ServingTables(endpoint_url=fresh_moto).day_items(GENRES.table, DAY)
     assert len(kpis) == 40 and {int(i["listen_count"]) for i in kpis} == {2}
     assert len(published(fresh_moto)["TopSongsPerGenre"]) == 40
+
+
+def after_the_first(operation: str) -> Fault:
+    """Every `operation` request but the first answered 500: a publish that dies part-way, until cleared."""
+    seen = {"n": 0}
+
+    def matches(r: Request) -> bool:
+        seen["n"] += r.dynamodb_operation == operation
+        return r.dynamodb_operation == operation and seen["n"] > 1
+
+    return Fault(f"{operation} after the first -> 500", matches, Fault.dynamodb(operation).respond, seconds=3600)
+
+
+PUBLISHED, FAILED = "published", "failed"
+PROXY_FAULTS = {  # the fault, and how the publish ends (None: either, depending on timing)
+    "every other batch throttled": (
+        lambda: Fault.dynamodb("BatchWriteItem", throttle=True, every=2, seconds=3600),
+        PUBLISHED,  # botocore's retries absorb it
+    ),
+    "500 on three batches": (lambda: Fault.dynamodb("BatchWriteItem", status=500, times=3), PUBLISHED),
+    "UnprocessedItems three times": (lambda: Fault.unprocessed_items(times=3), PUBLISHED),
+    "503 on every write for 2 s, then recovery": (lambda: Fault.dynamodb("BatchWriteItem", status=503, seconds=2), None),
+    "every batch after the first fails until cleared": (lambda: after_the_first("BatchWriteItem"), FAILED),
+    "the pointer's writes fail until cleared": (lambda: Fault.dynamodb("UpdateItem", status=500, seconds=3600), FAILED),
+}
+
+
+@pytest.mark.parametrize("fault", list(PROXY_FAULTS))
+def test_dynamodb_faults_end_with_the_clean_day_or_a_clean_failure_that_a_rerun_repairs(fresh_moto, monkeypatch, fault):
+    monkeypatch.setattr(faults, "BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(aws, "RETRIES", {"max_attempts": 3, "mode": "standard"})
+    spec, twin = METRICS.table, serving_tables.staging(METRICS.table)  # the table read through its date index
+    reader = ServingTables(endpoint_url=fresh_moto)
+    with FaultProxy(fresh_moto) as proxy:
+        writer = ServingTables(endpoint_url=proxy.url)
+        writer.ensure()
+        writer.replace_day(spec, DAY, metric_items(DAY, OLD))
+        old, new = state(metric_items(DAY, OLD)), state(metric_items(DAY, NEW))
+        make, expected = PROXY_FAULTS[fault]
+        proxy.add(make())
+        try:
+            faults.with_retries(lambda: writer.replace_day(spec, DAY, metric_items(DAY, NEW)))
+            failed = False
+        except Exception as error:
+            assert faults.is_transient(error), error  # a clean failure: the run fails and is retried
+            failed = True
+        assert sum(proxy.fired.values()) > 0
+        assert expected in (None, FAILED if failed else PUBLISHED), proxy.fired
+        assert state(reader.day_items(spec, DAY)) == (old if failed else new)  # never a part of either
+        if failed:
+            proxy.clear()  # the service recovers: the same publish again
+            writer.replace_day(spec, DAY, metric_items(DAY, NEW))
+    assert state(reader.day_items(spec, DAY)) == new
+    assert reader.table(twin).scan()["Items"] == []
+    pointer = reader.pointers.get(spec.name, DAY)
+    assert pointer.slot == "live" and pointer.items == len(NEW)
