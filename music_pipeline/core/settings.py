@@ -33,6 +33,8 @@ class ArrivalSettings:
     claim_timeout_seconds: float = 900
     running_by_default: bool = True  # MUSIC_PIPELINE_AUTOMATION: on/off; default on for a folder lake
     ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES  # names that are not finished deliveries
+    queue_url: str | None = None  # S3 event notifications of raw/streams (SQS): ticks read it instead of listing
+    queue_wait_seconds: int = 10  # long poll of the queue's first receive in a tick
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,8 @@ class Settings:
                 claim_timeout_seconds=env.number("MUSIC_PIPELINE_CLAIM_TIMEOUT_SECONDS", 900),
                 running_by_default=sensors_on,
                 ignored_suffixes=tuple(s.strip() for s in ignored.split(",") if s.strip()),
+                queue_url=env.text("MUSIC_PIPELINE_ARRIVAL_QUEUE_URL", "") or None,
+                queue_wait_seconds=env.integer("MUSIC_PIPELINE_ARRIVAL_QUEUE_WAIT_SECONDS", 10, minimum=0),
             ),
             glue=GlueSettings(
                 job_prefix=env.text("MUSIC_PIPELINE_GLUE_JOB_PREFIX", "") or DEFAULT_GLUE_JOB_PREFIX,

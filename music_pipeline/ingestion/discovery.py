@@ -63,6 +63,7 @@ def discover(
     now: float,
     start_date: dt.date,
     lost: tuple[str, ...] | list[str] = (),
+    list_new: bool = True,
 ) -> tuple[list[RunRequest], dict[str, str]]:
     """New deliveries after the cursor (or all, on a rescan), and the `lost` keys (in flight in the cursor,
     absent from the ledger: the ledger was lost) -> claims -> ingestion runs.
@@ -71,10 +72,13 @@ def discover(
     (not at the next rescan), and a delivery the ledger has in flight (discovered, ingested, published)
     that the cursor does not follow (the cursor was lost) is followed again, never claimed twice. The run
     key names the claim (its time), so an ingestion after a lost ledger is a new run, not one Dagster
-    skips as done under the first ingestion's key. Returns the ingestion runs and the deliveries followed
+    skips as done under the first ingestion's key. `list_new=False` (the keys come from S3's notifications,
+    passed in `lost`): no listing between rescans. Returns the ingestion runs and the deliveries followed
     again ({key: version}: the caller follows them up in the same tick)."""
     if now - cursor.rescanned_at >= settings.rescan_seconds:
         found, cursor.rescanned_at = landing.list_all(lake, layout.RAW_STREAMS, settings.ignored_suffixes), now
+    elif not list_new:
+        found = []
     else:
         found = landing.list_new(
             lake,

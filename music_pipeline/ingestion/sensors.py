@@ -33,7 +33,7 @@ from music_pipeline.core.automation import REFERENCE_ASSETS, default_status
 from music_pipeline.core.partitions import daily_partitions
 from music_pipeline.core.resources import DynamoDBResource, LakeResource
 from music_pipeline.core.settings import Settings
-from music_pipeline.ingestion import arrival, queueing
+from music_pipeline.ingestion import arrival, notifications, queueing
 from music_pipeline.ingestion.discovery import (
     DAYS_JOB,
     SENSOR_TAG,
@@ -47,6 +47,7 @@ from music_pipeline.ingestion.discovery import (
     request_days,
 )
 from music_pipeline.ingestion.ledger import Ledger
+from music_pipeline.lake import aws
 from music_pipeline.operations import archive
 from music_pipeline.operations.alerting import failed_file_observation
 
@@ -201,7 +202,18 @@ def evaluate(context: SensorEvaluationContext, lake, ledger: Ledger, settings: S
     published = lambda days, since: days_published(context.instance, days, since)  # noqa: E731
     compute = references_exist(context.instance)
     requests, lost = follow_up(published, ledger, cursor, settings.arrival, settings.start_date, now, compute=compute)
-    claimed, adopted = discover(lake, ledger, cursor, settings.arrival, now, settings.start_date, lost=lost)
+    queue = arrival_queue(settings)
+    notices, unreadable = queue.receive() if queue else ([], 0)
+    if unreadable:
+        context.log.warning(
+            f"{unreadable} message(s) of {settings.arrival.queue_url} are not S3 notifications: left to its dead-letter queue"
+        )
+    notified = sorted({key for notice in notices for key in notice.keys} - set(lost))
+    claimed, adopted = discover(
+        lake, ledger, cursor, settings.arrival, now, settings.start_date, lost=[*lost, *notified], list_new=queue is None
+    )
+    if queue:
+        queue.delete(notices)  # claimed (or already known, or gone): the ledger holds what matters now
     if adopted:  # in flight in the ledger, unknown to the cursor (it was lost): followed up at once
         again = Cursor(pending=dict(adopted))
         more, _ = follow_up(published, ledger, again, settings.arrival, settings.start_date, now, compute=compute)
@@ -212,6 +224,15 @@ def evaluate(context: SensorEvaluationContext, lake, ledger: Ledger, settings: S
     if not requests:
         return SensorResult(skip_reason=f"no new files ({len(cursor.pending)} in flight)", cursor=cursor.dump())
     return SensorResult(run_requests=requests, cursor=cursor.dump())
+
+
+def arrival_queue(settings: Settings) -> notifications.ArrivalQueue | None:
+    """The queue of S3's notifications of raw/streams, when one is configured."""
+    if not settings.arrival.queue_url:
+        return None
+    return notifications.ArrivalQueue(
+        aws.client("sqs"), settings.arrival.queue_url, settings.lake, settings.arrival.queue_wait_seconds
+    )
 
 
 def stream_files_sensor(settings: Settings, days_job):
