@@ -9,10 +9,10 @@ from pandera.typing import Series
 
 from music_pipeline.core import contracts as c
 from music_pipeline.ingestion.tables import RAW_STREAMS
-from music_pipeline.quality.pandera_types import Strict, arrow, day_of, non_blank
+from music_pipeline.quality.pandera_types import Contract, arrow, day_of, non_blank
 
 
-class BronzeStreams(pdr.DataFrameModel):
+class BronzeStreams(Contract):
     """bronze/streams: every readable landed row; ids may still be blank (validation rejects them)."""
 
     date: Series[arrow(RAW_STREAMS.contract, "date")]
@@ -28,7 +28,7 @@ class BronzeStreams(pdr.DataFrameModel):
     source_file: Series[arrow(RAW_STREAMS.contract, "source_file")] = non_blank()
     source_line: Series[arrow(RAW_STREAMS.contract, "source_line")] = pdr.Field(ge=1)
 
-    class Config(Strict):
+    class Config:
         unique = ["source_file", "source_line"]
 
     @pdr.dataframe_check(error="date is not the UTC day of listen_time")

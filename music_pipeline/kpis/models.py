@@ -16,10 +16,10 @@ from music_pipeline.kpis.tables import (
     TOP_GENRES_DAILY,
     TOP_SONGS_PER_GENRE,
 )
-from music_pipeline.quality.pandera_types import AVG_RELATIVE_TOLERANCE, Strict, arrow, non_blank
+from music_pipeline.quality.pandera_types import AVG_RELATIVE_TOLERANCE, Contract, arrow, non_blank
 
 
-class GenreDailyKpis(pdr.DataFrameModel):
+class GenreDailyKpis(Contract):
     """processed/genre_daily_kpis: one row per (date, genre); avg = total / unique listeners."""
 
     date: Series[arrow(GENRE_DAILY_KPIS.contract, "date")]
@@ -30,7 +30,7 @@ class GenreDailyKpis(pdr.DataFrameModel):
     avg_listening_time_per_user_ms: Series[arrow(GENRE_DAILY_KPIS.contract, "avg_listening_time_per_user_ms")] = pdr.Field(ge=0)
     listen_share: Series[arrow(GENRE_DAILY_KPIS.contract, "listen_share")] = pdr.Field(gt=0, le=1)
 
-    class Config(Strict):
+    class Config:
         unique = ["date", "genre"]
 
     @pdr.dataframe_check(error="unique_listeners > listen_count")
@@ -43,7 +43,7 @@ class GenreDailyKpis(pdr.DataFrameModel):
         return (df["avg_listening_time_per_user_ms"] - expected).abs() <= AVG_RELATIVE_TOLERANCE * expected.abs().clip(lower=1)
 
 
-class TopSongsPerGenre(pdr.DataFrameModel):
+class TopSongsPerGenre(Contract):
     """processed/top_songs_per_genre: ranks 1..n (n <= 3) per (date, genre)."""
 
     date: Series[arrow(TOP_SONGS_PER_GENRE.contract, "date")]
@@ -54,11 +54,11 @@ class TopSongsPerGenre(pdr.DataFrameModel):
     artists: Series[arrow(TOP_SONGS_PER_GENRE.contract, "artists")] = pdr.Field(nullable=True)
     play_count: Series[arrow(TOP_SONGS_PER_GENRE.contract, "play_count")] = pdr.Field(ge=1)
 
-    class Config(Strict):
+    class Config:
         unique = ["date", "genre", "rank"]
 
 
-class TopGenresDaily(pdr.DataFrameModel):
+class TopGenresDaily(Contract):
     """processed/top_genres_daily: ranks 1..n (n <= 5) per date."""
 
     date: Series[arrow(TOP_GENRES_DAILY.contract, "date")]
@@ -68,11 +68,11 @@ class TopGenresDaily(pdr.DataFrameModel):
     unique_listeners: Series[arrow(TOP_GENRES_DAILY.contract, "unique_listeners")] = pdr.Field(ge=1)
     total_listening_time_ms: Series[arrow(TOP_GENRES_DAILY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
 
-    class Config(Strict):
+    class Config:
         unique = ["date", "rank"]
 
 
-class DailyUserEngagement(pdr.DataFrameModel):
+class DailyUserEngagement(Contract):
     """processed/daily_user_engagement: one row per date with listens."""
 
     date: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "date")]
@@ -85,7 +85,7 @@ class DailyUserEngagement(pdr.DataFrameModel):
     completion_known_listens: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "completion_known_listens")] = pdr.Field(ge=0)
     peak_hour: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "peak_hour")] = pdr.Field(ge=0, le=23)
 
-    class Config(Strict):
+    class Config:
         unique = ["date"]
 
     @pdr.dataframe_check(error="sessions outside daily_active_users .. listens")
@@ -97,7 +97,7 @@ class DailyUserEngagement(pdr.DataFrameModel):
         return df["completion_known_listens"] <= df["listens"]
 
 
-class ArtistDailyPopularity(pdr.DataFrameModel):
+class ArtistDailyPopularity(Contract):
     """processed/artist_daily_popularity: one row per (date, artist), every artist ranked."""
 
     date: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "date")]
@@ -107,7 +107,7 @@ class ArtistDailyPopularity(pdr.DataFrameModel):
     total_listening_time_ms: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
     rank: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "rank")] = pdr.Field(ge=1)
 
-    class Config(Strict):
+    class Config:
         unique = ["date", "artist"]
 
     @pdr.dataframe_check(error="unique_listeners > listen_count")
@@ -115,7 +115,7 @@ class ArtistDailyPopularity(pdr.DataFrameModel):
         return df["unique_listeners"] <= df["listen_count"]
 
 
-class PlatformUsageDaily(pdr.DataFrameModel):
+class PlatformUsageDaily(Contract):
     """processed/platform_usage_daily: one row per (date, dimension, value)."""
 
     date: Series[arrow(PLATFORM_USAGE_DAILY.contract, "date")]
@@ -126,5 +126,5 @@ class PlatformUsageDaily(pdr.DataFrameModel):
     total_listening_time_ms: Series[arrow(PLATFORM_USAGE_DAILY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
     listen_share: Series[arrow(PLATFORM_USAGE_DAILY.contract, "listen_share")] = pdr.Field(gt=0, le=1)
 
-    class Config(Strict):
+    class Config:
         unique = ["date", "dimension", "value"]

@@ -90,7 +90,11 @@ def _collect(cases: pd.DataFrame, batch: pa.RecordBatch, offset: int, scan: _Sca
     # A row check (pandera dataframe_check) reports every column of a failing row: count it once per row.
     row_check = (cases["schema_context"] == "DataFrameSchema") & cases["index"].notna()
     column = cases["column"].where(~row_check, "(row)").fillna("(table)")
-    cases = cases.assign(rule=column.astype(str) + ": " + cases["check"].astype(str))
+    rule = column.astype(str) + ": " + cases["check"].astype(str)
+    # a failure of the frame's shape (an extra, missing or moved column) names the column in its failure case
+    shape = (cases["schema_context"] == "DataFrameSchema") & cases["index"].isna()
+    rule = rule.where(~shape, rule + " " + cases["failure_case"].astype(str))
+    cases = cases.assign(rule=rule)
     cases = pd.concat([cases.loc[~row_check], cases.loc[row_check].drop_duplicates(subset=["rule", "index"])])
     for rule, n in cases.groupby("rule").size().items():
         scan.failures[rule] += int(n)

@@ -7,11 +7,11 @@ import pandera.pandas as pdr
 from pandera.typing import Series
 
 from music_pipeline.core.contracts import Reason
-from music_pipeline.quality.pandera_types import Strict, arrow
+from music_pipeline.quality.pandera_types import Contract, arrow
 from music_pipeline.quality.tables import DATA_QUALITY_DAILY
 
 
-class DataQualityDaily(pdr.DataFrameModel):
+class DataQualityDaily(Contract):
     """processed/data_quality_daily: one scorecard row per day with rows read; every figure in [0, 1]."""
 
     date: Series[arrow(DATA_QUALITY_DAILY.contract, "date")]
@@ -26,7 +26,7 @@ class DataQualityDaily(pdr.DataFrameModel):
     timeliness_seconds: Series[arrow(DATA_QUALITY_DAILY.contract, "timeliness_seconds")] = pdr.Field(nullable=True)
     rejected_by_reason: Series[arrow(DATA_QUALITY_DAILY.contract, "rejected_by_reason")]
 
-    class Config(Strict):
+    class Config:
         unique = ["date"]
 
 

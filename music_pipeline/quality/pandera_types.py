@@ -1,5 +1,5 @@
 """What every domain's pandera models share: the column type of a contract (its exact Arrow type), non-blank
-strings, strict frames, and the UTC day of a timestamp.
+strings, strict frames (`Contract`), and the UTC day of a timestamp.
 
 Each domain keeps its tables' models in its own `models.py` (`music_pipeline/<group>/models.py`), next to their
 declarations and SQL; a model is derived from the Arrow contract of its table (column names, order and exact
@@ -13,7 +13,6 @@ from typing import Annotated
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
-from pandera.api.pandas.model_config import BaseConfig
 
 AVG_RELATIVE_TOLERANCE = 1e-9
 
@@ -27,12 +26,14 @@ def non_blank(**kwargs):
     return pdr.Field(str_length={"min_value": 1}, **kwargs)
 
 
-class Strict(BaseConfig):
-    """Every model's Config: pandera's own base, so a model's `Config` is what pandera declares."""
+class Contract(pdr.DataFrameModel):
+    """Every table model's base: strict frames. pandera merges the `Config` of a model's bases into its own (a
+    `Config` inheriting another `Config` class would not carry these: pandera reads only its own attributes)."""
 
-    strict = True  # no missing or extra columns
-    ordered = True  # in the contract's order
-    coerce = False  # types must already be right
+    class Config:
+        strict = True  # no missing or extra columns
+        ordered = True  # in the contract's order
+        coerce = False  # types must already be right
 
 
 def day_of(timestamps: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:

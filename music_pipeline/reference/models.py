@@ -8,11 +8,11 @@ import pandera.pandas as pdr
 from pandera.typing import Series
 
 from music_pipeline.core import contracts as c
-from music_pipeline.quality.pandera_types import Strict, arrow, non_blank
+from music_pipeline.quality.pandera_types import Contract, arrow, non_blank
 from music_pipeline.reference.tables import SONGS, USERS
 
 
-class Songs(pdr.DataFrameModel):
+class Songs(Contract):
     """validated/songs: one row per track_id, every song with a genre and a positive duration."""
 
     track_id: Series[arrow(SONGS.contract, "track_id")] = non_blank()
@@ -25,7 +25,7 @@ class Songs(pdr.DataFrameModel):
     release_date: Series[arrow(SONGS.contract, "release_date")] = pdr.Field(nullable=True)
     source_line: Series[arrow(SONGS.contract, "source_line")] = pdr.Field(ge=1)
 
-    class Config(Strict):
+    class Config:
         unique = ["track_id"]
 
     @pdr.check("genre", error="genre cannot be part of a DynamoDB key (more than GENRE_MAX_BYTES, or a '#')")
@@ -33,7 +33,7 @@ class Songs(pdr.DataFrameModel):
         return pd.Series([_is_key_part(g) for g in genre], index=genre.index, dtype=bool)
 
 
-class Users(pdr.DataFrameModel):
+class Users(Contract):
     """validated/users: one row per user_id (created_at may be null or after a listen)."""
 
     user_id: Series[arrow(USERS.contract, "user_id")] = non_blank()
@@ -44,7 +44,7 @@ class Users(pdr.DataFrameModel):
     created_at: Series[arrow(USERS.contract, "created_at")] = pdr.Field(nullable=True)
     source_line: Series[arrow(USERS.contract, "source_line")] = pdr.Field(ge=1)
 
-    class Config(Strict):
+    class Config:
         unique = ["user_id"]
 
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pandera.pandas as pdr
 from pandera.typing import Series
 
-from music_pipeline.quality.pandera_types import Strict, arrow, day_of, non_blank
+from music_pipeline.quality.pandera_types import Contract, arrow, day_of, non_blank
 from music_pipeline.validation.tables import VALIDATED_STREAMS
 
 
-class ValidatedStreams(pdr.DataFrameModel):
+class ValidatedStreams(Contract):
     """validated/streams: typed, reference-checked, de-duplicated listens."""
 
     date: Series[arrow(VALIDATED_STREAMS.contract, "date")]
@@ -26,7 +26,7 @@ class ValidatedStreams(pdr.DataFrameModel):
     source_file: Series[arrow(VALIDATED_STREAMS.contract, "source_file")] = non_blank()
     source_line: Series[arrow(VALIDATED_STREAMS.contract, "source_line")] = pdr.Field(ge=1)
 
-    class Config(Strict):
+    class Config:
         unique = ["user_id", "track_id", "listen_time"]  # exact duplicates are rejected
 
     @pdr.dataframe_check(error="date is not the UTC day of listen_time")

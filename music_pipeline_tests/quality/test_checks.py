@@ -290,6 +290,23 @@ def test_a_wrong_average_fails_the_genre_kpi_contract(gold_lake, copy_lake):
     assert f"| 2 | {bad['date']} | {bad['genre']} |" in markdown(contract)
 
 
+def test_an_extra_or_moved_column_fails_the_contract(gold_lake, copy_lake):
+    """The models are strict: a file with a column the contract does not have, or its columns in another order,
+    fails `contract` (pandera dropped strict/ordered when a model's Config inherited them: it now inherits the
+    Contract model's Config)."""
+    root = copy_lake(gold_lake)
+    path = root / registry.GENRE_DAILY_KPIS.prefix / f"date={DAY}" / "data.parquet"
+    good = pq.read_table(path)
+    pq.write_table(good.append_column("debug", pa.array(["x"] * good.num_rows)), path)
+    outcomes = evaluate(root, "genre_daily_kpis")
+    assert failed(outcomes).get("contract") == rules.ERROR
+    assert any("debug" in rule for rule in outcomes["contract"].breakdown), outcomes["contract"].breakdown
+
+    pq.write_table(good.select(list(reversed(good.column_names))), path)
+    outcomes = evaluate(root, "genre_daily_kpis")
+    assert failed(outcomes).get("contract") == rules.ERROR, outcomes["contract"].description
+
+
 def test_a_missing_rank_in_top_songs_fails_top_n_ranks_only(gold_lake, copy_lake):
     root = copy_lake(gold_lake)
     top = read_day(root, registry.TOP_SONGS_PER_GENRE.prefix, DAY).to_pylist()
