@@ -28,7 +28,7 @@ class BronzeStreams(Contract):
     source_file: Series[arrow(RAW_STREAMS.contract, "source_file")] = non_blank()
     source_line: Series[arrow(RAW_STREAMS.contract, "source_line")] = pdr.Field(ge=1)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["source_file", "source_line"]
 
     @pdr.dataframe_check(error="date is not the UTC day of listen_time")

@@ -30,7 +30,7 @@ class GenreDailyKpis(Contract):
     avg_listening_time_per_user_ms: Series[arrow(GENRE_DAILY_KPIS.contract, "avg_listening_time_per_user_ms")] = pdr.Field(ge=0)
     listen_share: Series[arrow(GENRE_DAILY_KPIS.contract, "listen_share")] = pdr.Field(gt=0, le=1)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["date", "genre"]
 
     @pdr.dataframe_check(error="unique_listeners > listen_count")
@@ -54,7 +54,7 @@ class TopSongsPerGenre(Contract):
     artists: Series[arrow(TOP_SONGS_PER_GENRE.contract, "artists")] = pdr.Field(nullable=True)
     play_count: Series[arrow(TOP_SONGS_PER_GENRE.contract, "play_count")] = pdr.Field(ge=1)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["date", "genre", "rank"]
 
 
@@ -68,7 +68,7 @@ class TopGenresDaily(Contract):
     unique_listeners: Series[arrow(TOP_GENRES_DAILY.contract, "unique_listeners")] = pdr.Field(ge=1)
     total_listening_time_ms: Series[arrow(TOP_GENRES_DAILY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["date", "rank"]
 
 
@@ -85,7 +85,7 @@ class DailyUserEngagement(Contract):
     completion_known_listens: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "completion_known_listens")] = pdr.Field(ge=0)
     peak_hour: Series[arrow(DAILY_USER_ENGAGEMENT.contract, "peak_hour")] = pdr.Field(ge=0, le=23)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["date"]
 
     @pdr.dataframe_check(error="sessions outside daily_active_users .. listens")
@@ -107,7 +107,7 @@ class ArtistDailyPopularity(Contract):
     total_listening_time_ms: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
     rank: Series[arrow(ARTIST_DAILY_POPULARITY.contract, "rank")] = pdr.Field(ge=1)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["date", "artist"]
 
     @pdr.dataframe_check(error="unique_listeners > listen_count")
@@ -126,5 +126,5 @@ class PlatformUsageDaily(Contract):
     total_listening_time_ms: Series[arrow(PLATFORM_USAGE_DAILY.contract, "total_listening_time_ms")] = pdr.Field(ge=0)
     listen_share: Series[arrow(PLATFORM_USAGE_DAILY.contract, "listen_share")] = pdr.Field(gt=0, le=1)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["date", "dimension", "value"]

@@ -26,7 +26,7 @@ class DataQualityDaily(Contract):
     timeliness_seconds: Series[arrow(DATA_QUALITY_DAILY.contract, "timeliness_seconds")] = pdr.Field(nullable=True)
     rejected_by_reason: Series[arrow(DATA_QUALITY_DAILY.contract, "rejected_by_reason")]
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["date"]
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
+from pandera.api.pandas.model_config import BaseConfig
 
 AVG_RELATIVE_TOLERANCE = 1e-9
 
@@ -30,7 +31,7 @@ class Contract(pdr.DataFrameModel):
     """Every table model's base: strict frames. pandera merges the `Config` of a model's bases into its own (a
     `Config` inheriting another `Config` class would not carry these: pandera reads only its own attributes)."""
 
-    class Config:
+    class Config(BaseConfig):
         strict = True  # no missing or extra columns
         ordered = True  # in the contract's order
         coerce = False  # types must already be right

@@ -25,7 +25,7 @@ class Songs(Contract):
     release_date: Series[arrow(SONGS.contract, "release_date")] = pdr.Field(nullable=True)
     source_line: Series[arrow(SONGS.contract, "source_line")] = pdr.Field(ge=1)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["track_id"]
 
     @pdr.check("genre", error="genre cannot be part of a DynamoDB key (more than GENRE_MAX_BYTES, or a '#')")
@@ -44,7 +44,7 @@ class Users(Contract):
     created_at: Series[arrow(USERS.contract, "created_at")] = pdr.Field(nullable=True)
     source_line: Series[arrow(USERS.contract, "source_line")] = pdr.Field(ge=1)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["user_id"]
 
 

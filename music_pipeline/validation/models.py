@@ -26,7 +26,7 @@ class ValidatedStreams(Contract):
     source_file: Series[arrow(VALIDATED_STREAMS.contract, "source_file")] = non_blank()
     source_line: Series[arrow(VALIDATED_STREAMS.contract, "source_line")] = pdr.Field(ge=1)
 
-    class Config:
+    class Config(Contract.Config):  # with the base model's, merged by pandera
         unique = ["user_id", "track_id", "listen_time"]  # exact duplicates are rejected
 
     @pdr.dataframe_check(error="date is not the UTC day of listen_time")
