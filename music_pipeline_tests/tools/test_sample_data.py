@@ -254,7 +254,86 @@ def test_skew(lake):
     hours = collections.Counter(t.hour for t in times)
     assert hours[20] > 4 * hours[4]
     plays = collections.Counter(r[1] for r in rows if len(r) == 3).most_common()
-    assert plays[0][1] > 10 * plays[len(plays) // 2][1]
+    total = sum(n for _, n in plays)
+    # a long tail: the top track well above the median one, the top tenth holding about a third
+    assert plays[0][1] > 5 * plays[len(plays) // 2][1]
+    assert sum(n for _, n in plays[: len(plays) // 10]) > 0.25 * total
+    # ... but no hit holding its genre, no genre holding the service
+    genre = _first_genres(root / "raw/songs/songs.csv")
+    by_genre: dict[str, list[int]] = collections.defaultdict(list)
+    for track, n in plays:
+        if genre.get(track):
+            by_genre[genre[track]].append(n)
+    assert max(sum(v) for v in by_genre.values()) < 0.3 * total
+    assert all(max(v) < 0.4 * sum(v) for v in by_genre.values() if len(v) >= 10)
+
+
+def _first_genres(songs_csv: Path) -> dict[str, str]:
+    """track_id -> the genre of its first songs.csv row (the one the pipeline keeps)."""
+    first: dict[str, str] = {}
+    with open(songs_csv, newline="", encoding="utf-8") as fh:
+        for row in list(csv.reader(fh))[1:]:
+            first.setdefault(row[1], row[-1])
+    return first
+
+
+def _clean_listens(root: Path, summary: GenerationSummary) -> list[tuple]:
+    """(user, track, UTC time, own duration seconds or None, completed or None) of every clean listen."""
+    tracks, users = _valid_sets(root)
+    out = []
+    for _, kind, line in _all_lines(root, summary):
+        if kind == "csv":
+            defects, key = _defects(line, tracks, users)
+            if not defects:
+                out.append((*key, None, None))
+        elif kind == "alias":
+            user, track, when, duration = line.decode().split(",")
+            out.append((user, track, _parse_time(when), float(duration), None))
+        elif kind == "seed":
+            obj = json.loads(line)
+            if not _seed_defects(obj):
+                out.append((obj["user_id"], obj["song_id"], _parse_time(obj["timestamp"]), obj["duration"], obj["completed"]))
+        else:
+            obj = json.loads(line)
+            out.append((obj["user_id"], obj["track_id"], _parse_time(obj["listen_time"]), None, None))
+    return list({row[:3]: row for row in out}.values())  # the 4 duplicate_listen copies counted once
+
+
+def test_a_fraction_of_the_users_listen_each_day_in_a_few_sessions(lake):
+    root, summary = lake
+    by_day: dict[dt.date, dict[str, list[dt.datetime]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+    for user, _, when, _, _ in _clean_listens(root, summary):
+        by_day[when.date()][user].append(when)
+    assert len(by_day) == 7
+    for users in by_day.values():
+        assert 0.15 * SMALL["n_users"] <= len(users) <= 0.45 * SMALL["n_users"]
+        sessions = [1 + sum(b - a > dt.timedelta(minutes=30) for a, b in zip(t, t[1:])) for t in map(sorted, users.values())]
+        assert 1.5 <= sum(sessions) / len(sessions) <= 4
+
+
+def test_own_durations_follow_the_track_with_early_skips(lake):
+    root, summary = lake
+    track_ms = {}
+    with open(root / "raw/songs/songs.csv", newline="", encoding="utf-8") as fh:
+        for row in list(csv.reader(fh))[1:]:
+            track_ms.setdefault(row[1], int(row[6]))
+    own = [(t, d, done) for _, t, _, d, done in _clean_listens(root, summary) if d is not None]
+    longer = [(t, d) for t, d, _ in own if d * 1000 > track_ms[t]]
+    assert len(longer) == summary.oddities["longer_than_track"] == 3  # the deliberate ones, in the aliased file
+    whole = [d * 1000 > track_ms[t] - 1000 for t, d, _ in own]  # played to the end (durations in half seconds)
+    skipped = [d < 30 for _, d, _ in own]
+    assert 0.5 < sum(whole) / len(own) < 0.8 and 0.1 < sum(skipped) / len(own) < 0.4
+    flagged = [(done, w) for (_, _, done), w in zip(own, whole) if done is not None]
+    assert flagged and all(done == w for done, w in flagged)  # `completed` says whether it played to the end
+
+
+def test_a_few_double_taps_are_near_duplicates(lake):
+    root, summary = lake
+    times: dict[tuple, list[dt.datetime]] = collections.defaultdict(list)
+    for user, track, when, _, _ in _clean_listens(root, summary):
+        times[(user, track)].append(when)
+    near = [b - a for t in times.values() for a, b in zip(sorted(t), sorted(t)[1:]) if b - a <= dt.timedelta(seconds=5)]
+    assert near == [dt.timedelta(seconds=2)] * summary.oddities["near_duplicate"] and len(near) == 2
 
 
 @pytest.mark.parametrize("with_duration", [False, True])
