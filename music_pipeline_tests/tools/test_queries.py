@@ -1,19 +1,27 @@
-"""docs/queries.md's five analyst queries, run as documented (`music-pipeline sql` over the demo lake: seed 42,
-2024-06-01..07, every engine step run), each result checked against values computed here in plain Python from
-the lake's files; their Athena forms are the same SQL with the database named. And `music-pipeline sql` itself:
-published files only, --json, --tables, one-line errors, no file access."""
+"""docs/queries.md's five analyst queries, read from the page and run as documented (`music-pipeline sql` with the
+query on stdin, over the demo lake: seed 42, 2024-06-01..07, every engine step run): each result checked against
+values computed here in plain Python from the lake's Parquet files, the printed result against the page's result
+block, and the Athena form held equal to the local one with the database named, parsed as Athena SQL (sqlglot)
+and run here too. And `music-pipeline sql` itself: published files only, --json, --tables, one-line errors, no
+file access."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from music_pipeline.core import registry
+from music_pipeline.core.settings import Settings
 from music_pipeline.lake import views
 from music_pipeline.lake.store import Lake
 from music_pipeline_tests.helpers import read_all, run_all_steps
@@ -22,6 +30,8 @@ from music_pipeline_tools.sample_data import generate_lake
 
 DOC = Path(__file__).parents[2] / "docs" / "queries.md"
 WEEK = (dt.date(2024, 6, 1), dt.date(2024, 6, 7))
+SESSIONS_OF = ("u00020", dt.date(2024, 6, 4))  # query 4's user and day
+DATABASE = "music_pipeline"
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +42,32 @@ def demo_lake(tmp_path_factory) -> Lake:
     return run_all_steps(root, summary.days)
 
 
-def documented() -> list[tuple[str, str]]:
-    """(local SQL, Athena SQL) of each documented query."""
-    text = DOC.read_text()
-    local = re.findall(r"```sh\nmusic-pipeline sql <<'SQL'\n(.*?)\nSQL\n```", text, flags=re.S)
-    athena = re.findall(r"On Athena:\n\n```sql\n(.*?)\n```", text, flags=re.S)
-    return list(zip(local, athena, strict=True))
+@dataclass(frozen=True)
+class Documented:
+    title: str
+    local: str  # the SQL given to `music-pipeline sql` on stdin
+    shown: str  # the result block under it
+    athena: str
+
+
+SECTION = re.compile(
+    r"\n\nLocally:\n\n```sh\nmusic-pipeline sql <<'SQL'\n(?P<local>.*?)\nSQL\n```\n\n```text\n(?P<shown>.*?)\n```"
+    r"\n\nOn Athena:\n\n```sql\n(?P<athena>.*?)\n```\n",
+    flags=re.S,
+)
+
+
+def documented() -> list[Documented]:
+    """Each numbered section of the page: exactly one local query, its result and its Athena form."""
+    sections = re.split(r"^## (?=\d\. )", DOC.read_text(), flags=re.M)[1:]
+    out = []
+    for number, section in enumerate(sections, start=1):
+        heading, body = section.split("\n", 1)
+        assert heading.startswith(f"{number}. "), heading
+        found = list(SECTION.finditer(body))
+        assert len(found) == 1 and body.count("```") == 6, f"section {heading!r}: one local query, result, Athena form"
+        out.append(Documented(heading.split(". ", 1)[1], found[0]["local"], found[0]["shown"], found[0]["athena"]))
+    return out
 
 
 def rows_of(lake: Lake, name: str) -> list[dict]:
@@ -48,66 +78,134 @@ def in_week(row: dict) -> bool:
     return WEEK[0] <= row["date"] <= WEEK[1]
 
 
-def expected(lake: Lake) -> list[list[tuple]]:
-    listens = [r for r in rows_of(lake, "validated_streams") if in_week(r)]
+# ------------------------------------------------------------------ each query's answer, in plain Python
+def by_country_and_genre(lake: Lake) -> list[tuple]:
     country = {u["user_id"]: u["user_country"] for u in rows_of(lake, "users")}
+    listeners: dict[tuple, list[str]] = defaultdict(list)
+    for r in rows_of(lake, "validated_streams"):
+        if in_week(r):
+            listeners[(country.get(r["user_id"]) or "unknown", r["genre"])].append(r["user_id"])
+    rows = [(c, g, len(users), len(set(users))) for (c, g), users in listeners.items()]
+    return sorted(rows, key=lambda t: (-t[2], t[0], t[1]))[:10]
 
-    by_country_genre: dict[tuple, list[str]] = defaultdict(list)
-    for r in listens:
-        by_country_genre[(country.get(r["user_id"]) or "unknown", r["genre"])].append(r["user_id"])
-    q1 = sorted(
-        ((c, g, len(users), len(set(users))) for (c, g), users in by_country_genre.items()), key=lambda t: (-t[2], t[0], t[1])
-    )
 
-    artists: Counter = Counter()
-    days: Counter = Counter()
-    for r in (r for r in rows_of(lake, "artist_daily_popularity") if in_week(r)):
-        artists[r["artist"]] += r["listen_count"]
-        days[r["artist"]] += 1
-    q2 = sorted(((a, n, days[a]) for a, n in artists.items()), key=lambda t: (-t[1], t[0]))
+def top_artists(lake: Lake) -> list[tuple]:
+    """From the listens and the songs' credits (not from artist_daily_popularity, which the query reads): every
+    artist named in a `;`-separated credit counts each listen of the song once."""
+    credits = {}
+    for song in rows_of(lake, "songs"):
+        names = {a.strip() for a in (song["artists"] or "").split(";") if a.strip()}
+        credits[song["track_id"]] = names or {"unknown"}
+    listens: Counter = Counter()
+    days: dict[str, set] = defaultdict(set)
+    for r in rows_of(lake, "validated_streams"):
+        if in_week(r):
+            for artist in credits[r["track_id"]]:
+                listens[artist] += 1
+                days[artist].add(r["date"])
+    return sorted(((a, n, len(days[a])) for a, n in listens.items()), key=lambda t: (-t[1], t[0]))[:10]
 
+
+def rejected_unknown_users(lake: Lake) -> list[tuple]:
     rejected = [r for r in rows_of(lake, "stream_rejects") if in_week(r) and r["reason"] == "unknown_user_id"]
-    q3 = sorted((r["date"], r["source_file"], r["source_line"], r["user_id"], r["track_id"], r["listen_time"]) for r in rejected)
-
-    day = sorted(
-        (r["listen_time"], r["listening_time_ms"])
-        for r in listens
-        if r["date"] == dt.date(2024, 6, 3) and r["user_id"] == "u00028"
+    return sorted(
+        (r["date"], r["source_file"], r["source_line"], r["user_id"], r["track_id"], r["listen_time"]) for r in rejected
     )
+
+
+def sessions_of_a_day(lake: Lake) -> list[tuple]:
+    user, day = SESSIONS_OF
+    listens = sorted(
+        (r["listen_time"], r["listening_time_ms"])
+        for r in rows_of(lake, "validated_streams")
+        if r["date"] == day and r["user_id"] == user
+    )
+    gap = dt.timedelta(minutes=Settings().session_gap_minutes)
     sessions: list[list[tuple]] = []
-    for when, ms in day:
-        if not sessions or when - sessions[-1][-1][0] > dt.timedelta(minutes=30):
+    for when, ms in listens:
+        if not sessions or when - sessions[-1][-1][0] > gap:
             sessions.append([])
         sessions[-1].append((when, ms))
-    q4 = [(i, s[0][0], s[-1][0], len(s), sum(ms for _, ms in s)) for i, s in enumerate(sessions, start=1)]
+    return [
+        (i, s[0][0], s[-1][0], len(s), sum(ms < 30_000 for _, ms in s), sum(ms for _, ms in s))
+        for i, s in enumerate(sessions, start=1)
+    ]
 
+
+def completion_by_device(lake: Lake) -> list[tuple]:
     devices: dict[str, list] = defaultdict(list)
-    for r in listens:
-        devices[r["device_type"]].append(r["completed"])
-    q5 = []
+    for r in rows_of(lake, "validated_streams"):
+        if in_week(r):
+            devices[r["device_type"]].append(r["completed"])
+    rows = []
     for device, flags in devices.items():
         known = [f for f in flags if f is not None]
-        rate = round(sum(known) / len(known), 4) if known else None
-        q5.append((device, len(flags), len(known), sum(known), rate))
-    q5.sort(key=lambda t: (-t[1], t[0]))
-    return [q1[:10], q2[:10], q3, q4, q5]
+        rows.append((device, len(flags), len(known), sum(known), sum(known) / len(known) if known else None))
+    return sorted(rows, key=lambda t: (-t[1], t[0]))
+
+
+ANSWERS: dict[str, Callable[[Lake], list[tuple]]] = {
+    "Listens by country and genre over a week": by_country_and_genre,
+    "The week's top artists": top_artists,
+    "A reason's rejected rows over a range": rejected_unknown_users,
+    "A user's sessions of a day": sessions_of_a_day,
+    "Completion rate by device over a week": completion_by_device,
+}
+
+
+def same_rows(got: list[tuple], want: list[tuple]) -> bool:
+    """Equal rows; a float (a rate the query rounds to 4 places) within 5e-5."""
+    return len(got) == len(want) and all(
+        len(g) == len(w)
+        and all(abs(a - b) <= 5e-5 if isinstance(b, float) and a is not None else a == b for a, b in zip(g, w, strict=True))
+        for g, w in zip(got, want, strict=True)
+    )
 
 
 def qualified(sql: str) -> str:
-    """The SQL with each lake table named in the database `music_pipeline` (Athena's form)."""
+    """The SQL with each lake table named in the database (Athena's form)."""
     tables = {t.name for t in registry.LAKE_TABLES}
-    return re.sub(r"\b(FROM|JOIN) (\w+)", lambda m: f"{m[1]} music_pipeline.{m[2]}" if m[2] in tables else m[0], sql)
+    return re.sub(r"\b(FROM|JOIN) (\w+)", lambda m: f"{m[1]} {DATABASE}.{m[2]}" if m[2] in tables else m[0], sql)
 
 
-def test_the_documented_queries_answer_what_the_lake_files_say(demo_lake):
+def as_athena_parses_it(sql: str) -> str:
+    """The Athena SQL parsed by sqlglot's Athena (Trino) dialect, every table outside its own CTEs checked to be a
+    lake table of the database, then written for DuckDB without the database (to run over the local views)."""
+    tree = sqlglot.parse_one(sql, read="athena", error_level=sqlglot.ErrorLevel.RAISE)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    lake_tables = {t.name for t in registry.LAKE_TABLES}
+    for table in tree.find_all(exp.Table):
+        if table.name not in ctes:
+            assert table.db == DATABASE and table.name in lake_tables, table.sql()
+            table.set("db", None)
+    return tree.sql(dialect="duckdb")
+
+
+def test_the_page_documents_the_five_queries():
     queries = documented()
-    assert len(queries) == 5
-    for (local, athena), want in zip(queries, expected(demo_lake), strict=True):
-        columns, got = views.run(demo_lake, local)
-        assert len(got) == len(want) > 0, local
-        for row, wanted in zip(got, want, strict=True):
-            assert row == pytest.approx(wanted, abs=1e-4) if columns[-1] == "completion_rate" else row == wanted, local
-        assert athena == qualified(local)  # the same SQL, the database named
+    assert [q.title for q in queries] == list(ANSWERS)
+    user, day = SESSIONS_OF
+    sessions = queries[3].local
+    assert f"user_id = '{user}'" in sessions and f"\"date\" = DATE '{day}'" in sessions
+    assert f"INTERVAL '{Settings().session_gap_minutes}' MINUTE" in sessions  # the KPIs' session gap
+
+
+@pytest.mark.parametrize("number", range(5))
+def test_a_documented_query_answers_what_the_lake_files_say(demo_lake, number, monkeypatch, capsys):
+    query = documented()[number]
+    want = ANSWERS[query.title](demo_lake)
+    assert want, f"{query.title}: the demo lake has no answer to check"
+
+    columns, got = views.run(demo_lake, query.local)
+    assert same_rows(got, want), f"{query.title}:\n{got}\n!=\n{want}"
+
+    monkeypatch.setenv("MUSIC_PIPELINE_LAKE", demo_lake.local_path())
+    monkeypatch.setattr("sys.stdin", io.StringIO(query.local))
+    assert cli.main(["sql"]) == 0  # as typed: `music-pipeline sql <<'SQL' ... SQL`
+    assert capsys.readouterr().out == query.shown + "\n", f"{query.title}: the page's result block is not the output"
+
+    assert query.athena == qualified(query.local)
+    assert views.run(demo_lake, as_athena_parses_it(query.athena)) == (columns, got)
 
 
 def test_sql_reads_published_files_only(demo_lake, tmp_path, monkeypatch, capsys):
