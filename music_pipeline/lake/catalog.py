@@ -10,7 +10,7 @@ A partitioned table (`date=D/` folders) declares `date` as its partition key onl
 partition projection (`date` from the start date to NOW, one `date=${date}/` folder per day): a day
 published at 00:01 is queryable at once, and no crawler or `MSCK REPAIR` is ever needed. The files
 keep their own `date` column; Athena reads Parquet columns by name and takes a partition key's value
-from the partition, so it never reads that copy (docs/decisions.md, "Catalog (issue 23)").
+from the partition, so it never reads that copy (docs/decisions.md, "The catalog and SQL over the lake").
 
 `glue_table_input` is what `music-pipeline deploy` creates (`ensure_catalog`), what `doctor` compares
 (`catalog_status`) and what infra/cloudformation.yaml declares (a test holds them equal).
