@@ -167,20 +167,12 @@ def materialize_days(root: Path, first: str, last: str | None = None, selection=
 
     defs = code_location()
     assets = [*defs.assets, *(defs.asset_checks or [])]  # checks run with their assets, as in the UI/CLI
-    if last is None or last == first:
-        return materialize(
-            assets,
-            resources=dagster_resources(root),
-            partition_key=first,
-            selection=selection,
-            instance=instance,
-            raise_on_error=raise_on_error,
-        )
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    one_day = last is None or last == first
     return materialize(
         assets,
         resources=dagster_resources(root),
-        tags=tags,
+        partition_key=first if one_day else None,
+        tags=None if one_day else {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last or first},
         selection=selection,
         instance=instance,
         raise_on_error=raise_on_error,
