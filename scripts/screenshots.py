@@ -1,8 +1,8 @@
 """Screenshots of the Dagster UI for the README, taken with headless Chromium from the system packages.
 
     make demo && make dev                        # in one terminal: the UI on the demo's days
-    python scripts/screenshots.py                # in another: writes docs/screenshots/*.png
-    python scripts/screenshots.py --url http://127.0.0.1:3014 --out /tmp/shots
+    .venv/bin/python scripts/screenshots.py      # in another: writes docs/screenshots/*.png (websockets: the venv)
+    .venv/bin/python scripts/screenshots.py --url http://127.0.0.1:3014 --out /tmp/shots
 
 Needs `chromium` (Debian: `apt-get install -y chromium`). The UI is a single-page app that keeps
 polling, so Chromium is given a virtual-time budget to render before the capture; the welcome
