@@ -13,7 +13,7 @@ import sys
 import time
 
 from music_pipeline.core.settings import PROJECT_ROOT, Settings
-from music_pipeline_tools import dev, rejects
+from music_pipeline_tools import dev, files, rejects
 from music_pipeline_tools.demo_report import print_top_lists
 from music_pipeline_tools.state import endpoint, state_of
 
@@ -251,6 +251,13 @@ def _rejects(args: argparse.Namespace) -> int:
     return rejects.run(args)
 
 
+def _files(args: argparse.Namespace) -> int:
+    state = state_of(args)
+    state.activate(dagster_home=False)  # the project's lake and its ledger (the local endpoint on a folder lake)
+    with endpoint(state, verbose=False) as url:
+        return files.run(args, url)
+
+
 def _doctor(args: argparse.Namespace) -> int:
     """The preflight of the project's state (`--project-dir`: its .env and lake); on a folder lake with
     local tables and no endpoint configured, the local tables are checked on the endpoint `dev` uses."""
@@ -342,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ret.set_defaults(func=_retention)
     rejects.add_parser(sub, _rejects)
+    files.add_parser(sub, _files)
 
     doc = sub.add_parser(
         "doctor",

@@ -31,6 +31,10 @@ class ArrivalSettings:
     max_runs_per_tick: int = 20
     rescan_seconds: float = 300
     claim_timeout_seconds: float = 900
+    # a file failing for a reason that passes is ingested again by the sensor, at most `file_retries` ingestions in
+    # all, `file_retry_seconds` after the first failure, doubling; then it is `failed` (one alert) until retried by hand
+    file_retries: int = 5
+    file_retry_seconds: float = 60
     running_by_default: bool = True  # MUSIC_PIPELINE_AUTOMATION: on/off; default on for a folder lake
     ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES  # names that are not finished deliveries
     queue_url: str | None = None  # S3 event notifications of raw/streams (SQS): ticks read it instead of listing
@@ -182,6 +186,8 @@ class Settings:
                 max_files_per_run=env.integer("MUSIC_PIPELINE_MAX_FILES_PER_RUN", 100, minimum=1),
                 rescan_seconds=env.number("MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS", 300),
                 claim_timeout_seconds=env.number("MUSIC_PIPELINE_CLAIM_TIMEOUT_SECONDS", 900),
+                file_retries=env.integer("MUSIC_PIPELINE_FILE_RETRIES", 5, minimum=1),
+                file_retry_seconds=env.number("MUSIC_PIPELINE_FILE_RETRY_SECONDS", 60),
                 running_by_default=sensors_on,
                 ignored_suffixes=tuple(s.strip() for s in ignored.split(",") if s.strip()),
                 queue_url=env.text("MUSIC_PIPELINE_ARRIVAL_QUEUE_URL", "") or None,

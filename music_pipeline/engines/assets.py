@@ -3,6 +3,8 @@ daily engine-backed asset (validation, the gold tables) that runs its step on th
 
 A range run processes its days in bounded chunks and records each day's figures on that day's
 partition (`add_asset_metadata(..., partition_key=day)`); what the run shares (the engine) is run-level.
+A day that raises does not stop the others: a failed chunk of several days is run again one day at a time, the
+step computes every day it can and then fails naming the failed days (core/isolation.py).
 """
 
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from dagster import (
 
 from music_pipeline.core import registry
 from music_pipeline.core.days import chunks
+from music_pipeline.core.isolation import FAILED_DAYS_TAG, DayFailures, isolatable
 from music_pipeline.core.metadata import OWNERS, day_metadata, definition_metadata
 from music_pipeline.core.partitions import daily_partitions, days_of, single_run
 from music_pipeline.core.resources import EngineResource, LakeResource
@@ -91,8 +94,10 @@ def daily_engine_asset(
     def _asset(context: AssetExecutionContext, lake: LakeResource, engine: EngineResource) -> MaterializeResult:
         the_lake = lake.get()
         runner = engine.get()
-        # a range is processed in bounded chunks of days (Settings.chunk_days): memory stays one chunk's
-        for chunk in chunks(days_of(context), settings.chunk_days(engine.kind)):
+        days = days_of(context)
+        failures = DayFailures(table.name)
+
+        def run(chunk: list[str]) -> None:
             context.log.debug(f"{table.name}: {chunk[0]}" + (f" .. {chunk[-1]} ({len(chunk)} days)" if len(chunk) > 1 else ""))
             counts = runner.run_step(the_lake, table, chunk, params, context=context)
             for day in chunk:
@@ -100,6 +105,31 @@ def daily_engine_asset(
                 if day_figures is not None:
                     metadata.update(day_figures(the_lake, table, day, counts))
                 context.add_asset_metadata(metadata, partition_key=day)
+
+        # a range is processed in bounded chunks of days (Settings.chunk_days): memory stays one chunk's
+        for chunk in chunks(days, settings.chunk_days(engine.kind)):
+            for attempt in [chunk] if len(chunk) == 1 else [chunk, *([d] for d in chunk)]:
+                try:
+                    run(attempt)
+                except Exception as error:
+                    if not isolatable(error, engine.kind) or len(days) == 1:
+                        raise
+                    if len(attempt) > 1:  # which day of the chunk? each is run alone
+                        context.log.warning(f"{table.name}: {attempt[0]}..{attempt[-1]} failed ({error}); one day at a time")
+                        continue
+                    failures.add(attempt[0], error)
+                    context.log.error(f"{table.name}: {attempt[0]} failed: {failures.reasons[attempt[0]]}")
+                else:
+                    if len(attempt) == len(chunk):
+                        break  # the whole chunk passed: its days are not run again alone
+        if failures:
+            for day in sorted(failures.reasons):
+                context.log_event(failures.observation(day, context.run_id))
+            known = context.instance.get_run_by_id(context.run_id)
+            before = known.tags.get(FAILED_DAYS_TAG, "") if known is not None else ""
+            failed = sorted(set(filter(None, before.split(","))) | set(failures.reasons))
+            context.instance.add_run_tags(context.run_id, {FAILED_DAYS_TAG: ",".join(failed)})
+            raise failures.failure(days)
         return MaterializeResult(metadata={"engine": engine.kind})
 
     return _asset

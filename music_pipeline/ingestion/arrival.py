@@ -39,6 +39,7 @@ class ArrivalReport:
     errors: dict[str, str] = field(default_factory=dict)
     not_recorded: list[str] = field(default_factory=list)  # the ledger had moved on (claimed again)
     transient: list[str] = field(default_factory=list)  # failed for a reason that passes: claimed again later
+    gave_up: list[str] = field(default_factory=list)  # failed for a reason that passes, retries spent: `failed`
 
     @property
     def all_days(self) -> list[str]:
@@ -53,12 +54,30 @@ def is_day(value: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Retries:
+    """How often a delivery failing for a reason that passes is ingested (MUSIC_PIPELINE_FILE_RETRIES) and
+    the wait before its second ingestion (MUSIC_PIPELINE_FILE_RETRY_SECONDS), doubled before each next one."""
+
+    attempts: int = 5
+    first_wait: float = 60
+
+    def wait(self, attempts: int) -> float:
+        return self.first_wait * 2 ** (attempts - 1)
+
+
 def ingest_claimed(
-    lake: Lake, ledger: Ledger, claimed: dict[str, str], run_id: str, start_date: dt.date | None = None
+    lake: Lake,
+    ledger: Ledger,
+    claimed: dict[str, str],
+    run_id: str,
+    start_date: dt.date | None = None,
+    retries: Retries | None = None,
+    now: float | None = None,
 ) -> ArrivalReport:
     """Ingest the claimed deliveries {key: version}; record each outcome in the ledger.
     `start_date` (MUSIC_PIPELINE_START_DATE when None) is passed to ingestion (before_start_date)."""
-    report = ArrivalReport()
+    report, retries = ArrivalReport(), retries or Retries()
     current = landing.stat(lake, list(claimed))
     before = ledger.get_many(list(claimed))
     for key, version in sorted(claimed.items()):
@@ -78,14 +97,30 @@ def ingest_claimed(
             outcome, report.errors[key] = "failed", manifest.error or "unreadable"
         report.outcomes[key] = outcome
         if outcome == "failed" and manifest is not None and manifest.transient:
-            # not recorded as failed: the claim stays `discovered` and the sensor claims the file again once the
-            # claim is stale (MUSIC_PIPELINE_CLAIM_TIMEOUT_SECONDS); its days are not requested from this run
-            report.transient.append(key)
-            continue
+            item = before.get(key) or {}
+            attempts = (int(item.get("attempts", 0)) if item.get("attempts_of") == version else 0) + 1
+            if attempts < retries.attempts:
+                # `retrying`: the sensor claims it again once the wait is over; its days are not requested from this run
+                wait = retries.wait(attempts)
+                report.errors[key] += f" (ingestion {attempts} of {retries.attempts}; again in {wait:g} s)"
+                report.transient.append(key)
+                at = (time.time() if now is None else now) + wait
+                if not ledger.retrying(key, version, run_id=run_id, reason=report.errors[key], attempts=attempts, retry_at=at):
+                    report.not_recorded.append(key)
+                continue
+            report.errors[key] += f" (gave up after {attempts} ingestions: `music-pipeline files --retry {key}`)"
+            report.gave_up.append(key)
+        else:
+            attempts = 0
         if outcome == "failed":
             reason = report.errors.setdefault(key, (manifest.error if manifest else None) or "unreadable")
             recorded = ledger.failed(
-                key, version, run_id=run_id, reason=reason, content_hash=manifest.content_hash if manifest else None
+                key,
+                version,
+                run_id=run_id,
+                reason=reason,
+                content_hash=manifest.content_hash if manifest else None,
+                attempts=attempts,
             )
         else:
             if manifest is None:

@@ -84,6 +84,7 @@ class Manifest:
     # (the counts above then describe that content, so conservation still holds)
     held_content_hash: str | None = None
     transient: bool = False  # failed for a reason that passes (faults.is_transient): every sync retries it
+    retry_requested: bool = False  # a failed file to be read again by the next sync (`music-pipeline files --retry`)
 
     @property
     def days(self) -> set[str]:
@@ -306,7 +307,7 @@ def _ingest_landed_file(
         previous
         and not force_hash
         and previous.status not in ("duplicate", "publishing")
-        and not (previous.status == "failed" and previous.transient)
+        and not (previous.status == "failed" and (previous.transient or previous.retry_requested))
         and (previous.size, previous.modified) == (landed.size, landed.modified)
     ):
         return "unchanged", previous

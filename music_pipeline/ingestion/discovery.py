@@ -12,7 +12,9 @@ One file's way, one tick at a time (the ledger in DynamoDB holds the state):
    cannot, `after_ingestion` when the run succeeded (`ingested_files_sensor`, a run status sensor on a
    short interval), or `follow_up` at the next tick, requests them: the ledger records a request once;
 3. `follow_up`, published: once every touched day's DynamoDB assets were materialized by a run that
-   started after the file was ingested, the file is `published`, then archived by `archive_stream_files`.
+   started after the file was ingested, the file is `published`, then archived by `archive_stream_files`;
+   a file that failed for a reason that passes (`retrying`) is claimed and ingested again once its wait is over
+   (MUSIC_PIPELINE_FILE_RETRY_SECONDS, doubling; at most MUSIC_PIPELINE_FILE_RETRIES ingestions, then `failed`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from music_pipeline.core.cursor import SensorCursor
 from music_pipeline.core.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from music_pipeline.core.days import chunks, contiguous_ranges
 from music_pipeline.core.settings import ArrivalSettings
-from music_pipeline.ingestion.ledger import ARCHIVED, DISCOVERED, FAILED, INGESTED, PUBLISHED, Ledger
+from music_pipeline.ingestion.ledger import ARCHIVED, DISCOVERED, FAILED, INGESTED, PUBLISHED, RETRYING, Ledger
 from music_pipeline.lake import landing
 
 SENSOR_TAG = "music_pipeline/arrival"  # on runs launched by the sensor; raw_streams then skips its full sync
@@ -95,39 +97,58 @@ def discover(
     adopted = {}
     for f in found:  # in flight in the ledger, not followed by the cursor (a lost cursor): follow it again
         item = known.get(f.key)
-        if item is None or item["status"] not in (DISCOVERED, INGESTED, PUBLISHED):
+        if item is None or item["status"] not in (DISCOVERED, RETRYING, INGESTED, PUBLISHED):
             continue
         if item["version"] == landing.version(f) and f.key not in cursor.pending:
             adopted[f.key] = cursor.pending[f.key] = item["version"]
     stale_before = now - settings.claim_timeout_seconds
     fresh = [
-        f
+        (f.key, landing.version(f), f.size, f.modified)
         for f in found
         if f.key not in known
         or known[f.key]["version"] != landing.version(f)
         or (known[f.key]["status"] == DISCOVERED and known[f.key]["discovered_at"] < stale_before)
+        or (known[f.key]["status"] == RETRYING and known[f.key].get("retry_at", 0) <= now)
     ]
+    requests = ingestion_requests(ledger, cursor, fresh, settings, start_date, now)
+    return requests, adopted
+
+
+def ingestion_requests(
+    ledger: Ledger,
+    cursor: Cursor,
+    files: list[tuple[str, str, int, float]],
+    settings: ArrivalSettings,
+    start_date: dt.date,
+    now: float,
+) -> list[RunRequest]:
+    """Deliveries (key, version, size, modified) -> claims in the ledger -> `ingest_stream_files` runs of the
+    claimed ones, at most MUSIC_PIPELINE_MAX_FILES_PER_RUN each."""
     requests = []
-    for batch in chunks(fresh, settings.max_files_per_run):
-        run_key = "ingest:" + _digest(*(f"{f.key}@{landing.version(f)}" for f in batch), f"claimed at {now:.3f}")
+    for batch in chunks(files, settings.max_files_per_run):
+        run_key = "ingest:" + _digest(*(f"{key}@{version}" for key, version, _, _ in batch), f"claimed at {now:.3f}")
         claimed = {
-            f.key: landing.version(f)
-            for f in batch
-            if ledger.claim(f.key, landing.version(f), f.size, f.modified, run_key, settings.claim_timeout_seconds)
+            key: version
+            for key, version, size, modified in batch
+            if ledger.claim(key, version, size, modified, run_key, settings.claim_timeout_seconds)
         }
         if claimed:
             cursor.pending.update(claimed)
+            config = {
+                "files": claimed,
+                "start_date": start_date.isoformat(),
+                "file_retries": settings.file_retries,
+                "file_retry_seconds": settings.file_retry_seconds,
+            }
             requests.append(
                 RunRequest(
                     run_key=run_key,
                     job_name="ingest_stream_files",
                     tags={SENSOR_TAG: "ingest"},
-                    run_config={
-                        "ops": {"ingest_claimed_files": {"config": {"files": claimed, "start_date": start_date.isoformat()}}}
-                    },
+                    run_config={"ops": {"ingest_claimed_files": {"config": config}}},
                 )
             )
-    return requests, adopted
+    return requests
 
 
 def unrequested_days(item: dict, today: dt.datetime, start_date: dt.date) -> tuple[list[str], list[str], list[str]]:
@@ -225,6 +246,7 @@ def follow_up(
     today = dt.datetime.fromtimestamp(now, dt.UTC)
     wanted: dict[str, tuple[str, dict, list[str]]] = {}
     to_archive: dict[str, str] = {}
+    due: list[tuple[str, str, int, float]] = []  # retrying deliveries whose wait is over: ingested again
     lost = []
     for key, version in sorted(cursor.pending.items()):
         item = items.get(key)
@@ -233,6 +255,8 @@ def follow_up(
         if item is None or item["version"] != version or item["status"] in (ARCHIVED, FAILED):
             del cursor.pending[key]
             continue
+        if item["status"] == RETRYING and float(item.get("retry_at", 0)) <= now:
+            due.append((key, version, int(item["size"]), float(item["modified"])))
         if item["status"] == INGESTED:
             ready, missing, later = unrequested_days(item, today, start_date)
             if missing:
@@ -243,7 +267,7 @@ def follow_up(
                     item["status"] = PUBLISHED
         if item["status"] == PUBLISHED:
             to_archive[key] = version
-    requests = days_requests(ledger, wanted)
+    requests = days_requests(ledger, wanted) + ingestion_requests(ledger, cursor, due, settings, start_date, now)
     for batch in chunks(sorted(to_archive.items()), settings.max_files_per_run):
         requests.append(
             RunRequest(

@@ -1,19 +1,22 @@
 """The ProcessedStreams ledger (DynamoDB): one item per landed key and what became of it.
 
     discovered --> ingested --> published --> archived
-         \\------> failed
+       |   \\------> failed
+       \\--> retrying --(retry_at past)--> discovered   (a reason that passes; at the bound: failed)
 
 Every status change is a conditional write on (status, version), so two sensor ticks cannot both
 claim a delivery and two runs cannot both record it: the loser gets `False` and does nothing.
 `version` identifies one delivery of a key (size and modification time, see lake/landing.py);
 a new delivery under the same key (changed or re-sent bytes) may be claimed again whatever the
 status. A claim left in `discovered` longer than `stale_after` seconds (its run never started)
-may be taken over.
+may be taken over. A delivery that failed for a reason that passes is `retrying` until its `retry_at`, then
+claimed again; `attempts` counts its ingestions (of the delivery `attempts_of`). `reset` (`music-pipeline files
+--retry KEY`) makes a failed or retrying delivery due at once.
 
 Item attributes: file_key, status, version, size, modified, content_hash, rows, days (touched
 days whose partitions must be recomputed), days_requested, duplicate_of, outcome, reason, run_id,
-published_hash (content last published for the key), claim (the sensor's run key), discovered_at, ingested_at, published_at, archived_at, updated_at,
-archive_key.
+published_hash (content last published for the key), claim (the sensor's run key), discovered_at, ingested_at,
+published_at, archived_at, updated_at, archive_key, attempts, attempts_of, retry_at.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from music_pipeline.core.registry import PROCESSED_STREAMS
 from music_pipeline.serving.dynamodb import ServingTables, plain
 
 DISCOVERED, INGESTED, PUBLISHED, ARCHIVED, FAILED = "discovered", "ingested", "published", "archived", "failed"
-STATUSES = (DISCOVERED, INGESTED, PUBLISHED, ARCHIVED, FAILED)
+RETRYING = "retrying"
+STATUSES = (DISCOVERED, RETRYING, INGESTED, PUBLISHED, ARCHIVED, FAILED)
 
 
 def _now() -> Decimal:
@@ -114,8 +118,14 @@ class Ledger:
                 return False
             raise
 
+    def items(self) -> list[dict]:
+        """Every item (a Scan: `music-pipeline files`, never a sensor tick)."""
+        from boto3.dynamodb.conditions import Attr
+
+        return self._scan(Attr("file_key").exists())
+
     def claim(self, key: str, version: str, size: int, modified: float, claim: str, stale_after: float = 900) -> bool:
-        """discovered: true only for the first claim of this delivery of the key."""
+        """discovered: true only for the first claim of this delivery of the key (or of its retry, once due)."""
         now = _now()
         sets = {
             "status": DISCOVERED,
@@ -126,7 +136,10 @@ class Ledger:
             "discovered_at": now,
             "updated_at": now,
         }
-        condition = "attribute_not_exists(file_key) OR #version <> :version OR (#s = :discovered AND discovered_at < :stale)"
+        condition = (
+            "attribute_not_exists(file_key) OR #version <> :version OR (#s = :discovered AND discovered_at < :stale)"
+            " OR (#s = :retrying AND retry_at <= :now)"
+        )
         try:
             self.table.update_item(
                 Key={"file_key": key},
@@ -138,6 +151,8 @@ class Ledger:
                 ExpressionAttributeValues={
                     **{f":{k}": v for k, v in sets.items()},
                     ":discovered": DISCOVERED,
+                    ":retrying": RETRYING,
+                    ":now": now,
                     ":stale": now - Decimal(str(stale_after)),
                 },
             )
@@ -177,11 +192,41 @@ class Ledger:
             sets["duplicate_of"] = duplicate_of
         return self._from(key, DISCOVERED, version, **sets)
 
-    def failed(self, key: str, version: str, *, run_id: str, reason: str, content_hash: str | None = None) -> bool:
-        sets = {"status": FAILED, "run_id": run_id, "reason": reason[:2000]}
+    def failed(
+        self, key: str, version: str, *, run_id: str, reason: str, content_hash: str | None = None, attempts: int = 0
+    ) -> bool:
+        sets: dict[str, object] = {"status": FAILED, "run_id": run_id, "reason": reason[:2000]}
         if content_hash:
             sets["content_hash"] = content_hash
+        if attempts:  # a reason that passes, retries spent
+            sets.update(attempts=attempts, attempts_of=version)
         return self._from(key, DISCOVERED, version, **sets)
+
+    def retrying(self, key: str, version: str, *, run_id: str, reason: str, attempts: int, retry_at: float) -> bool:
+        """Failed for a reason that passes: claimed again once `retry_at` is past (`attempts` ingestions so far)."""
+        sets = {"status": RETRYING, "run_id": run_id, "reason": reason[:2000], "attempts": attempts, "attempts_of": version}
+        return self._from(key, DISCOVERED, version, **sets, retry_at=Decimal(str(round(retry_at, 3))))
+
+    def reset(self, key: str, reason: str) -> dict | None:
+        """A failed or retrying delivery is due again at once, its attempts counted from zero (a retry by hand).
+        Returns the item as it was, None when the ledger has no such item (or it is neither failed nor retrying)."""
+        item = self.get(key)
+        if item is None or item["status"] not in (FAILED, RETRYING):
+            return None
+        sets = {
+            "status": RETRYING,
+            "reason": reason[:2000],
+            "attempts": 0,
+            "attempts_of": item["version"],
+            "retry_at": Decimal(0),
+        }
+        done = self._update(
+            key,
+            "#s = :from AND #version = :version",
+            {":from": item["status"]},
+            {**sets, "version": item["version"], "updated_at": _now()},
+        )
+        return item if done else None
 
     def days_requested(self, key: str, version: str, days: list[str], seen_updated_at) -> bool:
         """Record which touched days have had a recomputation requested (stays `ingested`), only if the

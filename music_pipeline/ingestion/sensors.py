@@ -49,7 +49,7 @@ from music_pipeline.ingestion.discovery import (
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake import aws
 from music_pipeline.operations import archive
-from music_pipeline.operations.alerting import failed_file_observation
+from music_pipeline.operations.alerting import RETRYING_FILES, failed_file_observation
 
 # How often `ingested_files_sensor` looks for finished ingestion runs: the sensor daemon's own loop time
 # (dagster/_daemon/sensor.py evaluates sensors at most every 5 s), so a shorter interval would change nothing.
@@ -65,6 +65,8 @@ class StreamFiles(Config):
 
 class ClaimedFiles(StreamFiles):
     start_date: str  # MUSIC_PIPELINE_START_DATE of the code location that claimed them (the sensor sets it)
+    file_retries: int = 5  # MUSIC_PIPELINE_FILE_RETRIES (the sensor sets it)
+    file_retry_seconds: float = 60  # MUSIC_PIPELINE_FILE_RETRY_SECONDS (the sensor sets it)
 
 
 @op(
@@ -75,11 +77,14 @@ def ingest_claimed_files(
     context: OpExecutionContext, config: ClaimedFiles, lake: LakeResource, dynamodb_tables: DynamoDBResource
 ) -> Output[list[str]]:
     ledger, start_date = Ledger(dynamodb_tables.get()), dt.date.fromisoformat(config.start_date)
-    report = arrival.ingest_claimed(lake.get(), ledger, dict(config.files), context.run_id, start_date=start_date)
+    retries = arrival.Retries(config.file_retries, config.file_retry_seconds)
+    report = arrival.ingest_claimed(lake.get(), ledger, dict(config.files), context.run_id, start_date, retries)
     queued = queue_days(context, ledger, dict(config.files), start_date)
     recorded = ledger.get_many(list(report.errors)) if report.errors else {}
     for key, error in report.errors.items():
         context.log.warning(f"{key}: failed: {error}")
+        if key in report.transient:
+            continue  # retried by the sensor: alerted only once its retries are spent
         # the alerts sensor turns it into one alert per (file, content) (operations/alerting.py)
         context.log_event(failed_file_observation(key, error, recorded.get(key, {}).get("content_hash")))
     for key in report.not_recorded:
@@ -89,7 +94,10 @@ def ingest_claimed_files(
         raise Failure(
             f"{len(report.transient)} file(s) could not be read for a reason that passes, and will be claimed again: "
             + "; ".join(report.errors[k] for k in report.transient),
-            metadata={"transient_files": MetadataValue.md("\n".join(f"- `{k}`" for k in report.transient))},
+            metadata={
+                "transient_files": MetadataValue.md("\n".join(f"- `{k}`" for k in report.transient)),
+                RETRYING_FILES: len(report.transient),  # not alerted as a failed run (operations/alerting.py)
+            },
         )
     return Output(
         report.all_days,

@@ -41,6 +41,9 @@ from music_pipeline.operations import alerts
 from music_pipeline.operations.alerts import Alert
 
 FAILED_FILE = "music_pipeline/failed_file"  # metadata key of a failed-file observation on raw_streams
+# Failure metadata of an ingestion run whose files failed for a reason that passes and are retried by the sensor:
+# not alerted as a failed run; the file is alerted once, when its retries are spent (a failed-file observation)
+RETRYING_FILES = "music_pipeline/retrying_files"
 ALERT = "music_pipeline/alert"  # metadata key of an alert recorded on an asset
 HELD_CHECK = "rejected_share"
 FRESHNESS_CHECK = "freshness_check"
@@ -69,12 +72,21 @@ def root_cause(error) -> str:
     return (error.message.strip().splitlines() or [error.cls_name])[0]
 
 
+def _failure_metadata(event) -> dict:
+    data = event.step_failure_data.user_failure_data if event.step_failure_data else None
+    return dict(data.metadata) if data is not None else {}
+
+
 def run_alert(context: RunFailureSensorContext, settings: Settings) -> Alert | None:
-    """The alert of a failed run (None when only blocking checks failed: alerts_sensor has those)."""
+    """The alert of a failed run (None when only blocking checks failed: alerts_sensor has those; or when only
+    files failing for a reason that passes failed it: they are retried, and alerted when their retries are spent)."""
     run = context.dagster_run
     steps = context.get_step_failure_events()
     errors = [e.step_failure_data.error for e in steps if e.step_failure_data and e.step_failure_data.error]
     if errors and all(err.cls_name == CHECK_FAILED_ERROR for err in errors):
+        return None
+    retrying = [e for e in steps if e.step_failure_data and RETRYING_FILES in _failure_metadata(e)]
+    if steps and len(retrying) == len(steps):
         return None
     tags = run.tags
     days = tags.get("dagster/partition") or (
