@@ -96,7 +96,7 @@ def generate(root: str, first: str, days: int, listens_per_day: int, n_tracks: i
 def reference(root: str) -> dict:
     """Validate songs and users (needed by every later step), with the default engine."""
     from music_pipeline.core import registry as tables
-    from music_pipeline.core.registry import Params
+    from music_pipeline.core.specs import Params
     from music_pipeline.engines.duckdb import DuckDBEngine
     from music_pipeline.engines.steps import run_step
     from music_pipeline.lake.store import Lake
@@ -367,9 +367,9 @@ def engine_project(root: str, engine: str, first: str, days: int) -> dict:
     """The project's engine through transforms.run_step, from bronze and the validated reference tables:
     validated_streams and the six gold tables (session start-up timed apart)."""
     from music_pipeline.core import registry as tables
-    from music_pipeline.core.registry import Params
     from music_pipeline.core.resources import EngineResource, build_engine
     from music_pipeline.core.settings import Settings
+    from music_pipeline.core.specs import Params
     from music_pipeline.engines.steps import run_step
     from music_pipeline.lake.store import Lake
 
