@@ -50,6 +50,7 @@ class Sizes:
     # engines whose backfill is also measured in process (definitions built once, one `materialize` per run): the
     # lower bound of section 4. Every engine's backfill is measured as launched runs (`dagster asset materialize`).
     in_process_backfill: tuple[str, ...] = ("duckdb",)
+    e2e_only: bool = False  # section 1 alone (`--e2e-only`): the one-day lakes end to end against the references
 
 
 PRESETS = {
@@ -269,11 +270,26 @@ def run_all(sizes: Sizes, work: Path) -> dict:
         root = lake(f"day_{per_day}", 1, per_day)
         # 1: the whole graph of the day with its checks, from the landed CSV, and the two independent references
         day = dict(first=FIRST_DAY, days=1)
+        # the genre part of the graph first (what the lean reference computes): the whole graph's run then leaves
+        # every table of the day in the lake for the comparison
+        genre = runner.run(
+            "e2e",
+            "e2e_project",
+            f"{per_day:,} listens: project, genre KPIs and top lists with checks",
+            root=root,
+            engine="duckdb",
+            graph="genre",
+            **day,
+        )
+        genre_rss = rss()
         project = runner.run(
             "e2e", "e2e_project", f"{per_day:,} listens: project, whole graph with checks", root=root, engine="duckdb", **day
         )
         entry = {"listens": per_day, "project": project, "project_rss": rss(), "references": {}}
-        outs = {}
+        entry["genre_project"], entry["genre_project_rss"] = genre, genre_rss
+        outs = {"lean": str(scratch / f"day_{per_day}" / "reference_lean")}
+        entry["lean"] = runner.run("e2e", "e2e_lean", f"{per_day:,} listens: lean DuckDB reference", root=root, out=outs["lean"])
+        entry["lean_rss"] = rss()
         for name in REFERENCES:
             outs[name] = str(scratch / f"day_{per_day}" / f"reference_{name}")
             done = runner.run(
@@ -288,6 +304,8 @@ def run_all(sizes: Sizes, work: Path) -> dict:
             entry["references"][name] = {**done, "peak_rss_mb": rss()}
         entry["compare"] = runner.run("e2e", "e2e_compare", f"{per_day:,} listens: outputs compared", root=root, outs=outs, **day)
         results["e2e"].append(entry)
+        if sizes.e2e_only:
+            continue
         # 2: ingestion alone (project vs bare pyarrow), on the landed files again
         project = runner.run("ingestion", "ingest_project", f"{per_day:,} listens: project", root=root)
         bare = runner.run("ingestion", "ingest_bare", f"{per_day:,} listens: bare pyarrow", root=root, out=str(scratch / "bare"))
@@ -326,6 +344,8 @@ def run_all(sizes: Sizes, work: Path) -> dict:
                     "hand_rss": runner.stages[-2].peak_rss_mb,
                 }
             )
+    if sizes.e2e_only:
+        return _finish(sizes, runner, results, started)
     # 4: backfill: the whole graph with checks for a range in one run, the same in one run per day, one day alone
     backfills = {
         "duckdb": (sizes.backfill_days, sizes.backfill_per_day),
@@ -380,6 +400,10 @@ def run_all(sizes: Sizes, work: Path) -> dict:
     else:
         results["arrival"] = None
         results["arrival_latest"] = latest_arrival()
+    return _finish(sizes, runner, results, started)
+
+
+def _finish(sizes: Sizes, runner: Runner, results: dict, started: float) -> dict:
     data = {
         "sizes": asdict(sizes),
         "machine": machine(),
@@ -424,6 +448,15 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated engines whose backfill is also measured in process, the lower bound of section 4 "
         "(default: the preset's, duckdb; '' for none: saves ~8 min at the full sizes)",
     )
+    parser.add_argument(
+        "--e2e-only",
+        action="store_true",
+        help="section 1 alone: each one-day lake through the graph against the references (no ingestion, spark, "
+        "backfill, publish, sensor, load or arrival stage)",
+    )
+    parser.add_argument(
+        "--day-sizes", default=None, help="comma-separated listens/day of the one-day lakes (default: the preset's)"
+    )
     parser.add_argument("--work", default=str(REPO / "benchmarks" / ".work"), help="scratch folder (deleted data)")
     parser.add_argument(
         "--out",
@@ -441,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         spark_sizes = tuple(int(x) for x in args.spark_sizes.split(",") if x.strip())
         if set(spark_sizes) - set(sizes.day_sizes):
             parser.error(f"--spark-sizes: expected some of {', '.join(map(str, sizes.day_sizes))}")
+    day_sizes = sizes.day_sizes
+    if args.day_sizes:
+        day_sizes = tuple(int(x) for x in args.day_sizes.split(",") if x.strip())
+        spark_sizes = tuple(d for d in spark_sizes if d in day_sizes)
     arrival = sizes.arrival if args.arrival is None else args.arrival
     in_process = sizes.in_process_backfill
     if args.in_process_backfill is not None:
@@ -454,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
             "spark_day_sizes": spark_sizes,
             "arrival": arrival,
             "in_process_backfill": in_process,
+            "day_sizes": day_sizes,
+            "e2e_only": args.e2e_only,
         }
     )
     work = Path(args.work) / preset
@@ -462,7 +501,11 @@ def main(argv: list[str] | None = None) -> int:
     out = (
         Path(args.out)
         if args.out
-        else (REPO / "benchmarks" / "RESULTS.md" if preset == "full" else work / f"RESULTS-{preset}.md")
+        else (
+            REPO / "benchmarks" / "RESULTS.md"
+            if preset == "full" and not args.e2e_only and not args.day_sizes
+            else work / f"RESULTS-{preset}.md"
+        )
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

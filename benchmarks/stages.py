@@ -35,6 +35,17 @@ GOLD_STEPS = (
 ENGINE_STEPS = ("validated_streams", *GOLD_STEPS)  # the steps the spark comparison times (from bronze)
 # the whole lake graph of a day, as a user materializes it from the landed files (serving assets apart)
 LAKE_GRAPH = ("songs", "users", "raw_streams", *ENGINE_STEPS)
+# the part of the graph that computes what the lean reference computes (issue 25): the genre KPIs and their top lists
+GENRE_GRAPH = (
+    "songs",
+    "users",
+    "raw_streams",
+    "validated_streams",
+    "genre_daily_kpis",
+    "top_songs_per_genre",
+    "top_genres_daily",
+)
+GRAPHS = {"lake": LAKE_GRAPH, "genre": GENRE_GRAPH}
 REFERENCES = ("duckdb", "polars")  # benchmarks/reference/<name>_script.py
 
 
@@ -85,7 +96,7 @@ def generate(root: str, first: str, days: int, listens_per_day: int, n_tracks: i
 def reference(root: str) -> dict:
     """Validate songs and users (needed by every later step), with the default engine."""
     from music_pipeline.core import registry as tables
-    from music_pipeline.core.registry import Params
+    from music_pipeline.core.specs import Params
     from music_pipeline.engines.duckdb import DuckDBEngine
     from music_pipeline.engines.steps import run_step
     from music_pipeline.lake.store import Lake
@@ -260,10 +271,11 @@ def _add_runs(runs: list[dict]) -> dict:
     return total
 
 
-def e2e_project(root: str, engine: str, first: str, days: int) -> dict:
+def e2e_project(root: str, engine: str, first: str, days: int, graph: str = "lake") -> dict:
     """The whole lake graph of the day(s) with its asset checks, from the landed CSV, as a user runs it:
     one Dagster `materialize` of songs, users, raw_streams (which ingests the landed files),
-    validated_streams and the six gold tables. The lake holds only its landed files when it starts."""
+    validated_streams and the six gold tables (`graph="genre"`: the genre KPIs and their two top lists only,
+    what the lean reference computes). The lake holds only its landed files when it starts."""
     from music_pipeline_tools.local_stack import local_dynamodb
 
     _landed_only(root)
@@ -271,8 +283,8 @@ def e2e_project(root: str, engine: str, first: str, days: int) -> dict:
         t0 = time.perf_counter()
         location = _definitions(root, engine, url)  # imports and the definitions' build, timed apart
         setup = time.perf_counter() - t0
-        run = _materialize(location, list(LAKE_GRAPH), _days(first, days))
-    return {**run, "setup_seconds": setup, "validated_rows": _validated_rows(root, _days(first, days))}
+        run = _materialize(location, list(GRAPHS[graph]), _days(first, days))
+    return {**run, "graph": graph, "setup_seconds": setup, "validated_rows": _validated_rows(root, _days(first, days))}
 
 
 def _validated_rows(root: str, days: list[str]) -> int:
@@ -310,18 +322,34 @@ def e2e_reference(root: str, script: str, out: str, first: str) -> dict:
     return {"seconds": seconds, "import_seconds": imported, "reported": done}
 
 
+def e2e_lean(root: str, out: str) -> dict:
+    """The lean reference (`benchmarks/reference/lean_duckdb.py`): the landed CSV -> clean listens, genre KPIs and
+    the two top lists, as a data engineer writes it by hand (no provenance, no reject reasons)."""
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    from benchmarks.reference import lean_duckdb
+
+    imported = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    done = lean_duckdb.run(root, out)
+    return {"seconds": time.perf_counter() - t1, "import_seconds": imported, "reported": done}
+
+
 def e2e_compare(root: str, outs: dict[str, str], first: str, days: int) -> dict:
     """Every table of the project's lake against the DuckDB reference, and the two references against
-    each other (`benchmarks/reference/compare.py`: every column, every row)."""
+    each other (`benchmarks/reference/compare.py`: every column, every row); with `outs["lean"]`, the genre KPIs,
+    top lists and listen count of the lean reference against the project's (`compare.compare_lean`)."""
     from benchmarks.reference import compare
 
     the_days = _days(first, days)
     project = compare.compare(root, outs["duckdb"], the_days)
     references = compare.compare_outputs(outs["duckdb"], outs["polars"], the_days)
+    lean = compare.compare_lean(root, outs["lean"], the_days) if "lean" in outs else None
     return {
-        "identical": bool(project["identical"] and references["identical"]),
+        "identical": bool(project["identical"] and references["identical"] and (lean is None or lean["identical"])),
         "project_vs_duckdb": project,
         "duckdb_vs_polars": references,
+        "project_vs_lean": lean,
     }
 
 
@@ -339,9 +367,9 @@ def engine_project(root: str, engine: str, first: str, days: int) -> dict:
     """The project's engine through transforms.run_step, from bronze and the validated reference tables:
     validated_streams and the six gold tables (session start-up timed apart)."""
     from music_pipeline.core import registry as tables
-    from music_pipeline.core.registry import Params
     from music_pipeline.core.resources import EngineResource, build_engine
     from music_pipeline.core.settings import Settings
+    from music_pipeline.core.specs import Params
     from music_pipeline.engines.steps import run_step
     from music_pipeline.lake.store import Lake
 
@@ -710,6 +738,7 @@ STAGES = {
         ingest_bare,
         e2e_project,
         e2e_reference,
+        e2e_lean,
         e2e_compare,
         engine_project,
         spark_handwritten,

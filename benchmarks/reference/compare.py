@@ -169,3 +169,53 @@ def compare(project_lake_root: str, out: str, days: list[str]) -> dict:
 def compare_outputs(out_a: str, out_b: str, days: list[str]) -> dict:
     """Two references' outputs against each other (same result shape; "rows" are out_a's)."""
     return _compare(reference_files(out_a), reference_files(out_b), days, ("a", "b"))
+
+
+# the lean reference (lean_duckdb.py) writes these tables with the project's columns; floats rounded as above
+LEAN_TABLES = ("genre_daily_kpis", "top_songs_per_genre", "top_genres_daily")
+
+
+def compare_lean(root: str, lean_out: str, days: list[str]) -> dict:
+    """The project's genre KPIs and top lists against the lean reference's, every column as text (floats rounded to
+    9 significant digits), and the validated listens' count against the lean clean listens'. They agree on clean
+    data (the lean script keeps no provenance and knows no reject reason, so a file with bad rows may differ)."""
+    con = duckdb.connect()
+    project = project_files(root)
+    different, rows = [], {}
+
+    def cols(name: str) -> str:
+        out = []
+        for field in tables.table(name).contract:
+            if pa.types.is_floating(field.type):
+                out.append(f"CAST(CAST({field.name} AS DOUBLE) AS DECIMAL(38, 9))::VARCHAR")
+            else:
+                out.append(f"CAST({field.name} AS VARCHAR)")
+        return ", ".join(out)
+
+    def side(files: list[str], name: str) -> list[tuple]:
+        if not files:
+            return []
+        listed = ", ".join(f"'{f}'" for f in files)
+        return con.execute(
+            f"SELECT {cols(name)} FROM read_parquet([{listed}], hive_partitioning = true, union_by_name = true) ORDER BY ALL"
+        ).fetchall()
+
+    for name in LEAN_TABLES:
+        theirs = sorted(str(p) for d in days for p in Path(lean_out, name, f"date={d}").glob("*.parquet"))
+        mine, lean = side(project(name, days), name), side(theirs, name)
+        rows[name] = len(mine)
+        if mine != lean or not mine:
+            different.append(name)
+    listens = sorted(str(p) for d in days for p in Path(lean_out, "listens", f"date={d}").glob("*.parquet"))
+    validated = project("validated_streams", days)
+    counts = [
+        con.execute(f"SELECT count(*) FROM read_parquet([{', '.join(repr(f) for f in found)}])").fetchone()[0]  # type: ignore[index]
+        if found
+        else 0
+        for found in (validated, listens)
+    ]
+    rows["validated_streams"], rows["lean_listens"] = counts
+    if counts[0] != counts[1]:
+        different.append("validated_streams (count)")
+    con.close()
+    return {"identical": not different, "different": different, "rows": rows}

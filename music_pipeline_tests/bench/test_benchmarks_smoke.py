@@ -29,6 +29,15 @@ LAKE_GRAPH = {
     "artist_daily_popularity",
     "platform_usage_daily",
 }
+GENRE_GRAPH = {
+    "songs",
+    "users",
+    "raw_streams",
+    "validated_streams",
+    "genre_daily_kpis",
+    "top_songs_per_genre",
+    "top_genres_daily",
+}
 
 
 def test_tiny_benchmark_reports_goals_and_identical_outputs(tmp_path):
@@ -79,6 +88,14 @@ def test_tiny_benchmark_reports_goals_and_identical_outputs(tmp_path):
     assert compare["identical"] is True
     assert compare["project_vs_duckdb"]["identical"] is True and compare["duckdb_vs_polars"]["identical"] is True
     assert all(e2e["references"][name]["seconds"] > 0 for name in ("duckdb", "polars"))
+    # issue 25: the genre part of the graph against the lean script, whose genre KPIs and top lists agree
+    genre = e2e["genre_project"]
+    assert set(genre["asset_steps"]) == GENRE_GRAPH and set(genre["check_steps"]) == {f"{a}_checks" for a in GENRE_GRAPH}
+    assert e2e["lean"]["seconds"] > 0 and compare["project_vs_lean"]["identical"] is True
+    assert (
+        goals["genre graph, checks included / lean DuckDB script (issue 25)"]["value"]
+        == genre["seconds"] / e2e["lean"]["seconds"]
+    )
 
     ingest = results["ingest"][0]
     assert ingest["project"]["rows"] == ingest["bare"]["rows"] == 5000 and ingest["project"]["mb_per_s"] > 0

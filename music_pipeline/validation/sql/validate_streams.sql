@@ -17,19 +17,33 @@ WITH listens AS (
     source_line
   FROM bronze_streams
 ),
--- Duplicates are found by aggregating the keys that repeat (a hash aggregate, no sort of every
--- row): each repeated key keeps its first occurrence in (source_file, source_line) order.
+-- Duplicates are found by aggregating the keys that repeat, never by a sort of every row: first the
+-- hashes of the keys that repeat (an aggregate over one integer per row), then, over the rows of
+-- those hashes only, the keys that repeat and their first occurrence in (source_file, source_line)
+-- order (a hash shared by two different keys only adds candidates, the exact aggregate decides).
+-- These read bronze_streams with the same expressions as `listens`, so `listens` is read once.
+repeated_hashes AS (
+  SELECT HASH(TRIM(user_id), TRIM(track_id), listen_time) AS key_hash
+  FROM bronze_streams
+  GROUP BY HASH(TRIM(user_id), TRIM(track_id), listen_time)
+  HAVING COUNT(*) > 1
+),
 repeated_listens AS (
-  SELECT user_id, track_id, listen_time, MIN(STRUCT(source_file, source_line)) AS first_occurrence
-  FROM listens
-  GROUP BY user_id, track_id, listen_time
+  SELECT
+    TRIM(user_id) AS user_id,
+    TRIM(track_id) AS track_id,
+    listen_time,
+    MIN(STRUCT(source_file, source_line)) AS first_occurrence
+  FROM bronze_streams
+  WHERE HASH(TRIM(user_id), TRIM(track_id), listen_time) IN (SELECT rh.key_hash FROM repeated_hashes AS rh)
+  GROUP BY TRIM(user_id), TRIM(track_id), listen_time
   HAVING COUNT(*) > 1
 ),
 repeated_streams AS (
-  SELECT date, stream_id, MIN(STRUCT(source_file, source_line)) AS first_occurrence
-  FROM listens
-  WHERE stream_id IS NOT NULL
-  GROUP BY date, stream_id
+  SELECT date, NULLIF(TRIM(stream_id), '') AS stream_id, MIN(STRUCT(source_file, source_line)) AS first_occurrence
+  FROM bronze_streams
+  WHERE NULLIF(TRIM(stream_id), '') IS NOT NULL
+  GROUP BY date, NULLIF(TRIM(stream_id), '')
   HAVING COUNT(*) > 1
 ),
 numbered AS (
