@@ -86,14 +86,16 @@ def scratch_prefix(job: ReadJob, key: str) -> str:
 def read_file(job: ReadJob, task: FileTask) -> dict:
     """One Spark task: the file through `bronze.ingest_file` into its scratch lake. Returns {key, manifest}
     or {key, error}; a failed file leaves nothing it wrote (ingest_file publishes nothing until the end)."""
+    started, cpu = time.monotonic(), time.process_time()
     source = Lake(job.lake_uri, s3_endpoint=job.s3_endpoint, region=job.region)
     scratch = ScratchLake(source, scratch_prefix(job, task.key))
     try:
         manifest = bronze.ingest_file(scratch, task.landed, task.digest, None, dt.date.fromisoformat(job.start_date))
     except Exception as exc:  # noqa: BLE001 - the run process reads it again and records why it fails
         scratch.delete_dir("")
-        return {"key": task.key, "error": f"{type(exc).__name__}: {exc}"}
-    return {"key": task.key, "manifest": asdict(manifest)}
+        return {"key": task.key, "error": f"{type(exc).__name__}: {exc}", "seconds": time.monotonic() - started}
+    spent = {"seconds": time.monotonic() - started, "cpu_seconds": time.process_time() - cpu}
+    return {"key": task.key, "manifest": asdict(manifest), **spent}
 
 
 def read_partition(job: ReadJob, tasks) -> list[dict]:
@@ -127,13 +129,46 @@ class SparkFileReader:
         return rdd.mapPartitions(partial(read_partition, header)).collect()
 
 
+class GlueFileReader:
+    """The same Spark tasks in a Glue job run (engines/glue_job.py), launched through the engine's Pipes client:
+    the job goes to the run as a lake file (`<scratch>/job.json`), the results come back as one (`results.json`)."""
+
+    name = "glue"
+
+    def __init__(self, engine, context):
+        self.engine, self.context = engine, context
+
+    def read_files(self, job: ReadJob) -> list[dict]:
+        lake = Lake(job.lake_uri, s3_endpoint=job.s3_endpoint, region=job.region)
+        lake.write_bytes(f"{job.scratch}/{JOB_FILE}", json.dumps(asdict(job)).encode())
+        self.engine.run_ingestion(lake, f"{job.scratch}/{JOB_FILE}", self.context)
+        return json.loads(lake.read_bytes(f"{job.scratch}/{RESULTS_FILE}"))
+
+
+JOB_FILE, RESULTS_FILE = "job.json", "results.json"
+
+
+def run_job_file(session_factory: Callable[[], object], lake: Lake, job_key: str) -> dict[str, dict[str, int]]:
+    """The Glue side of `GlueFileReader`: read the job's files on the session, leave the results next to the job.
+    Returns the counts the job reports over Pipes (files read, failed)."""
+    spec = json.loads(lake.read_bytes(job_key))
+    job = ReadJob(**{**spec, "tasks": [FileTask(**t) for t in spec["tasks"]]})
+    results = SparkFileReader(session_factory).read_files(job)
+    lake.write_bytes(f"{job.scratch}/{RESULTS_FILE}", json.dumps(results).encode())
+    failed = sum(1 for r in results if "manifest" not in r)
+    return {"raw_streams": {"files_read": len(results) - failed, "files_failed": failed}}
+
+
 def file_reader(engine: object, context=None) -> FileReader | None:
     """The reader of landed files of an engine: Spark tasks on the spark engine's session, a Glue job run on
     the glue engine; None for the duckdb engine (today's reader, in this process)."""
+    from music_pipeline.engines.glue import GlueEngine
     from music_pipeline.engines.spark import SparkEngine
 
     if isinstance(engine, SparkEngine):
         return SparkFileReader(lambda: engine.session)
+    if isinstance(engine, GlueEngine):
+        return GlueFileReader(engine, context)
     return None
 
 
@@ -233,7 +268,12 @@ def _read_and_publish(
     try:
         results = {r["key"]: r for r in reader.read_files(job)}
         if log:
-            log(f"{reader.name}: {len(tasks)} landed file(s) read in {time.monotonic() - started:.1f} s")
+            busy = sum(r.get("seconds", 0.0) for r in results.values())
+            cpu = sum(r.get("cpu_seconds", 0.0) for r in results.values())
+            log(
+                f"{reader.name}: {len(tasks)} landed file(s) read in {time.monotonic() - started:.1f} s "
+                f"({busy:.1f} s in the tasks, {cpu:.1f} s of CPU)"
+            )
         for task in tasks:
             landed, _digest, previous, outcome = round_.deferred[task.key]
             result = results.get(task.key, {"error": "no result from the engine"})
