@@ -544,6 +544,7 @@ def test_engines_stage_and_publish_through_an_s3_lake(moto_endpoint):
 
 
 # ------------------------------------------------------------------------------- raw_streams on the fake Glue
+@pytest.mark.slow  # one spark-submit of the uploaded job (~30 s)
 def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
     glue, small_sample, moto_endpoint, tmp_path, monkeypatch
 ):
