@@ -34,6 +34,8 @@ from music_pipeline.lake.store import Lake
 # The Glue jobs (name suffix -> steps they run), from the tables' `glue_job`. Both run the same script;
 # two jobs keep the validation and KPI runs apart in the Glue console and in their concurrency limits.
 JOBS = tables.glue_jobs()
+# `raw_streams` on the glue engine reads landed files in a run of the validation job (engine_ingest.py)
+INGESTION_STEP, INGESTION_JOB_STEP = "raw_streams", "validated_streams"
 
 TRANSIENT_ERROR_CODES = {
     "ThrottlingException",
@@ -147,12 +149,22 @@ class GlueEngine:
 
     def run_step(self, lake: Lake, table: LakeTable, days: list[str], params: Params, context=None) -> Counts:
         """Run one step as a Glue job run; returns what `steps.run_step` returns."""
+        return self._run(lake, self.start_job_run_params(lake, table.name, days, params), context)
+
+    def run_ingestion(self, lake: Lake, job_key: str, context=None) -> Counts:
+        """Read landed files as a Glue job run (ingestion/engine_ingest.py): the job's tasks are in the lake file
+        `job_key`; the run writes the files' results next to it. It runs on the validation job (same script)."""
+        job_run = {
+            "JobName": self.job_name(INGESTION_JOB_STEP),
+            "Arguments": {"--step": INGESTION_STEP, "--days": "", "--lake": lake.uri, "--ingest-job": job_key},
+        }
+        return self._run(lake, job_run, context)
+
+    def _run(self, lake: Lake, job_run: dict, context) -> Counts:
         from botocore.exceptions import ClientError
 
-        step = table.name
         if context is None:
-            raise ValueError("the glue engine reports over Dagster Pipes: run_step needs the asset's context")
-        job_run = self.start_job_run_params(lake, step, days, params)
+            raise ValueError("the glue engine reports over Dagster Pipes: a Glue job run needs the asset's context")
         try:
             invocation = self.pipes_client(lake).run(context=context, start_job_run_params=job_run)
         except ClientError as error:

@@ -6,6 +6,8 @@ pyspark is imported only when this engine runs, so loading the code location sta
 
 from __future__ import annotations
 
+import sys
+
 from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, staged_dir
 from music_pipeline.engines.plan import Transform, ddl
 from music_pipeline.lake.store import Lake
@@ -40,6 +42,8 @@ class SparkEngine(LocalEngine):
 
             self._session = spark_session_from_config(self.conf)
             self._session.sparkContext.setLogLevel("WARN")
+            # Python tasks (ingestion's file readers) run in this interpreter, with its packages, not `python3`
+            self._session.sparkContext.pythonExec = sys.executable
         return self._session
 
     def _write(self, transform: Transform, staging: str, lake: Lake) -> None:

@@ -7,11 +7,11 @@ from dagster import AssetExecutionContext, AssetsDefinition, Failure, Materializ
 from music_pipeline.core import registry
 from music_pipeline.core.metadata import reasons
 from music_pipeline.core.partitions import days_of
-from music_pipeline.core.resources import DynamoDBResource, LakeResource
+from music_pipeline.core.resources import DynamoDBResource, EngineResource, LakeResource
 from music_pipeline.core.settings import Settings
 from music_pipeline.engines.assets import asset_args
 from music_pipeline.engines.steps import day_rows
-from music_pipeline.ingestion import bronze
+from music_pipeline.ingestion import bronze, engine_ingest
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.operations import rehydrate
 from music_pipeline.operations.alerting import failed_file_observation
@@ -21,18 +21,23 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
     table = registry.RAW_STREAMS
 
     @asset(**asset_args(table, settings, None))  # driven by the arrival sensors, not the automation
-    def _asset(context: AssetExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource) -> MaterializeResult:
+    def _asset(
+        context: AssetExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource, engine: EngineResource
+    ) -> MaterializeResult:
         the_lake = lake.get()
         days = days_of(context)
         # A run launched by stream_files_sensor comes after its files were ingested (ingestion/sensors.py);
-        # materialized by hand, the asset first syncs every landed file.
+        # materialized by hand, the asset first syncs every landed file: the spark and glue engines read the
+        # files' rows on Spark (engine_ingest.py), the duckdb engine in this process.
         arrival = bool(context.run.tags.get("music_pipeline/arrival"))
-        report = bronze.sync_landed_streams(
-            the_lake,
-            keys=[] if arrival else None,
-            start_date=settings.start_date,
-            ignored_suffixes=settings.arrival.ignored_suffixes,
-        )
+        reader = engine_ingest.file_reader(engine.get(), context)
+        keys, suffixes = ([] if arrival else None), settings.arrival.ignored_suffixes
+        if reader is None:
+            report = bronze.sync_landed_streams(the_lake, keys, start_date=settings.start_date, ignored_suffixes=suffixes)
+        else:
+            report = engine_ingest.sync_landed_streams(
+                the_lake, reader, keys, start_date=settings.start_date, ignored_suffixes=suffixes, log=context.log.info
+            )
         for failed in report.failed:
             context.log.warning(f"could not ingest {failed.error}")
             # the alerts sensor turns it into one alert per (file, content) (operations/alerting.py)
@@ -69,6 +74,7 @@ def raw_streams_asset(settings: Settings) -> AssetsDefinition:
                 "failed_files": MetadataValue.md("\n".join(f"- {m.error}" for m in report.failed) or "_none_"),
                 "days_touched_by_new_files": ", ".join(touched) or "none",
                 "files_rehydrated": MetadataValue.md(restored.markdown()),
+                "engine": engine.kind,
             }
         )
 

@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
@@ -259,6 +260,10 @@ def drop_slices(lake: Lake, previous: Manifest, keep: Manifest | None = None) ->
             lake.delete(partition_key(INGEST_REJECTS, day, name))
 
 
+# (lake, landed file, its content hash, its key's previous manifest, start date) -> its manifest
+IngestFile = Callable[[Lake, LakeFile, str, Manifest | None, dt.date | None], Manifest]
+
+
 def content_owner(lake: Lake, digest: str, key: str) -> str | None:
     """Another key that holds this exact content in bronze, if any."""
     index_key = f"{CONTENT_INDEX}/{digest}.json"
@@ -277,15 +282,22 @@ def content_owner(lake: Lake, digest: str, key: str) -> str | None:
 
 
 def ingest_landed_file(
-    lake: Lake, landed: LakeFile, force_hash: bool = False, start_date: dt.date | None = None
+    lake: Lake,
+    landed: LakeFile,
+    force_hash: bool = False,
+    start_date: dt.date | None = None,
+    ingest: IngestFile | None = None,
 ) -> tuple[str, Manifest]:
     """Bring one landed file into bronze. Returns (outcome, manifest); outcome is one of
     `unchanged`, `ingested`, `replaced`, `duplicate`, `failed`. Never raises for a file that cannot
     be read (any exception while reading it) or is refused unread (`landing.refusal`): it is `failed`
-    with the reason, and bronze keeps what the key's last readable content contributed."""
+    with the reason, and bronze keeps what the key's last readable content contributed. `ingest`: what reads
+    a file that must be read (default `ingest_file`; the spark and glue engines defer it, engine_ingest.py)."""
     state: dict = {"previous": None, "digest": ""}
     try:
-        return faults.with_retries(lambda: _ingest_landed_file(lake, landed, force_hash, start_date, state))
+        return faults.with_retries(
+            lambda: _ingest_landed_file(lake, landed, force_hash, start_date, state, ingest or ingest_file)
+        )
     except Exception as exc:  # noqa: BLE001 - any unreadable file is recorded, the others go on
         manifest = _failed(landed, state["digest"], state["previous"], exc)
         try:
@@ -296,7 +308,7 @@ def ingest_landed_file(
 
 
 def _ingest_landed_file(
-    lake: Lake, landed: LakeFile, force_hash: bool, start_date: dt.date | None, state: dict
+    lake: Lake, landed: LakeFile, force_hash: bool, start_date: dt.date | None, state: dict, ingest: IngestFile
 ) -> tuple[str, Manifest]:
     """One attempt of `ingest_landed_file`; raises what made it fail (`state`: what it learnt before)."""
     previous = state["previous"] = read_manifest(lake, landed.key)
@@ -333,7 +345,7 @@ def _ingest_landed_file(
         )
         write_manifest(lake, manifest)
         return "duplicate", manifest
-    manifest = ingest_file(lake, landed, digest, previous, start_date)
+    manifest = ingest(lake, landed, digest, previous, start_date)
     replaced = previous is not None and (previous.status == "ingested" or previous.held_content_hash is not None)
     return ("replaced" if replaced else "ingested"), manifest
 
@@ -358,6 +370,25 @@ def _failed(landed: LakeFile, digest: str, previous: Manifest | None, exc: Excep
         manifest.rejects_by_day_and_reason = held.rejects_by_day_and_reason
         manifest.held_content_hash = held.held_content_hash or held.content_hash
     return manifest
+
+
+def landed_deliveries(
+    lake: Lake, keys: list[str] | None = None, ignored_suffixes: tuple[str, ...] = IGNORED_SUFFIXES
+) -> list[LakeFile]:
+    """Every landed delivery under raw/streams (or those of the given keys), by key."""
+    if keys is None:
+        return landing.list_all(lake, RAW_STREAMS, ignored_suffixes=ignored_suffixes)
+    found = landing.stat(lake, keys)
+    return sorted(
+        (
+            f
+            for f in found.values()
+            if landing.is_delivery(
+                f.key[len(RAW_STREAMS) + 1 :] if f.key.startswith(RAW_STREAMS + "/") else f.key, ignored_suffixes
+            )
+        ),
+        key=lambda f: f.key,
+    )
 
 
 @dataclass
@@ -393,21 +424,7 @@ def sync_landed_streams(
     MUSIC_PIPELINE_START_DATE, read now."""
     start_date = start_date or Settings.from_env().start_date
     report = SyncReport()
-    if keys is None:
-        landed = landing.list_all(lake, RAW_STREAMS, ignored_suffixes=ignored_suffixes)
-    else:
-        found = landing.stat(lake, keys)
-        landed = sorted(
-            (
-                f
-                for f in found.values()
-                if landing.is_delivery(
-                    f.key[len(RAW_STREAMS) + 1 :] if f.key.startswith(RAW_STREAMS + "/") else f.key, ignored_suffixes
-                )
-            ),
-            key=lambda f: f.key,
-        )
-    for f in landed:
+    for f in landed_deliveries(lake, keys, ignored_suffixes):
         outcome, manifest = ingest_landed_file(lake, f, start_date=start_date)
         report.add(outcome, manifest)
     return report

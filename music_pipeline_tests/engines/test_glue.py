@@ -43,6 +43,7 @@ from music_pipeline.core.resources import DynamoDBResource, EngineResource, Lake
 from music_pipeline.core.settings import Settings
 from music_pipeline.core.specs import Params
 from music_pipeline.engines.glue import JOBS, glue_retry_policy
+from music_pipeline.ingestion import bronze
 from music_pipeline.lake.store import Lake, partition_key
 from music_pipeline.serving.dynamodb import create_table_args
 from music_pipeline_tests.helpers import code_location, materializations, rows, validate
@@ -540,3 +541,42 @@ def test_engines_stage_and_publish_through_an_s3_lake(moto_endpoint):
         lake.engine_uri("validated/streams/date=2024-06-01/data.parquet")
         == f"s3://{BUCKET}/lake/validated/streams/date=2024-06-01/data.parquet"
     )
+
+
+# ------------------------------------------------------------------------------- raw_streams on the fake Glue
+@pytest.mark.slow  # one spark-submit of the uploaded job (~30 s)
+def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
+    glue, small_sample, moto_endpoint, tmp_path, monkeypatch
+):
+    """The landed files read by Spark tasks of a Glue job run (the validation job's script, launched through the
+    same Pipes client): the same bronze, rejects, manifests and materializations as the duckdb engine's reader."""
+    import shutil
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint)  # the ledger (rehydration) on the moto server
+    roots = {name: tmp_path / name for name in ("duckdb", "glue")}
+    for root in roots.values():
+        shutil.copytree(small_sample[0] / "raw", root / "raw")
+    selection = AssetSelection.assets("raw_streams")
+    instance = DagsterInstance.ephemeral()
+    expected = run_range(str(roots["duckdb"]), EngineResource(kind="duckdb"), selection, instance)
+    result = run_range(str(roots["glue"]), glue_engine(glue), selection, instance)
+    assert expected.success and result.success
+    for table in (registry.RAW_STREAMS.prefix, registry.INGEST_REJECTS.prefix):
+        want, got = (Lake(str(root)).list(table) for root in (roots["duckdb"], roots["glue"]))
+        assert [f.key for f in got] == [f.key for f in want] and got, table
+        for w, g in zip(want, got):
+            assert rows(Lake(str(roots["glue"])).read_parquet([g.key])) == rows(Lake(str(roots["duckdb"])).read_parquet([w.key]))
+    manifests = {
+        name: {m.key: (m.status, m.rows_by_day, m.rejects_by_day_and_reason) for m in bronze.all_manifests(Lake(str(root)))}
+        for name, root in roots.items()
+    }
+    assert manifests["glue"] == manifests["duckdb"]
+    want, got = materializations(expected), materializations(result)
+    assert set(got) == set(want)
+    for key, metadata in got.items():
+        assert comparable(metadata) == comparable(want[key]), key
+    run_metadata = [m for m in got.values() if "engine" in m]
+    assert run_metadata and all(m["engine"] == "glue" for m in run_metadata)
+    runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == str(roots["glue"])]
+    assert [(a["--step"], a["--ingest-job"].endswith("/job.json")) for a in runs] == [("raw_streams", True)]
+    assert not list((roots["glue"] / ".staging").rglob("*.parquet"))  # the scratch lakes are gone
