@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks import report
+from benchmarks import report, scale_day
 from benchmarks.stages import REFERENCES, RESULT_PREFIX, sensor_available
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +51,10 @@ class Sizes:
     # lower bound of section 4. Every engine's backfill is measured as launched runs (`dagster asset materialize`).
     in_process_backfill: tuple[str, ...] = ("duckdb",)
     e2e_only: bool = False  # section 1 alone (`--e2e-only`): the one-day lakes end to end against the references
+    # issue 25 goal 2 (benchmarks/scale_day.py): one-day lakes through the whole graph under a DuckDB memory limit
+    scale_day_sizes: tuple[int, ...] = ()
+    scale_memory_limit: str = "3GB"
+    scale_only: bool = False  # the scale section alone (`--scale-only`)
 
 
 PRESETS = {
@@ -71,6 +75,7 @@ PRESETS = {
         100_000,
         (0, 10, 1000),
         arrival=True,
+        scale_day_sizes=(10_000_000, 50_000_000),
     ),
     "quick": Sizes("quick", 2_000, 5_000, (50_000, 200_000), (50_000,), 10, 20_000, 2, 5_000, 10_000, (0, 10, 1000)),
     "tiny": Sizes(
@@ -88,6 +93,7 @@ PRESETS = {
         load_imports=1,
         range_ingest=False,
         load_validate=False,
+        scale_day_sizes=(5_000, 20_000),
     ),
 }
 
@@ -266,6 +272,9 @@ def run_all(sizes: Sizes, work: Path) -> dict:
         return runner.stages[-1].peak_rss_mb
 
     results: dict = {"e2e": [], "spark": [], "ingest": [], "backfill": [], "publish": None, "sensor": None, "load": {}}
+    if sizes.scale_only:
+        results["scale"] = scale_day.run(runner, sizes, lake, FIRST_DAY)
+        return _finish(sizes, runner, results, started)
     for per_day in sizes.day_sizes:
         root = lake(f"day_{per_day}", 1, per_day)
         # 1: the whole graph of the day with its checks, from the landed CSV, and the two independent references
@@ -346,6 +355,7 @@ def run_all(sizes: Sizes, work: Path) -> dict:
             )
     if sizes.e2e_only:
         return _finish(sizes, runner, results, started)
+    results["scale"] = scale_day.run(runner, sizes, lake, FIRST_DAY)
     # 4: backfill: the whole graph with checks for a range in one run, the same in one run per day, one day alone
     backfills = {
         "duckdb": (sizes.backfill_days, sizes.backfill_per_day),
@@ -455,6 +465,13 @@ def main(argv: list[str] | None = None) -> int:
         "backfill, publish, sensor, load or arrival stage)",
     )
     parser.add_argument(
+        "--scale-only",
+        action="store_true",
+        help="the scale section alone (issue 25 goal 2: the whole graph on the scale sizes under a DuckDB memory limit)",
+    )
+    parser.add_argument("--scale-sizes", default=None, help="comma-separated listens/day of the scale section")
+    parser.add_argument("--scale-memory-limit", default=None, help="the scale section's DuckDB memory limit (default 3GB)")
+    parser.add_argument(
         "--day-sizes", default=None, help="comma-separated listens/day of the one-day lakes (default: the preset's)"
     )
     parser.add_argument("--work", default=str(REPO / "benchmarks" / ".work"), help="scratch folder (deleted data)")
@@ -493,8 +510,15 @@ def main(argv: list[str] | None = None) -> int:
             "in_process_backfill": in_process,
             "day_sizes": day_sizes,
             "e2e_only": args.e2e_only,
+            "scale_only": args.scale_only,
+            "scale_day_sizes": tuple(int(x) for x in args.scale_sizes.split(",") if x.strip())
+            if args.scale_sizes
+            else sizes.scale_day_sizes,
+            "scale_memory_limit": args.scale_memory_limit or sizes.scale_memory_limit,
         }
     )
+    if args.scale_only and args.e2e_only:
+        parser.error("--scale-only and --e2e-only: choose one")
     work = Path(args.work) / preset
     data = run_all(sizes, work)
     text = report.render(data)
@@ -503,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out
         else (
             REPO / "benchmarks" / "RESULTS.md"
-            if preset == "full" and not args.e2e_only and not args.day_sizes
+            if preset == "full" and not args.e2e_only and not args.scale_only and not args.day_sizes
             else work / f"RESULTS-{preset}.md"
         )
     )

@@ -271,13 +271,18 @@ def _add_runs(runs: list[dict]) -> dict:
     return total
 
 
-def e2e_project(root: str, engine: str, first: str, days: int, graph: str = "lake") -> dict:
+def e2e_project(
+    root: str, engine: str, first: str, days: int, graph: str = "lake", duckdb_memory_limit: str | None = None
+) -> dict:
     """The whole lake graph of the day(s) with its asset checks, from the landed CSV, as a user runs it:
     one Dagster `materialize` of songs, users, raw_streams (which ingests the landed files),
     validated_streams and the six gold tables (`graph="genre"`: the genre KPIs and their two top lists only,
-    what the lean reference computes). The lake holds only its landed files when it starts."""
+    what the lean reference computes). The lake holds only its landed files when it starts. `duckdb_memory_limit`
+    sets MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT for this stage's process (the scale section)."""
     from music_pipeline_tools.local_stack import local_dynamodb
 
+    if duckdb_memory_limit:
+        os.environ["MUSIC_PIPELINE_DUCKDB_MEMORY_LIMIT"] = duckdb_memory_limit
     _landed_only(root)
     with local_dynamodb(verbose=False) as url:  # raw_streams reads the ledger only for days without bronze
         t0 = time.perf_counter()

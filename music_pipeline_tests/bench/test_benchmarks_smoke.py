@@ -73,7 +73,8 @@ def test_tiny_benchmark_reports_goals_and_identical_outputs(tmp_path):
     goal_section = text.split("## Goals", 1)[1].split("\n## ", 1)[0]
     for g in measured:  # each measured ratio is printed next to its goal, with its verdict
         row = next(ln for ln in goal_section.splitlines() if ln.startswith(f"| {g['goal']} |"))
-        assert f"| {g['value']:.2f}x | {'PASS' if g['passed'] else 'FAIL'} |" in row
+        shown = f"{g['value']:.0f} MB" if g["unit"] == "MB" else f"{g['value']:.2f}x"
+        assert f"| {shown} | {'PASS' if g['passed'] else 'FAIL'} |" in row
     assert re.search(r"\| outputs identical .*\| PASS \| every table, every column \|", goal_section)
 
     # end to end: the whole graph with its checks, step times from the event log, identical to both references
@@ -96,6 +97,17 @@ def test_tiny_benchmark_reports_goals_and_identical_outputs(tmp_path):
         goals["genre graph, checks included / lean DuckDB script (issue 25)"]["value"]
         == genre["seconds"] / e2e["lean"]["seconds"]
     )
+
+    # issue 25 goal 2: the scale section, the whole graph on two day sizes under the DuckDB memory limit
+    small, large = results["scale"]
+    assert (small["listens"], large["listens"]) == (5_000, 20_000) and small["memory_limit"] == "3GB"
+    for entry in (small, large):
+        assert set(entry["run"]["asset_steps"]) == LAKE_GRAPH and entry["run"]["validated_rows"] > 0
+        assert entry["seconds_per_million"] == entry["run"]["seconds"] / (entry["listens"] / 1e6)
+    per_million = goals["scale: time per million listens, largest day / smallest day (issue 25)"]
+    assert per_million["value"] == large["seconds_per_million"] / small["seconds_per_million"]
+    assert goals["scale: peak RSS of the largest day, whole graph (issue 25)"]["value"] == large["peak_rss_mb"] > 0
+    assert "## 9. Scale: one large day, bounded memory" in text
 
     ingest = results["ingest"][0]
     assert ingest["project"]["rows"] == ingest["bare"]["rows"] == 5000 and ingest["project"]["mb_per_s"] > 0
@@ -124,7 +136,7 @@ def test_tiny_benchmark_reports_goals_and_identical_outputs(tmp_path):
     assert results["sensor"] is None  # not at the tiny size (test_sensor.py covers it)
 
     sections = re.split(r"^## ", text, flags=re.M)[1:]
-    assert [s.split(".", 1)[0].split(" ", 1)[0] for s in sections] == ["Goals", "1", "2", "3", "4", "5", "6", "7", "8"]
+    assert [s.split(".", 1)[0].split(" ", 1)[0] for s in sections] == ["Goals", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
     for section in sections:
         title, lines = section.splitlines()[0], section.splitlines()
         if title.startswith(("2.", "5.", "7.")):  # spark, sensor and arrival: not in this run, and the report says so
