@@ -5,24 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
-import shlex
-import subprocess
 import sys
 import time
 
 from music_pipeline.core.settings import PROJECT_ROOT, Settings
-from music_pipeline_tools import dev, files, rejects
+from music_pipeline_tools import dev, files, materialize, rejects
 from music_pipeline_tools.demo_report import print_top_lists
 from music_pipeline_tools.state import endpoint, state_of
 
 SAMPLE_START = dt.date(2024, 6, 1)
 SAMPLE_DAYS = 7
-# `dagster asset materialize` / `dagster dev` warn they are superseded by `dg` (not installed here): noise
-SUPERSEDED = "Function `asset_materialize_command` is superseded"
-# INFO, not DEBUG, on the console of the runs the commands launch (one line per step event otherwise)
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -45,30 +38,6 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _materialize(select: str, first: str, last: str, *extra: str) -> int:
-    """Run the real Dagster CLI, as a user would, over a partition range (one run)."""
-    command = [
-        sys.executable,
-        "-W",
-        f"ignore:{SUPERSEDED}",
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "music_pipeline.definitions",
-        "--select",
-        select,
-        "--partition-range",
-        f"{first}...{last}",
-        "--config-json",
-        json.dumps(QUIET_RUN_CONFIG),
-        *extra,
-    ]
-    print("$ " + shlex.join(command[4:]), flush=True)
-    return subprocess.call(command, cwd=PROJECT_ROOT)
-
-
 def _demo(args: argparse.Namespace) -> int:
     """Sample lake -> every layer -> DynamoDB, recorded in the Dagster instance `dev` uses, on the
     persistent local tables; writes a `.env` starting the partitions at the sample's first day."""
@@ -81,12 +50,12 @@ def _demo(args: argparse.Namespace) -> int:
     state.activate()
     settings = Settings.from_env()
     summary = generate_lake(settings.lake, seed=args.seed, start_date=SAMPLE_START, days=args.days)
-    print(f"sample lake: {settings.lake} ({summary.stream_rows} stream rows in {len(summary.files)} files)")
+    print(f"sample lake: {settings.lake} ({sample_counts(summary)})")
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (the one `music-pipeline dev` shows)")
     first, last = summary.days[0], summary.days[-1]
     with endpoint(state):
         started = time.time()
-        code = _materialize("*", first, last)
+        code = materialize.dagster_materialize("*", first, last)
         if code != 0:
             print(f"materialization failed (exit {code})", file=sys.stderr)
             return code
@@ -94,8 +63,14 @@ def _demo(args: argparse.Namespace) -> int:
         archived = sum(r.startswith("archived") for r in results.values())
         print(f"ledger: {archived} of {len(results)} sample files recorded as published and archived (as the sensor would)")
         print_top_lists(Settings.from_env(), summary.days)
-    print(f"\nnext: music-pipeline query --top-genres --date {first}   |   make dev (the UI, http://127.0.0.1:3000)")
+    print(f"\nnext: .venv/bin/music-pipeline query --top-genres --date {first}   |   make dev (the UI, http://127.0.0.1:3000)")
     return 0
+
+
+def sample_counts(summary) -> str:
+    """What a generated sample lake holds, e.g. `21000 stream rows in 11 stream files, plus songs and users`."""
+    streams = [f for f in summary.files if f.startswith("raw/streams/")]
+    return f"{summary.stream_rows} stream rows in {len(streams)} stream files, plus songs and users"
 
 
 def record_demo_files(settings: Settings, since: float, instance=None) -> dict[str, str]:
@@ -140,12 +115,12 @@ def _check(args: argparse.Namespace) -> int:
     if not args.lake:
         shutil.rmtree(lake, ignore_errors=True)
     summary = generate_lake(lake, seed=args.seed, start_date=SAMPLE_START, days=args.days)
-    print(f"sample lake: {lake} ({summary.stream_rows} stream rows in {len(summary.files)} files)")
+    print(f"sample lake: {lake} ({sample_counts(summary)})")
     home = str(prepare_dagster_home(tempfile.mkdtemp(prefix="music-pipeline-check-")))  # the instance the results are read from
     try:
         with environment({"DAGSTER_HOME": home, "MUSIC_PIPELINE_LAKE": lake}):
             with local_dynamodb():
-                code = _materialize("*", summary.days[0], summary.days[-1])
+                code = materialize.dagster_materialize("*", summary.days[0], summary.days[-1])
             with DagsterInstance.from_config(home) as instance:
                 result = report.collect(instance)
     finally:
@@ -258,6 +233,13 @@ def _files(args: argparse.Namespace) -> int:
         return files.run(args, url)
 
 
+def _materialize(args: argparse.Namespace) -> int:
+    state = state_of(args)
+    state.activate()  # the project's lake, .env and Dagster instance
+    with endpoint(state):
+        return materialize.run(args)
+
+
 def _doctor(args: argparse.Namespace) -> int:
     """The preflight of the project's state (`--project-dir`: its .env and lake); on a folder lake with
     local tables and no endpoint configured, the local tables are checked on the endpoint `dev` uses."""
@@ -348,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the day to age partitions against, YYYY-MM-DD (default: today, UTC)",
     )
     ret.set_defaults(func=_retention)
+    materialize.add_parser(sub, _materialize)
     rejects.add_parser(sub, _rejects)
     files.add_parser(sub, _files)
 

@@ -191,6 +191,33 @@ def test_query_after_demo_prints_the_top_genres(tmp_path):
         done = instance.get_materialized_partitions(AssetKey("dynamodb_top_genres_daily"))
         assert done == {"2024-06-01", "2024-06-02"}
 
+    # a backfill typed in a terminal runs on the same local stack and is recorded in the same instance (README)
+    redo = subprocess.run(
+        [*cli, "materialize", "--select", "top_genres_daily+", "--partition-range", "2024-06-02...2024-06-02"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert redo.returncode == 0, redo.stdout[-3000:] + redo.stderr[-3000:]
+    with DagsterInstance.from_config(str(project / ".dagster_home")) as instance:
+        runs = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]), limit=1)
+        assert runs[0].dagster_run.tags["dagster/asset_partition_range_start"] == "2024-06-02"
+        assert {k.to_user_string() for k in runs[0].dagster_run.asset_selection or []} == {
+            "top_genres_daily",
+            "dynamodb_top_genres_daily",
+        }
+    again = subprocess.run(
+        [*cli, "query", "--top-genres", "--date", "2024-06-02", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    gold = read_day(project / ".data/lake", registry.TOP_GENRES_DAILY.prefix, "2024-06-02").to_pylist()
+    assert sorted((i["rank"], i["genre"]) for i in json.loads(again.stdout)) == sorted((r["rank"], r["genre"]) for r in gold)
+    wrong = subprocess.run(
+        [*cli, "materialize", "--partition-range", "2024-06-03...2024-06-01"], env=env, capture_output=True, text=True
+    )
+    assert wrong.returncode == 2 and "the last day is before the first" in wrong.stderr
+
 
 def test_the_dagster_home_gets_the_quiet_config_an_old_copy_is_refreshed_a_users_own_kept(tmp_path):
     """Runs launched by `make dev` print at INFO: the instance's python_log_level is what Dagster gives the
