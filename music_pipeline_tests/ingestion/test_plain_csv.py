@@ -28,6 +28,9 @@ CLEAN = (
 DIRTY = {
     "impossible time": CLEAN.replace(b"2024-02-29 12:30:00", b"2023-02-29 12:30:00"),
     "hour 24": CLEAN.replace(b"2024-01-02 00:00:00", b"2024-01-01 24:00:00"),
+    "lower-case t": CLEAN.replace(b"2024-01-02T23:59:59", b"2024-01-02t23:59:59"),
+    "year 0": CLEAN.replace(b"2024-01-02 00:00:00", b"0000-01-02 00:00:00"),
+    "T elsewhere": CLEAN.replace(b"2024-01-02 00:00:00", b"2024-01-02 00:00T00"),
     "offset": CLEAN.replace(b"2024-01-02 00:00:00", b"2024-01-02 00:00:00Z"),
     "fraction": CLEAN.replace(b"2024-01-02 00:00:00", b"2024-01-02 00:00:00.5"),
     "future": CLEAN.replace(b"2024-01-02 00:00:00", b"2024-03-02 00:00:01"),

@@ -28,10 +28,8 @@ WITH fields AS (
 SELECT
     user_id,
     track_id,
-    CASE
-        WHEN length(listen_time) = 19
-            AND substr(listen_time, 11, 1) IN (' ', 'T')
-            AND CAST(instant AS VARCHAR) = substr(listen_time, 1, 10) || ' ' || substr(listen_time, 12, 8)
-            THEN instant
-    END AS listen_time
+    -- the canonical text of a whole-second timestamp is `YYYY-MM-DD HH:MM:SS` (19 characters; a year before 1 has
+    -- ' (BC)'): equal to the text with its T made a space, the text is that spelling with ' ' or 'T' at position 11
+    CASE WHEN length(listen_time) = 19 AND CAST(instant AS VARCHAR) = replace(listen_time, 'T', ' ') THEN instant END
+        AS listen_time
 FROM fields
