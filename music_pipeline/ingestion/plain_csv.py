@@ -16,6 +16,8 @@ same bronze rows, in the same order, as the careful reader would (`test_ingest_p
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 from collections.abc import Iterator
 
 import duckdb
@@ -36,6 +38,8 @@ ENABLED = True  # tests turn it off to compare both paths
 SCAN_BYTES = 8 << 20
 BATCH_ROWS = 1 << 20
 NOT_PLAIN_BYTES = (b'"', b"\r", b"\x00", b"\n\n")
+PREFETCH_BATCHES = 1
+_END = object()
 LINE_MARGIN = 64  # a record this close to the record bound goes to the careful reader
 
 
@@ -74,7 +78,10 @@ def bronze_tables(lake: Lake, source: str, key: str, landed_at: float, start_dat
     names = plain_columns(path)
     if names is None:
         raise NotPlain("not a plain CSV file")
-    start_us, limit_us = listen_time_bounds(landed_at, start_date)
+    return _prefetched(_read(path, names, key, *listen_time_bounds(landed_at, start_date)))
+
+
+def _read(path: str, names: list[str], key: str, start_us: int, limit_us: int) -> Iterator[pa.Table]:
     columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in names) + "}"
     con = duckdb.connect(config={"preserve_insertion_order": True})  # record i is line i + 2
     try:
@@ -97,6 +104,44 @@ def bronze_tables(lake: Lake, source: str, key: str, landed_at: float, start_dat
         raise NotPlain(f"DuckDB: {str(exc).splitlines()[0]}") from exc
     finally:
         con.close()
+
+
+def _prefetched(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """`tables` read one batch ahead in a thread: DuckDB parses the next batch while the caller writes this one
+    (both release the GIL). Errors, NotPlain included, reach the caller in order; closing stops the reading."""
+    ready: queue.Queue = queue.Queue(maxsize=PREFETCH_BATCHES)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for table in tables:
+                if not put(table):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(exc)
+        finally:
+            getattr(tables, "close", lambda: None)()
+
+    reader = threading.Thread(target=produce, name="plain-csv-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _memory_limit() -> str | None:
