@@ -72,9 +72,9 @@ def bronze_tables(lake: Lake, source: str, key: str, landed_at: float, start_dat
     """The bronze rows of landed file `key` (its bytes at `source`), in file order, in batches. Raises NotPlain
     before any batch when the file is not plain, and after some when a record would not be a bronze row of the
     careful reader (the caller throws those batches away)."""
-    if not (ENABLED and lake.is_local and key.lower().endswith(".csv") and source.lower().endswith(".csv")):
+    path = lake.local_input_path(source) if ENABLED else None
+    if path is None or not (key.lower().endswith(".csv") and source.lower().endswith(".csv")):
         raise NotPlain("not a local .csv file")
-    path = lake.local_path(source)
     names = plain_columns(path)
     if names is None:
         raise NotPlain("not a plain CSV file")

@@ -185,13 +185,13 @@ def render(spec: dict) -> tuple[bytes, list[tuple[int, str]]]:
         data = b"[" + b", ".join(_json_record(r) for r in records) + b"]\n"
         expected = [(i + 1, _outcome(r)) for i, r in enumerate(records)]
     else:
-        lines: list[bytes] = [b",".join(c.encode() for c in spec["columns"])] if spec["shape"] == "csv" else []
+        lines: list[bytes] = [b",".join(c.encode() for c in spec.get("columns", COLUMNS))] if spec["shape"] == "csv" else []
         quoted = spec["multiline"] and not spec["unterminated"]
         entries: list[tuple[bytes, str | None]] = [(line, None) for line in lines]  # (text, outcome)
         for r in records:
             kind = r["kind"]
             if spec["shape"] == "csv":
-                fields = [r[c].encode() for c in spec["columns"]]
+                fields = [r[c].encode() for c in spec.get("columns", COLUMNS)]
                 if kind == "malformed_line":
                     fields.append(b"extra")
                 if kind == "bad_encoding":
