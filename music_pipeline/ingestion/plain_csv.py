@@ -20,7 +20,6 @@ import queue
 import threading
 from collections.abc import Iterator
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -82,6 +81,8 @@ def bronze_tables(lake: Lake, source: str, key: str, landed_at: float, start_dat
 
 
 def _read(path: str, names: list[str], key: str, start_us: int, limit_us: int) -> Iterator[pa.Table]:
+    import duckdb  # here: the Glue job imports bronze with pyarrow only (infra/cloudformation.yaml), and reads S3
+
     columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in names) + "}"
     con = duckdb.connect(config={"preserve_insertion_order": True})  # record i is line i + 2
     try:
