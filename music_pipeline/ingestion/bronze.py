@@ -17,16 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from music_pipeline.core import contracts as c
 from music_pipeline.core import faults
@@ -35,8 +31,9 @@ from music_pipeline.core.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.core.layout import BRONZE_MANIFESTS as MANIFESTS
 from music_pipeline.core.layout import IGNORED_SUFFIXES, RAW_STREAMS, UNKNOWN_DAY
 from music_pipeline.core.settings import Settings
-from music_pipeline.ingestion import tables
+from music_pipeline.ingestion import plain_csv, tables
 from music_pipeline.ingestion.csv_reader import UnreadableFile, iter_text_batches
+from music_pipeline.ingestion.staging import Staging as _Staging
 from music_pipeline.ingestion.stream_typing import (  # noqa: F401 (parse_*: re-exported for tests)
     parse_duration_ms,
     parse_listen_time,
@@ -111,48 +108,6 @@ def all_manifests(lake: Lake) -> list[Manifest]:
 # ---------------------------------------------------------------------------------------------
 # one file
 # ---------------------------------------------------------------------------------------------
-class _Staging:
-    """Files written elsewhere and published only once the whole landed file was read: a file that
-    fails half-way leaves nothing (locally a dot-file next to the target, on S3 a local temporary
-    file uploaded at the end)."""
-
-    def __init__(self, lake: Lake):
-        self.lake = lake
-        self.paths: dict[str, str] = {}
-        self.writers: dict[str, pq.ParquetWriter] = {}
-
-    def writer(self, key: str, schema: pa.Schema) -> pq.ParquetWriter:
-        if key not in self.writers:
-            if self.lake.is_local:
-                final = self.lake.local_path(key)
-                os.makedirs(os.path.dirname(final), exist_ok=True)
-                path = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.{uuid.uuid4().hex}.tmp")
-            else:
-                fd, path = tempfile.mkstemp(suffix=".parquet")
-                os.close(fd)
-            self.paths[key] = path
-            self.writers[key] = pq.ParquetWriter(path, schema, compression="snappy")
-        return self.writers[key]
-
-    def publish(self) -> None:
-        for w in self.writers.values():
-            w.close()
-        for key, path in self.paths.items():
-            self.lake.put_file(path, key)
-        self.paths.clear()
-
-    def discard(self) -> None:
-        for w in self.writers.values():
-            try:
-                w.close()
-            except Exception:  # noqa: BLE001 - best effort: the file is removed next
-                pass
-        for path in self.paths.values():
-            if os.path.exists(path):
-                os.remove(path)
-        self.paths.clear()
-
-
 def ingest_file(
     lake: Lake,
     landed: LakeFile,
@@ -166,40 +121,16 @@ def ingest_file(
     they are no longer under `landed.key` (a backfill re-ingesting from archive/, see rehydrate.py);
     rows, slices and manifest stay `landed.key`'s."""
     start_date = start_date or Settings.from_env().start_date
-    slice_file = slice_name(landed.key)
-    rows_by_day: Counter[str] = Counter()
-    rejects_by_day: Counter[str] = Counter()
-    by_day_reason: dict[str, Counter[str]] = {}
-    rows_read = 0
+    source = read_key or landed.key
     staging = _Staging(lake)
     try:
-        open_stream = lambda: lake.open_input(read_key or landed.key)  # noqa: E731
-        for batch in iter_text_batches(open_stream, landed.key, c.STREAM_REQUIRED_COLUMNS, c.STREAM_COLUMN_ALIASES):
-            rows_read += batch.num_rows + len(batch.rejects)
-            good, batch_rejects = type_stream_batch(batch, landed.key, landed.modified, start_date)
-            batch_days = pc.unique(good["date"]).to_pylist()
-            for day_value in batch_days:
-                day = day_value.isoformat()
-                # most batches hold one day: no copy then
-                part = good if len(batch_days) == 1 else good.filter(pc.equal(good["date"], pa.scalar(day_value, pa.date32())))
-                staging.writer(partition_key(BRONZE_STREAMS, day, slice_file), tables.RAW_STREAMS.contract).write_table(part)
-                rows_by_day[day] += part.num_rows
-            reject_days(batch_rejects)
-            if batch_rejects:
-                table = rejects_table(batch_rejects, landed.key)
-                for day_value in pc.unique(table["date"]).to_pylist():
-                    day = day_value.isoformat() if day_value else UNKNOWN_DAY
-                    mask = (
-                        pc.is_null(table["date"])
-                        if day_value is None
-                        else pc.equal(table["date"], pa.scalar(day_value, pa.date32()))
-                    )
-                    part = table.filter(mask)
-                    staging.writer(partition_key(INGEST_REJECTS, day, slice_file), tables.INGEST_REJECTS.contract).write_table(
-                        part
-                    )
-                    rejects_by_day[day] += part.num_rows
-                    by_day_reason.setdefault(day, Counter()).update(part["reason"].to_pylist())
+        try:  # the fast path when the file is plain (plain_csv.py), else and on any doubt the careful reader
+            fast = plain_csv.bronze_tables(lake, source, landed.key, landed.modified, start_date)
+            counts = _stage(staging, landed.key, ((table, [], table.num_rows) for table in fast))
+        except plain_csv.NotPlain:  # the careful reader reads the whole file: rejects and lines come from it alone
+            staging.discard()
+            counts = _stage(staging, landed.key, _careful(lake, landed, source, start_date))
+        rows_read, rows_by_day, rejects_by_day, by_day_reason = counts
         # slices are replaced from here on: until the final manifest is written, the key's manifest says so,
         # and a sync that finds it so (a write failed half-way) ingests the file again
         write_manifest(lake, _publishing(landed, digest, previous, rows_by_day, rejects_by_day))
@@ -208,8 +139,8 @@ def ingest_file(
         staging.discard()
         raise
     reasons: Counter[str] = Counter()
-    for counts in by_day_reason.values():
-        reasons.update(counts)
+    for day_reasons in by_day_reason.values():
+        reasons.update(day_reasons)
     manifest = Manifest(
         key=landed.key,
         content_hash=digest,
@@ -228,6 +159,51 @@ def ingest_file(
     write_manifest(lake, manifest)
     lake.write_bytes(f"{CONTENT_INDEX}/{digest}.json", json.dumps({"key": landed.key}).encode())
     return manifest
+
+
+TypedBatch = tuple[pa.Table, list[dict], int]  # (bronze rows, rejects, records read)
+
+
+def _careful(lake: Lake, landed: LakeFile, source: str, start_date: dt.date) -> Iterator[TypedBatch]:
+    """The careful reader: every shape, encoding and spelling, each rejected record with its reason."""
+    open_stream = lambda: lake.open_input(source)  # noqa: E731
+    for batch in iter_text_batches(open_stream, landed.key, c.STREAM_REQUIRED_COLUMNS, c.STREAM_COLUMN_ALIASES):
+        good, rejects = type_stream_batch(batch, landed.key, landed.modified, start_date)
+        yield good, rejects, batch.num_rows + len(batch.rejects)
+
+
+def _stage(
+    staging: _Staging, key: str, batches: Iterator[TypedBatch]
+) -> tuple[int, Counter[str], Counter[str], dict[str, Counter[str]]]:
+    """Write each day's bronze rows and rejects of one file into staging: (records read, rows by day, rejects by
+    day, rejects by day and reason)."""
+    slice_file = slice_name(key)
+    rows_by_day: Counter[str] = Counter()
+    rejects_by_day: Counter[str] = Counter()
+    by_day_reason: dict[str, Counter[str]] = {}
+    rows_read = 0
+    for good, batch_rejects, records in batches:
+        rows_read += records
+        batch_days = pc.unique(good["date"]).to_pylist()
+        for day_value in batch_days:
+            day = day_value.isoformat()
+            # most batches hold one day: no copy then
+            part = good if len(batch_days) == 1 else good.filter(pc.equal(good["date"], pa.scalar(day_value, pa.date32())))
+            staging.writer(partition_key(BRONZE_STREAMS, day, slice_file), tables.RAW_STREAMS.contract).write_table(part)
+            rows_by_day[day] += part.num_rows
+        reject_days(batch_rejects)
+        if batch_rejects:
+            table = rejects_table(batch_rejects, key)
+            for day_value in pc.unique(table["date"]).to_pylist():
+                day = day_value.isoformat() if day_value else UNKNOWN_DAY
+                mask = (
+                    pc.is_null(table["date"]) if day_value is None else pc.equal(table["date"], pa.scalar(day_value, pa.date32()))
+                )
+                part = table.filter(mask)
+                staging.writer(partition_key(INGEST_REJECTS, day, slice_file), tables.INGEST_REJECTS.contract).write_table(part)
+                rejects_by_day[day] += part.num_rows
+                by_day_reason.setdefault(day, Counter()).update(part["reason"].to_pylist())
+    return rows_read, rows_by_day, rejects_by_day, by_day_reason
 
 
 def _publishing(

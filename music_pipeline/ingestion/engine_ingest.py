@@ -78,6 +78,9 @@ class ScratchLake(Lake):
     def open_input(self, key: str, decompress: bool = True):
         return self.source.open_input(key, decompress)
 
+    def local_input_path(self, key: str) -> str | None:
+        return self.source.local_input_path(key)
+
 
 def scratch_prefix(job: ReadJob, key: str) -> str:
     return f"{job.scratch}/{bronze.file_id(key)}"

@@ -143,6 +143,14 @@ def _text(cols: dict[str, pa.Array], name: str, n: int) -> pa.Array:
     return cols[name] if name in cols else pa.nulls(n, pa.string())
 
 
+def listen_time_bounds(landed_at: float, start_date: dt.date) -> tuple[int, int]:
+    """(start, limit) in microseconds: a listen before start is before_start_date, one after limit (the landing
+    time + 24 h) is future_listen_time."""
+    limit_us = int((landed_at + c.STREAM_FUTURE_TOLERANCE_SECONDS) * 1_000_000)
+    start_us = int(dt.datetime.combine(start_date, dt.time()).replace(tzinfo=dt.UTC).timestamp()) * 1_000_000
+    return start_us, limit_us
+
+
 def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float, start_date: dt.date) -> tuple[pa.Table, list[dict]]:
     """Text records -> bronze rows. Rules, the first failing one is the reason: unparseable
     listen_time, future_listen_time (later than landed_at + 24 h), before_start_date,
@@ -152,8 +160,7 @@ def type_stream_batch(batch: TextBatch, source_file: str, landed_at: float, star
     listen_time = parse_listen_time(cols["listen_time"]) if n else pa.array([], pa.timestamp("us"))
     micros = listen_time.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
     bad_time = listen_time.is_null().to_numpy(zero_copy_only=False)
-    limit_us = int((landed_at + c.STREAM_FUTURE_TOLERANCE_SECONDS) * 1_000_000)
-    start_us = int(dt.datetime.combine(start_date, dt.time()).replace(tzinfo=dt.UTC).timestamp()) * 1_000_000
+    start_us, limit_us = listen_time_bounds(landed_at, start_date)
     future = ~bad_time & (micros > limit_us)
     early = ~bad_time & ~future & (micros < start_us)
     duration_ms, bad_duration = parse_duration_ms(_text(cols, c.STREAM_DURATION_COLUMN, n))

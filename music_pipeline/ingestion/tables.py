@@ -54,5 +54,6 @@ RAW_STREAMS = IngestedTable(
         ),
     ),
     description="Bronze slices of the day: every landed file under raw/streams is read once per content "
-    "(pyarrow, RFC 4180), split by the UTC day of listen_time; unreadable lines go to bad-records/raw_streams.",
+    "(a plain CSV file by DuckDB's parallel reader, any other by the careful pyarrow reader, RFC 4180), split by the "
+    "UTC day of listen_time; unreadable lines go to bad-records/raw_streams.",
 )

@@ -64,6 +64,10 @@ class Lake:
             raise RuntimeError(f"The lake {self.uri} is on S3: it has no local path")
         return self.path(key) if key else self._base
 
+    def local_input_path(self, key: str) -> str | None:
+        """The local file `open_input(key)` reads, or None when it is not a local file (an S3 lake)."""
+        return self.local_path(key) if self.is_local else None
+
     def engine_uri(self, key: str = "") -> str:
         """Where a Spark/DuckDB engine reads or writes a key: a local path, or `s3://bucket/prefix/key`
         (Spark on Glue reads S3 directly)."""
