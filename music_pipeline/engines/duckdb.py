@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -40,6 +41,17 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, lake: Lake, file
     con.execute(f'DROP VIEW IF EXISTS "{name}"')
     data = ds.dataset([lake.fs_path(f) for f in files], filesystem=lake.fs, format="parquet") if files else schema.empty_table()
     con.register(name, data)
+
+
+def _register_written(con: duckdb.DuckDBPyConnection, name: str, folder: str, schema: pa.Schema) -> None:
+    """Make `name` a relation over the Parquet files an output wrote under a local folder (an empty table of
+    `schema` when it wrote none)."""
+    files = sorted(str(p) for p in Path(folder).rglob("*.parquet"))
+    if files:
+        paths = ", ".join(_quote(f) for f in files)
+        con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet([{paths}], hive_partitioning = false)')
+    else:
+        con.register(name, schema.empty_table())
 
 
 def query(lake: Lake, views: dict[str, tuple[list[str], pa.Schema]], spark_sql: str) -> pa.Table:
@@ -126,5 +138,7 @@ class DuckDBEngine(LocalEngine):
                 else:
                     os.makedirs(target, exist_ok=True)
                     con.execute(f"COPY ({query}) TO {_quote(f'{target}/data.parquet')} (FORMAT parquet, COMPRESSION snappy)")
+                if out.view:  # the outputs after it read what was written
+                    _register_written(con, out.view, target, out.schema)
         finally:
             con.close()
