@@ -106,6 +106,9 @@ class ValidatingStep(StepTable):
     """A step that classifies rows: those with a reason go to `rejects`."""
 
     rejects: LakeTable
+    # the SQL of the rows kept, from the inputs and the rejects as written (view `rejects.view_name`), so the
+    # classification runs once, for the rejects; None: the kept rows are the classification's without a reason
+    kept_sql: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -59,6 +59,7 @@ class Output:
     sql: str  # a SELECT over inputs and views (Spark SQL)
     schema: pa.Schema
     partitioned: bool = True  # by `date`, one file per day
+    view: str | None = None  # the outputs after it read it, as written, under this name
 
 
 @dataclass

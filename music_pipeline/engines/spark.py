@@ -69,6 +69,8 @@ class SparkEngine(LocalEngine):
                     df.repartition(PARTITION_COLUMN).write.partitionBy(PARTITION_COLUMN).parquet(target, compression="snappy")
                 else:
                     df.coalesce(1).write.parquet(target, compression="snappy")
+                if out.view:  # the outputs after it read what was written
+                    spark.read.schema(ddl(out.schema)).parquet(target).createOrReplaceTempView(out.view)
         finally:
             for df in cached:
                 df.unpersist()

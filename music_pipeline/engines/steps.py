@@ -2,8 +2,8 @@
 
 A step is a table of `tables.py` with a SQL file: its inputs are the tables it names (the requested
 days' files of partitioned ones, the whole file of reference ones), its SQL is one view, and its
-outputs are the table itself and, when it classifies rows, its rejects (rows with a `reason`). The
-local engines, the Glue job script and the tests all call `run_step`, so no step is written twice.
+outputs are the table itself and, when it classifies rows, its rejects (rows with a `reason`; with a
+`kept_sql`, the rejects are written first and the table's rows computed from them). The local engines, the Glue job script and the tests all call `run_step`, so no step is written twice.
 """
 
 from __future__ import annotations
@@ -40,12 +40,26 @@ def transform(lake: Lake, table: StepTable, days: list[str], params: Params) -> 
     if not isinstance(table, ValidatingStep):
         view = View(f"{table.name}_rows", sql)
         outputs = [Output(table.prefix, project(view.name, table.contract), table.contract, partitioned)]
-    else:  # the SQL classifies rows: reason IS NULL -> the table, else -> its rejects
+    elif table.kept_sql is None:  # the SQL classifies rows: reason IS NULL -> the table, else -> its rejects
         view = View(f"classified_{table.name}", sql, materialize=True)
         rejects = table.rejects
         outputs = [
             Output(table.prefix, project(view.name, table.contract, "reason IS NULL"), table.contract, partitioned),
             Output(rejects.prefix, project(view.name, rejects.contract, "reason IS NOT NULL"), rejects.contract, partitioned),
+        ]
+    else:  # classified once: the rejects first, then the kept rows from them (`kept_sql`, e.g. an anti join)
+        view = View(f"classified_{table.name}", sql)
+        rejects = table.rejects
+        kept = f"({load_sql(table.kept_sql, **params.as_dict())}) AS kept"
+        outputs = [
+            Output(
+                rejects.prefix,
+                project(view.name, rejects.contract, "reason IS NOT NULL"),
+                rejects.contract,
+                partitioned,
+                view=rejects.view_name,
+            ),
+            Output(table.prefix, project(kept, table.contract), table.contract, partitioned),
         ]
     return Transform(inputs=inputs, views=[view], outputs=outputs, days=days if partitioned else [])
 

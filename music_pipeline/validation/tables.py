@@ -43,6 +43,7 @@ VALIDATED_STREAMS = ValidatingStep(
     key=("user_id", "track_id", "listen_time"),
     group="validation",
     sql="validate_streams",
+    kept_sql="kept_streams",
     inputs=("raw_streams", "songs", "users"),
     rejects=STREAM_REJECTS,
     glue_job="validation",

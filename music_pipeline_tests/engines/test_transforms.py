@@ -266,3 +266,25 @@ def test_rows_of_a_day_not_requested_are_never_published(tmp_path, days):
     with pytest.raises(RuntimeError, match="2024-06-02"):
         DuckDBEngine().run(lake, Transform(inputs=[], views=[], outputs=[Output("processed/t", sql, schema)], days=days))
     assert not lake.list("processed/t")
+
+
+def test_the_duckdb_form_of_trim_gives_trims_value_for_every_space_and_shape():
+    """to_duckdb skips DuckDB's TRIM for strings that need none: the rewritten query gives TRIM's value for every
+    string with DuckDB's trimmed spaces (U+0020, U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000) and other
+    whitespace at either end, inside, alone or around other non-ASCII text, and NULL."""
+    import duckdb
+
+    from music_pipeline.engines.duckdb import to_duckdb
+
+    spaces = [" ", "\u00a0", "\u1680", *(chr(c) for c in range(0x2000, 0x200B)), "\u202f", "\u205f", "\u3000"]
+    others = ["\t", "\n", "\r", "\u200b", "\ufeff", "é", "\U0001f3b5", "x"]
+    values: list[str | None] = [None, "", "u1", "u 1", "é"]
+    for s in spaces + others:
+        values += [s, s + s, f"{s}u1", f"u1{s}", f"{s}u1{s}", f"u{s}1", f"{s}é", f"é{s}", f"{s}\U0001f3b5{s}"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (i INTEGER, c VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(values)))
+    rewritten = to_duckdb("SELECT i, TRIM(c) AS trimmed FROM t ORDER BY i")
+    assert "LIKE" in rewritten  # the form under test
+    assert con.sql(rewritten).fetchall() == con.sql("SELECT i, TRIM(c) AS trimmed FROM t ORDER BY i").fetchall()
+    assert con.sql(rewritten).fetchall()[5:10] == [(5, ""), (6, ""), (7, "u1"), (8, "u1"), (9, "u1")]  # " ", "  ", " u1"
