@@ -243,7 +243,9 @@ def test_deploy_creates_the_jobs_with_the_required_parameters_and_is_idempotent(
         assert args["--job-bookmark-option"] == "job-bookmark-disable"
         assert args["--enable-continuous-cloudwatch-log"] == "true"
         assert args["--extra-py-files"] == f"{SCRIPTS_URI}/music_pipeline.zip"
-        assert re.fullmatch(r"dagster-pipes==[\d.]+,pyarrow==[\d.]+", args["--additional-python-modules"])
+        assert re.fullmatch(
+            r"dagster-pipes==[\d.]+,pyarrow==[\d.]+,pandera==[\d.]+,sqlglot==[\d.]+", args["--additional-python-modules"]
+        )
     # the uploaded script is the package's entry point, byte for byte
     script = s3.get_object(Bucket=BUCKET, Key="scripts/glue_job.py")["Body"].read()
     assert script == (deploy.PACKAGE_DIR / "engines" / "glue_job.py").read_bytes()
@@ -580,3 +582,51 @@ def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == str(roots["glue"])]
     assert [(a["--step"], a["--ingest-job"].endswith("/job.json")) for a in runs] == [("raw_streams", True)]
     assert not list((roots["glue"] / ".staging").rglob("*.parquet"))  # the scratch lakes are gone
+
+
+# ------------------------------------------------------------------------------- asset checks on the fake Glue
+@pytest.mark.slow  # one spark-submit of the uploaded job (~30 s)
+def test_checks_on_glue_run_in_a_job_run_and_fail_a_corrupted_day_as_duckdb_does(glue, validated_lake, tmp_path):
+    """validated_streams' check op on the glue engine: the checks evaluated by the job's script on Glue's Spark,
+    launched through the same Pipes client; a copied listen key fails unique_keys with the same rows, counts and
+    metadata as the duckdb engine's evaluation in the run process, and each evaluation records its engine."""
+    import pyarrow.parquet as pq
+
+    from music_pipeline.engines.duckdb import DuckDBEngine
+    from music_pipeline_tests.helpers import step
+
+    roots = {name: copy_of(validated_lake, tmp_path, name) for name in ("duckdb", "glue")}
+    for root in roots.values():
+        step(DuckDBEngine(), Lake(root), "validated_streams", DAYS[:1])
+        path = Path(root) / partition_key(registry.VALIDATED_STREAMS.prefix, DAYS[0])
+        listens = pq.read_table(path)
+        copied = listens.to_pylist()
+        copied[0].update({k: copied[1][k] for k in ("user_id", "track_id", "listen_time", "genre", "listening_time_ms")})
+        pq.write_table(pa.Table.from_pylist(copied, schema=listens.schema), path)
+    defs = code_location()
+    checks = AssetSelection.checks_for_assets("validated_streams")
+    instance = DagsterInstance.ephemeral()
+    evaluations = {}
+    for name, engine in (("duckdb", EngineResource(kind="duckdb")), ("glue", glue_engine(glue))):
+        result = materialize(
+            [*defs.assets, *(defs.asset_checks or [])],
+            resources=resources(roots[name], engine),
+            tags={ASSET_PARTITION_RANGE_START_TAG: DAYS[0], ASSET_PARTITION_RANGE_END_TAG: DAYS[0]},
+            selection=checks,
+            instance=instance,
+            raise_on_error=False,
+        )
+        evaluations[name] = {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+    def comparable_check(e) -> tuple:
+        return e.passed, e.severity, e.description, {k: v for k, v in e.metadata.items() if k != "engine"}
+
+    want, got = evaluations["duckdb"], evaluations["glue"]
+    assert set(got) == set(want) and "unique_keys" in got
+    assert {k: comparable_check(e) for k, e in got.items()} == {k: comparable_check(e) for k, e in want.items()}
+    assert not got["unique_keys"].passed and got["unique_keys"].metadata["duplicate_rows"].value == 1
+    assert {e.metadata["engine"].value for e in got.values()} == {"glue"}
+    assert {e.metadata["engine"].value for e in want.values()} == {"duckdb"}
+    runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == roots["glue"]]
+    assert [(a["--step"], a["--check-job"].endswith("/job.json")) for a in runs] == [("checks", True)]
+    assert not Lake(roots["glue"]).list(".staging/checks", include_hidden=True)  # the job and outcomes files are gone
