@@ -395,7 +395,11 @@ def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, val
 
     # one Glue run per step, the day range passed as job arguments, the job's log lines in Dagster's log
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == glue_root]
-    assert [(a["--step"], a["--days"]) for a in runs] == [(step, "2024-06-01...2024-06-02") for step in GLUE_STEPS]
+    steps = [(a["--step"], a["--days"]) for a in runs if a["--step"] != "checks"]
+    assert steps == [(step, "2024-06-01...2024-06-02") for step in GLUE_STEPS]
+    # and one per step's check op: the checks ran on Glue (quality/engine_checks.py), as their metadata says
+    assert len([a for a in runs if a["--step"] == "checks"]) == len(GLUE_STEPS)
+    assert {str(e.metadata["engine"].value) for e in result.get_asset_check_evaluations()} == {"glue"}
     logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
     assert "step validated_streams done in" in logs and '"validated_streams": {"2024-06-01"' in logs
 
@@ -587,7 +591,9 @@ def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
     run_metadata = [m for m in got.values() if "engine" in m]
     assert run_metadata and all(m["engine"] == "glue" for m in run_metadata)
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == str(roots["glue"])]
-    assert [(a["--step"], a["--ingest-job"].endswith("/job.json")) for a in runs] == [("raw_streams", True)]
+    ingestion = [(a["--step"], a["--ingest-job"].endswith("/job.json")) for a in runs if a["--step"] != "checks"]
+    assert ingestion == [("raw_streams", True)]
+    assert len(runs) == 2  # and raw_streams' checks in a job run of their own
     assert not list((roots["glue"] / ".staging").rglob("*.parquet"))  # the scratch lakes are gone
 
 
