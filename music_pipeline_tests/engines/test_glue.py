@@ -4,8 +4,8 @@ and creates the jobs there, and a fake Glue client runs each job run's uploaded 
 real local Spark (`spark-submit --py-files <uploaded zip> <uploaded script> <args>`), over a
 local lake, with Dagster Pipes context and messages through moto S3.
 
-Spark runs are few (each costs 10-20 s): one materialization of three steps, one failing run and
-one interrupted run.
+Spark runs are few (each costs 10-20 s): one materialization of three steps, one failing run,
+one interrupted run, raw_streams' ingestion and one check op (its checks in a job run).
 """
 
 import multiprocessing
@@ -350,16 +350,10 @@ def comparable(metadata: dict) -> dict:
     return {k: v for k, v in metadata.items() if not k.startswith(("glue/", "AWS Glue")) and k != "engine"}
 
 
-def check_results(result) -> dict:
-    return {
-        (e.asset_key.to_user_string(), e.check_name, e.partition): (e.passed, e.severity.value)
-        for e in result.get_asset_check_evaluations()
-    }
-
-
 def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, validated_lake, tmp_path):
     duck_root, glue_root = copy_of(validated_lake, tmp_path, "duckdb"), copy_of(validated_lake, tmp_path, "glue")
-    selection = AssetSelection.assets(*GLUE_STEPS)
+    # the assets only: their checks on Glue are one more job run each (test_checks_on_glue_run_in_a_job_run_...)
+    selection = AssetSelection.assets(*GLUE_STEPS).without_checks()
     instance = DagsterInstance.ephemeral()
     expected = run_range(duck_root, EngineResource(kind="duckdb"), selection, instance)
     result = run_range(glue_root, glue_engine(glue), selection, instance)
@@ -391,15 +385,10 @@ def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, val
         assert metadata["glue/library"].endswith(os.path.join("music_pipeline.zip", "music_pipeline"))  # the uploaded zip ran
         assert metadata["AWS Glue Job Name"] == f"music-pipeline-{'validation' if key[0] == 'validated_streams' else 'kpis'}"
         assert metadata["AWS Glue Job Run ID"] in glue.runs
-    assert check_results(result) == check_results(expected)
 
     # one Glue run per step, the day range passed as job arguments, the job's log lines in Dagster's log
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == glue_root]
-    steps = [(a["--step"], a["--days"]) for a in runs if a["--step"] != "checks"]
-    assert steps == [(step, "2024-06-01...2024-06-02") for step in GLUE_STEPS]
-    # and one per step's check op: the checks ran on Glue (quality/engine_checks.py), as their metadata says
-    assert len([a for a in runs if a["--step"] == "checks"]) == len(GLUE_STEPS)
-    assert {str(e.metadata["engine"].value) for e in result.get_asset_check_evaluations()} == {"glue"}
+    assert [(a["--step"], a["--days"]) for a in runs] == [(step, "2024-06-01...2024-06-02") for step in GLUE_STEPS]
     logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
     assert "step validated_streams done in" in logs and '"validated_streams": {"2024-06-01"' in logs
 
@@ -569,7 +558,7 @@ def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
     roots = {name: tmp_path / name for name in ("duckdb", "glue")}
     for root in roots.values():
         shutil.copytree(small_sample[0] / "raw", root / "raw")
-    selection = AssetSelection.assets("raw_streams")
+    selection = AssetSelection.assets("raw_streams").without_checks()  # its checks on Glue: one more job run
     instance = DagsterInstance.ephemeral()
     expected = run_range(str(roots["duckdb"]), EngineResource(kind="duckdb"), selection, instance)
     result = run_range(str(roots["glue"]), glue_engine(glue), selection, instance)
@@ -591,9 +580,7 @@ def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
     run_metadata = [m for m in got.values() if "engine" in m]
     assert run_metadata and all(m["engine"] == "glue" for m in run_metadata)
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == str(roots["glue"])]
-    ingestion = [(a["--step"], a["--ingest-job"].endswith("/job.json")) for a in runs if a["--step"] != "checks"]
-    assert ingestion == [("raw_streams", True)]
-    assert len(runs) == 2  # and raw_streams' checks in a job run of their own
+    assert [(a["--step"], a["--ingest-job"].endswith("/job.json")) for a in runs] == [("raw_streams", True)]
     assert not list((roots["glue"] / ".staging").rglob("*.parquet"))  # the scratch lakes are gone
 
 
@@ -603,34 +590,40 @@ def test_checks_on_glue_run_in_a_job_run_and_fail_a_corrupted_day_as_duckdb_does
     """validated_streams' check op on the glue engine: the checks evaluated by the job's script on Glue's Spark,
     launched through the same Pipes client; a copied listen key fails unique_keys with the same rows, counts and
     metadata as the duckdb engine's evaluation in the run process, and each evaluation records its engine."""
+    import shutil
+
     import pyarrow.parquet as pq
 
     from music_pipeline.engines.duckdb import DuckDBEngine
     from music_pipeline_tests.helpers import step
 
-    roots = {name: copy_of(validated_lake, tmp_path, name) for name in ("duckdb", "glue")}
+    # one corrupted lake, copied for each engine (DuckDB writes the listens in no fixed order: the same lake for both)
+    corrupted = copy_of(validated_lake, tmp_path, "corrupted")
+    step(DuckDBEngine(), Lake(corrupted), "validated_streams", DAYS)
+    path = Path(corrupted) / partition_key(registry.VALIDATED_STREAMS.prefix, DAYS[0])
+    listens = pq.read_table(path)
+    copied = listens.to_pylist()
+    copied[0].update({k: copied[1][k] for k in ("user_id", "track_id", "listen_time", "genre", "listening_time_ms")})
+    pq.write_table(pa.Table.from_pylist(copied, schema=listens.schema), path)
+    roots = {name: str(tmp_path / name) for name in ("duckdb", "glue")}
     for root in roots.values():
-        step(DuckDBEngine(), Lake(root), "validated_streams", DAYS[:1])
-        path = Path(root) / partition_key(registry.VALIDATED_STREAMS.prefix, DAYS[0])
-        listens = pq.read_table(path)
-        copied = listens.to_pylist()
-        copied[0].update({k: copied[1][k] for k in ("user_id", "track_id", "listen_time", "genre", "listening_time_ms")})
-        pq.write_table(pa.Table.from_pylist(copied, schema=listens.schema), path)
+        shutil.copytree(corrupted, root)
     checks = AssetSelection.checks_for_assets("validated_streams")
     instance = DagsterInstance.ephemeral()
     evaluations = {}
     for name, engine in (("duckdb", EngineResource(kind="duckdb")), ("glue", glue_engine(glue))):
-        result = run_range(roots[name], engine, checks, instance, days=DAYS[:1], raise_on_error=False)
+        result = run_range(roots[name], engine, checks, instance, raise_on_error=False)  # both days, one check op
         assert not result.success  # unique_keys blocks
-        evaluations[name] = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        evaluations[name] = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
 
     def comparable_check(e) -> tuple:
         return e.passed, e.severity, e.description, {k: v for k, v in e.metadata.items() if k != "engine"}
 
     want, got = evaluations["duckdb"], evaluations["glue"]
-    assert set(got) == set(want) and "unique_keys" in got
+    assert set(got) == set(want) and {day for _, day in got} == set(DAYS)
     assert {k: comparable_check(e) for k, e in got.items()} == {k: comparable_check(e) for k, e in want.items()}
-    assert not got["unique_keys"].passed and got["unique_keys"].metadata["duplicate_rows"].value == 1
+    assert not got[("unique_keys", DAYS[0])].passed and got[("unique_keys", DAYS[0])].metadata["duplicate_rows"].value == 1
+    assert got[("unique_keys", DAYS[1])].passed  # only the first day was corrupted
     assert {e.metadata["engine"].value for e in got.values()} == {"glue"}
     assert {e.metadata["engine"].value for e in want.values()} == {"duckdb"}
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == roots["glue"]]
