@@ -26,8 +26,9 @@ from music_pipeline.lake import aws, catalog
 PACKAGE_DIR = Path(music_pipeline.__file__).resolve().parent
 SCRIPT_NAME = "glue_job.py"
 LIBRARY_NAME = "music_pipeline.zip"
-# What the job needs beyond Glue 5.1's own modules (boto3, numpy): the versions this checkout runs.
-JOB_PYTHON_MODULES = ("dagster-pipes", "pyarrow")
+# What the job needs beyond Glue 5.1's own modules (boto3, numpy): the versions this checkout runs. pandera
+# and sqlglot: an asset's checks on the glue engine (contract scans, the check SQL transpiled to Spark SQL).
+JOB_PYTHON_MODULES = ("dagster-pipes", "pyarrow", "pandera", "sqlglot")
 
 
 @dataclass(frozen=True)

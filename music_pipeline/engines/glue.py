@@ -36,6 +36,8 @@ from music_pipeline.lake.store import Lake
 JOBS = tables.glue_jobs()
 # `raw_streams` on the glue engine reads landed files in a run of the validation job (engine_ingest.py)
 INGESTION_STEP, INGESTION_JOB_STEP = "raw_streams", "validated_streams"
+# an asset's checks on the glue engine are evaluated in a run of the same job (quality/engine_checks.py)
+CHECKS_STEP = "checks"
 
 TRANSIENT_ERROR_CODES = {
     "ThrottlingException",
@@ -160,7 +162,17 @@ class GlueEngine:
         }
         return self._run(lake, job_run, context)
 
-    def _run(self, lake: Lake, job_run: dict, context) -> Counts:
+    def run_checks(self, lake: Lake, job_key: str, context=None) -> Counts:
+        """Evaluate an asset's checks as a Glue job run (quality/engine_checks.py): what to evaluate is in the lake
+        file `job_key`; the run writes the outcomes next to it. It runs on the validation job (same script). No
+        materialization is reported: the check op records the outcomes as check evaluations."""
+        job_run = {
+            "JobName": self.job_name(INGESTION_JOB_STEP),
+            "Arguments": {"--step": CHECKS_STEP, "--days": "", "--lake": lake.uri, "--check-job": job_key},
+        }
+        return self._run(lake, job_run, context, materializes=False)
+
+    def _run(self, lake: Lake, job_run: dict, context, materializes: bool = True) -> Counts:
         from botocore.exceptions import ClientError
 
         if context is None:
@@ -194,7 +206,8 @@ class GlueEngine:
                 "(is the deployed script this version's glue_job.py? run `music-pipeline deploy`)",
                 allow_retries=False,
             )
-        context.add_asset_metadata(glue_metadata(invocation.get_results()))
+        if materializes:
+            context.add_asset_metadata(glue_metadata(invocation.get_results()))
         return counts[-1]
 
     def close(self) -> None:

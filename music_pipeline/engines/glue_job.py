@@ -25,7 +25,7 @@ from music_pipeline.core.days import parse_days
 from music_pipeline.core.settings import Settings
 from music_pipeline.core.specs import Params
 from music_pipeline.engines.base import COUNTS_MESSAGE
-from music_pipeline.engines.glue import INGESTION_STEP
+from music_pipeline.engines.glue import CHECKS_STEP, INGESTION_STEP
 from music_pipeline.engines.spark import LOCAL_SPARK_CONF, SparkEngine
 from music_pipeline.engines.steps import run_step
 from music_pipeline.lake.store import Lake
@@ -35,11 +35,12 @@ PIPES_INTERVAL_SECONDS = 1.0  # how often buffered Pipes messages are uploaded t
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run one music_pipeline step on Spark (AWS Glue or spark-submit).")
-    parser.add_argument("--step", required=True, choices=sorted([*tables.steps(), INGESTION_STEP]))
+    parser.add_argument("--step", required=True, choices=sorted([*tables.steps(), INGESTION_STEP, CHECKS_STEP]))
     parser.add_argument("--days", default="", help="YYYY-MM-DD, first...last, comma-separated (empty for songs/users)")
     parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a folder")
     parser.add_argument("--session-gap-minutes", type=int, default=Params().session_gap_minutes)
     parser.add_argument("--ingest-job", default="", help="raw_streams: the lake key of the files to read (engine_ingest.py)")
+    parser.add_argument("--check-job", default="", help="checks: the lake key of the checks to evaluate (engine_checks.py)")
     # Glue adds its own arguments (--JOB_ID, --JOB_RUN_ID, --job-bookmark-option, ...) and Pipes
     # adds --dagster-pipes-*: they are not ours to parse.
     args, _ = parser.parse_known_args(argv)
@@ -77,6 +78,10 @@ def run(args: argparse.Namespace, log=print) -> tuple[object, dict]:
         from music_pipeline.ingestion import engine_ingest
 
         counts = engine_ingest.run_job_file(lambda: engine.session, lake, args.ingest_job)
+    elif args.step == CHECKS_STEP:  # an asset's checks, their queries on this session, outcomes left in the lake
+        from music_pipeline.quality import engine_checks
+
+        counts = engine_checks.run_job_file(lambda: engine.session, lake, args.check_job)
     else:
         counts = run_step(engine, lake, tables.steps()[args.step], days, Params(session_gap_minutes=args.session_gap_minutes))
     seconds = round(time.monotonic() - started, 1)
@@ -115,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ) as pipes:
         counts, metadata = run(args, log=pipes.log.info)
         pipes.report_custom_message({"kind": COUNTS_MESSAGE, "counts": counts})
-        pipes.report_asset_materialization(metadata=metadata)
+        if args.step != CHECKS_STEP:  # a check op materializes nothing: its outcomes are check evaluations
+            pipes.report_asset_materialization(metadata=metadata)
     return 0
 
 

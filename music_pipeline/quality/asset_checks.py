@@ -5,6 +5,8 @@ daily assets are partitioned like their asset: a run over a range of days gets t
 `context.partition_keys` and records one evaluation per (check, day), so the UI and `music-pipeline
 check` show which day failed. `blocking=True` checks stop the downstream assets of the run when
 they fail with ERROR severity (a failure on any day of a range blocks the whole range run).
+With the spark and glue engines the checks of table assets run on the engine (`quality/engine_checks.py`);
+each evaluation records where in its `engine` metadata.
 
 The check logic (pandera, DuckDB) is imported only when a check runs: importing pandera imports
 pyspark, and loading the code location must stay light.
@@ -27,7 +29,7 @@ from music_pipeline.core import registry as tables
 from music_pipeline.core.contracts import CONTRACT_VERSION
 from music_pipeline.core.dagster_internals import AssetCheckEvaluationTargetMaterializationData
 from music_pipeline.core.metadata import preview
-from music_pipeline.core.resources import DynamoDBResource, LakeResource
+from music_pipeline.core.resources import DynamoDBResource, EngineResource, LakeResource
 from music_pipeline.core.settings import Settings
 from music_pipeline.core.specs import AssetTable, Params
 from music_pipeline.quality.catalog import CHECKS
@@ -87,6 +89,7 @@ def outcome_metadata(o) -> dict:
     metadata = {
         "contract_version": CONTRACT_VERSION,
         **({"day": o.day} if o.day else {}),
+        **({"engine": o.engine} if o.engine else {}),  # where its queries ran: duckdb, spark or glue
         **{k: v if isinstance(v, (int, float)) else float(v) for k, v in o.counts.items()},
     }
     if o.breakdown:
@@ -131,14 +134,19 @@ def asset_checks_for(asset: AssetsDefinition, settings: Settings):
         can_subset=True,
         compute_kind="dynamodb" if served else "pandera",
     )
-    def _checks(context: AssetCheckExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource):
-        from music_pipeline.quality import rules
+    def _checks(
+        context: AssetCheckExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource, engine: EngineResource
+    ):
+        from music_pipeline.quality import engine_checks
 
         selected = _selected(context, specs)
-        outcomes = rules.evaluate(
+        # with the spark and glue engines a table's checks run on the engine (quality/engine_checks.py)
+        outcomes = engine_checks.evaluate_on(
+            engine.get(),
             name,
             lake.get(),
             _days(context, specs),
+            context=context.op_execution_context,
             thresholds=settings.thresholds,
             serving_tables=dynamodb_tables.get() if served else None,
             only={s.name for s in selected},

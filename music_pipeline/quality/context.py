@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from music_pipeline.core.settings import Thresholds
 from music_pipeline.core.specs import AssetTable, LakeTable, Params
 from music_pipeline.lake.store import Lake
-from music_pipeline.quality.reading import Sql
+from music_pipeline.quality.reading import Queries
 from music_pipeline.serving.dynamodb import ServingTables
 
 CHECKS: dict[tuple[str | None, str], Callable] = {}
@@ -37,7 +37,7 @@ def find(table: str, name: str) -> Callable:
 @dataclass
 class CheckContext:
     lake: Lake
-    sql: Sql
+    sql: Queries
     table: AssetTable | None  # the checked table asset (None for a serving asset)
     day: str | None  # None for unpartitioned tables
     thresholds: Thresholds = field(default_factory=Thresholds)

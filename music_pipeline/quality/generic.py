@@ -8,11 +8,13 @@ import datetime as dt
 import importlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 import pandera.pandas as pdr
 import pyarrow as pa
 
+from music_pipeline.core import registry
 from music_pipeline.core.arrow_compute import pc
 from music_pipeline.core.specs import AssetTable
 from music_pipeline.core.sql import load_sql
@@ -20,7 +22,7 @@ from music_pipeline.lake.store import Lake
 from music_pipeline.quality import screening
 from music_pipeline.quality.context import CheckContext, check
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, Outcome, describe_row, failing_query
-from music_pipeline.quality.reading import Sql, iter_batches
+from music_pipeline.quality.reading import Queries, iter_batches
 
 SOURCE_KEY = ("source_file", "source_line")  # bronze's key: a landed file's line
 
@@ -144,7 +146,7 @@ def in_day_outcome(scan: _Scan, day: str) -> Outcome:
     )
 
 
-def unique_keys_outcome(sql: Sql, key: list[str], day: str | None, query: str | None = None) -> Outcome:
+def unique_keys_outcome(sql: Queries, key: list[str], day: str | None, query: str | None = None) -> Outcome:
     """Duplicated keys of the view `checked` (or those `query` finds: the key columns and `copies`)."""
     return failing_query(
         sql,
@@ -156,11 +158,41 @@ def unique_keys_outcome(sql: Sql, key: list[str], day: str | None, query: str | 
     )
 
 
+def scan_file(lake: Lake, table: str, day: str | None, key: str) -> _Scan:
+    """The contract scan of one file of a table (one task of `scan_on_engine`)."""
+    checked = registry.asset_table(table)
+    return scan_contract(lake, model_of(checked), [key], day, checked.contract)
+
+
+def scan_on_engine(sql: Queries, lake: Lake, table: AssetTable, keys: list[str], day: str | None) -> _Scan:
+    """`scan_contract` with the files scanned where `sql` runs (one Spark task per file on the spark and glue
+    engines): proved from the footers first (read here, no rows), else each file scanned by `scan_file` and the
+    scans merged in file order, so counts, breakdown and sample (row numbers across the day) are the same."""
+    proved = screening.proves(lake, _batch_schema(model_of(table)), table.contract, keys, day)
+    if proved is not None:
+        return _Scan(rows=proved)
+    merged = _Scan()
+    for scan in sql.map_files(partial(scan_file, lake, table.name, day), keys):
+        offset = merged.rows
+        merged.rows += scan.rows
+        merged.failures.update(scan.failures)
+        merged.failing_rows += scan.failing_rows
+        merged.samples += [t.set_column(0, "row", pc.add(t.column("row"), offset)) for t in scan.samples]
+        merged.out_of_day += scan.out_of_day
+        merged.out_of_day_samples += scan.out_of_day_samples
+    if merged.samples:
+        merged.samples = [pa.concat_tables(merged.samples, promote_options="permissive").slice(0, SAMPLE_ROWS)]
+    return merged
+
+
 def _scan(ctx: CheckContext) -> _Scan:
     """One pass of the contract over the table's files of the day, shared by `contract` and `rows_in_day`."""
     if "scan" not in ctx.cache:
         day = ctx.day if ctx.checked.partitioned else None
-        ctx.cache["scan"] = scan_contract(ctx.lake, model_of(ctx.checked), ctx.keys, day, ctx.checked.contract)
+        if ctx.sql.distributed:  # the day's rows are read by the engine, not by this process
+            ctx.cache["scan"] = scan_on_engine(ctx.sql, ctx.lake, ctx.checked, ctx.keys, day)
+        else:
+            ctx.cache["scan"] = scan_contract(ctx.lake, model_of(ctx.checked), ctx.keys, day, ctx.checked.contract)
     return ctx.cache["scan"]
 
 
@@ -176,7 +208,7 @@ def rows_in_day(ctx: CheckContext) -> Outcome:
 
 @check("unique_keys")
 def unique_keys(ctx: CheckContext) -> Outcome:
-    if tuple(ctx.checked.key) == SOURCE_KEY and screening.source_order_unique(ctx.lake, ctx.keys):
+    if tuple(ctx.checked.key) == SOURCE_KEY and screening.source_order_unique(ctx.lake, ctx.keys, ctx.sql.map_files):
         return Outcome("unique_keys", ctx.day, True, f"no duplicated keys ({', '.join(SOURCE_KEY)}): lines in source order")
     ctx.sql.view("checked", ctx.keys, ctx.checked.contract)
     return unique_keys_outcome(ctx.sql, list(ctx.checked.key), ctx.day)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from music_pipeline.quality.reading import Sql
+from music_pipeline.quality.reading import Queries
 
 ERROR, WARN = "ERROR", "WARN"
 SAMPLE_ROWS = 20
@@ -25,6 +25,7 @@ class Outcome:
     counts: Mapping[str, float] = field(default_factory=dict)  # int values too
     sample: pa.Table | None = None  # failing rows (at most SAMPLE_ROWS)
     breakdown: dict[str, int] = field(default_factory=dict)  # failures per rule / reason
+    engine: str | None = None  # where its queries ran (duckdb, spark, glue), set by rules.evaluate
 
 
 def failed_rows(
@@ -47,7 +48,7 @@ def failed_rows(
 
 
 def failing_query(
-    sql: Sql,
+    sql: Queries,
     check: str,
     day: str | None,
     query: str,
@@ -63,11 +64,11 @@ def failing_query(
     aggregate over the rows), the breakdown and the first SAMPLE_ROWS rows in the order of the query's
     final `ORDER BY` (over its output columns). `screen`: a cheaper query whose one value is 0 exactly when
     `query` has no rows (an aggregate instead of every row); the rows are then only listed when it is not 0."""
-    if screen is not None and not (sql.con.execute(screen).fetchone() or (0,))[0]:
+    if screen is not None and not sql.scalar(screen):
         zeros = {name: 0 for name in totals or {}}
         return failed_rows(check, day, pa.table({}), what, total=0, severity=severity, **counts, **zeros)
     body, order = _final_order(query)
-    sql.con.execute(f"CREATE OR REPLACE TEMP TABLE failing_rows AS {body}")
+    sql.materialize("failing_rows", body)
     try:
         breakdown = {}
         if breakdown_by:
@@ -81,7 +82,7 @@ def failing_query(
         ordered = f" ORDER BY {order}" if order else ""
         sample = sql.query(f"SELECT * FROM failing_rows{ordered} LIMIT {SAMPLE_ROWS}") if n else pa.table({})
     finally:
-        sql.con.execute("DROP TABLE IF EXISTS failing_rows")
+        sql.drop("failing_rows")
     result = failed_rows(check, day, sample, what, total=n, severity=severity, **counts, **{k: v or 0 for k, v in found.items()})
     result.breakdown = breakdown
     return result

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -18,6 +19,8 @@ import pyarrow.parquet as pq
 
 from music_pipeline.engines.duckdb import register_parquet
 from music_pipeline.lake.store import Lake
+
+T = TypeVar("T")
 
 BATCH_ROWS = 100_000  # 10M-row day: contract scan ~650 MB peak (933 MB at 250,000, same speed)
 DUCKDB_MEMORY_LIMIT = "1GB"
@@ -34,8 +37,34 @@ def iter_batches(lake: Lake, keys: list[str], batch_rows: int = BATCH_ROWS) -> I
             yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows)
 
 
+class Queries(Protocol):
+    """Where the checks' queries run (DuckDB in this process: `Sql`; Spark: `engine_sql.SparkSql`)."""
+
+    lake: Lake
+    engine: str
+    distributed: bool
+
+    def view(self, name: str, keys: list[str], schema: pa.Schema) -> None: ...
+    def table(self, name: str, table: pa.Table) -> None: ...
+    def query(self, sql: str) -> pa.Table: ...
+    def scalar(self, sql: str) -> Any: ...
+    def materialize(self, name: str, sql: str) -> None: ...
+    def drop(self, name: str) -> None: ...
+    def map_files(self, task: Callable[[str], T], keys: list[str]) -> list[T]: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Queries: ...
+    def __exit__(self, *exc) -> None: ...
+
+
 class Sql:
-    """A DuckDB session over lake files, with a memory limit and a private spill folder."""
+    """A DuckDB session over lake files, with a memory limit and a private spill folder.
+
+    Where the checks' queries run: the checks call only `view`, `table`, `query`, `scalar`, `materialize`,
+    `drop` and `map_files`, which `quality/engine_sql.py`'s `SparkSql` implements on a Spark session (the
+    spark and glue engines). Queries are written in DuckDB's dialect (quality/sql/*.sql)."""
+
+    engine = "duckdb"  # recorded in each check's metadata (`check_engine`)
+    distributed = False  # whether the queries run off this process (then whole-file scans go to the engine too)
 
     def __init__(self, lake: Lake, memory_limit: str = DUCKDB_MEMORY_LIMIT, threads: int = 2):
         self.lake = lake
@@ -55,6 +84,20 @@ class Sql:
 
     def query(self, sql: str) -> pa.Table:
         return self.con.sql(sql).to_arrow_table()
+
+    def scalar(self, sql: str) -> Any:
+        """The first value of a one-row query (0 when it has no row)."""
+        return (self.con.execute(sql).fetchone() or (0,))[0]
+
+    def materialize(self, name: str, sql: str) -> None:
+        """A query's rows as the temporary table `name` (spilled under the memory limit)."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+
+    def drop(self, name: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def map_files(self, task: Callable[[str], T], keys: list[str]) -> list[T]:
+        return [task(key) for key in keys]
 
     def close(self) -> None:
         self.con.close()

@@ -18,7 +18,7 @@ from music_pipeline.lake.store import Lake
 from music_pipeline.quality import catalog, generic, kpi_checks, serving_checks, stream_checks, volume  # noqa: F401 (register)
 from music_pipeline.quality.context import CheckContext, find
 from music_pipeline.quality.outcomes import ERROR, WARN, Outcome  # noqa: F401 (ERROR, WARN re-exported)
-from music_pipeline.quality.reading import Sql
+from music_pipeline.quality.reading import Queries, Sql
 from music_pipeline.quality.serving_checks import compare_items  # noqa: F401 (re-exported for tests)
 
 
@@ -31,13 +31,15 @@ def evaluate(
     only: set[str] | None = None,
     params: Params | None = None,
     retention_days: int = Settings().kpi_retention_days,
+    sql: Queries | None = None,
 ) -> list[Outcome]:
-    """Run the checks of an asset (`catalog.CHECKS[asset]`, or the names in `only`) for each day."""
+    """Run the checks of an asset (`catalog.CHECKS[asset]`, or the names in `only`) for each day. Their queries
+    run on `sql` (`engine_sql.SparkSql` on the spark and glue engines), by default a DuckDB `Sql` of this process."""
     served = asset in tables.SERVING_ASSETS
     table = None if served else tables.asset_table(asset)
     names = [d.name for d in catalog.CHECKS[asset] if only is None or d.name in only]
     outcomes: list[Outcome] = []
-    with Sql(lake) as sql:
+    with sql or Sql(lake) as sql:
         for day in days if days else [None]:
             ctx = CheckContext(
                 lake=lake,
@@ -52,6 +54,8 @@ def evaluate(
             )
             for name in names:
                 outcomes.append(_guarded(name, day, lambda fn=find(asset, name), ctx=ctx: fn(ctx)))
+    for outcome in outcomes:
+        outcome.engine = sql.engine
     return outcomes
 
 

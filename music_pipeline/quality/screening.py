@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from music_pipeline.lake.store import Lake
 
 # What a footer's per-row-group statistics say about one column: (null_count, min, max); min/max are None
 # when the row group has no non-null value (or wrote no min/max).
+MapFiles = Callable[[Callable[[str], Any], list[str]], list]  # runs a task per file key (reading.Queries.map_files)
 ColumnStats = tuple[int, Any, Any]  # nulls, min, max (statistics come back as Python values of the column's type)
 
 
@@ -128,34 +130,47 @@ def _in_day(stats: dict[str, ColumnStats], day: dt.date) -> bool:
     return True
 
 
-def source_order_unique(lake: Lake, keys: list[str]) -> bool:
+def source_order_unique(lake: Lake, keys: list[str], map_files: MapFiles | None = None) -> bool:
     """Whether (source_file, source_line) is unique over files of which each holds one source file's
     lines in increasing order (how ingestion writes bronze slices): every file's footer shows a single
     source_file, no two files show the same one, and each file's source_line column strictly increases.
-    Reads one integer column; False means "run the full key check"."""
-    seen: set[str] = set()
-    for key in keys:
-        with lake.fs.open_input_file(lake.path(key)) as f:
-            parquet = pq.ParquetFile(f)
-            if parquet.metadata.num_rows == 0:
-                continue
-            names = parquet.schema_arrow.names
-            if "source_file" not in names or "source_line" not in names:
-                return False
-            files, proved = set(), 0
-            for rows, stats in _row_groups(parquet.metadata, ["source_file"]):
-                nulls, lo, hi = stats["source_file"]
-                if nulls or lo != hi:
-                    return False
-                files.add(lo)
-                proved += rows
-            if proved != parquet.metadata.num_rows or len(files) != 1 or files & seen:
-                return False
-            seen |= files
-            lines = parquet.read(columns=["source_line"]).column(0)
-            if lines.null_count or not _increasing(lines.to_numpy()):
-                return False
-    return True
+    Reads one integer column per file (where `map_files` runs each file: one Spark task per file on the
+    spark and glue engines); False means "run the full key check"."""
+    found = (map_files or _each)(partial(source_file_in_order, lake), keys)
+    files = [f for f in found if f != EMPTY]
+    return None not in files and len(set(files)) == len(files)
+
+
+EMPTY = ""  # what source_file_in_order says of a file without rows
+
+
+def _each(task: Callable[[str], Any], keys: list[str]) -> list:
+    return [task(key) for key in keys]
+
+
+def source_file_in_order(lake: Lake, key: str) -> str | None:
+    """The one source file whose lines a Parquet file holds in strictly increasing order (EMPTY for no rows);
+    None when its footer shows several or none, or its source_line does not strictly increase."""
+    with lake.fs.open_input_file(lake.path(key)) as f:
+        parquet = pq.ParquetFile(f)
+        if parquet.metadata.num_rows == 0:
+            return EMPTY
+        names = parquet.schema_arrow.names
+        if "source_file" not in names or "source_line" not in names:
+            return None
+        files, proved = set(), 0
+        for rows, stats in _row_groups(parquet.metadata, ["source_file"]):
+            nulls, lo, hi = stats["source_file"]
+            if nulls or lo != hi:
+                return None
+            files.add(lo)
+            proved += rows
+        if proved != parquet.metadata.num_rows or len(files) != 1:
+            return None
+        lines = parquet.read(columns=["source_line"]).column(0)
+        if lines.null_count or not _increasing(lines.to_numpy()):
+            return None
+        return files.pop()
 
 
 def _increasing(values: np.ndarray) -> bool:

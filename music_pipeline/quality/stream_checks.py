@@ -177,7 +177,7 @@ def _repeated_listens(ctx: CheckContext) -> None:
     if "repeated_listens" not in ctx.cache:
         _views(ctx, "validated_streams")
         query = load_sql("repeated_listens", seconds=ctx.thresholds.near_duplicate_seconds)
-        ctx.sql.con.execute(f"CREATE OR REPLACE TEMP TABLE repeated_listens AS {query}")
+        ctx.sql.materialize("repeated_listens", query)
         ctx.cache["repeated_listens"] = True
 
 

@@ -4,8 +4,8 @@ and creates the jobs there, and a fake Glue client runs each job run's uploaded 
 real local Spark (`spark-submit --py-files <uploaded zip> <uploaded script> <args>`), over a
 local lake, with Dagster Pipes context and messages through moto S3.
 
-Spark runs are few (each costs 10-20 s): one materialization of three steps, one failing run and
-one interrupted run.
+Spark runs are few (each costs 10-20 s): one materialization of three steps, one failing run,
+one interrupted run, raw_streams' ingestion and one check op (its checks in a job run).
 """
 
 import multiprocessing
@@ -216,12 +216,19 @@ def glue_engine(service: LocalGlue) -> EngineResource:
     return EngineResource(kind="glue", glue_pipes_uri=PIPES_URI, glue_client=service)
 
 
-def run_range(lake_uri: str, engine: EngineResource, selection, instance):
-    """One run of the code location's assets (and their checks) over DAYS."""
+def run_range(lake_uri: str, engine: EngineResource, selection, instance, days=DAYS, raise_on_error: bool = True):
+    """One run of the code location's assets (and their checks) over `days`."""
     defs = code_location()
-    tags = {ASSET_PARTITION_RANGE_START_TAG: DAYS[0], ASSET_PARTITION_RANGE_END_TAG: DAYS[-1]}
+    tags = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}
     assets = [*defs.assets, *(defs.asset_checks or [])]
-    return materialize(assets, resources=resources(lake_uri, engine), tags=tags, selection=selection, instance=instance)
+    return materialize(
+        assets,
+        resources=resources(lake_uri, engine),
+        tags=tags,
+        selection=selection,
+        instance=instance,
+        raise_on_error=raise_on_error,
+    )
 
 
 # ------------------------------------------------------------------------------- deploy
@@ -243,7 +250,9 @@ def test_deploy_creates_the_jobs_with_the_required_parameters_and_is_idempotent(
         assert args["--job-bookmark-option"] == "job-bookmark-disable"
         assert args["--enable-continuous-cloudwatch-log"] == "true"
         assert args["--extra-py-files"] == f"{SCRIPTS_URI}/music_pipeline.zip"
-        assert re.fullmatch(r"dagster-pipes==[\d.]+,pyarrow==[\d.]+", args["--additional-python-modules"])
+        assert re.fullmatch(
+            r"dagster-pipes==[\d.]+,pyarrow==[\d.]+,pandera==[\d.]+,sqlglot==[\d.]+", args["--additional-python-modules"]
+        )
     # the uploaded script is the package's entry point, byte for byte
     script = s3.get_object(Bucket=BUCKET, Key="scripts/glue_job.py")["Body"].read()
     assert script == (deploy.PACKAGE_DIR / "engines" / "glue_job.py").read_bytes()
@@ -341,16 +350,10 @@ def comparable(metadata: dict) -> dict:
     return {k: v for k, v in metadata.items() if not k.startswith(("glue/", "AWS Glue")) and k != "engine"}
 
 
-def check_results(result) -> dict:
-    return {
-        (e.asset_key.to_user_string(), e.check_name, e.partition): (e.passed, e.severity.value)
-        for e in result.get_asset_check_evaluations()
-    }
-
-
 def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, validated_lake, tmp_path):
     duck_root, glue_root = copy_of(validated_lake, tmp_path, "duckdb"), copy_of(validated_lake, tmp_path, "glue")
-    selection = AssetSelection.assets(*GLUE_STEPS)
+    # the assets only: their checks on Glue are one more job run each (test_checks_on_glue_run_in_a_job_run_...)
+    selection = AssetSelection.assets(*GLUE_STEPS).without_checks()
     instance = DagsterInstance.ephemeral()
     expected = run_range(duck_root, EngineResource(kind="duckdb"), selection, instance)
     result = run_range(glue_root, glue_engine(glue), selection, instance)
@@ -382,7 +385,6 @@ def test_glue_steps_leave_the_duckdb_engines_lake_and_materializations(glue, val
         assert metadata["glue/library"].endswith(os.path.join("music_pipeline.zip", "music_pipeline"))  # the uploaded zip ran
         assert metadata["AWS Glue Job Name"] == f"music-pipeline-{'validation' if key[0] == 'validated_streams' else 'kpis'}"
         assert metadata["AWS Glue Job Run ID"] in glue.runs
-    assert check_results(result) == check_results(expected)
 
     # one Glue run per step, the day range passed as job arguments, the job's log lines in Dagster's log
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == glue_root]
@@ -556,7 +558,7 @@ def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
     roots = {name: tmp_path / name for name in ("duckdb", "glue")}
     for root in roots.values():
         shutil.copytree(small_sample[0] / "raw", root / "raw")
-    selection = AssetSelection.assets("raw_streams")
+    selection = AssetSelection.assets("raw_streams").without_checks()  # its checks on Glue: one more job run
     instance = DagsterInstance.ephemeral()
     expected = run_range(str(roots["duckdb"]), EngineResource(kind="duckdb"), selection, instance)
     result = run_range(str(roots["glue"]), glue_engine(glue), selection, instance)
@@ -580,3 +582,50 @@ def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
     runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == str(roots["glue"])]
     assert [(a["--step"], a["--ingest-job"].endswith("/job.json")) for a in runs] == [("raw_streams", True)]
     assert not list((roots["glue"] / ".staging").rglob("*.parquet"))  # the scratch lakes are gone
+
+
+# ------------------------------------------------------------------------------- asset checks on the fake Glue
+@pytest.mark.slow  # one spark-submit of the uploaded job (~30 s)
+def test_checks_on_glue_run_in_a_job_run_and_fail_a_corrupted_day_as_duckdb_does(glue, validated_lake, tmp_path):
+    """validated_streams' check op on the glue engine: the checks evaluated by the job's script on Glue's Spark,
+    launched through the same Pipes client; a copied listen key fails unique_keys with the same rows, counts and
+    metadata as the duckdb engine's evaluation in the run process, and each evaluation records its engine."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from music_pipeline.engines.duckdb import DuckDBEngine
+    from music_pipeline_tests.helpers import step
+
+    # one corrupted lake, copied for each engine (DuckDB writes the listens in no fixed order: the same lake for both)
+    corrupted = copy_of(validated_lake, tmp_path, "corrupted")
+    step(DuckDBEngine(), Lake(corrupted), "validated_streams", DAYS)
+    path = Path(corrupted) / partition_key(registry.VALIDATED_STREAMS.prefix, DAYS[0])
+    listens = pq.read_table(path)
+    copied = listens.to_pylist()
+    copied[0].update({k: copied[1][k] for k in ("user_id", "track_id", "listen_time", "genre", "listening_time_ms")})
+    pq.write_table(pa.Table.from_pylist(copied, schema=listens.schema), path)
+    roots = {name: str(tmp_path / name) for name in ("duckdb", "glue")}
+    for root in roots.values():
+        shutil.copytree(corrupted, root)
+    checks = AssetSelection.checks_for_assets("validated_streams")
+    instance = DagsterInstance.ephemeral()
+    evaluations = {}
+    for name, engine in (("duckdb", EngineResource(kind="duckdb")), ("glue", glue_engine(glue))):
+        result = run_range(roots[name], engine, checks, instance, raise_on_error=False)  # both days, one check op
+        assert not result.success  # unique_keys blocks
+        evaluations[name] = {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+
+    def comparable_check(e) -> tuple:
+        return e.passed, e.severity, e.description, {k: v for k, v in e.metadata.items() if k != "engine"}
+
+    want, got = evaluations["duckdb"], evaluations["glue"]
+    assert set(got) == set(want) and {day for _, day in got} == set(DAYS)
+    assert {k: comparable_check(e) for k, e in got.items()} == {k: comparable_check(e) for k, e in want.items()}
+    assert not got[("unique_keys", DAYS[0])].passed and got[("unique_keys", DAYS[0])].metadata["duplicate_rows"].value == 1
+    assert got[("unique_keys", DAYS[1])].passed  # only the first day was corrupted
+    assert {e.metadata["engine"].value for e in got.values()} == {"glue"}
+    assert {e.metadata["engine"].value for e in want.values()} == {"duckdb"}
+    runs = [run.arguments for run in glue.runs.values() if run.arguments.get("--lake") == roots["glue"]]
+    assert [(a["--step"], a["--check-job"].endswith("/job.json")) for a in runs] == [("checks", True)]
+    assert not Lake(roots["glue"]).list(".staging/checks", include_hidden=True)  # the job and outcomes files are gone

@@ -26,6 +26,7 @@ from music_pipeline.engines.plan import Output, Transform, project
 from music_pipeline.lake.store import Lake, partition_key
 from music_pipeline.quality import catalog, generic, rules
 from music_pipeline.quality.asset_checks import outcome_metadata
+from music_pipeline.quality.engine_sql import SparkSql
 from music_pipeline.quality.models import SQL_RULE_COVERAGE
 from music_pipeline.quality.reading import Sql
 from music_pipeline.serving import tables as serving_tables
@@ -70,10 +71,24 @@ def gold_lake(small_sample, tmp_path_factory) -> Path:
     return root
 
 
-def evaluate(root: Path, asset: str, days=(DAY,), **kwargs) -> dict[str, rules.Outcome]:
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.slow)])
+def checks_on(request):
+    """Where the checks' queries run: DuckDB in this process, or the shared local Spark session (the spark
+    engine; the glue engine runs the same on Glue's: engines/test_glue.py). Tests of checks that detect wrong
+    outputs take it, so they pass on every engine."""
+    if request.param == "duckdb":
+        return None
+    session = request.getfixturevalue("spark_engine").session
+    return lambda lake: SparkSql(lake, session)
+
+
+def evaluate(root: Path, asset: str, days=(DAY,), on=None, **kwargs) -> dict[str, rules.Outcome]:
+    """`rules.evaluate` of an asset's checks; `on`: the `checks_on` fixture (None: DuckDB)."""
     days = None if asset in ("songs", "users") else list(days)
     kwargs.setdefault("thresholds", Settings.from_env().thresholds)  # the limits the environment sets
-    outcomes = rules.evaluate(asset, Lake(str(root)), days, **kwargs)
+    lake = Lake(str(root))
+    outcomes = rules.evaluate(asset, lake, days, sql=on(lake) if on else None, **kwargs)
+    assert {o.engine for o in outcomes} == {"spark" if on else "duckdb"}
     names = [d.name for d in catalog.CHECKS[asset] if d.name in kwargs.get("only", {d.name})]
     assert [o.check for o in outcomes] == names * len(days or [None])
     return {o.check: o for o in outcomes}
@@ -137,7 +152,7 @@ def test_every_check_of_every_lake_asset_passes_on_the_sample_day(gold_lake):
 
 
 # ------------------------------------------------------------------------------- one corruption each
-def test_duplicate_key_in_validated_streams_fails_unique_keys_only(gold_lake, copy_lake):
+def test_duplicate_key_in_validated_streams_fails_unique_keys_only(gold_lake, copy_lake, checks_on):
     root = copy_lake(gold_lake)
     identity = ("user_id", "track_id", "listen_time", "genre", "listening_time_ms")
 
@@ -147,7 +162,7 @@ def test_duplicate_key_in_validated_streams_fails_unique_keys_only(gold_lake, co
 
     rows = rewrite(root, registry.VALIDATED_STREAMS.prefix, duplicate)
 
-    outcomes = evaluate(root, "validated_streams")
+    outcomes = evaluate(root, "validated_streams", on=checks_on)
     assert without_sample_warnings(failed(outcomes)) == {"unique_keys": rules.ERROR}
     unique = outcomes["unique_keys"]
     assert unique.counts["failing_rows"] == 1 and unique.counts["duplicate_rows"] == 1
@@ -193,7 +208,7 @@ def test_listen_copies_are_counted_as_the_generic_key_query_counts_them(gold_lak
     assert (generic_outcome.counts, generic_outcome.sample.to_pylist()) == (unique.counts, expected)
 
 
-def test_unknown_references_and_overlong_listens_are_listed_row_by_row(gold_lake, copy_lake):
+def test_unknown_references_and_overlong_listens_are_listed_row_by_row(gold_lake, copy_lake, checks_on):
     root = copy_lake(gold_lake)
 
     def corrupt(rows):
@@ -204,7 +219,7 @@ def test_unknown_references_and_overlong_listens_are_listed_row_by_row(gold_lake
         return rows
 
     rows = rewrite(root, registry.VALIDATED_STREAMS.prefix, corrupt)
-    outcomes = evaluate(root, "validated_streams", only={"known_references", "listens_longer_than_track"})
+    outcomes = evaluate(root, "validated_streams", on=checks_on, only={"known_references", "listens_longer_than_track"})
     known = outcomes["known_references"]
     assert known.breakdown == {"unknown track_id": 1, "genre is not the song's genre": 1, "unknown user_id": 1}
     assert {(r["source_line"], r["problem"]) for r in sample_rows(known)} == {
@@ -215,6 +230,20 @@ def test_unknown_references_and_overlong_listens_are_listed_row_by_row(gold_lake
     longer = outcomes["listens_longer_than_track"]
     assert not longer.passed and longer.severity == rules.WARN
     assert [(r["source_line"], r["listening_time_ms"]) for r in sample_rows(longer)] == [(rows[3]["source_line"], 10**9)]
+
+
+def test_a_validated_listen_that_vanished_fails_rows_conserved_with_its_source_file(gold_lake, copy_lake, checks_on):
+    root = copy_lake(gold_lake)
+    gone = read_day(root, registry.VALIDATED_STREAMS.prefix, DAY).to_pylist()[0]
+    rewrite(root, registry.VALIDATED_STREAMS.prefix, lambda rows: rows[1:])
+    outcomes = evaluate(root, "validated_streams", on=checks_on)
+    assert without_sample_warnings(failed(outcomes)) == {"rows_conserved": rules.ERROR}
+    conserved = outcomes["rows_conserved"]
+    assert conserved.counts["bronze_rows"] == conserved.counts["validated_rows"] + conserved.counts["rejected_rows"] + 1
+    [differs] = sample_rows(conserved)  # the one source file whose rows are not conserved, with its counts
+    assert differs["source_file"] == gone["source_file"]
+    assert differs["bronze_rows"] == differs["validated_rows"] + differs["rejected_rows"] + 1
+    assert "(1 source files differ)" in conserved.description
 
 
 def test_duplicate_key_in_genre_daily_kpis_fails_unique_keys_and_conservation(gold_lake, copy_lake):
@@ -267,7 +296,7 @@ def test_a_row_outside_the_day_fails_rows_in_day_only(gold_lake, copy_lake, asse
     assert str(moved["date"]) in markdown(in_day)
 
 
-def test_a_wrong_average_fails_the_genre_kpi_contract(gold_lake, copy_lake):
+def test_a_wrong_average_fails_the_genre_kpi_contract(gold_lake, copy_lake, checks_on):
     root = copy_lake(gold_lake)
 
     def double_average(rows):
@@ -276,7 +305,7 @@ def test_a_wrong_average_fails_the_genre_kpi_contract(gold_lake, copy_lake):
 
     bad = rewrite(root, registry.GENRE_DAILY_KPIS.prefix, double_average)[1]
 
-    outcomes = evaluate(root, "genre_daily_kpis")
+    outcomes = evaluate(root, "genre_daily_kpis", on=checks_on)
     assert failed(outcomes) == {"contract": rules.ERROR}
     contract = outcomes["contract"]
     rule = "(row): avg_listening_time_per_user_ms != total_listening_time_ms / unique_listeners"

@@ -3,4 +3,4 @@
 SELECT user_id, track_id, previous_listen_time, listen_time, source_file, source_line
 FROM repeated_listens
 WHERE listen_time - previous_listen_time < INTERVAL $seconds SECOND
-ORDER BY user_id, track_id, listen_time
+ORDER BY user_id, track_id, listen_time, source_file, source_line

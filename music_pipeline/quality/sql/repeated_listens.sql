@@ -16,7 +16,8 @@ WITH ordered AS (
       AND listen_time IS NOT DISTINCT FROM LAG(listen_time) OVER pair
     ) AS is_copy
   FROM validated_streams
-  WINDOW pair AS (PARTITION BY HASH(user_id, track_id), user_id, track_id ORDER BY listen_time)
+  -- copies of one listen_time in source order: every engine reports the same copy as the repeat
+  WINDOW pair AS (PARTITION BY HASH(user_id, track_id), user_id, track_id ORDER BY listen_time, source_file, source_line)
 )
 SELECT
   user_id, track_id, listen_time, source_file, source_line, previous_listen_time, is_copy
