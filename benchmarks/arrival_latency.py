@@ -22,7 +22,9 @@ What it does, as a user would, with no clicks:
    `reference_days_job` must do with no clicks);
 5. prints the latencies (min/median/p90/max) and stops the whole process group.
 
-Sensor interval: MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS as in the environment (default 30).
+Sensor interval: stream_files_sensor's, MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS as in the environment (on the
+local lake 5 s by default, the daemon's loop); the spacing of its ticks is measured and reported. `music-pipeline dev`
+ingests files up to MUSIC_PIPELINE_INLINE_INGEST_BYTES (256 kB by default there) in the sensor's tick.
 Landed names sort after the sensor's cursor (`raw/streams/uploads/<time>_...`), as with a producer
 naming files in arrival order; `--behind-cursor` adds one landing whose name sorts before the
 cursor, which only the periodic rescan (MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS, default 300) finds.
@@ -185,6 +187,7 @@ class Landing:
     before: dict[str, dict[str, dict]] = field(default_factory=dict)  # day -> genre -> kpis
     landed_at: float = 0.0
     seen: dict[str, float] = field(default_factory=dict)  # event -> seconds after landing
+    tick_spacing: float = 0.0  # seconds between the sensor's ticks, measured before landing
 
 
 def make_file(path: Path, reference: Reference, days: list[str], rows_per_day: int, seed: int) -> dict:
@@ -262,7 +265,7 @@ def landing_phase(i: int, n: int) -> float:
     return (slot + 0.5) / n
 
 
-def wait_for_phase(stack: DevStack, phase: float, interval: float) -> None:
+def wait_for_phase(stack: DevStack, phase: float, interval: float) -> float:
     """Sleep until `phase` (0..1) of the way from one tick of stream_files_sensor to the next. The next ticks are
     foreseen from its latest ticks (the UI's GraphQL API): the daemon ticks a little later than the interval
     (its loop), so the spacing is measured rather than taken from the setting."""
@@ -273,6 +276,7 @@ def wait_for_phase(stack: DevStack, phase: float, interval: float) -> None:
     while next_tick - (1 - phase) * spacing < now + 0.5:
         next_tick += spacing
     time.sleep(next_tick - (1 - phase) * spacing - now)
+    return spacing
 
 
 def wait_for_bootstrap(stack: DevStack, ledger, sample_keys: list[str], timeout: float) -> float:
@@ -374,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="arrival-latency-"))
     stack = DevStack(workdir, args.port)
-    interval = os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30 (default)")
+    interval = os.environ.get("MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS", "5 (the local default)")
     summary = generate_lake(stack.lake)
     sample_keys = sorted(str(p.relative_to(stack.lake)) for p in (stack.lake / "raw/streams").rglob("*") if p.is_file())
     reference = read_reference(stack.lake)
@@ -413,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         staging = workdir / "staging"
         staging.mkdir()
         plan = [PLAN[i % len(PLAN)] for i in range(args.landings)]
-        tick = float(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30"))
+        tick = float(os.environ.get("MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS", "5"))
         if args.behind_cursor:
             plan.append(("name sorting before the cursor", ["2024-06-02"]))
         for i, (kind, days) in enumerate(plan):
@@ -425,12 +429,16 @@ def main(argv: list[str] | None = None) -> int:
             delta = make_file(staged, reference, days, args.rows_per_day, seed=1000 + i)
             # a producer lands at any moment of the sensor's interval: the landings are spread evenly over it
             # (stratified, not drawn at random: with a few landings random draws decide the median)
-            wait_for_phase(stack, landing_phase(i, len(plan)), tick)
+            spacing = wait_for_phase(stack, landing_phase(i, len(plan)), tick)
             landing = Landing(kind=kind, key=key, days=days, rows=args.rows_per_day * len(days), expected_delta=delta)
+            landing.tick_spacing = spacing
             landing.before = {day: day_kpis(tables, day) for day in days}
             target = stack.lake / key
             target.parent.mkdir(parents=True, exist_ok=True)
-            log(f"landing {i + 1}/{len(plan)}: {kind}: {key} ({landing.rows} rows, days {', '.join(days)})")
+            log(
+                f"landing {i + 1}/{len(plan)}: {kind}: {key} ({landing.rows} rows, days {', '.join(days)}; "
+                f"ticks {spacing:.1f} s apart)"
+            )
             os.replace(staged, target)
             landing.landed_at = time.time()
             landings.append(landing)
@@ -465,7 +473,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nlatency from a songs.csv update to the released day's KPIs in DynamoDB: {reference_latency:.1f} s")
     if args.json:
         Path(args.json).write_text(
-            json.dumps([{"kind": x.kind, "key": x.key, "days": x.days, "rows": x.rows, **x.seen} for x in landings], indent=2)
+            json.dumps(
+                [
+                    {"kind": x.kind, "key": x.key, "days": x.days, "rows": x.rows, "tick_spacing": x.tick_spacing, **x.seen}
+                    for x in landings
+                ],
+                indent=2,
+            )
         )
     return 0
 

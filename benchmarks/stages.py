@@ -691,7 +691,8 @@ def arrival(landings: int = 6) -> dict:
     latencies = [x["kpis"] for x in measured]
     return {
         "seconds": seconds,
-        "interval_seconds": int(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30")),
+        # stream_files_sensor's ticks, as measured (5 s on the local lake unless MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS)
+        "interval_seconds": round(statistics.median(x.get("tick_spacing") or 0 for x in measured)),
         "landings": measured,
         "median_seconds": statistics.median(latencies),
         "max_seconds": max(latencies),
