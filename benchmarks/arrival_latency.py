@@ -256,6 +256,12 @@ TICKS_QUERY = """{ sensorOrError(sensorSelector: {repositoryLocationName: "music
   ... on Sensor { sensorState { ticks(limit: 6) { timestamp } } } } }"""
 
 
+def tick_seen(seen: dict[str, float]) -> float:
+    """When the tick that claimed the file was seen: `discovered`, or `ingested` when the tick also ingested it (a
+    small file under `music-pipeline dev`: the ledger goes from nothing to ingested within the tick)."""
+    return seen.get("discovered", seen.get("ingested", 0.0))
+
+
 def landing_phase(i: int, n: int) -> float:
     """Where in the sensor's interval (0..1, after a tick) the i-th of n landings lands: the midpoints of n equal
     slices, the second half in mirror order, so that each kind of PLAN (landed in turn) gets phases averaging half
@@ -460,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlatency from landing to KPIs in DynamoDB (sensor interval {interval} s), {len(latencies)} landings:")
     for landing in landings:
         print(
-            f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs ({landing.seen['kpis'] - landing.seen.get('discovered', 0):5.1f} s "
+            f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs ({landing.seen['kpis'] - tick_seen(landing.seen):5.1f} s "
             f"after the tick), {landing.seen['archived']:6.1f} s to archived"
         )
     if latencies:

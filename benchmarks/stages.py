@@ -697,7 +697,7 @@ def arrival(landings: int = 6) -> dict:
         "median_seconds": statistics.median(latencies),
         "max_seconds": max(latencies),
         # the part of each latency after the tick that claimed the file (independent of when it landed)
-        "median_after_tick_seconds": statistics.median(x["kpis"] - x.get("discovered", 0) for x in measured),
+        "median_after_tick_seconds": statistics.median(x["kpis"] - x.get("discovered", x.get("ingested", 0)) for x in measured),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
