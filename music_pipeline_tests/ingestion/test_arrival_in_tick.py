@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter, materialize
 
 from music_pipeline.core import layout
 from music_pipeline.ingestion import bronze
@@ -19,6 +19,7 @@ from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake.store import Lake
 from music_pipeline.operations.alerting import FAILED_FILE
 from music_pipeline.serving.dynamodb import ServingTables
+from music_pipeline.serving.tables import SERVING_ASSETS
 from music_pipeline_tests.arrival_harness import build_defs
 from music_pipeline_tests.helpers import land, song_row, stream_csv, write_songs, write_users
 from music_pipeline_tests.ingestion.test_arrival_one_run import GOOD, LATER, SONGS, materialized, served
@@ -59,6 +60,25 @@ def test_the_tick_ingests_a_small_file_and_requests_its_days_run_itself(tmp_path
     assert (item["status"], item["days"], item["days_requested"], item["rows"]) == ("ingested", [D1], [D1], 3)
     assert item["run_id"] == item["claim"]  # ingested under the tick's claim
     assert bronze.read_manifest(lake, key).rows_by_day == {D1: 3}
+
+    # the days run went to DynamoDB first (core/step_order.py): DailyGenreKPIs at its 7th step, the checks of the
+    # serving tables and freshness last
+    days_run = h.instance.get_runs(RunsFilter(job_name="stream_days_job"))[-1]
+    started = [
+        e.step_key for e in h.instance.all_logs(days_run.run_id, of_type=DagsterEventType.STEP_START) if e.step_key is not None
+    ]
+    assert started[:7] == [
+        "raw_streams",
+        "raw_streams_checks",
+        "validated_streams",
+        "validated_streams_checks",
+        "genre_daily_kpis",
+        "genre_daily_kpis_checks",
+        "dynamodb_daily_genre_kpis",
+    ]
+    assert {k for k in started[-5:]} == {f"{s}_checks" for s in SERVING_ASSETS} | {
+        k for k in started[-5:] if k.startswith("freshness")
+    }
 
     h.tick()  # the next tick finds the days published and archives the files; nothing is ingested again
     assert ledger.get(key)["status"] == "archived" and ledger.get(other)["status"] == "archived"
