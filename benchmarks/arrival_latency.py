@@ -22,7 +22,9 @@ What it does, as a user would, with no clicks:
    `reference_days_job` must do with no clicks);
 5. prints the latencies (min/median/p90/max) and stops the whole process group.
 
-Sensor interval: MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS as in the environment (default 30).
+Sensor interval: stream_files_sensor's, MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS as in the environment (on the
+local lake 5 s by default, the daemon's loop); the spacing of its ticks is measured and reported. `music-pipeline dev`
+ingests files up to MUSIC_PIPELINE_INLINE_INGEST_BYTES (256 kB by default there) in the sensor's tick.
 Landed names sort after the sensor's cursor (`raw/streams/uploads/<time>_...`), as with a producer
 naming files in arrival order; `--behind-cursor` adds one landing whose name sorts before the
 cursor, which only the periodic rescan (MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS, default 300) finds.
@@ -185,6 +187,7 @@ class Landing:
     before: dict[str, dict[str, dict]] = field(default_factory=dict)  # day -> genre -> kpis
     landed_at: float = 0.0
     seen: dict[str, float] = field(default_factory=dict)  # event -> seconds after landing
+    tick_spacing: float = 0.0  # seconds between the sensor's ticks, measured before landing
 
 
 def make_file(path: Path, reference: Reference, days: list[str], rows_per_day: int, seed: int) -> dict:
@@ -253,6 +256,12 @@ TICKS_QUERY = """{ sensorOrError(sensorSelector: {repositoryLocationName: "music
   ... on Sensor { sensorState { ticks(limit: 6) { timestamp } } } } }"""
 
 
+def tick_seen(seen: dict[str, float]) -> float:
+    """When the tick that claimed the file was seen: `discovered`, or `ingested` when the tick also ingested it (a
+    small file under `music-pipeline dev`: the ledger goes from nothing to ingested within the tick)."""
+    return seen.get("discovered", seen.get("ingested", 0.0))
+
+
 def landing_phase(i: int, n: int) -> float:
     """Where in the sensor's interval (0..1, after a tick) the i-th of n landings lands: the midpoints of n equal
     slices, the second half in mirror order, so that each kind of PLAN (landed in turn) gets phases averaging half
@@ -262,7 +271,7 @@ def landing_phase(i: int, n: int) -> float:
     return (slot + 0.5) / n
 
 
-def wait_for_phase(stack: DevStack, phase: float, interval: float) -> None:
+def wait_for_phase(stack: DevStack, phase: float, interval: float) -> float:
     """Sleep until `phase` (0..1) of the way from one tick of stream_files_sensor to the next. The next ticks are
     foreseen from its latest ticks (the UI's GraphQL API): the daemon ticks a little later than the interval
     (its loop), so the spacing is measured rather than taken from the setting."""
@@ -273,6 +282,7 @@ def wait_for_phase(stack: DevStack, phase: float, interval: float) -> None:
     while next_tick - (1 - phase) * spacing < now + 0.5:
         next_tick += spacing
     time.sleep(next_tick - (1 - phase) * spacing - now)
+    return spacing
 
 
 def wait_for_bootstrap(stack: DevStack, ledger, sample_keys: list[str], timeout: float) -> float:
@@ -374,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="arrival-latency-"))
     stack = DevStack(workdir, args.port)
-    interval = os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30 (default)")
+    interval = os.environ.get("MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS", "5 (the local default)")
     summary = generate_lake(stack.lake)
     sample_keys = sorted(str(p.relative_to(stack.lake)) for p in (stack.lake / "raw/streams").rglob("*") if p.is_file())
     reference = read_reference(stack.lake)
@@ -413,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         staging = workdir / "staging"
         staging.mkdir()
         plan = [PLAN[i % len(PLAN)] for i in range(args.landings)]
-        tick = float(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30"))
+        tick = float(os.environ.get("MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS", "5"))
         if args.behind_cursor:
             plan.append(("name sorting before the cursor", ["2024-06-02"]))
         for i, (kind, days) in enumerate(plan):
@@ -425,12 +435,16 @@ def main(argv: list[str] | None = None) -> int:
             delta = make_file(staged, reference, days, args.rows_per_day, seed=1000 + i)
             # a producer lands at any moment of the sensor's interval: the landings are spread evenly over it
             # (stratified, not drawn at random: with a few landings random draws decide the median)
-            wait_for_phase(stack, landing_phase(i, len(plan)), tick)
+            spacing = wait_for_phase(stack, landing_phase(i, len(plan)), tick)
             landing = Landing(kind=kind, key=key, days=days, rows=args.rows_per_day * len(days), expected_delta=delta)
+            landing.tick_spacing = spacing
             landing.before = {day: day_kpis(tables, day) for day in days}
             target = stack.lake / key
             target.parent.mkdir(parents=True, exist_ok=True)
-            log(f"landing {i + 1}/{len(plan)}: {kind}: {key} ({landing.rows} rows, days {', '.join(days)})")
+            log(
+                f"landing {i + 1}/{len(plan)}: {kind}: {key} ({landing.rows} rows, days {', '.join(days)}; "
+                f"ticks {spacing:.1f} s apart)"
+            )
             os.replace(staged, target)
             landing.landed_at = time.time()
             landings.append(landing)
@@ -452,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlatency from landing to KPIs in DynamoDB (sensor interval {interval} s), {len(latencies)} landings:")
     for landing in landings:
         print(
-            f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs ({landing.seen['kpis'] - landing.seen.get('discovered', 0):5.1f} s "
+            f"  {landing.kind:<32} {landing.seen['kpis']:6.1f} s to KPIs ({landing.seen['kpis'] - tick_seen(landing.seen):5.1f} s "
             f"after the tick), {landing.seen['archived']:6.1f} s to archived"
         )
     if latencies:
@@ -465,7 +479,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nlatency from a songs.csv update to the released day's KPIs in DynamoDB: {reference_latency:.1f} s")
     if args.json:
         Path(args.json).write_text(
-            json.dumps([{"kind": x.kind, "key": x.key, "days": x.days, "rows": x.rows, **x.seen} for x in landings], indent=2)
+            json.dumps(
+                [
+                    {"kind": x.kind, "key": x.key, "days": x.days, "rows": x.rows, "tick_spacing": x.tick_spacing, **x.seen}
+                    for x in landings
+                ],
+                indent=2,
+            )
         )
     return 0
 

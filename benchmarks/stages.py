@@ -696,12 +696,13 @@ def arrival(landings: int = 6) -> dict:
     latencies = [x["kpis"] for x in measured]
     return {
         "seconds": seconds,
-        "interval_seconds": int(os.environ.get("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", "30")),
+        # stream_files_sensor's ticks, as measured (5 s on the local lake unless MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS)
+        "interval_seconds": round(statistics.median(x.get("tick_spacing") or 0 for x in measured)),
         "landings": measured,
         "median_seconds": statistics.median(latencies),
         "max_seconds": max(latencies),
         # the part of each latency after the tick that claimed the file (independent of when it landed)
-        "median_after_tick_seconds": statistics.median(x["kpis"] - x.get("discovered", 0) for x in measured),
+        "median_after_tick_seconds": statistics.median(x["kpis"] - x.get("discovered", x.get("ingested", 0)) for x in measured),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

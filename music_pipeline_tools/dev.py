@@ -13,6 +13,7 @@ from music_pipeline_tools.processes import default_signals
 from music_pipeline_tools.state import endpoint, state_of
 
 DEV_HOST = "127.0.0.1"  # where `dev` serves the UI (dagster dev's own default)
+DEV_INLINE_INGEST_BYTES = 256_000  # MUSIC_PIPELINE_INLINE_INGEST_BYTES of `dev` (about 6,000 listens)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     state = state_of(args)
     state.activate()
     os.environ.setdefault("MUSIC_PIPELINE_WEBSERVER_URL", f"http://{DEV_HOST}:{args.port}")
+    # a small landed file is ingested in the sensor's tick, without a run of its own (ingestion/in_tick.py)
+    os.environ.setdefault("MUSIC_PIPELINE_INLINE_INGEST_BYTES", str(DEV_INLINE_INGEST_BYTES))
     with endpoint(state):
         command = [
             sys.executable,

@@ -22,11 +22,22 @@ ENGINES = ("duckdb", "spark", "glue")
 DEFAULT_GLUE_JOB_PREFIX = "music-pipeline-"
 
 
+# stream_files_sensor's interval on a folder lake: the sensor daemon's loop time (dagster/_daemon/sensor.py evaluates
+# sensors at most every 5 s), so a landed file waits 2.5 s for its tick on average instead of half of 30 s
+LOCAL_STREAM_INTERVAL_SECONDS = 5
+
+
 @dataclass(frozen=True)
 class ArrivalSettings:
     """How the arrival sensors behave (README, "Arrival-driven operation")."""
 
     interval_seconds: int = 30
+    # stream_files_sensor's own interval (MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS): a folder lake's listing costs
+    # no request, so there it ticks at the daemon's loop (LOCAL_STREAM_INTERVAL_SECONDS); on S3, `interval_seconds`
+    stream_interval_seconds: int = 30
+    # a claimed batch of at most this many bytes is ingested in the sensor's tick, not in a run (ingestion/in_tick.py);
+    # 0: never (MUSIC_PIPELINE_INLINE_INGEST_BYTES; `music-pipeline dev` sets 256 kB)
+    inline_ingest_bytes: int = 0
     max_files_per_run: int = 100
     max_runs_per_tick: int = 20
     rescan_seconds: float = 300
@@ -144,6 +155,7 @@ class Settings:
         if automation not in ("", "on", "off"):
             raise ValueError(f"MUSIC_PIPELINE_AUTOMATION={automation!r}: expected on or off")
         ignored = env.text("MUSIC_PIPELINE_IGNORED_SUFFIXES", ",".join(IGNORED_SUFFIXES))
+        interval = env.integer("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", 30, minimum=1)
         sensors_on = automation == "on" or (automation == "" and not lake.startswith("s3://"))
         schedule = env.text("MUSIC_PIPELINE_DAILY_SCHEDULE", "").lower()
         healing = env.text("MUSIC_PIPELINE_HEALING", "on").lower()
@@ -182,7 +194,13 @@ class Settings:
                 volume_min_history=env.integer("MUSIC_PIPELINE_VOLUME_MIN_HISTORY", 3, minimum=1),
             ),
             arrival=ArrivalSettings(
-                interval_seconds=env.integer("MUSIC_PIPELINE_SENSOR_INTERVAL_SECONDS", 30, minimum=1),
+                interval_seconds=interval,
+                stream_interval_seconds=env.integer(
+                    "MUSIC_PIPELINE_STREAM_SENSOR_INTERVAL_SECONDS",
+                    interval if lake.startswith("s3://") else LOCAL_STREAM_INTERVAL_SECONDS,
+                    minimum=1,
+                ),
+                inline_ingest_bytes=env.integer("MUSIC_PIPELINE_INLINE_INGEST_BYTES", 0, minimum=0),
                 max_files_per_run=env.integer("MUSIC_PIPELINE_MAX_FILES_PER_RUN", 100, minimum=1),
                 rescan_seconds=env.number("MUSIC_PIPELINE_SENSOR_RESCAN_SECONDS", 300),
                 claim_timeout_seconds=env.number("MUSIC_PIPELINE_CLAIM_TIMEOUT_SECONDS", 900),

@@ -22,7 +22,7 @@ from dagster import (
     asset,
 )
 
-from music_pipeline.core import registry
+from music_pipeline.core import registry, step_order
 from music_pipeline.core.days import chunks
 from music_pipeline.core.isolation import FAILED_DAYS_TAG, DayFailures, isolatable
 from music_pipeline.core.metadata import OWNERS, day_metadata, definition_metadata
@@ -61,6 +61,7 @@ class AssetArgs(TypedDict):
     metadata: dict[str, Any]
     retry_policy: RetryPolicy | None
     automation_condition: AutomationCondition | None
+    op_tags: dict[str, str]
 
 
 def asset_args(table: AssetTable, settings: Settings, automation_condition: AutomationCondition | None) -> AssetArgs:
@@ -78,6 +79,7 @@ def asset_args(table: AssetTable, settings: Settings, automation_condition: Auto
         metadata=definition_metadata(table, settings.lake),
         retry_policy=engine_retry_policy(settings.engine) if isinstance(table, StepTable) else None,
         automation_condition=automation_condition,
+        op_tags=step_order.op_tags(table.name),  # what DynamoDB serves first in a run (core/step_order.py)
     )
 
 

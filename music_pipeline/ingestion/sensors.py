@@ -46,6 +46,7 @@ from music_pipeline.ingestion.discovery import (
     release_days,
     request_days,
 )
+from music_pipeline.ingestion.in_tick import ingest_in_tick
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake import aws
 from music_pipeline.operations import archive
@@ -229,9 +230,11 @@ def evaluate(context: SensorEvaluationContext, lake, ledger: Ledger, settings: S
         for key in set(adopted) - set(again.pending):  # archived or failed meanwhile
             cursor.pending.pop(key, None)
     requests += claimed
-    if not requests:
+    # small batches are ingested here, their days requested at once (MUSIC_PIPELINE_INLINE_INGEST_BYTES)
+    done = ingest_in_tick(lake, ledger, requests, settings.arrival, settings.start_date, compute=compute, log=context.log)
+    if not done.requests and not done.observations:
         return SensorResult(skip_reason=f"no new files ({len(cursor.pending)} in flight)", cursor=cursor.dump())
-    return SensorResult(run_requests=requests, cursor=cursor.dump())
+    return SensorResult(run_requests=done.requests, asset_events=done.observations, cursor=cursor.dump())
 
 
 def arrival_queue(settings: Settings) -> notifications.ArrivalQueue | None:
@@ -247,7 +250,7 @@ def stream_files_sensor(settings: Settings, days_job):
     @sensor(
         name="stream_files_sensor",
         jobs=[ingest_stream_files, days_job, archive_stream_files],
-        minimum_interval_seconds=settings.arrival.interval_seconds,
+        minimum_interval_seconds=settings.arrival.stream_interval_seconds,
         default_status=default_status(settings),
         description="Finds new files under raw/streams at O(new files) per tick, claims them in the ProcessedStreams "
         "ledger, launches their ingestion and the recomputation of the days they touch, and archives them once "
@@ -270,7 +273,7 @@ def ingested_files_sensor(settings: Settings, days_job):
         run_status=DagsterRunStatus.SUCCESS,
         monitored_jobs=[ingest_stream_files],
         request_job=days_job,
-        minimum_interval_seconds=min(FOLLOW_UP_SECONDS, settings.arrival.interval_seconds),
+        minimum_interval_seconds=min(FOLLOW_UP_SECONDS, settings.arrival.stream_interval_seconds),
         default_status=default_status(settings),
         description="When an ingest_stream_files run succeeds, requests the days its files touched that the run did "
         "not queue itself (stream_days_job: raw_streams down to DynamoDB), instead of at the next tick of "

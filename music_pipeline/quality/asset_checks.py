@@ -26,6 +26,7 @@ from dagster import (
 )
 
 from music_pipeline.core import registry as tables
+from music_pipeline.core import step_order
 from music_pipeline.core.contracts import CONTRACT_VERSION
 from music_pipeline.core.dagster_internals import AssetCheckEvaluationTargetMaterializationData
 from music_pipeline.core.metadata import preview
@@ -133,6 +134,7 @@ def asset_checks_for(asset: AssetsDefinition, settings: Settings):
         specs=specs,
         can_subset=True,
         compute_kind="dynamodb" if served else "pandera",
+        op_tags=step_order.checks_op_tags(name),  # with its asset: downstream waits for blocking checks (core/step_order.py)
     )
     def _checks(
         context: AssetCheckExecutionContext, lake: LakeResource, dynamodb_tables: DynamoDBResource, engine: EngineResource
