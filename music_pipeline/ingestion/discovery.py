@@ -31,6 +31,7 @@ from music_pipeline.core.cursor import SensorCursor
 from music_pipeline.core.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from music_pipeline.core.days import chunks, contiguous_ranges
 from music_pipeline.core.settings import ArrivalSettings
+from music_pipeline.ingestion.archive_retries import ARCHIVE_JOB, BATCH_TAG
 from music_pipeline.ingestion.ledger import ARCHIVED, DISCOVERED, FAILED, INGESTED, PUBLISHED, RETRYING, Ledger
 from music_pipeline.lake import landing
 
@@ -269,11 +270,12 @@ def follow_up(
             to_archive[key] = version
     requests = days_requests(ledger, wanted) + ingestion_requests(ledger, cursor, due, settings, start_date, now)
     for batch in chunks(sorted(to_archive.items()), settings.max_files_per_run):
+        digest = _digest(*(f"{k}@{v}" for k, v in batch))
         requests.append(
             RunRequest(
-                run_key="archive:" + _digest(*(f"{k}@{v}" for k, v in batch)),
-                job_name="archive_stream_files",
-                tags={SENSOR_TAG: "archive"},
+                run_key=f"archive:{digest}",
+                job_name=ARCHIVE_JOB,
+                tags={SENSOR_TAG: "archive", BATCH_TAG: digest},
                 run_config={"ops": {"archive_published_files": {"config": {"files": dict(batch)}}}},
             )
         )

@@ -33,7 +33,7 @@ from music_pipeline.core.automation import REFERENCE_ASSETS, default_status
 from music_pipeline.core.partitions import daily_partitions
 from music_pipeline.core.resources import DynamoDBResource, LakeResource
 from music_pipeline.core.settings import Settings
-from music_pipeline.ingestion import arrival, notifications, queueing
+from music_pipeline.ingestion import archive_retries, arrival, notifications, queueing
 from music_pipeline.ingestion.discovery import (
     DAYS_JOB,
     SENSOR_TAG,
@@ -232,6 +232,7 @@ def evaluate(context: SensorEvaluationContext, lake, ledger: Ledger, settings: S
     requests += claimed
     # small batches are ingested here, their days requested at once (MUSIC_PIPELINE_INLINE_INGEST_BYTES)
     done = ingest_in_tick(lake, ledger, requests, settings.arrival, settings.start_date, compute=compute, log=context.log)
+    done.requests = archive_retries.after_failures(context.instance, done.requests, context.log)
     if not done.requests and not done.observations:
         return SensorResult(skip_reason=f"no new files ({len(cursor.pending)} in flight)", cursor=cursor.dump())
     return SensorResult(run_requests=done.requests, asset_events=done.observations, cursor=cursor.dump())

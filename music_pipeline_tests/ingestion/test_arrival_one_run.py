@@ -120,3 +120,50 @@ def test_a_held_day_is_not_published_and_the_good_day_of_its_range_flows_on(harn
     h.settle()
     assert served(tables, D3) == {"pop": 2} and ledger.get(later)["status"] == "archived"
     assert served(tables, D2) == {} and ledger.get(key)["status"] == "ingested"
+
+
+def test_a_failed_archive_run_is_followed_by_a_fresh_one_up_to_its_bound(harness, monkeypatch):
+    """An archive run that fails (here: every archive_file call raises, as a worker lost mid-run would) keeps its
+    run key, which the daemon never launches again: the next tick asks under a key counting the batch's failed
+    runs, until ARCHIVE_ATTEMPTS runs failed; then the files stay published in the landing zone."""
+    from music_pipeline.ingestion.archive_retries import ARCHIVE_ATTEMPTS
+    from music_pipeline.operations import archive
+
+    h, lake, tables, ledger = harness
+    key = f"{layout.RAW_STREAMS}/2024/06/02/good.csv"
+    land(lake, key, stream_csv(GOOD))
+    h.tick()
+    assert served(tables, D1) == {"pop": 1, "rock": 2}
+    real = archive.archive_file
+
+    def lost_worker(*args, **kwargs):
+        raise RuntimeError("Tried to start a run on a server after telling it to shut down")
+
+    monkeypatch.setattr(archive, "archive_file", lost_worker)
+    for _ in range(ARCHIVE_ATTEMPTS + 1):
+        h.tick()
+    archives = [r for _, r in h.launched if r.job_name == "archive_stream_files"]
+    first = archives[0].run_key
+    assert [r.run_key for r in archives] == [first, f"{first}#1", f"{first}#2"]  # the fourth tick asked for none
+    assert [ok for label, _, ok in h.outcomes if label == "archive_stream_files"] == [False] * ARCHIVE_ATTEMPTS
+    assert ledger.get(key)["status"] == "published" and lake.exists(key)
+
+    # a new batch (the stuck file and a newly published one) has its own attempts: the third run archives both
+    monkeypatch.setattr(archive, "archive_file", real)
+    other = f"{layout.RAW_STREAMS}/2024/06/03/later.csv"
+    land(lake, other, stream_csv(LATER))
+    h.tick()
+    calls = []
+
+    def fails_twice(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) <= 2:
+            raise OSError("the store is unavailable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(archive, "archive_file", fails_twice)
+    for _ in range(3):
+        h.tick()
+    assert calls == [key, key, key, other]  # a failing run stops at its first file
+    for done in (key, other):
+        assert ledger.get(done)["status"] == "archived" and not lake.exists(done)
