@@ -106,22 +106,26 @@ def goals(data: dict) -> list[dict]:
     for goal, value, limit, basis, unit in scale_day.goals(r.get("scale")):
         add(goal, value, limit, basis, unit=unit)
     arrival = r.get("arrival")
-    if arrival and "error" in arrival:
-        add("arrival: landed file -> KPIs in DynamoDB, median", None, 45, f"measurement failed: {arrival['error']}", unit="s")
-        out[-1]["passed"] = False
-    elif arrival:
-        add("arrival: landed file -> KPIs in DynamoDB, median", arrival["median_seconds"], 45, _arrival_basis(arrival), unit="s")
-    else:
-        latest = r.get("arrival_latest")
-        add(
-            "arrival: landed file -> KPIs in DynamoDB, median",
-            None,
-            45,
-            f"not part of this run; latest committed: {latest['median_seconds']:.1f} s on {latest['date']}"
-            if latest
-            else "not part of this run (`--arrival`); no committed figure",
-            unit="s",
-        )
+    # issue 25 goal 3 (issue 15 asked a median <= 45 s at the 30 s interval)
+    arrival_goals = (("median", "median_seconds", 15), ("p90", "p90_seconds", 25))
+    for label, field, limit in arrival_goals:
+        goal = f"arrival: landed file -> KPIs in DynamoDB, {label} (issue 25)"
+        if arrival and "error" in arrival:
+            add(goal, None, limit, f"measurement failed: {arrival['error']}", unit="s")
+            out[-1]["passed"] = False
+        elif arrival and field in arrival:
+            add(goal, arrival[field], limit, _arrival_basis(arrival), unit="s")
+        else:
+            latest = r.get("arrival_latest") or {}
+            add(
+                goal,
+                None,
+                limit,
+                f"not part of this run; latest committed: {latest[field]:.1f} s on {latest['date']}"
+                if field in latest
+                else "not part of this run (`--arrival`); no committed figure",
+                unit="s",
+            )
     return out
 
 

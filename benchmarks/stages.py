@@ -700,6 +700,7 @@ def arrival(landings: int = 6) -> dict:
         "interval_seconds": round(statistics.median(x.get("tick_spacing") or 0 for x in measured)),
         "landings": measured,
         "median_seconds": statistics.median(latencies),
+        "p90_seconds": statistics.quantiles(latencies, n=10, method="inclusive")[-1] if len(latencies) > 1 else latencies[0],
         "max_seconds": max(latencies),
         # the part of each latency after the tick that claimed the file (independent of when it landed)
         "median_after_tick_seconds": statistics.median(x["kpis"] - x.get("discovered", x.get("ingested", 0)) for x in measured),
