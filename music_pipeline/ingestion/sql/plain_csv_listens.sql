@@ -7,29 +7,29 @@
 -- careful reader.
 -- $path: the file (quoted); $columns: the header's names in file order as a read_csv `columns` struct.
 WITH fields AS (
-    SELECT user_id, track_id, listen_time, TRY_CAST(listen_time AS TIMESTAMP) AS instant
-    FROM read_csv(
-        $path,
-        auto_detect = false,
-        header = false,
-        skip = 1,
-        delim = ',',
-        quote = '"',
-        escape = '"',
-        new_line = '\n',
-        columns = $columns,
-        force_not_null = ['user_id', 'track_id', 'listen_time'],
-        strict_mode = true,
-        null_padding = false,
-        ignore_errors = false,
-        parallel = true
-    )
+  SELECT user_id, track_id, listen_time, TRY_CAST(listen_time AS TIMESTAMP) AS instant
+  FROM READ_CSV(
+    $path,
+    auto_detect = false,
+    header = false,
+    skip = 1,
+    delim = ',',
+    quote = '"',
+    escape = '"',
+    new_line = '\n',
+    columns = $columns,
+    force_not_null = ['user_id', 'track_id', 'listen_time'],
+    strict_mode = true,
+    null_padding = false,
+    ignore_errors = false,
+    parallel = true
+  )
 )
 SELECT
-    user_id,
-    track_id,
-    -- the canonical text of a whole-second timestamp is `YYYY-MM-DD HH:MM:SS` (19 characters; a year before 1 has
-    -- ' (BC)'): equal to the text with its T made a space, the text is that spelling with ' ' or 'T' at position 11
-    CASE WHEN length(listen_time) = 19 AND CAST(instant AS VARCHAR) = replace(listen_time, 'T', ' ') THEN instant END
-        AS listen_time
+  user_id,
+  track_id,
+  -- the canonical text of a whole-second timestamp is `YYYY-MM-DD HH:MM:SS` (19 characters; a year before 1 has
+  -- ' (BC)'): equal to the text with its T made a space, the text is that spelling with ' ' or 'T' at position 11
+  CASE WHEN LENGTH(listen_time) = 19 AND CAST(instant AS VARCHAR) = REPLACE(listen_time, 'T', ' ') THEN instant END
+    AS listen_time
 FROM fields
