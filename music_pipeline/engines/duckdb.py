@@ -111,6 +111,12 @@ def _only_day(path: str, day: str, table: str) -> None:
             raise RuntimeError(f"{table}: the transform produced days outside the requested range: {other}")
 
 
+# Parquet 2 encodings (deltas for integers and times, byte-stream split for floats), read by DuckDB, pyarrow and Spark
+# 3.5: validated_streams of a 10M day is 145 MB instead of 205 MB, written ~0.2 s faster and read faster by every
+# step and check after it (docs/decisions.md, "Engines and performance")
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION snappy, PARQUET_VERSION v2"
+
+
 class DuckDBEngine(LocalEngine):
     name = "duckdb"
 
@@ -147,18 +153,13 @@ class DuckDBEngine(LocalEngine):
                     day = transform.days[0]
                     folder = f"{target}/{PARTITION_COLUMN}={day}"
                     os.makedirs(folder, exist_ok=True)
-                    con.execute(
-                        f"COPY ({to_duckdb(out.sql)}) TO {_quote(f'{folder}/data.parquet')} (FORMAT parquet, COMPRESSION snappy)"
-                    )
+                    con.execute(f"COPY ({to_duckdb(out.sql)}) TO {_quote(f'{folder}/data.parquet')} ({PARQUET_OPTIONS})")
                     _only_day(f"{folder}/data.parquet", day, out.table)
                 elif out.partitioned:
-                    con.execute(
-                        f"COPY ({query}) TO {_quote(target)} "
-                        f"(FORMAT parquet, COMPRESSION snappy, PARTITION_BY ({PARTITION_COLUMN}))"
-                    )
+                    con.execute(f"COPY ({query}) TO {_quote(target)} ({PARQUET_OPTIONS}, PARTITION_BY ({PARTITION_COLUMN}))")
                 else:
                     os.makedirs(target, exist_ok=True)
-                    con.execute(f"COPY ({query}) TO {_quote(f'{target}/data.parquet')} (FORMAT parquet, COMPRESSION snappy)")
+                    con.execute(f"COPY ({query}) TO {_quote(f'{target}/data.parquet')} ({PARQUET_OPTIONS})")
                 if out.view:  # the outputs after it read what was written
                     _register_written(con, out.view, target, out.schema)
         finally:
