@@ -20,6 +20,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
@@ -299,7 +300,16 @@ def _ingest_landed_file(
         and (previous.size, previous.modified) == (landed.size, landed.modified)
     ):
         return "unchanged", previous
-    digest = state["digest"] = content_hash(lake, landed.key)
+    # the fast path's scan of the file runs alongside its hash (plain_csv.scanned_alongside)
+    with plain_csv.scanned_alongside(lake, landed.key) if ingest is ingest_file else nullcontext():
+        digest = state["digest"] = content_hash(lake, landed.key)
+        return _ingest_content(lake, landed, digest, previous, start_date, ingest)
+
+
+def _ingest_content(
+    lake: Lake, landed: LakeFile, digest: str, previous: Manifest | None, start_date: dt.date | None, ingest: IngestFile
+) -> tuple[str, Manifest]:
+    """The rest of `_ingest_landed_file` once the content's hash is known."""
     if previous and previous.content_hash == digest and previous.status == "ingested":
         previous.modified = landed.modified
         write_manifest(lake, previous)

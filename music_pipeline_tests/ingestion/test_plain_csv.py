@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import threading
 from dataclasses import asdict
 
 import pytest
@@ -106,3 +107,20 @@ def test_a_file_with_anything_to_decide_goes_to_the_careful_reader(careful_calls
 def test_only_local_csv_files_are_read_by_the_fast_path(careful_calls):
     ingest(CLEAN, fast_path=True, key="raw/streams/day.txt")
     assert careful_calls == ["raw/streams/day.txt"]
+
+
+def test_the_byte_scan_runs_once_alongside_the_hash(monkeypatch, careful_calls):
+    """The fast path's scan of a file starts with its SHA-256 in another thread (plain_csv.scanned_alongside) and
+    the read takes that result: one scan per file, not one before and one after the hash."""
+    threads: list[str] = []
+    real = plain_csv.plain_columns
+
+    def spy(path):
+        threads.append(threading.current_thread().name)
+        return real(path)
+
+    monkeypatch.setattr(plain_csv, "plain_columns", spy)
+    fast = ingest(CLEAN, fast_path=True)
+    assert careful_calls == [] and fast == ingest(CLEAN, fast_path=False)
+    assert len(threads) == 1 and threads[0].startswith("plain-csv-scan")
+    assert plain_csv._SCANS == {}  # nothing left behind for a later ingestion of the same path
