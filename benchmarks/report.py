@@ -25,6 +25,13 @@ def _mb(x: float) -> str:
     return f"{x:.0f}"
 
 
+def _runs(genre: list[float] | None, lean: list[float] | None) -> str:
+    """Each run's seconds of both sides of the lean ratios ("-" for results from before they were repeated)."""
+    if not genre or not lean:
+        return "-"
+    return f"{', '.join(_s(x) for x in genre)}; {', '.join(_s(x) for x in lean)}"
+
+
 def _table(header: list[str], rows: list[list]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -311,7 +318,8 @@ def _e2e(r: dict) -> list[str]:
             "top_genres_daily) and their checks; *lean* = `benchmarks/reference/lean_duckdb.py` (DuckDB's own CSV "
             "reader, no provenance, no reject reasons, clean listens and the three tables to Parquet; its compute "
             "and write phases as it reports them). *agrees*: `compare.compare_lean`, the three tables every column "
-            "and the validated listens' count.",
+            "and the validated listens' count. Both run three times; the figures are the median run's, *runs* every "
+            "run's wall time.",
             "",
         ]
         rows = []
@@ -332,6 +340,7 @@ def _e2e(r: dict) -> list[str]:
                     _ratio(p["seconds"], lean["seconds"]),
                     "-" if agrees is None else _identical(agrees),
                     f"{_mb(e['genre_project_rss'])} / {_mb(e['lean_rss'])}",
+                    _runs(e.get("genre_project_runs"), e.get("lean_runs")),
                 ]
             )
         lines += _table(
@@ -347,6 +356,7 @@ def _e2e(r: dict) -> list[str]:
                 "whole graph / lean",
                 "agrees with lean",
                 "peak RSS MB (genre graph / lean)",
+                "runs s (genre graph; lean)",
             ],
             rows,
         )

@@ -97,6 +97,9 @@ def test_tiny_benchmark_reports_goals_and_identical_outputs(tmp_path):
         goals["genre graph, checks included / lean DuckDB script (issue 25)"]["value"]
         == genre["seconds"] / e2e["lean"]["seconds"]
     )
+    # both sides ran three times and the median run is the one reported
+    for runs, median in ((e2e["genre_project_runs"], genre["seconds"]), (e2e["lean_runs"], e2e["lean"]["seconds"])):
+        assert len(runs) == 3 and sorted(runs)[1] == median
 
     # issue 25 goal 2: the scale section, the whole graph on two day sizes under the DuckDB memory limit
     small, large = results["scale"]
