@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from music_pipeline.core import contracts, layout
 from music_pipeline.ingestion import bronze as ingest
+from music_pipeline.ingestion import manifests
 from music_pipeline.ingestion.discovery import partition_days
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake import landing
@@ -87,7 +88,7 @@ def ingest_claimed(
             if not ledger.failed(key, version, run_id=run_id, reason=report.errors[key]):
                 report.not_recorded.append(key)
             continue
-        previous = ingest.read_manifest(lake, key)
+        previous = manifests.read_manifest(lake, key)
         try:
             outcome, manifest = ingest.ingest_landed_file(lake, landed, start_date=start_date)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is recorded, the others go on
@@ -143,7 +144,7 @@ def ingest_claimed(
 
 
 def _days_to_recompute(
-    outcome: str, manifest: ingest.Manifest, previous: ingest.Manifest | None, ledger_item: dict | None
+    outcome: str, manifest: manifests.Manifest, previous: manifests.Manifest | None, ledger_item: dict | None
 ) -> list[str]:
     if outcome == "duplicate":
         days = set()
@@ -157,7 +158,7 @@ def _days_to_recompute(
     return sorted(d for d in days if is_day(d) and (d in manifest.rows_by_day or d <= _last_possible_day(manifest)))
 
 
-def _last_possible_day(manifest: ingest.Manifest) -> str:
+def _last_possible_day(manifest: manifests.Manifest) -> str:
     """The last day a listen of the file can have (its landing time + 24 h). Later days hold only
     rejected future listens (`future_listen_time`, e.g. 2099): they are counted when their partition
     is materialized, and waiting for it would pin the file in the landing zone."""
@@ -185,7 +186,7 @@ def adopt_ingested(
     results = {}
     for landed in landing.list_all(lake, layout.RAW_STREAMS, ignored_suffixes):
         key, version = landed.key, landing.version(landed)
-        manifest = ingest.read_manifest(lake, key)
+        manifest = manifests.read_manifest(lake, key)
         if manifest is None or (manifest.size, manifest.modified) != (landed.size, landed.modified):
             results[key] = "left to the sensor: bronze does not hold this delivery"
         elif not ledger.claim(key, version, landed.size, landed.modified, claim):

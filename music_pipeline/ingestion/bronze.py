@@ -6,8 +6,8 @@ Identity of a landed file is its key plus a SHA-256 of its bytes (docs/design.md
 - a file that cannot be read (any exception while reading it) is recorded as failed with the
   reason; nothing of it is published, bronze keeps what the key's last readable content gave, and
   the other files go on.
-A manifest per key (`bronze/_files/<file_id>.json`) records what was ingested: content hash, rows
-read, rows per day, rejects per day and reason. Conservation holds per file and per day:
+A manifest per key (manifests.py) records what was ingested: content hash, rows read, rows per
+day, rejects per day and reason. Conservation holds per file and per day:
 records read = bronze rows + ingestion rejects (a record is a line, or a multi-line quoted CSV
 record, or a JSON array element; see csv_reader.py).
 """
@@ -15,13 +15,12 @@ record, or a JSON array element; see csv_reader.py).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -29,11 +28,18 @@ from music_pipeline.core import contracts as c
 from music_pipeline.core import faults
 from music_pipeline.core.arrow_compute import pc
 from music_pipeline.core.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
-from music_pipeline.core.layout import BRONZE_MANIFESTS as MANIFESTS
 from music_pipeline.core.layout import IGNORED_SUFFIXES, RAW_STREAMS, UNKNOWN_DAY
 from music_pipeline.core.settings import Settings
 from music_pipeline.ingestion import plain_csv, tables
 from music_pipeline.ingestion.csv_reader import UnreadableFile, iter_text_batches
+from music_pipeline.ingestion.manifests import (
+    Manifest,
+    content_hash,
+    content_owner,
+    read_manifest,
+    slice_name,
+    write_manifest,
+)
 from music_pipeline.ingestion.staging import Staging as _Staging
 from music_pipeline.ingestion.stream_typing import (  # noqa: F401 (parse_*: re-exported for tests)
     parse_duration_ms,
@@ -46,64 +52,6 @@ from music_pipeline.lake import landing
 from music_pipeline.lake.store import Lake, LakeFile, partition_key
 
 BRONZE_STREAMS, INGEST_REJECTS = tables.RAW_STREAMS.prefix, tables.INGEST_REJECTS.prefix
-
-
-def file_id(key: str) -> str:
-    return hashlib.sha1(key.encode()).hexdigest()[:16]
-
-
-def slice_name(key: str) -> str:
-    return f"file={file_id(key)}.parquet"
-
-
-def content_hash(lake: Lake, key: str) -> str:
-    digest = hashlib.sha256()
-    with lake.open_input(key, decompress=False) as stream:
-        while chunk := stream.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class Manifest:
-    key: str
-    content_hash: str
-    size: int
-    modified: float
-    status: str  # ingested | duplicate | failed | publishing (slices being replaced: a sync redoes it)
-    rows_read: int = 0
-    rows_by_day: dict[str, int] = field(default_factory=dict)
-    rejects_by_day: dict[str, int] = field(default_factory=dict)
-    rejects_by_reason: dict[str, int] = field(default_factory=dict)
-    duplicate_of: str | None = None
-    error: str | None = None
-    ingested_at: float = 0.0
-    rejects_by_day_and_reason: dict[str, dict[str, int]] = field(default_factory=dict)
-    # a failed delivery leaves what the key's last readable content put in bronze: its hash
-    # (the counts above then describe that content, so conservation still holds)
-    held_content_hash: str | None = None
-    transient: bool = False  # failed for a reason that passes (faults.is_transient): every sync retries it
-    retry_requested: bool = False  # a failed file to be read again by the next sync (`music-pipeline files --retry`)
-
-    @property
-    def days(self) -> set[str]:
-        return set(self.rows_by_day) | set(self.rejects_by_day)
-
-
-def read_manifest(lake: Lake, key: str) -> Manifest | None:
-    mkey = f"{MANIFESTS}/{file_id(key)}.json"
-    if not lake.exists(mkey):
-        return None
-    return Manifest(**json.loads(lake.read_bytes(mkey)))
-
-
-def write_manifest(lake: Lake, manifest: Manifest) -> None:
-    lake.write_bytes(f"{MANIFESTS}/{file_id(manifest.key)}.json", json.dumps(asdict(manifest), sort_keys=True).encode())
-
-
-def all_manifests(lake: Lake) -> list[Manifest]:
-    files = lake.list(MANIFESTS, include_hidden=True)
-    return sorted((Manifest(**json.loads(lake.read_bytes(f.key))) for f in files if f.key.endswith(".json")), key=lambda m: m.key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,23 +187,6 @@ def drop_slices(lake: Lake, previous: Manifest, keep: Manifest | None = None) ->
 
 # (lake, landed file, its content hash, its key's previous manifest, start date) -> its manifest
 IngestFile = Callable[[Lake, LakeFile, str, Manifest | None, dt.date | None], Manifest]
-
-
-def content_owner(lake: Lake, digest: str, key: str) -> str | None:
-    """Another key that holds this exact content in bronze, if any."""
-    index_key = f"{CONTENT_INDEX}/{digest}.json"
-    if not lake.exists(index_key):
-        return None
-    owner = json.loads(lake.read_bytes(index_key))["key"]
-    if owner == key:
-        return None
-    owner_manifest = read_manifest(lake, owner)
-    if owner_manifest and (
-        (owner_manifest.status == "ingested" and owner_manifest.content_hash == digest)
-        or owner_manifest.held_content_hash == digest
-    ):  # a failed re-delivery still holds it
-        return owner
-    return None
 
 
 def ingest_landed_file(

@@ -35,7 +35,7 @@ from typing import Protocol
 
 from music_pipeline.core.layout import IGNORED_SUFFIXES
 from music_pipeline.core.settings import Settings
-from music_pipeline.ingestion import bronze
+from music_pipeline.ingestion import bronze, manifests
 from music_pipeline.lake.store import Lake, LakeFile, partition_key
 
 SCRATCH = ".staging/ingest"  # below the lake, hidden from its listings
@@ -83,7 +83,7 @@ class ScratchLake(Lake):
 
 
 def scratch_prefix(job: ReadJob, key: str) -> str:
-    return f"{job.scratch}/{bronze.file_id(key)}"
+    return f"{job.scratch}/{manifests.file_id(key)}"
 
 
 def read_file(job: ReadJob, task: FileTask) -> dict:
@@ -189,15 +189,17 @@ def read_job_of(lake: Lake, tasks: list[FileTask], start_date: dt.date) -> ReadJ
 # ---------------------------------------------------------------------------------------------
 # the run process: decide, read on the engine, publish
 # ---------------------------------------------------------------------------------------------
-def _placeholder(landed: LakeFile, digest: str, status: str) -> bronze.Manifest:
-    return bronze.Manifest(key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified, status=status)
+def _placeholder(landed: LakeFile, digest: str, status: str) -> manifests.Manifest:
+    return manifests.Manifest(key=landed.key, content_hash=digest, size=landed.size, modified=landed.modified, status=status)
 
 
-def publish(lake: Lake, job: ReadJob, landed: LakeFile, previous: bronze.Manifest | None, manifest: bronze.Manifest) -> None:
+def publish(
+    lake: Lake, job: ReadJob, landed: LakeFile, previous: manifests.Manifest | None, manifest: manifests.Manifest
+) -> None:
     """Move a file's slices from its scratch lake into place, as the end of `bronze.ingest_file` does."""
-    name = bronze.slice_name(landed.key)
+    name = manifests.slice_name(landed.key)
     prefix = scratch_prefix(job, landed.key)
-    bronze.write_manifest(
+    manifests.write_manifest(
         lake,
         bronze._publishing(  # noqa: SLF001 - the same in-between manifest as the duckdb engine's
             landed, manifest.content_hash, previous, Counter(manifest.rows_by_day), Counter(manifest.rejects_by_day)
@@ -209,7 +211,7 @@ def publish(lake: Lake, job: ReadJob, landed: LakeFile, previous: bronze.Manifes
             lake.rename(f"{prefix}/{key}", key)
     if previous is not None:
         bronze.drop_slices(lake, previous, keep=manifest)
-    bronze.write_manifest(lake, manifest)
+    manifests.write_manifest(lake, manifest)
     lake.write_bytes(f"{bronze.CONTENT_INDEX}/{manifest.content_hash}.json", json.dumps({"key": landed.key}).encode())
 
 
@@ -217,11 +219,13 @@ class _Round:
     """The decision pass over some landed files: which ones a reader must read (and the outcome each will have)."""
 
     def __init__(self) -> None:
-        self.deferred: dict[str, tuple[LakeFile, str, bronze.Manifest | None, str]] = {}  # (landed, digest, previous, outcome)
+        self.deferred: dict[str, tuple[LakeFile, str, manifests.Manifest | None, str]] = {}  # (landed, digest, previous, outcome)
         self.digests: set[str] = set()
         self.postponed: list[LakeFile] = []
 
-    def defer(self, _lake: Lake, landed: LakeFile, digest: str, previous: bronze.Manifest | None, _start) -> bronze.Manifest:
+    def defer(
+        self, _lake: Lake, landed: LakeFile, digest: str, previous: manifests.Manifest | None, _start
+    ) -> manifests.Manifest:
         """`bronze.IngestFile` that reads nothing: the file is read with the others of the round."""
         if digest in self.digests:  # the same content as a file of this round: decided again once that one is published
             return _placeholder(landed, digest, POSTPONED)
@@ -285,7 +289,7 @@ def _read_and_publish(
                     log(f"{task.key}: {result['error']}; read by the run process")
                 report.add(*bronze.ingest_landed_file(lake, landed, start_date=start_date))
                 continue
-            manifest = bronze.Manifest(**result["manifest"])
+            manifest = manifests.Manifest(**result["manifest"])
             # a failure from here leaves the `publishing` manifest: the next sync reads the file again
             publish(lake, job, landed, previous, manifest)
             report.add(outcome, manifest)

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from music_pipeline.core import layout
-from music_pipeline.ingestion import bronze
+from music_pipeline.ingestion import manifests
 from music_pipeline.ingestion.ledger import FAILED, RETRYING, Ledger
 from music_pipeline.lake import landing
 from music_pipeline.lake.store import Lake
@@ -40,11 +40,11 @@ class FileStatus:
 def file_statuses(lake: Lake, ledger: Ledger | None, status: str | None = None) -> list[FileStatus]:
     """Every landed file, and every file the ledger or the manifests know, with its status; `status`: only those."""
     landed = {f.key: f for f in landing.list_all(lake, layout.RAW_STREAMS)}
-    manifests = {m.key: m for m in bronze.all_manifests(lake)}
+    by_key = {m.key: m for m in manifests.all_manifests(lake)}
     items = {i["file_key"]: i for i in ledger.items()} if ledger is not None else {}
     found = []
-    for key in sorted(set(landed) | set(manifests) | set(items)):
-        f, manifest, item = landed.get(key), manifests.get(key), items.get(key)
+    for key in sorted(set(landed) | set(by_key) | set(items)):
+        f, manifest, item = landed.get(key), by_key.get(key), items.get(key)
         current = item is not None and (f is None or item["version"] == landing.version(f))
         if current and item is not None:
             row = FileStatus(
@@ -70,10 +70,10 @@ def retry_file(lake: Lake, ledger: Ledger | None, key: str, by: str = "music-pip
     size and time, and its ledger item is due at once, its attempts counted from zero (the sensor claims it at its
     next rescan or tick). Returns what was reset; raises ValueError for a key that is not a failed file."""
     done = []
-    manifest = bronze.read_manifest(lake, key)
+    manifest = manifests.read_manifest(lake, key)
     if manifest is not None and manifest.status == "failed":
         manifest.retry_requested = True
-        bronze.write_manifest(lake, manifest)
+        manifests.write_manifest(lake, manifest)
         done.append("manifest: read again by the next sync")
     if ledger is not None:
         item = ledger.reset(key, f"retry requested by {by}")

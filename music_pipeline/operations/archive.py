@@ -6,7 +6,7 @@ zone (same version). Its bytes go to `archive/streams/<path under raw/streams>.g
 already compressed (`.gz`) is copied as it is, under its own name. Before the landed file is
 deleted, the archived copy is read back and the SHA-256 of the bytes it gives back (decompressed
 when this module compressed them) must equal the ledger's `content_hash`, which is the hash of
-the landed bytes (`ingest.content_hash`); otherwise the landed file is kept and the step fails.
+the landed bytes (`manifests.content_hash`); otherwise the landed file is kept and the step fails.
 Then the ledger moves to `archived` with `archive_key`, keeping `days` (the days the file holds),
 which retention (operations/retention.py) and backfills (operations/rehydrate.py) read.
 """

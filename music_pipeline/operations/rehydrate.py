@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from music_pipeline.core import layout
 from music_pipeline.core import registry as tables
 from music_pipeline.ingestion import bronze as ingest
+from music_pipeline.ingestion import manifests
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake.store import Lake, LakeFile, partition_key
 from music_pipeline.operations import archive
@@ -56,9 +57,9 @@ def candidate_days(lake: Lake, days: list[str], today: dt.date, bronze_days: int
     return [d for d in days if expired_by_age(d) or not lake.list(f"{tables.RAW_STREAMS.prefix}/date={d}")]
 
 
-def missing_days(lake: Lake, manifest: ingest.Manifest, days: set[str]) -> list[str]:
+def missing_days(lake: Lake, manifest: manifests.Manifest, days: set[str]) -> list[str]:
     """Days among `days` for which the file's bronze slice or ingestion-reject slice is gone."""
-    name = ingest.slice_name(manifest.key)
+    name = manifests.slice_name(manifest.key)
     return sorted(
         d
         for d in days & manifest.days
@@ -83,10 +84,10 @@ def rehydrate(
     if not wanted:
         return report
     for landed in lake.list(layout.RAW_STREAMS):
-        manifest = ingest.read_manifest(lake, landed.key)
+        manifest = manifests.read_manifest(lake, landed.key)
         if manifest is None or manifest.status != "ingested" or not missing_days(lake, manifest, wanted):
             continue
-        digest = ingest.content_hash(lake, landed.key)
+        digest = manifests.content_hash(lake, landed.key)
         if digest != manifest.content_hash:
             report.unavailable[landed.key] = "the landed bytes changed since ingestion (a sync ingests them)"
             continue
@@ -95,7 +96,7 @@ def rehydrate(
         key = item["file_key"]
         if key in report.reingested or lake.exists(key):
             continue  # a landed copy was handled above
-        manifest = ingest.read_manifest(lake, key)
+        manifest = manifests.read_manifest(lake, key)
         if manifest is None or manifest.status != "ingested" or manifest.content_hash != item.get("content_hash"):
             report.unavailable[key] = "bronze's manifest of the key does not match the ledger's archived content"
             continue
@@ -120,7 +121,7 @@ def rehydrate(
     return report
 
 
-def _reingest(lake: Lake, report: RehydrateReport, manifest: ingest.Manifest, wanted: set[str], read_key: str) -> None:
+def _reingest(lake: Lake, report: RehydrateReport, manifest: manifests.Manifest, wanted: set[str], read_key: str) -> None:
     restored = missing_days(lake, manifest, wanted)
     landed = LakeFile(key=manifest.key, size=manifest.size, modified=manifest.modified)
     ingest.ingest_file(lake, landed, manifest.content_hash, manifest, read_key=read_key)

@@ -24,7 +24,7 @@ from music_pipeline.core.resources import LakeResource
 from music_pipeline.core.settings import Settings
 from music_pipeline.engines.assets import asset_args
 from music_pipeline.engines.steps import day_rows, input_files
-from music_pipeline.ingestion.bronze import all_manifests
+from music_pipeline.ingestion.manifests import all_manifests
 from music_pipeline.lake.store import Lake
 from music_pipeline.quality.tables import DATA_QUALITY_DAILY
 

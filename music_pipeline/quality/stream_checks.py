@@ -10,7 +10,7 @@ from music_pipeline.core import layout
 from music_pipeline.core import registry as tables
 from music_pipeline.core.specs import ReferenceTable
 from music_pipeline.core.sql import load_sql
-from music_pipeline.ingestion import bronze as ingest
+from music_pipeline.ingestion import manifests
 from music_pipeline.quality import generic
 from music_pipeline.quality.context import CheckContext, check, day_files
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, WARN, Outcome, failed_rows, failing_query
@@ -43,7 +43,7 @@ def bronze_rows_conserved(ctx: CheckContext) -> Outcome:
         if not lake.exists(mkey):
             problems.append({"file": name, "source_file": None, "problem": "no manifest for this slice"})
             continue
-        m = ingest.Manifest(**json.loads(lake.read_bytes(mkey)))
+        m = manifests.Manifest(**json.loads(lake.read_bytes(mkey)))
         row = {"file": name, "source_file": m.key}
         if m.rows_by_day.get(day, 0) != slices.get(name, 0):
             problems.append(

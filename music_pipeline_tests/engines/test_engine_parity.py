@@ -20,7 +20,7 @@ from music_pipeline.core import layout, registry
 from music_pipeline.core.resources import EngineResource
 from music_pipeline.core.specs import ValidatingStep
 from music_pipeline.engines.duckdb import DuckDBEngine
-from music_pipeline.ingestion import bronze, csv_reader, engine_ingest
+from music_pipeline.ingestion import bronze, csv_reader, engine_ingest, manifests
 from music_pipeline.lake.store import Lake
 from music_pipeline_tests.helpers import read_all, run_all_steps
 from music_pipeline_tests.ingestion import test_hostile_input as hostile
@@ -197,9 +197,9 @@ def land_corpus(root, files: dict[str, bytes]) -> None:
         os.utime(path, (LANDED_AT, LANDED_AT))
 
 
-def manifests(root) -> dict[str, dict]:
+def manifests_of(root) -> dict[str, dict]:
     lake = Lake(str(root))
-    return {m.key: {k: v for k, v in asdict(m).items() if k != "ingested_at"} for m in bronze.all_manifests(lake)}
+    return {m.key: {k: v for k, v in asdict(m).items() if k != "ingested_at"} for m in manifests.all_manifests(lake)}
 
 
 def sync(root, reader: engine_ingest.FileReader | None, log: list[str]) -> bronze.SyncReport:
@@ -230,7 +230,7 @@ def corpus_lakes(spark_engine, tmp_path_factory):
         land_corpus(root, files)
         reader = engine_ingest.SparkFileReader(lambda: spark_engine.session) if name == "spark" else None
         first = sync(root, reader, logs)
-        first_state = (manifests(root), frame(root, registry.RAW_STREAMS.prefix), frame(root, registry.INGEST_REJECTS.prefix))
+        first_state = (manifests_of(root), frame(root, registry.RAW_STREAMS.prefix), frame(root, registry.INGEST_REJECTS.prefix))
         land_corpus(root, redelivered)
         os.utime(root / "raw/streams/durations.csv", (LANDED_AT + 60, LANDED_AT + 60))
         second = sync(root, reader, logs)
@@ -272,7 +272,7 @@ def test_spark_ingests_the_corpus_as_the_duckdb_engine_does(corpus_lakes):
     pd.testing.assert_frame_equal(spark_first[1], duck_first[1], check_exact=True)
     pd.testing.assert_frame_equal(spark_first[2], duck_first[2], check_exact=True)
     # after the re-deliveries
-    assert manifests(spark_root) == manifests(duck_root)
+    assert manifests_of(spark_root) == manifests_of(duck_root)
     for table in (registry.RAW_STREAMS.prefix, registry.INGEST_REJECTS.prefix):
         duck, spark = frame(duck_root, table), frame(spark_root, table)
         pd.testing.assert_frame_equal(spark, duck, check_exact=True)

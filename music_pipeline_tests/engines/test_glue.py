@@ -43,7 +43,7 @@ from music_pipeline.core.resources import DynamoDBResource, EngineResource, Lake
 from music_pipeline.core.settings import Settings
 from music_pipeline.core.specs import Params
 from music_pipeline.engines.glue import JOBS, glue_retry_policy
-from music_pipeline.ingestion import bronze
+from music_pipeline.ingestion import manifests
 from music_pipeline.lake.store import Lake, partition_key
 from music_pipeline.serving.dynamodb import create_table_args
 from music_pipeline_tests.helpers import code_location, materializations, rows, validate
@@ -568,11 +568,11 @@ def test_raw_streams_on_glue_reads_the_landed_files_in_a_job_run_as_duckdb_does(
         assert [f.key for f in got] == [f.key for f in want] and got, table
         for w, g in zip(want, got):
             assert rows(Lake(str(roots["glue"])).read_parquet([g.key])) == rows(Lake(str(roots["duckdb"])).read_parquet([w.key]))
-    manifests = {
-        name: {m.key: (m.status, m.rows_by_day, m.rejects_by_day_and_reason) for m in bronze.all_manifests(Lake(str(root)))}
+    by_engine = {
+        name: {m.key: (m.status, m.rows_by_day, m.rejects_by_day_and_reason) for m in manifests.all_manifests(Lake(str(root)))}
         for name, root in roots.items()
     }
-    assert manifests["glue"] == manifests["duckdb"]
+    assert by_engine["glue"] == by_engine["duckdb"]
     want, got = materializations(expected), materializations(result)
     assert set(got) == set(want)
     for key, metadata in got.items():

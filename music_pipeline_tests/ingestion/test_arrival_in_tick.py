@@ -14,7 +14,7 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter, materialize
 
 from music_pipeline.core import layout
-from music_pipeline.ingestion import bronze
+from music_pipeline.ingestion import manifests
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake.store import Lake
 from music_pipeline.operations.alerting import FAILED_FILE
@@ -59,7 +59,7 @@ def test_the_tick_ingests_a_small_file_and_requests_its_days_run_itself(tmp_path
     item = ledger.get(key)
     assert (item["status"], item["days"], item["days_requested"], item["rows"]) == ("ingested", [D1], [D1], 3)
     assert item["run_id"] == item["claim"]  # ingested under the tick's claim
-    assert bronze.read_manifest(lake, key).rows_by_day == {D1: 3}
+    assert manifests.read_manifest(lake, key).rows_by_day == {D1: 3}
 
     # the days run went to DynamoDB first (core/step_order.py): DailyGenreKPIs at its 7th step, the checks of the
     # serving tables and freshness last

@@ -15,12 +15,11 @@ import pytest
 from music_pipeline.core import layout, registry
 from music_pipeline.ingestion import csv_reader
 from music_pipeline.ingestion.bronze import (
-    file_id,
     parse_duration_ms,
     parse_listen_time,
-    read_manifest,
     sync_landed_streams,
 )
+from music_pipeline.ingestion.manifests import file_id, read_manifest
 from music_pipeline.ingestion.tables import INGEST_REJECTS, RAW_STREAMS
 from music_pipeline.lake import landing
 from music_pipeline.lake.store import Lake, partition_key
@@ -467,7 +466,7 @@ def test_a_malformed_line_counts_in_its_days_rejected_share(base):
 # ------------------------------------------------------------------------------------------ arrival
 def test_future_only_days_do_not_pin_a_file_on_the_arrival_path():
     from music_pipeline.ingestion.arrival import _days_to_recompute
-    from music_pipeline.ingestion.bronze import Manifest
+    from music_pipeline.ingestion.manifests import Manifest
 
     landed = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC).timestamp()
     manifest = Manifest(

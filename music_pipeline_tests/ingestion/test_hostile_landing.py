@@ -9,8 +9,9 @@ import boto3
 import pytest
 
 from music_pipeline.ingestion import arrival
-from music_pipeline.ingestion.bronze import read_manifest, sync_landed_streams
+from music_pipeline.ingestion.bronze import sync_landed_streams
 from music_pipeline.ingestion.ledger import FAILED, Ledger
+from music_pipeline.ingestion.manifests import read_manifest
 from music_pipeline.lake import landing
 from music_pipeline.lake.store import Lake
 from music_pipeline.serving.dynamodb import ServingTables

@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 import pytest
 
 from music_pipeline.core import layout, registry
-from music_pipeline.ingestion.bronze import all_manifests, file_id, read_manifest, sync_landed_streams
+from music_pipeline.ingestion.bronze import sync_landed_streams
+from music_pipeline.ingestion.manifests import all_manifests, file_id, read_manifest
 from music_pipeline.lake.store import Lake, partition_key
 from music_pipeline_tests.helpers import (
     lake_digest,

@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from music_pipeline.core import registry
 from music_pipeline.core.arrow_compute import pc
 from music_pipeline.ingestion import plain_csv
-from music_pipeline.ingestion.bronze import Manifest, read_manifest, sync_landed_streams
+from music_pipeline.ingestion.bronze import sync_landed_streams
+from music_pipeline.ingestion.manifests import Manifest, read_manifest
 from music_pipeline.ingestion.tables import INGEST_REJECTS, RAW_STREAMS
 from music_pipeline.lake.store import Lake
 

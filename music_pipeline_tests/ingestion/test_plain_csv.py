@@ -13,7 +13,7 @@ from dataclasses import asdict
 import pytest
 
 from music_pipeline.core import registry
-from music_pipeline.ingestion import bronze, plain_csv
+from music_pipeline.ingestion import bronze, manifests, plain_csv
 from music_pipeline.ingestion.tables import INGEST_REJECTS, RAW_STREAMS
 from music_pipeline.lake.store import Lake
 
@@ -57,7 +57,7 @@ def ingest(data: bytes, fast_path: bool, key: str = "raw/streams/day.csv") -> tu
             report = bronze.sync_landed_streams(lake, start_date=START)
         finally:
             plain_csv.ENABLED = before
-        read = bronze.read_manifest(lake, key)
+        read = manifests.read_manifest(lake, key)
         assert read is not None and not report.failed
         manifest = asdict(read)
         del manifest["ingested_at"]

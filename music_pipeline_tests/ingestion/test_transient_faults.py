@@ -14,7 +14,7 @@ from dagster import AssetKey, materialize
 
 from music_pipeline.core import faults, layout
 from music_pipeline.core.resources import DynamoDBResource, EngineResource, LakeResource
-from music_pipeline.ingestion import bronze
+from music_pipeline.ingestion import bronze, manifests
 from music_pipeline.lake.store import Lake
 from music_pipeline.serving import tables as serving_tables
 from music_pipeline.serving.dynamodb import ServingTables
@@ -85,7 +85,7 @@ def test_s3_read_faults_fail_the_run_then_the_whole_day_is_published(s3_lake):
     assert not failed.success  # before: exit 0 with 110 listens published instead of 440
     assert published_listens() == 0  # nothing of the short day reached DynamoDB
     for f in (1, 2, 3):
-        manifest = bronze.read_manifest(lake, f"{layout.RAW_STREAMS}/part{f}.csv")
+        manifest = manifests.read_manifest(lake, f"{layout.RAW_STREAMS}/part{f}.csv")
         assert manifest is not None and manifest.status == "failed" and manifest.transient
     assert all(n >= faults.ATTEMPTS for n in proxy.fired.values())  # each was retried before giving up
 
@@ -113,14 +113,14 @@ def test_a_manifest_write_that_fails_after_the_slices_is_repaired_by_the_next_sy
         Fault("manifest PUT -> 500", final_manifest_put, lambda r: Response(500, body, {"Content-Type": "application/xml"}))
     )
     bronze.sync_landed_streams(lake, keys=[f"{layout.RAW_STREAMS}/part0.csv"])
-    first = bronze.read_manifest(lake, f"{layout.RAW_STREAMS}/part0.csv")
+    first = manifests.read_manifest(lake, f"{layout.RAW_STREAMS}/part0.csv")
     assert first is not None and first.status == "failed" and first.transient and first.rows_by_day == {}
     assert read_all(lake, "bronze/streams").num_rows == LISTENS  # the slice is there, its manifest disagrees
 
     proxy.clear()
     report = bronze.sync_landed_streams(lake)  # the next sync: never `unchanged` for that key
     assert report.count("unchanged") == 0 and not report.failed
-    repaired = bronze.read_manifest(lake, f"{layout.RAW_STREAMS}/part0.csv")
+    repaired = manifests.read_manifest(lake, f"{layout.RAW_STREAMS}/part0.csv")
     assert repaired is not None and repaired.status == "ingested" and repaired.rows_by_day == {DAY: LISTENS}
     assert read_all(lake, "bronze/streams").num_rows == FILES * LISTENS
 

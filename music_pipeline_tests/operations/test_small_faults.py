@@ -12,8 +12,8 @@ import pytest
 
 from music_pipeline.core import layout
 from music_pipeline.core.settings import AlertSettings
-from music_pipeline.ingestion.bronze import content_hash
 from music_pipeline.ingestion.ledger import Ledger
+from music_pipeline.ingestion.manifests import content_hash
 from music_pipeline.lake import landing
 from music_pipeline.lake.store import Lake
 from music_pipeline.operations import alerts, archive

@@ -12,7 +12,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from music_pipeline.core import layout
 from music_pipeline.core.settings import Settings
-from music_pipeline.ingestion import bronze as ingest
+from music_pipeline.ingestion import manifests
 from music_pipeline.ingestion.discovery import Cursor
 from music_pipeline.ingestion.ledger import Ledger
 from music_pipeline.lake import landing
@@ -43,15 +43,15 @@ def test_after_the_demo_a_sensor_tick_launches_nothing_for_the_sample_files(smal
         selection=[a.key for a in h.defs.assets if a.partitions_def is not None],
         tags={ASSET_PARTITION_RANGE_START_TAG: summary.days[0], ASSET_PARTITION_RANGE_END_TAG: summary.days[-1]},
     ).success
-    manifests = {k: ingest.read_manifest(lake, k) for k in landed}
-    assert all(manifests.values())  # bronze holds every sample file
+    by_key = {k: manifests.read_manifest(lake, k) for k in landed}
+    assert all(by_key.values())  # bronze holds every sample file
 
     results = record_demo_files(Settings.from_env(), started, instance=h.instance)
 
     ledger = Ledger(ServingTables(endpoint_url=fresh_moto))
-    unreadable, days = {k for k, m in manifests.items() if m.status == "failed"}, set()
+    unreadable, days = {k for k, m in by_key.items() if m.status == "failed"}, set()
     assert results == {k: "failed" if k in unreadable else "archived" for k in landed}
-    for key, manifest in manifests.items():
+    for key, manifest in by_key.items():
         item = ledger.get(key)
         assert item["version"] == landing.version(landed[key])
         if key in unreadable:
