@@ -15,7 +15,6 @@ record, or a JSON array element; see csv_reader.py).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +26,6 @@ import pyarrow as pa
 from music_pipeline.core import contracts as c
 from music_pipeline.core import faults
 from music_pipeline.core.arrow_compute import pc
-from music_pipeline.core.layout import BRONZE_CONTENT_INDEX as CONTENT_INDEX
 from music_pipeline.core.layout import IGNORED_SUFFIXES, RAW_STREAMS, UNKNOWN_DAY
 from music_pipeline.core.settings import Settings
 from music_pipeline.ingestion import plain_csv, tables
@@ -37,6 +35,7 @@ from music_pipeline.ingestion.manifests import (
     content_hash,
     content_owner,
     read_manifest,
+    record_content,
     slice_name,
     write_manifest,
 )
@@ -106,7 +105,7 @@ def ingest_file(
     if previous is not None:
         drop_slices(lake, previous, keep=manifest)
     write_manifest(lake, manifest)
-    lake.write_bytes(f"{CONTENT_INDEX}/{digest}.json", json.dumps({"key": landed.key}).encode())
+    record_content(lake, digest, landed.key)
     return manifest
 
 

@@ -212,7 +212,7 @@ def publish(
     if previous is not None:
         bronze.drop_slices(lake, previous, keep=manifest)
     manifests.write_manifest(lake, manifest)
-    lake.write_bytes(f"{bronze.CONTENT_INDEX}/{manifest.content_hash}.json", json.dumps({"key": landed.key}).encode())
+    manifests.record_content(lake, manifest.content_hash, landed.key)
 
 
 class _Round:

@@ -76,6 +76,11 @@ def all_manifests(lake: Lake) -> list[Manifest]:
     return sorted((Manifest(**json.loads(lake.read_bytes(f.key))) for f in files if f.key.endswith(".json")), key=lambda m: m.key)
 
 
+def record_content(lake: Lake, digest: str, key: str) -> None:
+    """The content index: `key` now holds the content of this digest in bronze."""
+    lake.write_bytes(f"{CONTENT_INDEX}/{digest}.json", json.dumps({"key": key}).encode())
+
+
 def content_owner(lake: Lake, digest: str, key: str) -> str | None:
     """Another key that holds this exact content in bronze, if any."""
     index_key = f"{CONTENT_INDEX}/{digest}.json"
