@@ -62,6 +62,10 @@ class SparkSql:
         rows = self.session.sql(to_spark(sql)).take(1)
         return rows[0][0] if rows else 0
 
+    def define(self, name: str, sql: str) -> None:
+        self.session.sql(to_spark(sql)).createOrReplaceTempView(name)
+        self._views[name] = ()
+
     def materialize(self, name: str, sql: str) -> None:
         from pyspark import StorageLevel
 

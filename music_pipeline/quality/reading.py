@@ -48,6 +48,7 @@ class Queries(Protocol):
     def table(self, name: str, table: pa.Table) -> None: ...
     def query(self, sql: str) -> pa.Table: ...
     def scalar(self, sql: str) -> Any: ...
+    def define(self, name: str, sql: str) -> None: ...
     def materialize(self, name: str, sql: str) -> None: ...
     def drop(self, name: str) -> None: ...
     def map_files(self, task: Callable[[str], T], keys: list[str]) -> list[T]: ...
@@ -59,8 +60,8 @@ class Queries(Protocol):
 class Sql:
     """A DuckDB session over lake files, with a memory limit and a private spill folder.
 
-    Where the checks' queries run: the checks call only `view`, `table`, `query`, `scalar`, `materialize`,
-    `drop` and `map_files`, which `quality/engine_sql.py`'s `SparkSql` implements on a Spark session (the
+    Where the checks' queries run: the checks call only `view`, `table`, `query`, `scalar`, `define`,
+    `materialize`, `drop` and `map_files`, which `quality/engine_sql.py`'s `SparkSql` implements on a Spark session (the
     spark and glue engines). Queries are written in DuckDB's dialect (quality/sql/*.sql)."""
 
     engine = "duckdb"  # recorded in each check's metadata (`check_engine`)
@@ -88,6 +89,10 @@ class Sql:
     def scalar(self, sql: str) -> Any:
         """The first value of a one-row query (0 when it has no row)."""
         return (self.con.execute(sql).fetchone() or (0,))[0]
+
+    def define(self, name: str, sql: str) -> None:
+        """A query that later queries read as `name` (a temporary view, computed where it is read)."""
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
 
     def materialize(self, name: str, sql: str) -> None:
         """A query's rows as the temporary table `name` (spilled under the memory limit)."""

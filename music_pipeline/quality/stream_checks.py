@@ -11,7 +11,7 @@ from music_pipeline.core import registry as tables
 from music_pipeline.core.specs import ReferenceTable
 from music_pipeline.core.sql import load_sql
 from music_pipeline.ingestion import manifests
-from music_pipeline.quality import generic
+from music_pipeline.quality import generic, repeats
 from music_pipeline.quality.context import CheckContext, check, day_files
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, WARN, Outcome, failed_rows, failing_query
 from music_pipeline.quality.reading import count_rows
@@ -173,11 +173,12 @@ if tables.VALIDATED_STREAMS.key != LISTEN_KEY:  # a registry change must change 
 
 def _repeated_listens(ctx: CheckContext) -> None:
     """The day's listens that repeat their pair's previous one within the threshold, exact copies included, as
-    the temporary table `repeated_listens`: computed once per day for near_duplicates and unique_keys."""
+    the temporary table `repeated_listens` (quality/repeats.py): computed once per day for near_duplicates and
+    unique_keys."""
     if "repeated_listens" not in ctx.cache:
         _views(ctx, "validated_streams")
-        query = load_sql("repeated_listens", seconds=ctx.thresholds.near_duplicate_seconds)
-        ctx.sql.materialize("repeated_listens", query)
+        rows = count_rows(ctx.lake, ctx.keys)
+        repeats.materialize_repeated_listens(ctx.sql, ctx.the_day, rows, ctx.thresholds.near_duplicate_seconds)
         ctx.cache["repeated_listens"] = True
 
 
