@@ -109,6 +109,9 @@ class ValidatingStep(StepTable):
     # the SQL of the rows kept, from the inputs and the rejects as written (view `rejects.view_name`), so the
     # classification runs once, for the rejects; None: the kept rows are the classification's without a reason
     kept_sql: str | None = None
+    # (view, SQL file of one column): views the SQL reads holding the values of that column that occur more than
+    # once, each once (`plan.repeated`: an engine may find them its own way)
+    repeated_values: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -51,6 +51,16 @@ class View:
     name: str
     sql: str
     materialize: bool = False  # computed once when several outputs read it
+    # the view is the values of this query's one column, `value`, that occur more than once (`sql` finds them)
+    repeated_values_of: str | None = None
+
+
+def repeated(name: str, values_sql: str) -> View:
+    """The view `name`: the values of `values_sql`'s one column, `value` (an integer), that occur more than once,
+    each once. Any engine can run its `sql`, a GROUP BY; the DuckDB engine sorts them in numpy instead (10M values:
+    ~0.5 s where the aggregate took DuckDB ~1.2 s, `engines/duckdb.py`)."""
+    sql = f"SELECT value FROM ({values_sql}) AS v GROUP BY value HAVING COUNT(*) > 1"
+    return View(name, sql, repeated_values_of=values_sql)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Each engine-backed step of the asset graph as an engine `Transform`, built from its declaration.
 
 A step is a table of `tables.py` with a SQL file: its inputs are the tables it names (the requested
-days' files of partitioned ones, the whole file of reference ones), its SQL is one view, and its
+days' files of partitioned ones, the whole file of reference ones), its SQL is one view (after the views of
+repeated values it reads, `ValidatingStep.repeated_values`), and its
 outputs are the table itself and, when it classifies rows, its rejects (rows with a `reason`; with a
 `kept_sql`, the rejects are written first and the table's rows computed from them). The local engines, the Glue job script and the tests all call `run_step`, so no step is written twice.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from music_pipeline.core import registry as tables
 from music_pipeline.core.specs import DAY_SLICES, SINGLE_FILE, LakeTable, Params, ReferenceTable, StepTable, ValidatingStep
 from music_pipeline.core.sql import load_sql
-from music_pipeline.engines.plan import Counts, Input, Output, Runner, Transform, View, project
+from music_pipeline.engines.plan import Counts, Input, Output, Runner, Transform, View, project, repeated
 from music_pipeline.lake.store import Lake
 from music_pipeline.reference import staging as reference
 
@@ -61,7 +62,11 @@ def transform(lake: Lake, table: StepTable, days: list[str], params: Params) -> 
             ),
             Output(table.prefix, project(kept, table.contract), table.contract, partitioned),
         ]
-    return Transform(inputs=inputs, views=[view], outputs=outputs, days=days if partitioned else [])
+    repeats = [
+        repeated(name, load_sql(values, **params.as_dict()))
+        for name, values in (table.repeated_values if isinstance(table, ValidatingStep) else ())
+    ]
+    return Transform(inputs=inputs, views=[*repeats, view], outputs=outputs, days=days if partitioned else [])
 
 
 def run_step(engine: Runner, lake: Lake, table: LakeTable, days: list[str], params: Params) -> Counts:

@@ -44,6 +44,7 @@ VALIDATED_STREAMS = ValidatingStep(
     group="validation",
     sql="validate_streams",
     kept_sql="kept_streams",
+    repeated_values=(("repeated_listen_hashes", "listen_key_hashes"),),
     inputs=("raw_streams", "songs", "users"),
     rejects=STREAM_REJECTS,
     glue_job="validation",

@@ -498,7 +498,7 @@ def slip_rejects_into_validated(root: Path, dataset: str) -> None:
     lake = Lake(str(root))
     spec = registry.VALIDATED_STREAMS if dataset == "streams" else registry.table(dataset)
     step = transforms.transform(lake, spec, [DAY] if spec.partitioned else [], Params())
-    view = step.views[0].name
+    view = step.views[-1].name  # the classification (after the views of repeated values it reads)
     DuckDBEngine().run(
         lake,
         Transform(

@@ -18,16 +18,10 @@ WITH listens AS (
   FROM bronze_streams
 ),
 -- Duplicates are found by aggregating the keys that repeat, never by a sort of every row: first the
--- hashes of the keys that repeat (an aggregate over one integer per row), then, over the rows of
--- those hashes only, the keys that repeat and their first occurrence in (source_file, source_line)
--- order (a hash shared by two different keys only adds candidates, the exact aggregate decides).
--- These read bronze_streams with the same expressions as `listens`, so `listens` is read once.
-repeated_hashes AS (
-  SELECT HASH(TRIM(user_id), TRIM(track_id), listen_time) AS key_hash
-  FROM bronze_streams
-  GROUP BY HASH(TRIM(user_id), TRIM(track_id), listen_time)
-  HAVING COUNT(*) > 1
-),
+-- hashes of the keys that repeat (view repeated_listen_hashes: the values of listen_key_hashes.sql that occur
+-- more than once), then, over the rows of those hashes only, the keys that repeat and their first occurrence in
+-- (source_file, source_line) order (a hash shared by two different keys only adds candidates, the exact
+-- aggregate decides). These read bronze_streams with the same expressions as `listens`, so `listens` is read once.
 repeated_listens AS (
   SELECT
     TRIM(user_id) AS user_id,
@@ -35,7 +29,7 @@ repeated_listens AS (
     listen_time,
     MIN(STRUCT(source_file, source_line)) AS first_occurrence
   FROM bronze_streams
-  WHERE HASH(TRIM(user_id), TRIM(track_id), listen_time) IN (SELECT rh.key_hash FROM repeated_hashes AS rh)
+  WHERE HASH(TRIM(user_id), TRIM(track_id), listen_time) IN (SELECT rh.value FROM repeated_listen_hashes AS rh)
   GROUP BY TRIM(user_id), TRIM(track_id), listen_time
   HAVING COUNT(*) > 1
 ),
