@@ -17,6 +17,7 @@ Only whole files are re-ingested: the other days a file holds get their (identic
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from music_pipeline.core import layout
@@ -70,13 +71,14 @@ def missing_days(lake: Lake, manifest: manifests.Manifest, days: set[str]) -> li
 
 def rehydrate(
     lake: Lake,
-    ledger: Ledger | None,
+    ledger_of: Callable[[], Ledger | None],
     days: list[str],
     today: dt.date | None = None,
     bronze_days: int = RetentionPeriods().bronze_days,
 ) -> RehydrateReport:
     """Re-ingest the archived or still-landed files holding `days` whose slices of those days are
-    missing. `bronze_days` is the bronze retention period (retention.RetentionPeriods.bronze_days;
+    missing; the ledger (`ledger_of()`: its DynamoDB client is made only when a day needs it) finds the
+    archived ones. `bronze_days` is the bronze retention period (retention.RetentionPeriods.bronze_days;
     the setting that should feed it: MUSIC_PIPELINE_BRONZE_RETENTION_DAYS)."""
     today = today or dt.datetime.now(dt.UTC).date()
     report = RehydrateReport(candidate_days=candidate_days(lake, days, today, bronze_days))
@@ -92,6 +94,7 @@ def rehydrate(
             report.unavailable[landed.key] = "the landed bytes changed since ingestion (a sync ingests them)"
             continue
         _reingest(lake, report, manifest, wanted, read_key=landed.key)
+    ledger = ledger_of()
     for item in ledger.archived_touching(sorted(wanted)) if ledger is not None else []:
         key = item["file_key"]
         if key in report.reingested or lake.exists(key):

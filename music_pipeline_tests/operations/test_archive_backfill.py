@@ -240,9 +240,12 @@ def test_an_archive_that_is_gone_or_altered_is_reported_not_ingested(tmp_path, m
         archive.archive_key(f"{layout.RAW_STREAMS}/2024/06/02/altered.csv"),
         gzip.compress(ALREADY.replace("u2", "u9").encode(), mtime=0),
     )
+    # days whose bronze is there need no ledger: its DynamoDB client is not even made
+    untouched = rehydrate.rehydrate(lake, lambda: pytest.fail("the ledger was made for days with their bronze"), [D1, D2])
+    assert untouched.candidate_days == [] and untouched.reingested == {}
     lake.delete_dir(registry.RAW_STREAMS.prefix)  # expired
 
-    report = rehydrate.rehydrate(lake, ledger, [D1, D2])
+    report = rehydrate.rehydrate(lake, lambda: ledger, [D1, D2])
     assert report.reingested == {} and not lake.list(registry.RAW_STREAMS.prefix)
     assert report.unavailable[f"{layout.RAW_STREAMS}/2024/06/02/gone.csv"].startswith(
         f"its archive {layout.ARCHIVE_STREAMS}/2024/06/02/gone.csv.gz is gone"
