@@ -162,6 +162,9 @@ def _bronze(lake: Lake, slices: dict[str, tuple[str, list[int]]]) -> list[str]:
         ({"a": ("raw/a.csv", [2, 3, 3, 9])}, False, False),  # a line twice: the full check fails
         ({"a": ("raw/a.csv", [2, 3]), "b": ("raw/a.csv", [4, 5])}, False, True),  # one source file in two slices
         ({"a": ("raw/a.csv", [5, 3, 9])}, False, True),  # not in source order: decided by the full check
+        # row groups of 3 lines, each in order, read one at a time: the order across them counts too
+        ({"a": ("raw/a.csv", [2, 3, 5, 4, 6, 7])}, False, True),
+        ({"a": ("raw/a.csv", [2, 3, 5, 5, 6])}, False, False),
     ],
 )
 def test_bronze_keys_are_proved_unique_only_in_source_order(tmp_path, slices, proved, passes):
