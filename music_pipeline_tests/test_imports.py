@@ -120,6 +120,23 @@ def test_dagster_internals_are_imported_by_one_adapter_that_says_why(project):
     assert names and [n for n in names if f"`{n}`" not in doc] == []  # each name's reason is in the docstring
 
 
+def test_pandera_is_imported_through_one_module_without_pandas_on_spark(project):
+    """Every module takes pandera from `quality/pandera_import.py`, so a check's process imports it without
+    pyspark.pandas (0.3 s of each check step's imports); pyspark.pandas stays importable afterwards."""
+    import subprocess
+    import sys
+
+    found, _ = project
+    direct = sorted(m for m, p in found.items() if any(n.split(".")[0] == "pandera" for n in imports_of(m, p)))
+    assert direct == ["music_pipeline.quality.pandera_import"]
+    script = (
+        "import sys; from music_pipeline.quality import engine_checks, rules; "
+        "print('pyspark.pandas' in sys.modules, 'pandera' in sys.modules); import pyspark.pandas; print('importable')"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True", "importable"]
+
+
 def test_a_planted_cycle_is_found(tmp_path):
     """The checks above can fail: a package whose modules import each other back is reported."""
     package = tmp_path / "planted"

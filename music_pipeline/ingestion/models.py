@@ -4,11 +4,10 @@
 # pyright: reportInvalidTypeForm=false
 
 import pandas as pd
-import pandera.pandas as pdr
-from pandera.typing import Series
 
 from music_pipeline.core import contracts as c
 from music_pipeline.ingestion.tables import RAW_STREAMS
+from music_pipeline.quality.pandera_import import Series, pdr
 from music_pipeline.quality.pandera_types import Contract, arrow, day_of, non_blank
 
 

@@ -4,8 +4,6 @@
 # pyright: reportInvalidTypeForm=false
 
 import pandas as pd
-import pandera.pandas as pdr
-from pandera.typing import Series
 
 from music_pipeline.core import contracts as c
 from music_pipeline.kpis.tables import (
@@ -16,6 +14,7 @@ from music_pipeline.kpis.tables import (
     TOP_GENRES_DAILY,
     TOP_SONGS_PER_GENRE,
 )
+from music_pipeline.quality.pandera_import import Series, pdr
 from music_pipeline.quality.pandera_types import AVG_RELATIVE_TOLERANCE, Contract, arrow, non_blank
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import pandas as pd
-import pandera.pandas as pdr
 import pyarrow as pa
 
 from music_pipeline.core import registry
@@ -22,6 +21,7 @@ from music_pipeline.lake.store import Lake
 from music_pipeline.quality import screening
 from music_pipeline.quality.context import CheckContext, check
 from music_pipeline.quality.outcomes import SAMPLE_ROWS, Outcome, describe_row, failing_query
+from music_pipeline.quality.pandera_import import pdr
 from music_pipeline.quality.reading import Queries, iter_batches
 
 SOURCE_KEY = ("source_file", "source_line")  # bronze's key: a landed file's line

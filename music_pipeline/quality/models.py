@@ -3,10 +3,8 @@
 # pandera's annotation style: `Series[arrow(schema, column)]` is a runtime-computed dtype, not a type form
 # pyright: reportInvalidTypeForm=false
 
-import pandera.pandas as pdr
-from pandera.typing import Series
-
 from music_pipeline.core.contracts import Reason
+from music_pipeline.quality.pandera_import import Series, pdr
 from music_pipeline.quality.pandera_types import Contract, arrow
 from music_pipeline.quality.tables import DATA_QUALITY_DAILY
 

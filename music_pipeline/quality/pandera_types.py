@@ -11,9 +11,9 @@ imported only when a check runs (`generic.model_of`), never when the code locati
 from typing import Annotated
 
 import pandas as pd
-import pandera.pandas as pdr
 import pyarrow as pa
-from pandera.api.pandas.model_config import BaseConfig
+
+from music_pipeline.quality.pandera_import import BaseConfig, pdr
 
 AVG_RELATIVE_TOLERANCE = 1e-9
 

@@ -19,11 +19,11 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-import pandera.pandas as pdr
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from music_pipeline.lake.store import Lake
+from music_pipeline.quality.pandera_import import pdr
 
 # What a footer's per-row-group statistics say about one column: (null_count, min, max); min/max are None
 # when the row group has no non-null value (or wrote no min/max).

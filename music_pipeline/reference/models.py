@@ -4,10 +4,9 @@
 # pyright: reportInvalidTypeForm=false
 
 import pandas as pd
-import pandera.pandas as pdr
-from pandera.typing import Series
 
 from music_pipeline.core import contracts as c
+from music_pipeline.quality.pandera_import import Series, pdr
 from music_pipeline.quality.pandera_types import Contract, arrow, non_blank
 from music_pipeline.reference.tables import SONGS, USERS
 

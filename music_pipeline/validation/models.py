@@ -4,9 +4,8 @@
 # pyright: reportInvalidTypeForm=false
 
 import pandas as pd
-import pandera.pandas as pdr
-from pandera.typing import Series
 
+from music_pipeline.quality.pandera_import import Series, pdr
 from music_pipeline.quality.pandera_types import Contract, arrow, day_of, non_blank
 from music_pipeline.validation.tables import VALIDATED_STREAMS
 
