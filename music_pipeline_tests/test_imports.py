@@ -129,8 +129,9 @@ def test_pandera_is_imported_through_one_module_without_pandas_on_spark(project)
     found, _ = project
     direct = sorted(m for m, p in found.items() if any(n.split(".")[0] == "pandera" for n in imports_of(m, p)))
     assert direct == ["music_pipeline.quality.pandera_import"]
-    script = (
-        "import sys; from music_pipeline.quality import engine_checks, rules; "
+    script = (  # the checks' modules, then a model's schema built (pandera imports more types then)
+        "import sys; from music_pipeline.quality import engine_checks, generic; from music_pipeline.core import registry; "
+        "generic.model_of(registry.table('validated_streams')).to_schema(); "
         "print('pyspark.pandas' in sys.modules, 'pandera' in sys.modules); import pyspark.pandas; print('importable')"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout

@@ -17,6 +17,7 @@ if "pandera" not in sys.modules and _SKIPPED not in sys.modules:
     sys.modules[_SKIPPED] = None  # type: ignore[assignment]  # `import pyspark.pandas` raises ImportError
     try:
         import pandera.pandas  # noqa: F401
+        import pandera.typing.pyspark  # noqa: F401  # imported lazily by pandera when it builds a schema
     finally:
         del sys.modules[_SKIPPED]
 
