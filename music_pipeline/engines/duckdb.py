@@ -18,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.expressions.core import Expression
 
+from music_pipeline.core.sorting import sorted_values
 from music_pipeline.engines.base import PARTITION_COLUMN, LocalEngine, staged_dir
 from music_pipeline.engines.plan import Transform, View
 from music_pipeline.lake.store import Lake
@@ -117,8 +118,8 @@ def _only_day(path: str, day: str, table: str) -> None:
 # step and check after it (docs/decisions.md, "Engines and performance")
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION snappy, PARQUET_VERSION v2"
 
-# repeated values (`plan.repeated`) are found by a numpy sort up to this many values: 8 bytes each, about three
-# arrays of them at once, at most ~1.5 GB in this process; beyond it the view's GROUP BY runs, spilling as it must
+# repeated values (`plan.repeated`) are found by a numpy sort up to this many values: 8 bytes each, two arrays of
+# them at once, at most ~1 GB in this process; beyond it the view's GROUP BY runs, spilling as it must
 SORTED_VALUES_MAX_ROWS = 60_000_000
 
 
@@ -134,7 +135,7 @@ def _register_repeated(con: duckdb.DuckDBPyConnection, view: View) -> bool:
     column = con.sql(values_sql).to_arrow_table().column(0)
     if column.null_count:
         return False
-    values = np.sort(column.to_numpy())
+    values = sorted_values(column)
     del column
     repeats = np.unique(values[1:][values[1:] == values[:-1]])
     con.register(view.name, pa.table({"value": repeats}))

@@ -22,11 +22,13 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
+from music_pipeline.core.sorting import sorted_values
 from music_pipeline.core.sql import load_sql
 from music_pipeline.quality.reading import Queries
 
 SECOND_BITS = 24  # the lower bits of a listen key: the second, counted from 2^23 s (~97 days) before the day starts
-SORTED_KEYS_MAX_ROWS = 60_000_000  # 8 bytes a listen, three arrays at once: at most ~1.5 GB in this process
+SORTED_KEYS_MAX_ROWS = 60_000_000  # 8 bytes a listen, two arrays of them at once: at most ~1 GB in this process
+BLOCK = 1 << 20
 
 
 def materialize_repeated_listens(sql: Queries, day: str, rows: int, seconds: int) -> None:
@@ -46,10 +48,11 @@ def _candidates_by_sorted_keys(sql: Queries, day: str, seconds: int) -> None:
     start = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=dt.UTC)
     first_us = (int(start.timestamp()) - 2 ** (SECOND_BITS - 1)) * 1_000_000
     sql.define("listen_keys", load_sql("listen_keys", first_us=first_us))
-    keys = np.sort(sql.query("SELECT listen_key FROM listen_keys").column(0).to_numpy())
-    steps = np.flatnonzero(np.diff(keys) <= seconds)  # key i + 1 is within `seconds` of key i
+    keys = sorted_values(sql.query("SELECT listen_key FROM listen_keys").column(0))
     close = np.zeros(len(keys), dtype=bool)
-    close[steps] = True
-    close[steps + 1] = True
+    for first in range(0, len(keys), BLOCK):  # the steps a block at a time: no second array of the day's size
+        steps = first + np.flatnonzero(np.diff(keys[first : first + BLOCK + 1]) <= seconds)  # key i + 1 near key i
+        close[steps] = True
+        close[steps + 1] = True
     sql.table("close_listen_keys", pa.table({"listen_key": keys[close]}))
     sql.define("repeat_candidates", load_sql("repeat_candidates_by_key"))

@@ -74,6 +74,7 @@ def _run(rows: list[dict], hash_expression: str | None, way: str, monkeypatch: p
 
     monkeypatch.setattr(repeats, "load_sql", load_sql)
     monkeypatch.setattr(repeats, "SORTED_KEYS_MAX_ROWS", len(rows) if way == "sorted keys" else len(rows) - 1)
+    monkeypatch.setattr(repeats, "BLOCK", 3)  # the sorted keys' steps are taken a block at a time: many blocks here
     with Sql(LAKE) as sql:
         sql.table("validated_streams", pa.Table.from_pylist(rows, schema=schema))
         repeats.materialize_repeated_listens(sql, DAY, len(rows), SECONDS)
