@@ -5,6 +5,7 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
 from pydantic import PrivateAttr
 
+from music_pipeline.core import collector
 from music_pipeline.core.settings import Settings
 from music_pipeline.engines.base import Engine
 from music_pipeline.lake.store import Lake
@@ -41,10 +42,16 @@ class EngineResource(ConfigurableResource):
             self._engine = build_engine(self)
         return self._engine
 
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        collector.freeze()  # the process's objects so far stay out of full collections while it runs (core/collector.py)
+
     def teardown_after_execution(self, context: InitResourceContext) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        try:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+        finally:
+            collector.unfreeze()
 
 
 def build_engine(config: EngineResource) -> Engine:
