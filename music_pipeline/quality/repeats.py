@@ -47,7 +47,8 @@ def _candidates_by_sorted_keys(sql: Queries, day: str, seconds: int) -> None:
     before or after it in the sorted keys of the day."""
     start = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), tzinfo=dt.UTC)
     first_us = (int(start.timestamp()) - 2 ** (SECOND_BITS - 1)) * 1_000_000
-    sql.define("listen_keys", load_sql("listen_keys", first_us=first_us))
+    last_second = 2**SECOND_BITS - 1
+    sql.define("listen_keys", load_sql("listen_keys", first_us=first_us, second_bits=SECOND_BITS, last_second=last_second))
     keys = sorted_values(sql.query("SELECT listen_key FROM listen_keys").column(0))
     close = np.zeros(len(keys), dtype=bool)
     for first in range(0, len(keys), BLOCK):  # the steps a block at a time: no second array of the day's size

@@ -84,7 +84,7 @@ def _run(rows: list[dict], hash_expression: str | None, way: str, monkeypatch: p
 def test_the_hash_is_replaced_wherever_the_queries_use_it():
     """The queries name the pair's hash only as the test replaces it."""
     for name in ("listen_keys", "repeat_candidates_by_window"):
-        text = sql_files.load_sql(name, seconds=SECONDS, first_us=0)
+        text = sql_files.load_sql(name, seconds=SECONDS, first_us=0, second_bits=24, last_second=2**24 - 1)
         assert text.count("HASH(") == sum(text.count(h) for h in PAIR_HASHES) > 0, name
 
 
