@@ -8,8 +8,11 @@ spill folder, so they too stay within a bounded budget.
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
@@ -24,6 +27,12 @@ T = TypeVar("T")
 
 BATCH_ROWS = 100_000  # 10M-row day: contract scan ~650 MB peak (933 MB at 250,000, same speed)
 DUCKDB_MEMORY_LIMIT = "1GB"
+
+# this process's DuckDB databases for the checks' sessions, by (process, memory limit, threads): a session is a
+# connection to one of them (`cursor()`, ~0.4 ms) instead of a database of its own (`duckdb.connect` and its close,
+# ~15 ms); the check steps of a run share its process (engines/policies.py: in_process_executor)
+_databases: dict[tuple[int, str, int], duckdb.DuckDBPyConnection] = {}
+_databases_lock = threading.Lock()
 
 
 def count_rows(lake: Lake, keys: list[str]) -> int:
@@ -58,7 +67,9 @@ class Queries(Protocol):
 
 
 class Sql:
-    """A DuckDB session over lake files, with a memory limit and a private spill folder.
+    """A DuckDB session over lake files: a connection to this process's database for the checks (`_database`),
+    whose memory limit, threads and spill folder its sessions share; a session's temporary views and tables, and
+    the tables it registers, are its own and go when it closes.
 
     Where the checks' queries run: the checks call only `view`, `table`, `query`, `scalar`, `define`,
     `materialize`, `drop` and `map_files`, which `quality/engine_sql.py`'s `SparkSql` implements on a Spark session (the
@@ -69,12 +80,8 @@ class Sql:
 
     def __init__(self, lake: Lake, memory_limit: str = DUCKDB_MEMORY_LIMIT, threads: int = 2):
         self.lake = lake
-        self._spill = tempfile.mkdtemp(prefix="music-pipeline-checks-")
-        self.con = duckdb.connect(config={"preserve_insertion_order": False})
+        self.con = _database(memory_limit, threads).cursor()  # its temporary views and tables are its own
         self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(f"SET memory_limit = '{memory_limit}'")
-        self.con.execute(f"SET threads = {int(threads)}")
-        self.con.execute(f"SET temp_directory = '{self._spill}'")
 
     def view(self, name: str, keys: list[str], schema: pa.Schema) -> None:
         """Register Parquet files (or an empty table of `schema`) under `name` (see `register_parquet`)."""
@@ -105,11 +112,31 @@ class Sql:
         return [task(key) for key in keys]
 
     def close(self) -> None:
-        self.con.close()
-        shutil.rmtree(self._spill, ignore_errors=True)
+        self.con.close()  # drops its temporary views and tables: their memory and spill files are freed
 
     def __enter__(self) -> Sql:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _database(memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
+    """This process's DuckDB database for sessions with this memory limit and threads, with a private spill
+    folder removed when the process exits (a forked process makes its own)."""
+    key = (os.getpid(), memory_limit, int(threads))
+    with _databases_lock:
+        if key not in _databases:
+            spill = tempfile.mkdtemp(prefix="music-pipeline-checks-")
+            db = duckdb.connect(config={"preserve_insertion_order": False})
+            db.execute(f"SET memory_limit = '{memory_limit}'")
+            db.execute(f"SET threads = {int(threads)}")
+            db.execute(f"SET temp_directory = '{spill}'")
+            atexit.register(_close, db, spill)
+            _databases[key] = db
+        return _databases[key]
+
+
+def _close(db: duckdb.DuckDBPyConnection, spill: str) -> None:
+    db.close()
+    shutil.rmtree(spill, ignore_errors=True)
