@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks import report, scale_day
-from benchmarks.stages import REFERENCES, RESULT_PREFIX, sensor_available
+from benchmarks.stages import REFERENCES, RESULT_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_DAY = "2024-06-01"
@@ -401,7 +401,7 @@ def run_all(sizes: Sizes, work: Path) -> dict:
     )
     results["publish"]["peak_rss_mb"] = rss()
     # 6: the sensor (not at the tiny size: test_sensor.py covers it, and the smoke test must stay short)
-    if sizes.sensor_processed and sensor_available():
+    if sizes.sensor_processed:
         results["sensor"] = runner.run(
             "sensor",
             "sensor",

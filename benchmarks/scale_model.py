@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 # ------------------------------------------------------------------ measurements
+# benchmarks/RESULTS.md:N below is line N of the 2026-12-01 full run (`git show c0e9a80:benchmarks/RESULTS.md`)
 # benchmarks/RESULTS.md:57 and :64: the spark engine, local[2], one 10,000,000-listen day, seconds per step
 SPARK_STEP_SECONDS_10M = {
     "validated_streams": 178.2,

@@ -644,18 +644,6 @@ def publish(root: str, first: str, days: int) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- sensor
-def sensor_available() -> bool:
-    """The sensor benchmark runs once `stream_files_sensor` is committed (git) and importable."""
-    repo = Path(__file__).resolve().parents[1]
-    tracked = (
-        subprocess.run(
-            ["git", "ls-files", "--error-unmatch", "music_pipeline/defs/sensors.py"], cwd=repo, capture_output=True
-        ).returncode
-        == 0
-    )
-    return tracked
-
-
 def sensor(root: str, processed: int, new_counts: list[int]) -> dict:
     from benchmarks import sensor_bench
 
