@@ -67,7 +67,7 @@ class Queries(Protocol):
 
 
 class Sql:
-    """A DuckDB session over lake files: a connection to this process's database for the checks (`_database`),
+    """A DuckDB session over lake files: a connection to this process's database for the checks (`_connection`),
     whose memory limit, threads and spill folder its sessions share; a session's temporary views and tables, and
     the tables it registers, are its own and go when it closes.
 
@@ -80,7 +80,7 @@ class Sql:
 
     def __init__(self, lake: Lake, memory_limit: str = DUCKDB_MEMORY_LIMIT, threads: int = 2):
         self.lake = lake
-        self.con = _database(memory_limit, threads).cursor()  # its temporary views and tables are its own
+        self.con = _connection(memory_limit, threads)  # its temporary views and tables are its own
         self.con.execute("SET TimeZone = 'UTC'")
 
     def view(self, name: str, keys: list[str], schema: pa.Schema) -> None:
@@ -121,10 +121,12 @@ class Sql:
         self.close()
 
 
-def _database(memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
-    """This process's DuckDB database for sessions with this memory limit and threads, with a private spill
-    folder removed when the process exits (a forked process makes its own)."""
-    key = (os.getpid(), memory_limit, int(threads))
+def _connection(memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
+    """A new connection to this process's DuckDB database for sessions with this memory limit and threads; the
+    database is made at the first, with a private spill folder removed when the process exits (a forked process
+    makes its own and leaves its parent's alone)."""
+    pid = os.getpid()
+    key = (pid, memory_limit, int(threads))
     with _databases_lock:
         if key not in _databases:
             spill = tempfile.mkdtemp(prefix="music-pipeline-checks-")
@@ -132,11 +134,12 @@ def _database(memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
             db.execute(f"SET memory_limit = '{memory_limit}'")
             db.execute(f"SET threads = {int(threads)}")
             db.execute(f"SET temp_directory = '{spill}'")
-            atexit.register(_close, db, spill)
+            atexit.register(_close, db, spill, pid)
             _databases[key] = db
-        return _databases[key]
+        return _databases[key].cursor()
 
 
-def _close(db: duckdb.DuckDBPyConnection, spill: str) -> None:
-    db.close()
-    shutil.rmtree(spill, ignore_errors=True)
+def _close(db: duckdb.DuckDBPyConnection, spill: str, pid: int) -> None:
+    if os.getpid() == pid:  # a forked child inherits the handler, not the database
+        db.close()
+        shutil.rmtree(spill, ignore_errors=True)

@@ -62,3 +62,13 @@ def test_another_process_makes_its_own_database_and_removes_its_spill_folder(tmp
     spill = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
     assert "music-pipeline-checks-" in spill
     assert not os.path.exists(spill)
+
+
+def test_a_forked_child_exiting_leaves_its_parents_database_and_spill_folder(tmp_path):
+    with Sql(Lake(str(tmp_path))) as sql:
+        spill = sql.scalar("SELECT current_setting('temp_directory')")
+    database = reading._databases[(os.getpid(), reading.DUCKDB_MEMORY_LIMIT, 2)]
+    reading._close(database, spill, os.getpid() + 1)  # the exit handler as a child inherits it
+    assert os.path.isdir(spill)
+    with Sql(Lake(str(tmp_path))) as sql:
+        assert sql.scalar("SELECT 41 + 1") == 42
