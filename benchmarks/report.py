@@ -647,9 +647,9 @@ def _arrival(r: dict) -> list[str]:
                 x["kind"],
                 ", ".join(x["days"]),
                 _n(x["rows"]),
-                _s(tick_seen(x)) if claimed(x) else "-",
+                _s(tick_seen(x)) if _claimed(x) else "-",
                 _s(x["kpis"]),
-                _s(x["kpis"] - tick_seen(x)) if claimed(x) else "-",
+                _s(x["kpis"] - tick_seen(x)) if _claimed(x) else "-",
                 _s(x["archived"]) if "archived" in x else "-",
             ]
             for x in a["landings"]
@@ -664,7 +664,7 @@ def _arrival(r: dict) -> list[str]:
     ]
 
 
-def claimed(landing: dict) -> bool:
+def _claimed(landing: dict) -> bool:
     """Whether the ledger was seen holding the landed file (`arrival_latency.tick_seen` has its moment)."""
     return "discovered" in landing or "ingested" in landing
 

@@ -4,8 +4,8 @@ Every object that exists when a run's execution starts (the code location, Dagst
 objects) lives at least as long as the run, yet each full collection walks them all: 0.1-0.2 s a pass, two or three
 passes in the run of a 10M-listen day. `EngineResource` (the resource every asset and check step uses) freezes
 them (`gc.freeze`) when the run's resources are set up in a process and unfreezes them when they are torn down, so
-they are collected as usual afterwards; objects made during the run are collected as always. Nested set-ups (a sensor's resources inside
-a process that runs steps) count: the last teardown unfreezes.
+they are collected as usual afterwards; objects made during the run are collected as always. Nested set-ups (a
+sensor's resources inside a process that runs steps) count: the last teardown unfreezes.
 """
 
 import gc

@@ -53,7 +53,10 @@ def test_another_process_makes_its_own_database_and_removes_its_spill_folder(tmp
         mine = here.scalar("SELECT current_setting('temp_directory')")
     monkeypatch.setattr(reading.os, "getpid", lambda: -1)  # as in a forked process
     with Sql(Lake(str(tmp_path))) as forked:
-        assert forked.scalar("SELECT current_setting('temp_directory')") != mine
+        theirs = forked.scalar("SELECT current_setting('temp_directory')")
+    assert theirs != mine
+    reading._close(reading._databases.pop((-1, reading.DUCKDB_MEMORY_LIMIT, 2)), theirs, -1)  # its exit, here
+    assert not os.path.exists(theirs)
 
     script = (
         "from music_pipeline.lake.store import Lake\n"
